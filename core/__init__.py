@@ -1,0 +1,74 @@
+"""Netweaver's engine, speaking Keras's API.
+
+Code from the Keras guides runs with only the imports changed: `import core as keras` (or `import core as tf`, then
+`tf.keras.Sequential`, `tf.matmul`, `tf.data.Dataset`), `from core import layers`.
+Nothing here imports Qt: the desktop app sits on top (app/), the file formats beside (exporters/).
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import numpy as np
+
+from core import activations, backend, constraints, initializers, ops, regularizers  # noqa: F401
+from core import layers  # noqa: F401
+from core import models  # noqa: F401
+from core.data import Dataset  # noqa: F401
+from core.layers import Input, InputLayer, Layer  # noqa: F401
+from core.models import Functional, Model, Sequential  # noqa: F401
+from core.models.model import NETWEAVER_VERSION as __version__  # noqa: F401
+from core.ops import EagerTensor  # noqa: F401
+from core.serialization import custom_object_scope, register_keras_serializable  # noqa: F401
+
+# `import core as tf` then `tf.keras.X`: the package is its own `keras`.
+keras = sys.modules[__name__]
+
+# TensorFlow-style names the seed guides use (tf.matmul, tf.cast, tf.constant, ...).
+matmul = ops.matmul
+cast = ops.cast
+constant = ops.constant
+tile = ops.tile
+expand_dims = ops.expand_dims
+stack = ops.stack
+concat = ops.concatenate
+reshape = ops.reshape
+transpose = ops.transpose
+reduce_sum = ops.sum
+reduce_mean = ops.mean
+reduce_max = ops.max
+squeeze = ops.squeeze
+float32, float64, int32, int64, bool_ = np.float32, np.float64, np.int32, np.int64, np.bool_
+string = np.str_
+
+# Modules that need more than the core layers load on first use.
+_LAZY = {
+    "losses": "core.losses",
+    "metrics": "core.metrics",
+    "optimizers": "core.optimizers",
+    "callbacks": "core.callbacks",
+    "preprocessing": "core.preprocessing",
+    "utils": "core.utils",
+    "saving": "core.saving",
+    "runtime": "core.runtime",
+    "summary": "core.summary",
+    "document": "core.document",
+}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        module = importlib.import_module(_LAZY[name])
+        globals()[name] = module
+        return module
+    raise AttributeError(f"module 'core' has no attribute '{name}'")
+
+
+class _Data:
+    """`tf.data`: only Dataset."""
+
+    Dataset = Dataset
+
+
+data = _Data()

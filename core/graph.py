@@ -1,0 +1,318 @@
+"""Recording ONNX graphs: the symbolic tensors that `core.ops` computes with.
+
+A `GraphBuilder` is a list of ONNX nodes under construction. `core.ops` functions take `SymbolicTensor`s, append nodes
+to the tensors' builder and return new tensors whose shapes they infer in Python (so the editor gets shapes without
+ONNX Runtime). Nodes are kept as light `OpNode` records until `to_model()` turns them into protobuf, because the
+same records feed shape inference, the reverse-mode gradient pass and the final ONNX model.
+
+Shapes are tuples whose unknown dimensions are None. Dtypes are numpy dtype names ('float32', 'int64', 'bool').
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+OPSET = 18
+
+_state = threading.local()
+
+
+def current_graph() -> "GraphBuilder | None":
+    stack = getattr(_state, "stack", None)
+    return stack[-1] if stack else None
+
+
+@contextlib.contextmanager
+def graph_scope(graph: "GraphBuilder"):
+    """Make `graph` the one that ops on weights and constants (no tensor argument) record into."""
+    stack = getattr(_state, "stack", None)
+    if stack is None:
+        stack = _state.stack = []
+    stack.append(graph)
+    try:
+        yield graph
+    finally:
+        stack.pop()
+
+
+def dtype_name(dtype) -> str:
+    if dtype is None:
+        return "float32"
+    if isinstance(dtype, dict):  # a Keras 3 DTypePolicy config
+        dtype = dtype.get("config", {}).get("name", "float32")
+    if hasattr(dtype, "name") and not isinstance(dtype, (str, np.dtype)):
+        dtype = dtype.name
+    name = np.dtype(dtype).name
+    if name == "mixed_float16":  # pragma: no cover - policies are not numpy dtypes
+        return "float32"
+    return name
+
+
+@dataclass
+class OpNode:
+    op_type: str
+    inputs: list[str]
+    outputs: list[str]
+    attrs: dict[str, Any] = field(default_factory=dict)
+    domain: str = ""
+    name: str = ""
+
+
+class SymbolicTensor:
+    """A value in a graph under construction: a name, a dtype and a shape with None for unknown dimensions.
+
+    Keras code treats these like tensors: arithmetic operators, slicing and `.shape` work. A mask computed by a
+    layer travels as `_keras_mask`, as in tf.keras.
+    """
+
+    __array_priority__ = 100  # so numpy defers `ndarray + tensor` to us
+
+    def __init__(self, graph: "GraphBuilder", name: str, dtype: str, shape: Sequence[int | None]):
+        self.graph = graph
+        self.name = name
+        self.dtype = dtype
+        self.shape = tuple(None if d is None else int(d) for d in shape)
+        self._keras_mask = None
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def __repr__(self) -> str:
+        return f"<SymbolicTensor {self.name} shape={self.shape} dtype={self.dtype}>"
+
+    __hash__ = object.__hash__
+
+    # Arithmetic delegates to core.ops (imported lazily: ops imports this module).
+    def _op(self, name, *args):
+        from core import ops
+
+        return getattr(ops, name)(*args)
+
+    def __add__(self, o): return self._op("add", self, o)
+    def __radd__(self, o): return self._op("add", o, self)
+    def __sub__(self, o): return self._op("subtract", self, o)
+    def __rsub__(self, o): return self._op("subtract", o, self)
+    def __mul__(self, o): return self._op("multiply", self, o)
+    def __rmul__(self, o): return self._op("multiply", o, self)
+    def __truediv__(self, o): return self._op("divide", self, o)
+    def __rtruediv__(self, o): return self._op("divide", o, self)
+    def __pow__(self, o): return self._op("power", self, o)
+    def __rpow__(self, o): return self._op("power", o, self)
+    def __matmul__(self, o): return self._op("matmul", self, o)
+    def __rmatmul__(self, o): return self._op("matmul", o, self)
+    def __neg__(self): return self._op("negative", self)
+    def __abs__(self): return self._op("abs", self)
+    def __lt__(self, o): return self._op("less", self, o)
+    def __le__(self, o): return self._op("less_equal", self, o)
+    def __gt__(self, o): return self._op("greater", self, o)
+    def __ge__(self, o): return self._op("greater_equal", self, o)
+    def __and__(self, o): return self._op("logical_and", self, o)
+    def __or__(self, o): return self._op("logical_or", self, o)
+    def __invert__(self): return self._op("logical_not", self)
+    def __getitem__(self, key): return self._op("getitem", self, key)
+
+
+def onnx_dtype(dtype: str) -> int:
+    from onnx import helper
+
+    return helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
+
+
+class GraphBuilder:
+    """An ONNX graph under construction.
+
+    `weights_as_inputs` decides how layer weights enter the graph: as initializers (inference: ORT can prepack
+    them) or as graph inputs (training: their values change every step and must not be frozen).
+    `training` is what layers see as their `training` argument when none is passed.
+    """
+
+    def __init__(self, name: str = "netweaver", *, weights_as_inputs: bool = False, training: bool = False,
+                 parent: "GraphBuilder | None" = None):
+        self.name = name
+        self.nodes: list[OpNode] = []
+        self.inputs: list[SymbolicTensor] = []
+        self.outputs: list[SymbolicTensor] = []
+        self.initializers: dict[str, np.ndarray] = {}
+        self.values: dict[str, SymbolicTensor] = {}
+        self.weights_as_inputs = weights_as_inputs
+        self.training = training
+        self.parent = parent
+        self._used_names: set[str] = set() if parent is None else parent._used_names
+        self._variables: dict[int, SymbolicTensor] = {}
+        self.variable_inputs: list[tuple[Any, SymbolicTensor]] = []  # (Variable, tensor) in order of first use
+        self._constants: dict[tuple, SymbolicTensor] = {}
+        self.rng_seed_counter = 0
+
+    # -- names -----------------------------------------------------------------------------------------------
+    def unique_name(self, base: str) -> str:
+        base = base.replace(":", "_") or "v"
+        name, i = base, 1
+        while name in self._used_names:
+            name = f"{base}_{i}"
+            i += 1
+        self._used_names.add(name)
+        return name
+
+    def _new_tensor(self, name: str, dtype: str, shape) -> SymbolicTensor:
+        t = SymbolicTensor(self, name, dtype_name(dtype), shape)
+        self.values[name] = t
+        return t
+
+    # -- building ----------------------------------------------------------------------------------------------
+    def add_input(self, name: str, dtype, shape) -> SymbolicTensor:
+        t = self._new_tensor(self.unique_name(name), dtype, shape)
+        self.inputs.append(t)
+        return t
+
+    def add_initializer(self, name: str, value: np.ndarray) -> SymbolicTensor:
+        value = np.asarray(value)
+        t = self._new_tensor(self.unique_name(name), value.dtype.name, value.shape)
+        self.initializers[t.name] = value
+        return t
+
+    def constant(self, value, dtype=None) -> SymbolicTensor:
+        """A constant tensor; small ones are shared so a graph holds each scalar once."""
+        arr = np.asarray(value, dtype=None if dtype is None else dtype_name(dtype))
+        if arr.dtype == np.float64 and dtype is None:
+            arr = arr.astype(np.float32)
+        key = None
+        if arr.size <= 16:
+            key = (arr.dtype.name, arr.shape, arr.tobytes())
+            hit = self._constants.get(key)
+            if hit is not None:
+                return hit
+        if self.parent is not None:
+            # Subgraphs (Scan/Loop bodies) hold constants as Constant nodes.
+            from onnx import numpy_helper
+
+            out = self.emit("Constant", [], {"value": numpy_helper.from_array(arr)}, [(arr.dtype.name, arr.shape)],
+                            name_hint="const")[0]
+        else:
+            out = self.add_initializer("const", arr)
+        if key is not None:
+            self._constants[key] = out
+        return out
+
+    def variable(self, var) -> SymbolicTensor:
+        """The tensor that stands for a layer weight (`core.layers.base.Variable`) in this graph."""
+        root = self
+        while root.parent is not None:
+            root = root.parent
+        hit = root._variables.get(id(var))
+        if hit is not None:
+            return hit
+        name = var.path
+        if root.weights_as_inputs:
+            t = root.add_input(name, var.dtype, var.shape)
+        else:
+            t = root.add_initializer(name, np.asarray(var.numpy(), dtype=var.dtype))
+        root._variables[id(var)] = t
+        root.variable_inputs.append((var, t))
+        return t
+
+    def emit(self, op_type: str, inputs: Sequence[SymbolicTensor | None], attrs: dict | None,
+             out_specs: Sequence[tuple[str, Sequence[int | None]]], *, domain: str = "",
+             name_hint: str | None = None) -> list[SymbolicTensor]:
+        """Append one node and return its output tensors, whose (dtype, shape) the caller inferred."""
+        in_names = []
+        for t in inputs:
+            if t is None:
+                in_names.append("")
+            else:
+                if t.graph is not self and not self._is_outer(t.graph):
+                    raise ValueError(f"Tensor {t.name} belongs to another graph; cannot use it in '{self.name}'.")
+                in_names.append(t.name)
+        hint = name_hint or op_type.lower()
+        outs = [self._new_tensor(self.unique_name(hint), dt, shp) for dt, shp in out_specs]
+        self.nodes.append(OpNode(op_type, in_names, [o.name for o in outs], dict(attrs or {}), domain,
+                                 self.unique_name(f"{op_type}_node")))
+        return outs
+
+    def _is_outer(self, g: "GraphBuilder") -> bool:
+        p = self.parent
+        while p is not None:
+            if p is g:
+                return True
+            p = p.parent
+        return False
+
+    def as_tensor(self, x, dtype=None) -> SymbolicTensor:
+        """Turn a tensor, a weight or a constant into a tensor of this graph."""
+        if isinstance(x, SymbolicTensor):
+            return x
+        if hasattr(x, "_nw_variable"):
+            return self.variable(x)
+        return self.constant(x, dtype)
+
+    # -- output ------------------------------------------------------------------------------------------------
+    def _value_info(self, t: SymbolicTensor, dim_prefix: str):
+        from onnx import helper
+
+        dims = []
+        for i, d in enumerate(t.shape):
+            if d is None:
+                dims.append("batch" if i == 0 else f"{dim_prefix}_dim{i}")
+            else:
+                dims.append(d)
+        return helper.make_tensor_value_info(t.name, onnx_dtype(t.dtype), dims)
+
+    def _node_protos(self):
+        from onnx import helper
+
+        protos = []
+        for n in self.nodes:
+            attrs = {}
+            for k, v in n.attrs.items():
+                if isinstance(v, GraphBuilder):
+                    v = v.to_graph_proto()
+                attrs[k] = v
+            protos.append(helper.make_node(n.op_type, n.inputs, n.outputs, name=n.name, domain=n.domain, **attrs))
+        return protos
+
+    def to_graph_proto(self, name: str | None = None):
+        from onnx import helper, numpy_helper
+
+        inits = [numpy_helper.from_array(np.ascontiguousarray(v), k) for k, v in self.initializers.items()]
+        return helper.make_graph(
+            self._node_protos(), name or self.name,
+            [self._value_info(t, t.name) for t in self.inputs],
+            [self._value_info(t, t.name) for t in self.outputs],
+            initializer=inits,
+        )
+
+    def set_outputs(self, outputs: Iterable[SymbolicTensor], names: Sequence[str] | None = None):
+        """Declare the graph's outputs, renaming them (through Identity) where names are given."""
+        outs = []
+        for i, t in enumerate(outputs):
+            want = names[i] if names else None
+            if want is not None and (t.name != want or t in outs or t in self.inputs or t.name in self.initializers):
+                if want in self._used_names and want != t.name:
+                    raise ValueError(f"Output name '{want}' is already used in the graph.")
+                self._used_names.add(want)
+                ident = SymbolicTensor(self, want, t.dtype, t.shape)
+                self.values[want] = ident
+                self.nodes.append(OpNode("Identity", [t.name], [want], {}, "", self.unique_name("Identity_out")))
+                t = ident
+            outs.append(t)
+        self.outputs = outs
+        return outs
+
+    def to_model(self, *, producer: str = "netweaver", metadata: dict[str, str] | None = None):
+        from onnx import helper
+
+        model = helper.make_model(
+            self.to_graph_proto(),
+            opset_imports=[helper.make_opsetid("", OPSET)],
+            producer_name=producer,
+        )
+        model.ir_version = 8
+        for k, v in (metadata or {}).items():
+            entry = model.metadata_props.add()
+            entry.key, entry.value = k, v
+        return model

@@ -1,0 +1,1 @@
+"""Convolution layers: Conv1D, Conv2D (channels-last, as Keras)."""

@@ -1,0 +1,1 @@
+"""Layer wrappers: Bidirectional, TimeDistributed."""
