@@ -13,11 +13,13 @@ from core import runtime
 from core.errors import GraphError, InputDataError
 from core.graph import GraphBuilder, graph_scope
 from core.layers.base import Layer, flatten
+from core.saving import SavingMixin
+from core.training.trainer import TrainerMixin
 
 NETWEAVER_VERSION = "0.1.0"
 
 
-class Model(Layer):
+class Model(TrainerMixin, SavingMixin, Layer):
     supports_masking = True
 
     def __new__(cls, *args, **kwargs):
@@ -195,18 +197,7 @@ class Model(Layer):
                      (None,) + tuple(t.shape[1:])) for i, t in enumerate(flat)]
         return out
 
-    # -- weights and files -----------------------------------------------------------------------------------------
-    def save_weights(self, filepath, overwrite=True, save_format=None, **kwargs):
-        from exporters import weights_io
-
-        weights_io.save_weights(self, filepath, overwrite=overwrite, save_format=save_format)
-
-    def load_weights(self, filepath, by_name=False, skip_mismatch=False, **kwargs):
-        from exporters import weights_io
-
-        weights_io.load_weights(self, filepath, by_name=by_name, skip_mismatch=skip_mismatch)
-        self._invalidate()
-
+    # -- weights ---------------------------------------------------------------------------------------------
     def set_weights(self, weights) -> None:
         super().set_weights(weights)
         self._invalidate()
