@@ -133,22 +133,35 @@ class TrainerMixin:
         return targets
 
     def _result_names(self, targets):
+        """Log names as Keras 3 makes them: 'loss', '<output>_loss' for several outputs, then each metric's name
+        (prefixed by its output's name when there are several); clashes get '_1', '_2', and a weighted metric that
+        clashes becomes 'weighted_<name>'."""
         names = ["loss"]
         multi = len(targets) > 1
         if multi:
             names += [f"{t.name}_loss" for t in targets if t.loss is not None]
-        seen = set(names)
-        metric_names = []
+        counters: dict[str, int] = {}
+
+        def unique(name):
+            if name not in counters:
+                counters[name] = 1
+                return name
+            index = counters[name]
+            counters[name] += 1
+            return f"{name}_{index}"
+
         for t in targets:
-            for m in t.metrics + t.weighted_metrics:
-                n = f"{t.name}_{m.name}" if multi else m.name
-                base, k = n, 1
-                while n in seen:
-                    n = f"{base}_{k}"
-                    k += 1
-                seen.add(n)
-                metric_names.append(n)
-        return names + metric_names
+            for m in t.metrics:
+                names.append(unique(f"{t.name}_{m.name}" if multi else m.name))
+        for t in targets:
+            for m in t.weighted_metrics:
+                name = f"{t.name}_{m.name}" if multi else m.name
+                if name in counters:
+                    name = f"weighted_{m.name}"
+                    if multi:
+                        name = f"{t.name}_{name}"
+                names.append(unique(name))
+        return names
 
     # -- data checks ----------------------------------------------------------------------------------------------
     def _prepare_x(self, x):
@@ -388,7 +401,9 @@ class TrainerMixin:
                 trackers["loss"].update_state(float(value), sample_weight=n)
             elif kind == "output_loss":
                 t = st["targets"][rest[0]]
-                trackers[f"{t.name}_loss"].update_state(float(value), sample_weight=n)
+                # Keras (TensorFlow backend) weights these per-output trackers by the static batch size, which
+                # is unknown in its traced step, so each batch counts once; the total loss is weighted by size.
+                trackers[f"{t.name}_loss"].update_state(float(value))
             else:
                 stats.setdefault(rest[0], []).append(value)
         for (i, j, weighted), vals in stats.items():
@@ -403,10 +418,10 @@ class TrainerMixin:
             for t in st["targets"]:
                 if t.loss is not None:
                     logs[next(names)] = trackers[f"{t.name}_loss"].result()
-        for t in st["targets"]:
-            for m in t.metrics + t.weighted_metrics:
-                r = m.result()
-                logs[next(names)] = float(r) if np.ndim(r) == 0 else r
+        for m in [m for t in st["targets"] for m in t.metrics] + \
+                [m for t in st["targets"] for m in t.weighted_metrics]:
+            r = m.result()
+            logs[next(names)] = float(r) if np.ndim(r) == 0 else r
         return logs
 
     # -- fit -------------------------------------------------------------------------------------------------------
