@@ -16,7 +16,7 @@ import numpy as np
 
 from core import runtime
 from core.errors import ConfigError, InputDataError
-from core.training.data import ArraySource, _as_arrays, make_source
+from core.training.data import ArraySource, PreparedArrays, PreparedBatch, _as_arrays, make_source
 from core.training.step_graph import OutputTarget, build_step
 
 
@@ -180,10 +180,12 @@ class TrainerMixin:
                 raise InputDataError(f"Targets name output(s) {unknown} that model '{self.name}' does not have "
                                      f"(outputs: {names}).")
             return [None if n in missing else y[n] for n in names]
-        ys = list(y) if isinstance(y, (list, tuple)) and len(names) > 1 else [y]
-        if isinstance(y, (list, tuple)) and len(names) == 1 and len(y) == 1 and not np.isscalar(y[0]) and \
-                np.asarray(y[0]).ndim >= 1 and np.asarray(y).dtype == object:
-            ys = [y[0]]
+        if isinstance(y, (list, tuple)) and len(names) > 1:
+            ys = list(y)
+        elif isinstance(y, (list, tuple)) and len(y) == 1 and np.ndim(y[0]) >= 1:
+            ys = [y[0]]  # [targets] for a single output
+        else:
+            ys = [y]
         if len(ys) != len(names):
             raise InputDataError(f"Model '{self.name}' has {len(names)} output(s) ({names}) but got targets for "
                                  f"{len(ys)}.")
@@ -357,7 +359,33 @@ class TrainerMixin:
             st["versions"] = {i: v._version for i, v in st["vars"].items()}
 
     # -- running batches ---------------------------------------------------------------------------------------------
+    def _prepare_arrays(self, st, source, class_weight, where):
+        """Convert and check whole numpy data once (x, y, sample weights), so each step only slices."""
+        if not isinstance(source, ArraySource):
+            return source
+        xs, specs = self._prepare_x(source.x)
+        out_info = st["out_info"]
+        if source.y is None:
+            if any(t.loss is not None for t in st["targets"]):
+                raise InputDataError(f"{where}: the data has no targets (y), but the model has a loss.")
+            ys = [None] * len(out_info)
+        else:
+            ys = self._check_targets(self._prepare_y(source.y, out_info), st["targets"], out_info, source.n, where)
+        sws = self._sample_weights(source.sw, ys, class_weight, source.n, [nm for nm, _, _ in out_info])
+        return PreparedArrays(xs, ys, sws, source.batch_size, source.shuffle)
+
     def _batch_feeds(self, st, runner, batch, class_weight, where):
+        p = runner.program
+        if isinstance(batch, PreparedBatch):
+            xs, ys, sws = batch
+            feeds = dict(zip(p.x_inputs, xs))
+            for name, arr in zip(p.y_inputs, ys):
+                if name is not None:
+                    feeds[name] = arr
+            for name, arr in zip(p.sw_inputs, sws):
+                if name is not None:
+                    feeds[name] = arr
+            return feeds, xs[0].shape[0]
         x, y, sw = batch
         xs, specs = self._prepare_x(x)
         if [tuple(s) for _, _, s in specs] != [tuple(s) for _, _, s in st["x_specs"]]:
@@ -373,7 +401,6 @@ class TrainerMixin:
             ys = [None] * len(out_info)
         ys = self._check_targets(ys, st["targets"], out_info, n, where)
         sws = self._sample_weights(sw, ys, class_weight, n, [nm for nm, _, _ in out_info])
-        p = runner.program
         feeds = dict(zip(p.x_inputs, xs))
         for name, arr in zip(p.y_inputs, ys):
             if name is not None:
@@ -453,8 +480,10 @@ class TrainerMixin:
                                                  validation_steps)
 
         # Check everything against the first batch before any step runs.
-        peek = self._peek(source)
-        first_x, first_y, _ = peek
+        if isinstance(source, ArraySource):
+            first_x, first_y = source.x, source.y  # numpy data is checked whole
+        else:
+            first_x, first_y, _ = self._peek(source)
         xs, x_specs = self._prepare_x(first_x)
         out_info = self._output_info(x_specs)
         ys = self._prepare_y(first_y, out_info) if first_y is not None else None
@@ -465,6 +494,10 @@ class TrainerMixin:
         st = self._ensure_program(x_specs, ys_checked, device, train=True)
         self._sync_from_host()
         runner = st["train"]
+        if isinstance(source, ArraySource):
+            source = self._prepare_arrays(st, source, class_weight, "fit")
+        if isinstance(val_source, ArraySource):
+            val_source = self._prepare_arrays(st, val_source, None, "validation")
 
         steps = steps_per_epoch or (len(source) or None)
         verbose = 1 if verbose == "auto" else int(verbose)
@@ -486,7 +519,7 @@ class TrainerMixin:
                 cbs.on_epoch_begin(epoch)
                 self._sync_from_host()
                 completed = self._run_epoch(st, runner, source, epoch, steps_per_epoch, class_weight, trackers,
-                                            cbs, peek if epoch == self._initial_epoch else None)
+                                            cbs)
                 if not completed:
                     break
                 self._sync_to_host()
@@ -550,7 +583,7 @@ class TrainerMixin:
         yield first
         yield from rest
 
-    def _run_epoch(self, st, runner, source, epoch, steps_per_epoch, class_weight, trackers, cbs, peeked):
+    def _run_epoch(self, st, runner, source, epoch, steps_per_epoch, class_weight, trackers, cbs):
         batches = self._batches(source, epoch, steps_per_epoch)
         opt = self.optimizer
         program = runner.program
@@ -638,7 +671,10 @@ class TrainerMixin:
         self._assert_compiled("evaluate")
         batch_size = self._check_batch_size(batch_size)
         source = make_source(x, y, sample_weight, batch_size, False, steps, "evaluate")
-        first_x, first_y, _ = self._peek(source)
+        if isinstance(source, ArraySource):
+            first_x, first_y = source.x, source.y
+        else:
+            first_x, first_y, _ = self._peek(source)
         xs, x_specs = self._prepare_x(first_x)
         out_info = self._output_info(x_specs)
         ys = self._prepare_y(first_y, out_info) if first_y is not None else None
@@ -649,6 +685,8 @@ class TrainerMixin:
             raise InputDataError("evaluate: no targets (y) were given, but the model has a loss.")
         st = self._ensure_program(x_specs, ys, device, train=False)
         self._sync_from_host()
+        if isinstance(source, ArraySource):
+            source = self._prepare_arrays(st, source, None, "evaluate")
         cbs = CallbackList(callbacks, model=self, steps=len(source) or None, verbose=0)
         logs = self._run_evaluation(st, source, steps, cbs)
         if return_dict:
