@@ -525,7 +525,7 @@ class TrainerMixin:
                 self._sync_to_host()
                 logs = self._logs(st, trackers)
                 if val_source is not None and (epoch + 1) % validation_freq == 0:
-                    val_logs = self._run_evaluation(st, val_source, validation_steps, None)
+                    val_logs = self._run_evaluation(st, val_source, validation_steps, cbs)
                     logs.update({f"val_{k}": v for k, v in val_logs.items()})
                 cbs.on_epoch_end(epoch, logs)
                 self._sync_from_host()
