@@ -244,12 +244,13 @@ class Optimizer:
             i += 1
 
     # the graph
-    def apply(self, grads, params, slots, globals_, lr, iterations):
+    def apply(self, grads, params, slots, globals_, lr, iterations, clip=True):
         """Write one step into the graph. `params`, `grads`: weight tensors and their gradients; `slots`: per
         parameter a dict of slot tensors; `globals_`: dict of global slot tensors; `lr`, `iterations`: scalar
         tensors (float32; `iterations` counts the steps already done). Returns (new params, new slots, new globals).
         """
-        grads = self._clip(grads)
+        if clip:
+            grads = self.clip(grads)
         new_globals = self.update_globals(globals_, iterations)
         new_params, new_slots = [], []
         for g, p, s in zip(grads, params, slots):
@@ -260,7 +261,8 @@ class Optimizer:
             new_slots.append(ns)
         return new_params, new_slots, new_globals
 
-    def _clip(self, grads):
+    def clip(self, grads):
+        """Keras 3's gradient clipping (clipnorm per weight, global_clipnorm over all, clipvalue elementwise)."""
         if self.clipnorm is not None:
             return [_clip_by_norm(g, float(self.clipnorm)) for g in grads]
         if self.global_clipnorm is not None:

@@ -47,10 +47,11 @@ class StateBuffers:
 class StepRunner:
     """One step graph bound to the state buffers, in both ping-pong directions."""
 
-    def __init__(self, program: StepProgram, buffers: StateBuffers, device: str):
+    def __init__(self, program: StepProgram, buffers: StateBuffers, device: str, threads: int | None = None):
         self.program = program
         self.buffers = buffers
-        self.session, self.device = runtime.create_session(program.model_proto, device)
+        self.session, self.device = runtime.create_session(program.model_proto, device,
+                                                           options=runtime.session_options(threads=threads))
         self.writes = any(s.output_name for s in program.state)
         self._results = []
         for shape in program.result_shapes:
