@@ -227,9 +227,11 @@ def zeros_like(x, dtype=None):
 
 @op
 def ones_like(x, dtype=None):
-    from core.ops.math import add
+    from core.ops.math import add, cast
 
-    return add(zeros_like(x, dtype), 1)
+    # Computed in x's dtype: ONNX Add has no bool kernel, so ones_like(x, "bool") must cast afterwards.
+    t = graph_of(x).as_tensor(x)
+    return cast(add(zeros_like(t), 1), dtype or t.dtype)
 
 
 @op
