@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import builtins
 import inspect
+import json
 import marshal
 import types
 
@@ -148,6 +149,7 @@ class Embedding(Layer):
             "embeddings_initializer": initializers.serialize(self.embeddings_initializer),
             "embeddings_regularizer": regularizers.serialize(self.embeddings_regularizer),
             "embeddings_constraint": constraints.serialize(self.embeddings_constraint),
+            "activity_regularizer": regularizers.serialize(self.activity_regularizer),
             "mask_zero": self.mask_zero,
         })
         if self.input_length is not None:
@@ -208,7 +210,8 @@ def _dump_function(fn):
 
 
 def _function_key(config) -> str:
-    return repr((config.get("code"), config.get("defaults"), config.get("closure")))
+    # JSON-normal (tuples as lists) so a config that went through a JSON or YAML file still finds its function.
+    return json.dumps([config.get("code"), config.get("defaults"), config.get("closure")], default=repr)
 
 
 def _load_function(value, kind: str, layer_name: str, safe_mode: bool, extra_objects):
@@ -241,6 +244,8 @@ def _load_function(value, kind: str, layer_name: str, safe_mode: bool, extra_obj
                           f"trust the file, load it with safe_mode=False.")
     try:
         code = marshal.loads(base64.decodebytes(str(config["code"]).encode("ascii")))
+        if not isinstance(code, types.CodeType):
+            raise ValueError(f"it holds a {type(code).__name__}, not code")
     except (KeyError, ValueError, EOFError, TypeError) as exc:
         raise ConfigError(f"Lambda '{layer_name}': its bytecode cannot be read by this Python ({exc}); it was "
                           f"probably written by another Python version. Rebuild the Lambda in code.") from None

@@ -63,6 +63,49 @@ def _broadcast_param(p, axes, rank):
     return ops.reshape(p, tuple(p.shape[axes.index(i)] if i in axes else 1 for i in range(rank)))
 
 
+def _store_gamma_beta_options(layer, beta_initializer, gamma_initializer, beta_regularizer, gamma_regularizer,
+                              beta_constraint, gamma_constraint) -> None:
+    layer.beta_initializer = initializers.get(beta_initializer)
+    layer.gamma_initializer = initializers.get(gamma_initializer)
+    layer.beta_regularizer = regularizers.get(beta_regularizer)
+    layer.gamma_regularizer = regularizers.get(gamma_regularizer)
+    layer.beta_constraint = constraints.get(beta_constraint)
+    layer.gamma_constraint = constraints.get(gamma_constraint)
+
+
+def _add_gamma_beta(layer, shape, scale: bool, center: bool) -> None:
+    layer.gamma = layer.beta = None
+    if scale:
+        layer.gamma = layer.add_weight(name="gamma", shape=shape, initializer=layer.gamma_initializer,
+                                       regularizer=layer.gamma_regularizer, constraint=layer.gamma_constraint)
+    if center:
+        layer.beta = layer.add_weight(name="beta", shape=shape, initializer=layer.beta_initializer,
+                                      regularizer=layer.beta_regularizer, constraint=layer.beta_constraint)
+
+
+def _normalize(layer, inputs, mean, var):
+    """(x - mean) / sqrt(var + epsilon) * gamma + beta, as x * inv + (beta - mean * inv) like Keras writes it."""
+    rank = inputs.ndim
+    inv = ops.rsqrt(ops.add(var, layer.epsilon))
+    if layer.gamma is not None:
+        inv = ops.multiply(inv, _broadcast_param(layer.gamma, layer._axes, rank))
+    shift = ops.negative(ops.multiply(mean, inv))
+    if layer.beta is not None:
+        shift = ops.add(shift, _broadcast_param(layer.beta, layer._axes, rank))
+    return ops.add(ops.multiply(inputs, inv), shift)
+
+
+def _gamma_beta_config(layer) -> dict:
+    return {
+        "beta_initializer": initializers.serialize(layer.beta_initializer),
+        "gamma_initializer": initializers.serialize(layer.gamma_initializer),
+        "beta_regularizer": regularizers.serialize(layer.beta_regularizer),
+        "gamma_regularizer": regularizers.serialize(layer.gamma_regularizer),
+        "beta_constraint": constraints.serialize(layer.beta_constraint),
+        "gamma_constraint": constraints.serialize(layer.gamma_constraint),
+    }
+
+
 class BatchNormalization(Layer):
     """Normalizes with batch statistics when training and with the moving averages otherwise (Keras 3)."""
 
@@ -85,25 +128,15 @@ class BatchNormalization(Layer):
             raise ConfigError("BatchNormalization: renorm, virtual_batch_size and adjustment are not supported.")
         self.center, self.scale = bool(center), bool(scale)
         self.synchronized = bool(synchronized)  # one device: nothing to synchronize
-        self.beta_initializer = initializers.get(beta_initializer)
-        self.gamma_initializer = initializers.get(gamma_initializer)
+        _store_gamma_beta_options(self, beta_initializer, gamma_initializer, beta_regularizer, gamma_regularizer,
+                                  beta_constraint, gamma_constraint)
         self.moving_mean_initializer = initializers.get(moving_mean_initializer)
         self.moving_variance_initializer = initializers.get(moving_variance_initializer)
-        self.beta_regularizer = regularizers.get(beta_regularizer)
-        self.gamma_regularizer = regularizers.get(gamma_regularizer)
-        self.beta_constraint = constraints.get(beta_constraint)
-        self.gamma_constraint = constraints.get(gamma_constraint)
 
     def build(self, input_shape):
         self._axes = _normalized_axes(self, self.axis, input_shape)
         shape = tuple(input_shape[a] for a in self._axes)
-        self.gamma = self.beta = None
-        if self.scale:
-            self.gamma = self.add_weight(name="gamma", shape=shape, initializer=self.gamma_initializer,
-                                         regularizer=self.gamma_regularizer, constraint=self.gamma_constraint)
-        if self.center:
-            self.beta = self.add_weight(name="beta", shape=shape, initializer=self.beta_initializer,
-                                        regularizer=self.beta_regularizer, constraint=self.beta_constraint)
+        _add_gamma_beta(self, shape, self.scale, self.center)
         self.moving_mean = self.add_weight(name="moving_mean", shape=shape, initializer=self.moving_mean_initializer,
                                            trainable=False)
         self.moving_variance = self.add_weight(name="moving_variance", shape=shape,
@@ -144,13 +177,7 @@ class BatchNormalization(Layer):
         else:
             mean = _broadcast_param(self.moving_mean, self._axes, rank)
             var = _broadcast_param(self.moving_variance, self._axes, rank)
-        inv = ops.rsqrt(ops.add(var, self.epsilon))
-        if self.gamma is not None:
-            inv = ops.multiply(inv, _broadcast_param(self.gamma, self._axes, rank))
-        shift = ops.negative(ops.multiply(mean, inv))
-        if self.beta is not None:
-            shift = ops.add(shift, _broadcast_param(self.beta, self._axes, rank))
-        return ops.add(ops.multiply(inputs, inv), shift)
+        return _normalize(self, inputs, mean, var)
 
     def get_config(self):
         config = super().get_config()
@@ -160,14 +187,9 @@ class BatchNormalization(Layer):
             "epsilon": self.epsilon,
             "center": self.center,
             "scale": self.scale,
-            "beta_initializer": initializers.serialize(self.beta_initializer),
-            "gamma_initializer": initializers.serialize(self.gamma_initializer),
+            **_gamma_beta_config(self),
             "moving_mean_initializer": initializers.serialize(self.moving_mean_initializer),
             "moving_variance_initializer": initializers.serialize(self.moving_variance_initializer),
-            "beta_regularizer": regularizers.serialize(self.beta_regularizer),
-            "gamma_regularizer": regularizers.serialize(self.gamma_regularizer),
-            "beta_constraint": constraints.serialize(self.beta_constraint),
-            "gamma_constraint": constraints.serialize(self.gamma_constraint),
             "synchronized": self.synchronized,
         })
         return config
@@ -186,23 +208,13 @@ class LayerNormalization(Layer):
         self.axis = _axes("LayerNormalization", axis)
         self.epsilon = _check_epsilon("LayerNormalization", epsilon)
         self.center, self.scale, self.rms_scaling = bool(center), bool(scale), bool(rms_scaling)
-        self.beta_initializer = initializers.get(beta_initializer)
-        self.gamma_initializer = initializers.get(gamma_initializer)
-        self.beta_regularizer = regularizers.get(beta_regularizer)
-        self.gamma_regularizer = regularizers.get(gamma_regularizer)
-        self.beta_constraint = constraints.get(beta_constraint)
-        self.gamma_constraint = constraints.get(gamma_constraint)
+        _store_gamma_beta_options(self, beta_initializer, gamma_initializer, beta_regularizer, gamma_regularizer,
+                                  beta_constraint, gamma_constraint)
 
     def build(self, input_shape):
         self._axes = _normalized_axes(self, self.axis, input_shape)
         shape = tuple(input_shape[a] for a in self._axes)
-        self.gamma = self.beta = None
-        if self.scale or self.rms_scaling:
-            self.gamma = self.add_weight(name="gamma", shape=shape, initializer=self.gamma_initializer,
-                                         regularizer=self.gamma_regularizer, constraint=self.gamma_constraint)
-        if self.center and not self.rms_scaling:
-            self.beta = self.add_weight(name="beta", shape=shape, initializer=self.beta_initializer,
-                                        regularizer=self.beta_regularizer, constraint=self.beta_constraint)
+        _add_gamma_beta(self, shape, self.scale or self.rms_scaling, self.center and not self.rms_scaling)
 
     def call(self, inputs):
         rank = inputs.ndim
@@ -211,16 +223,10 @@ class LayerNormalization(Layer):
                              f"{len(self._build_input_shape)}, got shape {inputs.shape}.")
         mean = ops.mean(inputs, axis=self._axes, keepdims=True)
         var = ops.mean(ops.square(ops.subtract(inputs, mean)), axis=self._axes, keepdims=True)
-        inv = ops.rsqrt(ops.add(var, self.epsilon))
         if self.rms_scaling:
-            out = ops.multiply(inputs, inv)
+            out = ops.multiply(inputs, ops.rsqrt(ops.add(var, self.epsilon)))
             return ops.multiply(out, _broadcast_param(self.gamma, self._axes, rank))
-        if self.gamma is not None:
-            inv = ops.multiply(inv, _broadcast_param(self.gamma, self._axes, rank))
-        shift = ops.negative(ops.multiply(mean, inv))
-        if self.beta is not None:
-            shift = ops.add(shift, _broadcast_param(self.beta, self._axes, rank))
-        return ops.add(ops.multiply(inputs, inv), shift)
+        return _normalize(self, inputs, mean, var)
 
     def get_config(self):
         config = super().get_config()
@@ -230,11 +236,6 @@ class LayerNormalization(Layer):
             "center": self.center,
             "scale": self.scale,
             "rms_scaling": self.rms_scaling,
-            "beta_initializer": initializers.serialize(self.beta_initializer),
-            "gamma_initializer": initializers.serialize(self.gamma_initializer),
-            "beta_regularizer": regularizers.serialize(self.beta_regularizer),
-            "gamma_regularizer": regularizers.serialize(self.gamma_regularizer),
-            "beta_constraint": constraints.serialize(self.beta_constraint),
-            "gamma_constraint": constraints.serialize(self.gamma_constraint),
+            **_gamma_beta_config(self),
         })
         return config
