@@ -1,7 +1,9 @@
 """Merge layers: elementwise Add, Subtract, Multiply, Average, Maximum, Minimum; Concatenate; Dot.
 
 Each takes a list of tensors. Shapes are checked as Keras checks them (broadcasting from the right, a lower-rank
-input expanded at axis 1 to meet the others) so the error names the layer and the shapes that clash.
+input expanded at axis 1 to meet the others) so the error names the layer and the shapes that clash. Masks follow
+Keras 3: the output mask is the OR of the inputs' masks (when all have one); Multiply, Maximum and Minimum also keep
+masked-out values from deciding the result.
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ class _Merge(Layer):
                                  f"(or sizes of 1 that broadcast).")
         return tuple(out)
 
-    def call(self, inputs):
+    def call(self, inputs, mask=None):
         self._check_inputs(inputs)
         rank = max(t.ndim for t in inputs)
         aligned = []
@@ -61,21 +63,18 @@ class _Merge(Layer):
             for _ in range(rank - t.ndim):
                 t = ops.expand_dims(t, 1)
             aligned.append(t)
-        return self._merge_function(aligned)
+        masks = list(mask) if isinstance(mask, (list, tuple)) else [None] * len(inputs)
+        masks = [m if m is None or m.ndim == t.ndim else ops.expand_dims(m, -1) for t, m in zip(aligned, masks)]
+        return self._merge_function(aligned, masks)
 
-    def _merge_function(self, inputs):
+    def _merge_function(self, inputs, masks):
         raise NotImplementedError
 
     def compute_mask(self, inputs, mask=None):
-        if mask is None:
+        """Keras 3: the OR of the inputs' masks when every input has one, else no mask."""
+        if not isinstance(mask, (list, tuple)) or any(m is None for m in mask):
             return None
-        masks = [m for m in mask if m is not None] if isinstance(mask, (list, tuple)) else [mask]
-        if not masks:
-            return None
-        out = masks[0]
-        for m in masks[1:]:
-            out = ops.logical_and(out, m)
-        return out
+        return _fold(ops.logical_or, list(mask))
 
 
 def _fold(fn, inputs):
@@ -85,8 +84,21 @@ def _fold(fn, inputs):
     return out
 
 
+def _fold_masked(fn, inputs, masks):
+    """Keras 3's Maximum/Minimum: a masked-out value never wins, the other input's value stands in for it."""
+    out, out_mask = inputs[0], masks[0]
+    for x, m in zip(inputs[1:], masks[1:]):
+        if m is not None:
+            x = ops.where(m, x, out)
+        if out_mask is not None:
+            out = ops.where(out_mask, out, x)
+        out_mask = ops.logical_or(out_mask, m) if m is not None and out_mask is not None else None
+        out = fn(out, x)
+    return out
+
+
 class Add(_Merge):
-    def _merge_function(self, inputs):
+    def _merge_function(self, inputs, masks):
         return _fold(ops.add, inputs)
 
 
@@ -98,28 +110,33 @@ class Subtract(_Merge):
             raise ShapeError(f"A Subtract layer takes exactly 2 inputs, got {len(inputs)}.")
         return super()._check_inputs(inputs)
 
-    def _merge_function(self, inputs):
+    def _merge_function(self, inputs, masks):
         return ops.subtract(inputs[0], inputs[1])
 
 
 class Multiply(_Merge):
-    def _merge_function(self, inputs):
-        return _fold(ops.multiply, inputs)
+    def _merge_function(self, inputs, masks):
+        # Keras 3: masked-out values count as 1; where no input is valid the product is 0.
+        xs = [x if m is None else ops.where(m, x, 1.0) for x, m in zip(inputs, masks)]
+        out = _fold(ops.multiply, xs)
+        if all(m is not None for m in masks):
+            out = ops.where(_fold(ops.logical_or, masks), out, 0.0)
+        return out
 
 
 class Average(_Merge):
-    def _merge_function(self, inputs):
+    def _merge_function(self, inputs, masks):
         return ops.divide(_fold(ops.add, inputs), float(len(inputs)))
 
 
 class Maximum(_Merge):
-    def _merge_function(self, inputs):
-        return _fold(ops.maximum, inputs)
+    def _merge_function(self, inputs, masks):
+        return _fold_masked(ops.maximum, inputs, masks)
 
 
 class Minimum(_Merge):
-    def _merge_function(self, inputs):
-        return _fold(ops.minimum, inputs)
+    def _merge_function(self, inputs, masks):
+        return _fold_masked(ops.minimum, inputs, masks)
 
 
 class Concatenate(Layer):
