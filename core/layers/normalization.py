@@ -114,8 +114,14 @@ class BatchNormalization(Layer):
     def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True, beta_initializer="zeros",
                  gamma_initializer="ones", moving_mean_initializer="zeros", moving_variance_initializer="ones",
                  beta_regularizer=None, gamma_regularizer=None, beta_constraint=None, gamma_constraint=None,
-                 synchronized=False, renorm=False, renorm_clipping=None, renorm_momentum=0.99, fused=None,
-                 virtual_batch_size=None, adjustment=None, **kwargs):
+                 synchronized=False, **kwargs):
+        # Keras 3 writes the renorm keys and tf.keras 2 fused/virtual_batch_size/adjustment; only their "off"
+        # values can be honoured.
+        renorm = kwargs.pop("renorm", False)
+        kwargs.pop("renorm_clipping", None)
+        kwargs.pop("renorm_momentum", None)
+        kwargs.pop("fused", None)
+        virtual_batch_size, adjustment = kwargs.pop("virtual_batch_size", None), kwargs.pop("adjustment", None)
         super().__init__(**kwargs)
         self.axis = _axes("BatchNormalization", axis)
         if isinstance(self.axis, list) and len(self.axis) == 1:

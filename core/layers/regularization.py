@@ -54,8 +54,8 @@ class SpatialDropout1D(Dropout):
 
     rank = 3
 
-    def __init__(self, rate, seed=None, noise_shape=None, **kwargs):
-        # tf.keras 2 configs write noise_shape (always None): the spatial layers choose their own.
+    def __init__(self, rate, seed=None, **kwargs):
+        kwargs.pop("noise_shape", None)  # tf.keras 2 configs write it (always None): these layers choose their own
         super().__init__(rate, seed=seed, **kwargs)
 
     def _noise_shape(self, inputs):
@@ -71,7 +71,7 @@ class SpatialDropout1D(Dropout):
 
 
 class _SpatialDropoutND(SpatialDropout1D):
-    def __init__(self, rate, data_format=None, seed=None, noise_shape=None, **kwargs):
+    def __init__(self, rate, data_format=None, seed=None, **kwargs):
         super().__init__(rate, seed=seed, **kwargs)
         data_format = data_format or "channels_last"
         if data_format not in ("channels_last", "channels_first"):
