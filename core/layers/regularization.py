@@ -17,6 +17,17 @@ def _check_seed(layer: str, seed):
     return seed
 
 
+def _check_noise_shape(layer: str, noise_shape):
+    if noise_shape is None:
+        return None
+    dims = tuple(noise_shape) if isinstance(noise_shape, (list, tuple)) else None
+    if dims is None or not all(d is None or (isinstance(d, int) and not isinstance(d, bool) and d > 0)
+                               for d in dims):
+        raise ConfigError(f"{layer}: 'noise_shape' must be a list of positive integers or None, got "
+                          f"{noise_shape!r}.")
+    return dims
+
+
 class Dropout(Layer):
     """Sets a fraction `rate` of the inputs to 0 while training and scales the rest by 1 / (1 - rate)."""
 
@@ -25,7 +36,7 @@ class Dropout(Layer):
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(**kwargs)
         self.rate = check_rate(type(self).__name__, rate)
-        self.noise_shape = None if noise_shape is None else tuple(None if d is None else int(d) for d in noise_shape)
+        self.noise_shape = _check_noise_shape(type(self).__name__, noise_shape)
         self.seed = _check_seed(type(self).__name__, seed)
 
     def _noise_shape(self, inputs):

@@ -127,6 +127,8 @@ def test_activity_regularization_adds_penalty_when_training():
                                         (lambda: layers.GaussianDropout(1.2), "rate"),
                                         (lambda: layers.GaussianNoise(-1.0), "stddev"),
                                         (lambda: layers.Dropout(0.5, seed=1.5), "seed"),
+                                        (lambda: layers.Dropout(0.5, noise_shape=(None, 0)), "noise_shape"),
+                                        (lambda: layers.Dropout(0.5, noise_shape="batch"), "noise_shape"),
                                         (lambda: layers.ActivityRegularization(l1=-1.0), "l1")])
 def test_bad_config_values(make, what):
     with pytest.raises(ConfigError, match=what):
