@@ -265,3 +265,73 @@ def test_lambda_rejects_bad_arguments():
 def test_lambda_output_shape_is_kept_in_config():
     layer = layers.Lambda(lambda t: t, output_shape=(4,))
     assert layer.get_config()["output_shape"] == [4]
+
+
+# -- configs written by real Keras (shared fixtures) ---------------------------------------------------------------
+def _layer_configs(node, names):
+    if isinstance(node, dict):
+        if node.get("class_name") in names and isinstance(node.get("config"), dict):
+            yield node["class_name"], node["config"]
+        for value in node.values():
+            yield from _layer_configs(value, names)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _layer_configs(value, names)
+
+
+def test_layer_configs_from_keras2_and_keras3_files_load(fixtures_dir):
+    """Every Embedding, Masking and SpatialDropout1D config in the reference files builds a layer that keeps its
+    values and computes on that input shape."""
+    registry = layers.layer_registry()
+    names = {"Embedding", "Masking", "SpatialDropout1D"}
+    seen = set()
+    for path in sorted(fixtures_dir.glob("keras*/*.json")):
+        for class_name, cfg in _layer_configs(json.loads(path.read_text()), names):
+            layer = registry[class_name].from_config(cfg)
+            ours = layer.get_config()
+            for key in ("input_dim", "output_dim", "mask_zero", "mask_value", "rate", "input_length"):
+                if cfg.get(key) is not None:
+                    assert ours[key] == cfg[key], (path.name, class_name, key)
+            if class_name == "Embedding":
+                assert ours["embeddings_initializer"]["class_name"] == cfg["embeddings_initializer"]["class_name"]
+                out = layer(np.zeros((2, cfg.get("input_length") or 3), "int64"))
+                assert out.shape[-1] == cfg["output_dim"]
+            seen.add((path.parent.name, class_name))
+    assert {("keras2", n) for n in names} | {("keras3", n) for n in names} <= seen
+
+
+def test_every_new_layer_in_one_model_passes_onnx_full_check(tmp_path):
+    import onnx
+
+    ids = keras.Input(shape=(6,), name="ids")
+    feats = keras.Input(shape=(6, 8), name="feats")
+    e = layers.Embedding(50, 8, mask_zero=True)(ids)
+    m = layers.Masking()(feats)
+    x = layers.Add()([e, m])
+    x = layers.Concatenate()([x, layers.Multiply()([e, m]), layers.Average()([e, m])])
+    x = layers.Maximum()([layers.Subtract()([x, x]), layers.Minimum()([x, x])])
+    x = layers.BatchNormalization()(x)
+    x = layers.LayerNormalization()(x)
+    x = layers.Dropout(0.5)(x)
+    x = layers.SpatialDropout1D(0.2)(x)
+    x = layers.GaussianNoise(0.1)(x)
+    x = layers.GaussianDropout(0.1)(x)
+    x = layers.ActivityRegularization(l2=0.01)(x)
+    x = layers.Identity()(x)
+    x = layers.Lambda(lambda t: t * 2.0)(x)
+    out = layers.Dot(axes=2, normalize=True)([x, x])
+    model = keras.Model([ids, feats], out)
+    path = tmp_path / "all.onnx"
+    model.to_onnx(path)
+    onnx.checker.check_model(onnx.load(str(path)), full_check=True)
+    rng = np.random.default_rng(0)
+    y = model.predict([rng.integers(0, 50, (3, 6)), rng.normal(size=(3, 6, 8)).astype("float32")])
+    assert y.shape == (3, 6, 6) and np.isfinite(y).all()
+    lines = []
+    model.summary(print_fn=lines.append)
+    assert "batch_normalization (BatchNorma" in "\n".join(lines)
+    assert model.get_layer("batch_normalization").count_params() == 4 * 24
+    # The training graph of the same model traces too (noise ops, batch statistics, moving-stat updates).
+    g = model.inference_graph(training=True, weights_as_inputs=True)
+    assert len(g.state_updates) == 2
+    assert any(n.op_type == "Dropout" for n in g.nodes) and any(n.op_type == "RandomNormalLike" for n in g.nodes)
