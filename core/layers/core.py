@@ -199,7 +199,8 @@ def _dump_function(fn):
     """Keras 3's form: a named function by name, a lambda (or closure) as marshalled bytecode."""
     if fn is None or not callable(fn):
         return fn
-    if fn.__name__ != "<lambda>" and fn.__closure__ is None and "<locals>" not in fn.__qualname__:
+    # Module-level functions (ops and activations included, which are decorated wrappers) go by name.
+    if fn.__name__ != "<lambda>" and "<locals>" not in getattr(fn, "__qualname__", "<locals>"):
         return {"module": fn.__module__, "class_name": "function", "config": fn.__name__,
                 "registered_name": fn.__name__}
     code = base64.encodebytes(marshal.dumps(fn.__code__)).decode("ascii")

@@ -253,6 +253,13 @@ def test_lambda_named_function_loads_from_custom_objects_only():
     assert layers.Lambda.from_config(tf2, custom_objects={"_halve": _halve}).function is _halve
 
 
+def test_lambda_of_an_op_serializes_by_name():
+    cfg = layers.Lambda(ops.tanh).get_config()
+    assert cfg["function"]["config"] == "tanh"
+    layer = layers.Lambda.from_config(json.loads(json.dumps(cfg)))
+    np.testing.assert_allclose(layer(np.ones((1, 2), "float32")).numpy(), np.tanh(np.ones((1, 2))), rtol=1e-6)
+
+
 def test_lambda_rejects_bad_arguments():
     with pytest.raises(ConfigError, match="callable"):
         layers.Lambda(3)
