@@ -559,18 +559,27 @@ def load_weights(model, filepath, by_name: bool = False, skip_mismatch: bool = F
 
 
 def _plan_from_hdf5(model, path: Path, source: str, by_name: bool, skip_mismatch: bool) -> _Plan:
+    return read_hdf5(path, source, lambda f: plan_from_open_hdf5(model, f, source, by_name, skip_mismatch))
+
+
+# Errors h5py and numpy raise on damaged content; reading turns them into FileFormatError.
+DAMAGED_FILE_ERRORS = (OSError, KeyError, ValueError, TypeError, RuntimeError, UnicodeDecodeError, EOFError)
+
+
+def read_hdf5(path_or_buffer, source: str, read):
+    """`read(h5file)` on an open file; a file that is not HDF5 or is damaged gives a FileFormatError naming it."""
     import h5py
 
     try:
-        f = h5py.File(path, "r")
+        f = h5py.File(path_or_buffer, "r")
     except OSError as exc:
         raise FileFormatError(f"{source} is not an HDF5 file (or is damaged): {exc}") from exc
     try:
         with f:
-            return plan_from_open_hdf5(model, f, source, by_name, skip_mismatch)
+            return read(f)
     except NetweaverError:
         raise
-    except (OSError, KeyError, ValueError, TypeError, RuntimeError) as exc:
+    except DAMAGED_FILE_ERRORS as exc:
         raise FileFormatError(f"{source} is damaged: {type(exc).__name__}: {exc}") from exc
 
 

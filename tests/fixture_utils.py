@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 
 GENERATIONS = ("keras2", "keras3")
+# The whole-model files real Keras wrote per generation (the .json needs its weights file beside it).
+FIXTURE_KINDS = [("keras2", ".h5"), ("keras3", ".h5"), ("keras3", ".keras")]
 
 
 def fixture_path(fixtures_dir, generation: str, filename: str) -> Path:
