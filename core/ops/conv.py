@@ -16,7 +16,7 @@ from core.errors import ConfigError, ShapeError
 from core.ops.array import transpose
 from core.ops.dispatch import graph_of, op
 
-__all__ = ["conv", "max_pool", "average_pool"]
+__all__ = ["conv", "conv_transpose", "depthwise_conv", "separable_conv", "max_pool", "average_pool"]
 
 PADDINGS = ("valid", "same", "causal")
 DATA_FORMATS = ("channels_last", "channels_first")
@@ -176,3 +176,102 @@ def average_pool(inputs, pool_size, strides=None, padding="valid", data_format=N
     as TensorFlow does (count_include_pad=0)."""
     return _pool("AveragePool", {"count_include_pad": 0}, inputs, pool_size, strides, padding, data_format,
                  "average_pool")
+
+
+def transpose_padding(in_dims, kernel, strides, dilations, padding: str, output_padding, what: str):
+    """Keras's transposed-convolution geometry as ONNX ConvTranspose attributes: (pads, output_padding, out dims).
+
+    Keras (TensorFlow) makes the output (in - 1) * stride + kernel + output_padding long for 'valid' (output_padding
+    defaulting to max(kernel, stride) - kernel) and in * stride for 'same' (or (in - 1) * stride + kernel % 2 +
+    output_padding when output_padding is given); it crops the full transposed convolution as the matching forward
+    convolution pads, so the smaller half of the crop is at the start. The crop does not depend on the input length,
+    so unknown lengths need no dynamic padding.
+    """
+    if padding not in ("valid", "same"):
+        raise ConfigError(f"{what}: padding must be 'valid' or 'same', got {padding!r}.")
+    begins, ends, extras, outs = [], [], [], []
+    for i, (n, k, s, d) in enumerate(zip(in_dims, kernel, strides, dilations)):
+        span = d * (k - 1) + 1
+        op_ = None if output_padding is None else output_padding[i]
+        if padding == "valid":
+            op_ = max(span, s) - span if op_ is None else op_
+
+            def length(m, s=s, span=span, op_=op_):
+                return (m - 1) * s + span + op_
+        elif op_ is None:
+            def length(m, s=s):
+                return m * s
+        else:
+            def length(m, s=s, span=span, op_=op_):
+                return (m - 1) * s + span % 2 + op_
+        crop = span - length(1)  # full length minus output length, the same for every input length
+        begin = 0 if padding == "valid" else max(crop, 0) // 2
+        end = crop - begin
+        begins.append(begin), ends.append(max(end, 0)), extras.append(max(-end, 0))
+        out = None if n is None else length(n)
+        if out is not None and out <= 0:
+            raise ShapeError(f"{what}: an input of length {n} gives an output of length {out} along this axis.")
+        outs.append(out)
+    return begins + ends, extras, tuple(outs)
+
+
+@op
+def conv_transpose(inputs, kernel, strides=1, padding="valid", output_padding=None, data_format=None,
+                   dilation_rate=1):
+    """Transposed convolution as `keras.ops.conv_transpose`, with a Keras kernel (k..., out, in): the gradient of
+    a convolution with respect to its input, which is exactly ONNX's ConvTranspose."""
+    g = graph_of(inputs, kernel)
+    x = g.as_tensor(inputs)
+    w = g.as_tensor(kernel)
+    rank = w.ndim - 2
+    what = f"conv{rank}d_transpose"
+    if rank < 1 or x.ndim != rank + 2:
+        raise ShapeError(f"{what} expects a rank-{rank + 2} input for a kernel of shape {w.shape}, got shape "
+                         f"{x.shape}.")
+    data_format = data_format_or_default(data_format)
+    channels_last = data_format == "channels_last"
+    in_ch = x.shape[-1] if channels_last else x.shape[1]
+    if in_ch is not None and in_ch != w.shape[-1]:
+        raise ShapeError(f"{what}: the input has {in_ch} channels but the kernel {w.shape} expects {w.shape[-1]}.")
+    strides = _as_tuple(strides, rank, f"{what} strides")
+    dilations = _as_tuple(dilation_rate, rank, f"{what} dilation_rate")
+    output_padding = None if output_padding is None else _as_tuple(output_padding, rank, f"{what} output_padding")
+    if channels_last:
+        x = to_channels_first(x)
+    pads, extras, out_dims = transpose_padding(x.shape[2:], w.shape[:rank], strides, dilations, padding,
+                                               output_padding, what)
+    w_onnx = transpose(w, (rank + 1, rank) + tuple(range(rank)))
+    attrs = {"kernel_shape": list(w.shape[:rank]), "strides": list(strides), "dilations": list(dilations),
+             "pads": pads, "output_padding": extras}
+    y = g.emit("ConvTranspose", [x, w_onnx], attrs, [(x.dtype, (x.shape[0], w.shape[-2]) + out_dims)])[0]
+    return to_channels_last(y) if channels_last else y
+
+
+@op
+def depthwise_conv(inputs, kernel, strides=1, padding="valid", data_format=None, dilation_rate=1):
+    """Depthwise convolution as `keras.ops.depthwise_conv`, kernel (k..., in, multiplier): a grouped Conv with one
+    group per input channel; output channel c * multiplier + m comes from input channel c, as in TensorFlow."""
+    from core.ops.array import reshape
+
+    g = graph_of(inputs, kernel)
+    w = g.as_tensor(kernel)
+    rank = w.ndim - 2
+    if rank < 1:
+        raise ShapeError(f"depthwise_conv: the kernel must have rank 3 or more (k..., in, multiplier), got shape "
+                         f"{w.shape}.")
+    flat = reshape(w, tuple(w.shape[:rank]) + (1, w.shape[-2] * w.shape[-1]))
+    x = g.as_tensor(inputs)
+    in_ch = x.shape[-1] if data_format_or_default(data_format) == "channels_last" else x.shape[1]
+    if x.ndim == rank + 2 and in_ch is not None and in_ch != w.shape[-2]:
+        raise ShapeError(f"depthwise_conv: the input has {in_ch} channels but the kernel {w.shape} expects "
+                         f"{w.shape[-2]}.")
+    return conv(x, flat, strides=strides, padding=padding, data_format=data_format, dilation_rate=dilation_rate)
+
+
+@op
+def separable_conv(inputs, depthwise_kernel, pointwise_kernel, strides=1, padding="valid", data_format=None,
+                   dilation_rate=1):
+    """A depthwise convolution followed by a 1x1 convolution, as `keras.ops.separable_conv`."""
+    y = depthwise_conv(inputs, depthwise_kernel, strides=strides, padding=padding, data_format=data_format,
+                       dilation_rate=dilation_rate)
+    return conv(y, pointwise_kernel, data_format=data_format)

@@ -199,3 +199,73 @@ def test_conv_op_matches_numpy_and_rejects_bad_kernels():
         ops.conv(t, g.constant(np.zeros((3, 2, 4), "float32")))
     with pytest.raises(ShapeError, match="conv2d expects a rank-4 input"):
         ops.conv(t, g.constant(np.zeros((3, 3, 5, 4), "float32")))
+
+
+TRANSPOSE_CASES = [
+    ("Conv1DTranspose", dict(filters=3, kernel_size=3), (2, 5, 2)),
+    ("Conv1DTranspose", dict(filters=3, kernel_size=3, strides=2), (2, 5, 2)),
+    ("Conv1DTranspose", dict(filters=3, kernel_size=2, strides=3), (1, 4, 2)),  # kernel shorter than the stride
+    ("Conv1DTranspose", dict(filters=3, kernel_size=3, strides=2, padding="same"), (2, 5, 2)),
+    ("Conv1DTranspose", dict(filters=3, kernel_size=4, strides=2, padding="same"), (2, 5, 2)),
+    ("Conv1DTranspose", dict(filters=3, kernel_size=2, strides=3, padding="same"), (2, 4, 2)),
+    ("Conv1DTranspose", dict(filters=3, kernel_size=3, strides=3, output_padding=2), (2, 4, 2)),
+    ("Conv1DTranspose", dict(filters=3, kernel_size=4, strides=3, padding="same", output_padding=1), (2, 4, 2)),
+    ("Conv2DTranspose", dict(filters=4, kernel_size=3, strides=2, padding="same"), (2, 4, 5, 3)),
+    ("Conv2DTranspose", dict(filters=4, kernel_size=(2, 3), strides=(2, 1), activation="relu"), (2, 4, 5, 3)),
+    ("Conv2DTranspose", dict(filters=2, kernel_size=3, strides=2, output_padding=(1, 0)), (1, 3, 3, 2)),
+    ("DepthwiseConv1D", dict(kernel_size=3), (2, 7, 3)),
+    ("DepthwiseConv1D", dict(kernel_size=3, depth_multiplier=2, strides=2, padding="same"), (2, 7, 3)),
+    ("DepthwiseConv1D", dict(kernel_size=2, depth_multiplier=3, dilation_rate=2), (1, 7, 2)),
+    ("DepthwiseConv2D", dict(kernel_size=3, depth_multiplier=2, padding="same"), (2, 6, 5, 3)),
+    ("SeparableConv1D", dict(filters=4, kernel_size=3, depth_multiplier=2), (2, 8, 3)),
+    ("SeparableConv1D", dict(filters=4, kernel_size=3, strides=2, padding="same"), (2, 9, 3)),
+    ("SeparableConv2D", dict(filters=5, kernel_size=(3, 2), depth_multiplier=2, padding="same"), (2, 6, 5, 3)),
+]
+
+
+@pytest.mark.parametrize("class_name,config,shape", TRANSPOSE_CASES,
+                         ids=[f"{c}-{cfg}" for c, cfg, _ in TRANSPOSE_CASES])
+def test_transposed_depthwise_separable_match_keras(keras3, class_name, config, shape):
+    dynamic = (1,) if "1D" in class_name else (1, 2)
+    assert_layer_matches_keras(keras3, class_name, {**config, "bias_initializer": "random_normal"}, _x(*shape),
+                               dynamic_axes=dynamic)
+
+
+def test_transposed_conv_is_the_adjoint_of_conv():
+    """<conv(x), y> == <x, conv_transpose(y)> with the same kernel, for every padding and stride: the transpose is
+    the convolution's gradient, which is what Keras's Conv1DTranspose computes."""
+    for padding, strides, length in (("valid", 1, 9), ("same", 2, 9), ("same", 3, 10), ("valid", 2, 8)):
+        w = _x(4, 3, 5)  # conv: 3 -> 5 channels; conv_transpose with the same array maps 5 -> 3
+        x = _x(1, length, 3)
+        y = np.asarray(ops.conv(x, w, strides=strides, padding=padding))
+        dy = _x(*y.shape)
+        # The output padding that makes the transpose as long as x (Keras's length formulas solved for it).
+        extra = length - (y.shape[1] - 1) * strides - (4 % 2 if padding == "same" else 4)
+        dx = np.asarray(ops.conv_transpose(dy, w, strides=strides, padding=padding, output_padding=extra))
+        assert dx.shape == x.shape, (padding, strides, dx.shape)
+        np.testing.assert_allclose((y * dy).sum(), (x * dx).sum(), rtol=1e-4)
+
+
+def test_extra_conv_configs_and_errors():
+    layer = layers.Conv2DTranspose(4, 3, strides=2, output_padding=1)
+    config = layer.get_config()
+    assert config["output_padding"] == (1, 1) and "groups" not in config
+    assert layers.Conv2DTranspose.from_config(config).get_config() == config
+    sep = layers.SeparableConv1D(4, 3, depth_multiplier=2)
+    sep.build((None, 10, 3))
+    assert [w.name for w in sep.weights] == ["depthwise_kernel", "pointwise_kernel", "bias"]
+    assert [w.shape for w in sep.weights] == [(3, 3, 2), (1, 6, 4), (4,)]
+    depthwise = layers.DepthwiseConv2D(3, depth_multiplier=2, use_bias=False)
+    depthwise.build((None, 8, 8, 3))
+    assert depthwise.count_params() == 3 * 3 * 3 * 2
+    assert layers.Conv1DTranspose(2, 3).name == "conv1d_transpose"
+    with pytest.raises(ConfigError, match="'output_padding' must be smaller than the stride"):
+        layers.Conv1DTranspose(2, 3, strides=2, output_padding=2)
+    with pytest.raises(ConfigError, match="'depth_multiplier' must be a positive integer"):
+        layers.DepthwiseConv1D(3, depth_multiplier=0)
+    with pytest.raises(ConfigError, match="'padding' must be one of 'valid', 'same'"):
+        layers.SeparableConv1D(2, 3, padding="causal")
+    with pytest.raises(ShapeError, match=r"DepthwiseConv1D 'd'.*window spans 3 steps but the input has only 2"):
+        layers.DepthwiseConv1D(3, name="d")(nw.Input(shape=(2, 4)))
+    with pytest.raises(ShapeError, match=r"output of length 0"):
+        layers.Conv1DTranspose(2, 2, padding="same", output_padding=0)(nw.Input(shape=(1, 4)))
