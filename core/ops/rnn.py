@@ -97,7 +97,7 @@ def onnx_recurrent(kind: str, x, W, R, B, initial_states, *, units: int, acts, g
         attrs["linear_before_reset"] = int(linear_before_reset)
     n_states = 2 if kind == "LSTM" else 1
     specs = [(xt.dtype, (T, 1, batch, units))] + [(xt.dtype, (1, batch, units))] * n_states
-    outs = g.emit(kind, inputs, attrs, specs, name_hint=kind.lower())
+    outs = g.emit(kind, inputs, attrs, specs, name_hint=f"onnx_{kind.lower()}")
     final = [squeeze(s, [0]) for s in outs[1:]]
     seq = None
     if return_sequences:
@@ -164,7 +164,7 @@ def scan_rnn(step, sequences, initial_states, *, output_size: int, mask=None, go
     if return_sequences:
         specs.append((output.dtype, (T,) + tuple(output.shape)))
     results = g.emit("Scan", carried + scan_inputs, {"body": body, "num_scan_inputs": len(scan_inputs)}, specs,
-                     name_hint=name)
+                     name_hint=f"{name}_scan")
     n = len(initial_states)
     final_states, last_output = results[:n], results[n]
     seq = transpose(results[n + 1], (1, 0, 2)) if return_sequences else None
