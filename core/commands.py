@@ -256,6 +256,11 @@ class CommandStack:
         self._clean_index = self._index
         self._changed()
 
+    def set_dirty(self) -> None:
+        """The document differs from every saved state (recovered work)."""
+        self._clean_index = None
+        self._changed()
+
     def clear(self) -> None:
         self._commands, self._index, self._clean_index = [], 0, 0
         self._changed()

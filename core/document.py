@@ -79,6 +79,7 @@ class NodeInfo:
     outputs: list[TensorSpec] = field(default_factory=list)
     params: int | None = None
     error: str = ""
+    trainable_params: int | None = None
 
 
 @dataclass
@@ -89,6 +90,7 @@ class DocumentSummaryRow:
     output_shape: str
     params: int | None
     connected_to: list[str]
+    trainable_params: int | None = None
 
 
 class Document:
@@ -111,7 +113,7 @@ class Document:
         self._observers: list[Callable[[str, object], None]] = []
         self._analysis: dict[str, NodeInfo] | None = None
         self._analysis_revision = -1
-        self._cache: dict[tuple, tuple[list[TensorSpec], int]] = {}
+        self._cache: dict[tuple, tuple[list[TensorSpec], int, int]] = {}
 
     # -- observers ---------------------------------------------------------------------------------------------
     def subscribe(self, callback: Callable[[str, object], None]) -> None:
@@ -340,7 +342,7 @@ class Document:
         if self._analysis is not None and self._analysis_revision == self.revision:
             return self._analysis
         result: dict[str, NodeInfo] = {}
-        used_cache: dict[tuple, tuple[list[TensorSpec], int]] = {}
+        used_cache: dict[tuple, tuple[list[TensorSpec], int, int]] = {}
         incoming: dict[str, list[Wire]] = {nid: [] for nid in self.nodes}
         for w in self.wires:
             incoming[w.dst].append(w)
@@ -381,7 +383,7 @@ class Document:
             except Exception as exc:  # the engine's own message is what the user needs to see
                 return NodeInfo("error", error=_error_text(node, exc))
         used_cache[key] = hit
-        return NodeInfo("ok", outputs=hit[0], params=hit[1])
+        return NodeInfo("ok", outputs=hit[0], params=hit[1], trainable_params=hit[2])
 
     # -- summary -----------------------------------------------------------------------------------------------
     def output_node_ports(self) -> list[tuple[str, int]]:
@@ -448,7 +450,8 @@ class Document:
             else:
                 shape = "?"
             conns = [f"{self.nodes[w.src].name}[0][{w.src_port}]" for w in self.wires_into(nid)]
-            rows.append(DocumentSummaryRow(nid, node.name, node.class_name, shape, ni.params, conns))
+            rows.append(DocumentSummaryRow(nid, node.name, node.class_name, shape, ni.params, conns,
+                                           ni.trainable_params))
         return rows
 
     def total_params(self) -> int:
@@ -627,7 +630,8 @@ def _trace_layer(node: LayerNode, specs, merge: bool):
         outs = flatten(result)
     out_specs = [TensorSpec(tuple(t.shape), t.dtype, t._mask_shape) for t in outs]
     params = layer.count_params() if layer.built else 0
-    return out_specs, params
+    trainable = int(sum(int(np.prod(w.shape)) for w in layer.trainable_weights)) if layer.built else 0
+    return out_specs, params, trainable
 
 
 def _error_text(node: LayerNode, exc: Exception) -> str:

@@ -328,3 +328,15 @@ def takes_mask(class_name: str) -> bool:
     except Exception:
         return True
     return bool(layer.supports_masking) or "mask" in inspect.signature(cls.call).parameters
+
+
+# -- initializers, regularizers, constraints -------------------------------------------------------------------------
+def object_module(kind: str):
+    return {"initializer": initializers, "regularizer": regularizers, "constraint": constraints}[kind]
+
+
+def object_choices(kind: str) -> list[str]:
+    """Class names the inspector offers for an initializer/regularizer/constraint field (Keras's class names)."""
+    registry = getattr(object_module(kind), "_REGISTRY", {})
+    return sorted(name for name, cls in registry.items()
+                  if isinstance(cls, type) and name == cls.__name__)
