@@ -612,3 +612,6 @@ def rule_for(node: OpNode):
         raise GradientError(f"Training cannot differentiate the ONNX op '{node.op_type}' (node '{node.name}'): no "
                             f"gradient rule is registered for it.")
     return rule
+
+
+from core.training import scan_grad  # noqa: E402,F401  (registers the Scan rule, which needs autodiff)

@@ -213,3 +213,27 @@ def test_unknown_op_is_a_clear_error():
         loss = ops.sum(ops.multiply(y, x))
         with pytest.raises(GradientError, match="Hardmax"):
             gradients(loss, [x])
+
+
+def _rnn(x, h0, r, mask=None, go_backwards=False, return_sequences=True):
+    """A SimpleRNN-like recurrence through core.ops.scan_rnn: h = tanh(x_t + h R)."""
+    def step(inputs_t, states_t, consts):
+        h = ops.tanh(ops.add(inputs_t[0], ops.matmul(states_t[0], consts[0])))
+        return h, [h]
+
+    last, seq, final = ops.scan_rnn(step, [x], [h0], output_size=3, mask=mask, go_backwards=go_backwards,
+                                    return_sequences=return_sequences, constants=[r])
+    return ops.add(ops.sum(seq, axis=1), ops.multiply(last, 2.0)) if seq is not None else last
+
+
+def test_scan_recurrence():
+    x, h0, rk = r(2, 4, 3), r(2, 3), r(3, 3) * 0.5
+    _check(_rnn, [x, h0, rk])
+    _check(lambda a, b, c: _rnn(a, b, c, go_backwards=True, return_sequences=False), [x, h0, rk])
+
+
+def test_scan_with_mask_and_dynamic_shapes():
+    x, h0, rk = r(2, 4, 3), r(2, 3), r(3, 3) * 0.5
+    mask = np.array([[True, True, False, True], [False, True, True, True]])
+    _check(lambda a, b, c, m: _rnn(a, b, c, mask=m), [x, h0, rk, mask], wrt=[0, 1, 2])
+    _check(_rnn, [x, h0, rk], dynamic=True)
