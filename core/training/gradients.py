@@ -614,4 +614,4 @@ def rule_for(node: OpNode):
     return rule
 
 
-from core.training import scan_grad  # noqa: E402,F401  (registers the Scan rule, which needs autodiff)
+from core.training import conv_grad, scan_grad  # noqa: E402,F401  (rules kept in their own modules)
