@@ -59,10 +59,16 @@ class TrainerMixin:
             raise ConfigError(f"compile(weighted_metrics=...) must be a list or a dict, got "
                               f"{type(weighted_metrics).__name__}.")
         self._compiled = _Compiled(self.optimizer, loss, loss_weights, metrics, weighted_metrics)
+        # What file writers (training_config) and get_compile_config read back.
+        self._compile_config = {"optimizer": optimizer, "loss": loss, "loss_weights": loss_weights,
+                                "metrics": metrics, "weighted_metrics": weighted_metrics}
         self._train_state = None
         self.compiled_loss = loss
         self.loss = loss
         self.stop_training = False
+
+    def get_compile_config(self):
+        return dict(getattr(self, "_compile_config", None) or {})
 
     @property
     def metrics_names(self) -> list[str]:
@@ -677,7 +683,7 @@ class TrainerMixin:
                  callbacks=None, return_dict=False, device=None, **kwargs):
         """Loss and metrics on the data, as Keras returns them: a scalar when there is only the loss, else a list
         in `metrics_names` order (a dict with return_dict=True)."""
-        from core.callbacks import CallbackList
+        from core.callbacks import CallbackList, EvaluateProgbar
 
         self._assert_compiled("evaluate")
         batch_size = self._check_batch_size(batch_size)
@@ -698,7 +704,10 @@ class TrainerMixin:
         self._sync_from_host()
         if isinstance(source, ArraySource):
             source = self._prepare_arrays(st, source, None, "evaluate")
-        cbs = CallbackList(callbacks, model=self, steps=len(source) or None, verbose=0)
+        verbose = 1 if verbose == "auto" else int(verbose)
+        cbs = CallbackList(callbacks, model=self, steps=len(source) or None, verbose=verbose)
+        if verbose:
+            cbs.append(EvaluateProgbar(len(source) or None, verbose))
         logs = self._run_evaluation(st, source, steps, cbs)
         if return_dict:
             return logs
@@ -723,3 +732,4 @@ class TrainerMixin:
 
     def predict_on_batch(self, x):
         return self.predict(x, batch_size=None, verbose=0)
+

@@ -172,3 +172,29 @@ def test_bad_callbacks():
         m.fit(X, Y, verbose=0, callbacks=[object()])
     with pytest.raises(core.errors.ConfigError, match="mode"):
         callbacks.EarlyStopping(mode="sideways")
+
+
+def test_model_checkpoint_writes_files_that_load(tmp_path):
+    m = _model()
+    best = callbacks.ModelCheckpoint(str(tmp_path / "best.weights.h5"), monitor="loss", save_best_only=True,
+                                     save_weights_only=True)
+    every = callbacks.ModelCheckpoint(str(tmp_path / "model_{epoch:02d}.h5"))
+    m.fit(X, Y, epochs=2, verbose=0, callbacks=[best, every])
+    assert (tmp_path / "best.weights.h5").exists() and (tmp_path / "model_02.h5").exists()
+    fresh = _model()
+    fresh.load_weights(str(tmp_path / "best.weights.h5"))
+    for a, b in zip(fresh.get_weights(), m.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    loaded = core.models.load_model(str(tmp_path / "model_02.h5"))
+    np.testing.assert_allclose(loaded.predict(X, verbose=0), m.predict(X, verbose=0), rtol=1e-6)
+    assert isinstance(loaded.optimizer, core.optimizers.Adam)
+    assert loaded.evaluate(X, Y, verbose=0) == pytest.approx(m.evaluate(X, Y, verbose=0), rel=1e-6)
+
+
+def test_evaluate_prints_a_progress_line(capsys):
+    m = _model()
+    m.evaluate(X, Y, batch_size=16)
+    out = capsys.readouterr().out
+    assert "3/3" in out and "loss:" in out and "mae:" in out
+    m.evaluate(X, Y, verbose=0)
+    assert capsys.readouterr().out == ""
