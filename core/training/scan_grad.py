@@ -109,13 +109,15 @@ def _scan(g, node, xs, ys, dys, depends):
         new_acc = [ops.add(a, grads[r]) if r in grads else a for a, r in zip(acc, refs)]
         d_x = [grad_or_zeros(t.name, t) for t in x_t if _is_float(t)]
         bb.set_outputs(_fresh_outputs(bb, new_d_state + new_acc + d_x))
+    # Per-step values the backward pass reads are recorded by the forward Scan instead of being recomputed.
+    kept = _reuse_forward_values(g, node, body, bb, replay, mapping, rec_t + x_t, T)
 
     # 3. The reversed Scan.
     init_state = [d if d is not None else ops.zeros_like(y) for d, y in zip(dys[:n_state], ys[:n_state])]
     init_acc = [_zeros_like_outer(g, lookup(g, r)) for r in refs]
     d_seq = [d if d is not None else ops.zeros_like(y) for d, y in zip(dys[n_state:n_state + n_out],
                                                                         ys[n_state:n_state + n_out])]
-    scan_inputs = records + list(xs[n_state:]) + d_seq
+    scan_inputs = records + list(xs[n_state:]) + d_seq + [rec for _, rec in kept]
     float_slices = [x for x in xs[n_state:] if _is_float(x)]
     specs = [(s.dtype, s.shape) for s in init_state] + [(lookup(g, r).dtype, lookup(g, r).shape) for r in refs] + \
         [(x.dtype, x.shape) for x in float_slices]
@@ -129,3 +131,49 @@ def _scan(g, node, xs, ys, dys, depends):
     d_slices = iter(results[n_state + len(refs):])
     per_input = list(d_init) + [next(d_slices) if _is_float(x) else None for x in xs[n_state:]]
     return per_input, dict(zip(refs, d_refs))
+
+
+def _reuse_forward_values(g, node, body, bb, replay, mapping, step_inputs, T):
+    """Turn replayed per-step values that the gradient nodes read into extra forward scan outputs (recorded once)
+    read back as backward scan inputs, then drop the replay nodes nobody needs. Returns [(bb input, record)]."""
+    varying = {t.name for t in step_inputs}
+    produced_by_replay = set()
+    for n in replay:
+        produced_by_replay.update(n.outputs)
+        if n.op_type != "Constant" and any(i in varying for i in n.inputs):
+            varying.update(n.outputs)
+    replay_ids = {id(n) for n in replay}
+    wanted = []
+    for n in bb.nodes:
+        if id(n) in replay_ids:
+            continue
+        for i in n.inputs:
+            if i in produced_by_replay and i in varying and i not in wanted:
+                wanted.append(i)
+    reverse = {v: k for k, v in mapping.items()}
+    kept = []
+    for name in wanted:
+        src = body.values[reverse[name]]
+        with graph_scope(body):
+            body.outputs.append(body.emit("Identity", [src], {}, [(src.dtype, src.shape)], name_hint="record")[0])
+        rec_name = g.unique_name(f"{node.outputs[0]}_keep")
+        rec = SymbolicTensor(g, rec_name, src.dtype, (T,) + tuple(src.shape))
+        g.values[rec_name] = rec
+        node.outputs.append(rec_name)
+        inp = bb.add_input("kept_t", src.dtype, src.shape)
+        for n in bb.nodes:
+            if id(n) not in replay_ids:
+                n.inputs = [inp.name if i == name else i for i in n.inputs]
+        for k, o in enumerate(bb.outputs):
+            if o.name == name:
+                bb.outputs[k] = inp
+        kept.append((inp, rec))
+    # Dead replay nodes go.
+    live = {o.name for o in bb.outputs}
+    keep_nodes = []
+    for n in reversed(bb.nodes):
+        if id(n) not in replay_ids or any(o in live for o in n.outputs):
+            keep_nodes.append(n)
+            live.update(i for i in n.inputs if i)
+    bb.nodes[:] = list(reversed(keep_nodes))
+    return kept
