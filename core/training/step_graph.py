@@ -83,7 +83,7 @@ def build_step(model, x_specs, y_specs, targets: list[OutputTarget], *, optimize
             sw_inputs.append(sw.name)
             if tgt.loss is not None:
                 values = tgt.loss.call(y, pred)
-                value = losses_module.reduce_weighted(values, sw, tgt.loss.reduction)
+                value = losses_module.reduce_weighted(values, sw, tgt.loss.reduction, mask=_output_mask(g, pred))
                 value = ops.cast(value, "float32")
                 if len(targets) > 1:
                     results.append(("output_loss", i))
@@ -229,3 +229,14 @@ def _gradients_and_sparse_squares(g, loss, params):
                 sq = part if sq is None else ops.add(sq, part)
             squares.append(sq)
     return grads, squares
+
+
+def _output_mask(g, out):
+    """The Keras mask of a model output (outputs renamed through Identity keep it on the tensor they copy)."""
+    mask = getattr(out, "_keras_mask", None)
+    if mask is None:
+        for n in g.nodes:
+            if n.op_type == "Identity" and n.outputs[0] == out.name:
+                mask = getattr(g.values.get(n.inputs[0]), "_keras_mask", None)
+                break
+    return mask if hasattr(mask, "graph") else None

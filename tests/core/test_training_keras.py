@@ -195,3 +195,18 @@ def test_embedding_gru_lstm_adam_like_keras():
                    om.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0))
     for a, b in zip(om.get_weights(), km.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-5)
+
+
+def test_masked_sequence_outputs_mask_the_loss_like_keras():
+    def build(k):
+        L = k.layers
+        return k.Sequential([k.Input((6,)), L.Embedding(15, 4, mask_zero=True), L.SimpleRNN(5, return_sequences=True),
+                             L.Dense(3, activation="softmax")])
+
+    x = RNG.integers(1, 15, (16, 6))
+    x[::2, 4:] = 0
+    y = RNG.integers(0, 3, (16, 6))
+    km, om = _pair(build, "sparse_categorical_crossentropy")
+    _check_history(km.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0),
+                   om.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0))
+    np.testing.assert_allclose(om.evaluate(x, y, verbose=0), km.evaluate(x, y, verbose=0), rtol=1e-4)
