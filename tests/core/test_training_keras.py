@@ -210,3 +210,30 @@ def test_masked_sequence_outputs_mask_the_loss_like_keras():
     _check_history(km.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0),
                    om.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0))
     np.testing.assert_allclose(om.evaluate(x, y, verbose=0), km.evaluate(x, y, verbose=0), rtol=1e-4)
+
+
+def test_conv2d_layernorm_merges_train_like_keras():
+    def build(k):
+        L = k.layers
+        inp = k.Input((8, 8, 2))
+        h = L.ZeroPadding2D(1)(inp)
+        h = L.Conv2D(3, 3, strides=2, activation="relu")(h)
+        h = L.MaxPooling2D(2, padding="same")(h)
+        h = L.UpSampling2D(2)(h)
+        h = L.Cropping2D(((0, 1), (1, 0)))(h)
+        a = L.Flatten()(h)
+        a = L.LayerNormalization()(a)
+        b = L.GlobalAveragePooling2D()(h)
+        b = L.Dense(a.shape[-1], activation="elu")(b)
+        m = L.Multiply()([a, b])
+        s = L.Add()([a, m])
+        out = L.Dense(2)(L.Dropout(0.0)(s))
+        return k.Model(inp, out)
+
+    x = RNG.standard_normal((16, 8, 8, 2)).astype(np.float32)
+    y = RNG.standard_normal((16, 2)).astype(np.float32)
+    km, om = _pair(build, "huber", ["mse"])
+    _check_history(km.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0),
+                   om.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0))
+    for a, b in zip(om.get_weights(), km.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-5)
