@@ -20,6 +20,20 @@ from core.training.data import ArraySource, PreparedArrays, PreparedBatch, _as_a
 from core.training.step_graph import OutputTarget, build_step
 
 
+def _resolve_device(device) -> str:
+    """'cpu' or 'cuda' for the state buffers: CUDA only where a session can really start there (probed once); an
+    explicit 'cuda' that cannot start falls back to the CPU with the runtime's visible warning."""
+    device = runtime.check_device(device)
+    if device == "cpu":
+        return "cpu"
+    if runtime.cuda_usable():
+        return "cuda"
+    if device == "cuda":
+        warnings.warn("CUDA was requested but could not be started (no usable GPU or CUDA libraries); training on "
+                      "the CPU instead.", RuntimeWarning, stacklevel=3)
+    return "cpu"
+
+
 def _flat_list(x):
     return list(x) if isinstance(x, (list, tuple)) else [x]
 
@@ -296,8 +310,8 @@ class TrainerMixin:
         out_info = self._output_info(x_specs)
         y_specs = [None if y is None else ("float32", (None,) + tuple(y.shape[1:])) for y in (y_arrays or [])]
         y_specs += [None] * (len(out_info) - len(y_specs))
-        key = (tuple((n, d, tuple(s)) for n, d, s in x_specs), tuple(y_specs), runtime.check_device(device),
-               id(self.optimizer))
+        device = _resolve_device(device)
+        key = (tuple((n, d, tuple(s)) for n, d, s in x_specs), tuple(y_specs), device, id(self.optimizer))
         st = self._train_state
         if st is not None and st["key"] == key and (st["train"] is not None or not train):
             return st
@@ -305,7 +319,7 @@ class TrainerMixin:
             self._sync_to_host()
         targets = self._targets(out_info, y_arrays)
         st = {"key": key, "targets": targets, "out_info": out_info, "y_specs": y_specs,
-              "names": self._result_names(targets), "x_specs": x_specs, "device": runtime.check_device(device),
+              "names": self._result_names(targets), "x_specs": x_specs, "device": device,
               "vars": {id(v): v for v in self.weights}}
         opt = self.optimizer
         opt.build(self.trainable_weights)
