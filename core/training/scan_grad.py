@@ -72,12 +72,16 @@ def _scan(g, node, xs, ys, dys, depends):
         records.append(rec)
 
     refs = [r for r in outer_refs(body) if r in depends and _is_float(lookup(g, r))]
+    # A weight the step only multiplies into (h @ R) gets its gradient after the Scan as one large product over all
+    # steps, sum_t h_t^T dY_t, instead of a small product per step accumulated in the loop.
+    factors = _matmul_factors(body, fwd_nodes, refs)
+    summed = [r for r in refs if r not in factors]
 
     # 2. The backward body: replay the step, differentiate it.
     bb = GraphBuilder(f"{body.name}_grad", parent=g)
     with graph_scope(bb):
         d_state = [bb.add_input("d_state", s.dtype, s.shape) for s in state_in]
-        acc = [bb.add_input("d_outer", lookup(g, r).dtype, lookup(g, r).shape) for r in refs]
+        acc = [bb.add_input("d_outer", lookup(g, r).dtype, lookup(g, r).shape) for r in summed]
         rec_t = [bb.add_input("state_t", s.dtype, s.shape) for s in state_in]
         x_t = [bb.add_input("x_t", s.dtype, s.shape) for s in slice_in]
         dy_t = [bb.add_input("dy_t", o.dtype, o.shape) for o in fwd_outputs[n_state:]]
@@ -98,7 +102,8 @@ def _scan(g, node, xs, ys, dys, depends):
         for out, d in zip(fwd_outputs, d_state + dy_t):
             name = mapping.get(out.name, out.name)
             seeds[name] = d if name not in seeds else ops.add(seeds[name], d)
-        wrt = [t.name for t in rec_t] + [t.name for t in x_t if _is_float(t)] + refs
+        products = [(mapping.get(a, a), mapping[y]) for r in factors for a, y in factors[r]]
+        wrt = [t.name for t in rec_t] + [t.name for t in x_t if _is_float(t)] + summed + [y for _, y in products]
         grads = backprop(bb, replay, seeds, wrt)
 
         def grad_or_zeros(name, like):
@@ -106,31 +111,63 @@ def _scan(g, node, xs, ys, dys, depends):
             return d if d is not None else ops.zeros_like(like)
 
         new_d_state = [grad_or_zeros(t.name, t) for t in rec_t]
-        new_acc = [ops.add(a, grads[r]) if r in grads else a for a, r in zip(acc, refs)]
+        new_acc = [ops.add(a, grads[r]) if r in grads else a for a, r in zip(acc, summed)]
         d_x = [grad_or_zeros(t.name, t) for t in x_t if _is_float(t)]
-        bb.set_outputs(_fresh_outputs(bb, new_d_state + new_acc + d_x))
+        per_step = []
+        for a, y in products:
+            per_step += [bb.values[a] if a in bb.values else lookup(bb, a), grad_or_zeros(y, bb.values[y])]
+        bb.set_outputs(_fresh_outputs(bb, new_d_state + new_acc + d_x + per_step))
     # Per-step values the backward pass reads are recorded by the forward Scan instead of being recomputed.
     kept = _reuse_forward_values(g, node, body, bb, replay, mapping, rec_t + x_t, T)
 
     # 3. The reversed Scan.
     init_state = [d if d is not None else ops.zeros_like(y) for d, y in zip(dys[:n_state], ys[:n_state])]
-    init_acc = [_zeros_like_outer(g, lookup(g, r)) for r in refs]
+    init_acc = [_zeros_like_outer(g, lookup(g, r)) for r in summed]
     d_seq = [d if d is not None else ops.zeros_like(y) for d, y in zip(dys[n_state:n_state + n_out],
                                                                         ys[n_state:n_state + n_out])]
     scan_inputs = records + list(xs[n_state:]) + d_seq + [rec for _, rec in kept]
     float_slices = [x for x in xs[n_state:] if _is_float(x)]
-    specs = [(s.dtype, s.shape) for s in init_state] + [(lookup(g, r).dtype, lookup(g, r).shape) for r in refs] + \
-        [(x.dtype, x.shape) for x in float_slices]
+    seq_specs = [(x.dtype, x.shape) for x in float_slices]
+    for a, y in products:
+        for name in (a, y):
+            t = bb.values[name] if name in bb.values else lookup(bb, name)
+            seq_specs.append((t.dtype, (T,) + tuple(t.shape)))
+    specs = [(s.dtype, s.shape) for s in init_state] + \
+        [(lookup(g, r).dtype, lookup(g, r).shape) for r in summed] + seq_specs
     results = g.emit("Scan", init_state + init_acc + scan_inputs,
                      {"body": bb, "num_scan_inputs": len(scan_inputs),
                       "scan_input_directions": [1] * len(scan_inputs),
-                      "scan_output_directions": [1] * len(float_slices)},
+                      "scan_output_directions": [1] * len(seq_specs)},
                      specs, name_hint="scan_grad")
     d_init = results[:n_state]
-    d_refs = results[n_state:n_state + len(refs)]
-    d_slices = iter(results[n_state + len(refs):])
-    per_input = list(d_init) + [next(d_slices) if _is_float(x) else None for x in xs[n_state:]]
-    return per_input, dict(zip(refs, d_refs))
+    extra = dict(zip(summed, results[n_state:n_state + len(summed)]))
+    rest = iter(results[n_state + len(summed):])
+    per_input = list(d_init) + [next(rest) if _is_float(x) else None for x in xs[n_state:]]
+    for r, pairs in factors.items():
+        for _ in pairs:
+            a_seq, dy_seq = next(rest), next(rest)
+            k, n = a_seq.shape[-1], dy_seq.shape[-1]
+            part = ops.matmul(ops.transpose(ops.reshape(a_seq, (-1, k))), ops.reshape(dy_seq, (-1, n)))
+            extra[r] = part if r not in extra else ops.add(extra[r], part)
+    return per_input, extra
+
+
+def _matmul_factors(body, nodes, refs):
+    """For outer weights the step reads only as the right factor of MatMuls (through the body's Identity of the
+    outer tensor): {ref: [(left factor name, product name) in the body]}."""
+    out = {}
+    for r in refs:
+        local = {n.outputs[0] for n in nodes if n.op_type == "Identity" and n.inputs[0] == r}
+        direct = any(r in n.inputs for n in nodes if n.op_type != "Identity")
+        users = [n for n in nodes if any(i in local for i in n.inputs)]
+        if not local or direct or not users:
+            continue
+        if all(n.op_type == "MatMul" and n.inputs[1] in local and n.inputs[0] not in local for n in users):
+            left = [body.values[n.inputs[0]] for n in users]
+            if all(t.ndim == 2 and t.shape[-1] is not None for t in left) and \
+                    all(body.values[n.outputs[0]].shape[-1] is not None for n in users):
+                out[r] = [(n.inputs[0], n.outputs[0]) for n in users]
+    return out
 
 
 def _reuse_forward_values(g, node, body, bb, replay, mapping, step_inputs, T):
@@ -166,7 +203,8 @@ def _reuse_forward_values(g, node, body, bb, replay, mapping, step_inputs, T):
                 n.inputs = [inp.name if i == name else i for i in n.inputs]
         for k, o in enumerate(bb.outputs):
             if o.name == name:
-                bb.outputs[k] = inp
+                with graph_scope(bb):
+                    bb.outputs[k] = bb.emit("Identity", [inp], {}, [(inp.dtype, inp.shape)], name_hint="kept_out")[0]
         kept.append((inp, rec))
     # Dead replay nodes go.
     live = {o.name for o in bb.outputs}
