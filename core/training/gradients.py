@@ -14,7 +14,7 @@ import numpy as np
 
 from core import ops
 from core.errors import NetweaverError
-from core.graph import GraphBuilder, OpNode, SymbolicTensor, onnx_dtype
+from core.graph import GraphBuilder, OpNode, SymbolicTensor
 
 
 class GradientError(NetweaverError, ValueError):

@@ -9,7 +9,6 @@ epoch loss is the mean of the batch losses (regularization included) weighted by
 
 from __future__ import annotations
 
-import time
 import warnings
 
 import numpy as np
@@ -18,6 +17,7 @@ from core import runtime
 from core.errors import ConfigError, InputDataError
 from core.training.data import ArraySource, PreparedArrays, PreparedBatch, _as_arrays, make_source
 from core.training.step_graph import OutputTarget, build_step
+from core.training.targets import check_targets, prepare_targets, sample_weights
 
 
 def _resolve_device(device) -> str:
@@ -189,113 +189,6 @@ class TrainerMixin:
         specs = self._predict_specs(arrays)
         return self._check_inputs(arrays, specs), specs
 
-    def _prepare_y(self, y, out_info):
-        names = [nm for nm, _, _ in out_info]
-        if y is None:
-            return None
-        if isinstance(y, dict):
-            missing = [n for n in names if n not in y]
-            unknown = [k for k in y if k not in names]
-            if unknown:
-                raise InputDataError(f"Targets name output(s) {unknown} that model '{self.name}' does not have "
-                                     f"(outputs: {names}).")
-            return [None if n in missing else y[n] for n in names]
-        if isinstance(y, (list, tuple)) and len(names) > 1:
-            ys = list(y)
-        elif isinstance(y, (list, tuple)) and len(y) == 1 and np.ndim(y[0]) >= 1:
-            ys = [y[0]]  # [targets] for a single output
-        else:
-            ys = [y]
-        if len(ys) != len(names):
-            raise InputDataError(f"Model '{self.name}' has {len(names)} output(s) ({names}) but got targets for "
-                                 f"{len(ys)}.")
-        return ys
-
-    def _check_targets(self, ys, targets, out_info, n_samples, where="fit"):
-        """Cast targets to float32 and check that each fits its output and loss; returns the fixed arrays."""
-        from core import losses
-
-        out = []
-        for y, tgt, (name, _, shape) in zip(ys, targets, out_info):
-            if y is None:
-                if tgt.loss is not None:
-                    raise InputDataError(f"{where}: output '{name}' has a loss but no targets were given for it.")
-                out.append(None)
-                continue
-            y = _as_arrays(y, f"Targets for output '{name}'")
-            if y.shape[0] != n_samples:
-                raise InputDataError(f"{where}: targets for output '{name}' have {y.shape[0]} samples but x has "
-                                     f"{n_samples}.")
-            if losses.is_sparse(tgt.loss):
-                if y.ndim == len(shape) and y.shape[-1] != 1 or y.ndim not in (len(shape), len(shape) - 1):
-                    raise InputDataError(
-                        f"{where}: sparse_categorical_crossentropy on output '{name}' expects integer class labels "
-                        f"of shape {(None,) + tuple(shape[1:-1])}, got targets of shape {y.shape}. For one-hot "
-                        f"targets use categorical_crossentropy.")
-                n_classes = shape[-1]
-                if y.size and (np.any(y < 0) or (n_classes is not None and np.any(y >= n_classes))):
-                    raise InputDataError(f"{where}: class labels for output '{name}' must be in [0, {n_classes}), "
-                                         f"got values from {y.min()} to {y.max()}.")
-                if y.dtype.kind == "f" and np.any(y != np.round(y)):
-                    raise InputDataError(f"{where}: sparse class labels for output '{name}' must be integers.")
-            else:
-                if losses.is_categorical(tgt.loss) and (y.ndim == len(shape) - 1 or y.shape[-1] == 1) and \
-                        (shape[-1] or 0) > 1:
-                    raise InputDataError(
-                        f"{where}: categorical_crossentropy on output '{name}' (shape {shape}) needs one-hot "
-                        f"targets of shape {(None,) + tuple(shape[1:])}, but the targets have shape {y.shape} "
-                        f"(integer class labels?). Use loss='sparse_categorical_crossentropy' or "
-                        f"keras.utils.to_categorical(y).")
-                if y.ndim == len(shape) - 1 and shape[-1] == 1:
-                    y = y.reshape(y.shape + (1,))
-                if y.ndim != len(shape) or any(s is not None and s != d for s, d in zip(shape[1:], y.shape[1:])):
-                    raise InputDataError(f"{where}: targets for output '{name}' have shape {y.shape}, but the "
-                                         f"output has shape {shape}.")
-            out.append(np.ascontiguousarray(y, dtype=np.float32))
-        return out
-
-    def _sample_weights(self, sw, ys, class_weight, n, names):
-        """One float32 weight array per output (ones where none was given), class weights folded in."""
-        per = [None] * len(names)
-        if sw is not None:
-            if isinstance(sw, dict):
-                per = [sw.get(nm) for nm in names]
-            elif isinstance(sw, (list, tuple)) and len(names) > 1:
-                per = list(sw)
-            else:
-                per = [sw] * len(names)
-        out = []
-        for i, w in enumerate(per):
-            if w is None:
-                w = np.ones((n,), np.float32)
-            else:
-                w = np.asarray(w, dtype=np.float32)
-                if w.ndim == 2 and w.shape[1] == 1:
-                    w = w[:, 0]
-                if w.shape != (n,):
-                    raise InputDataError(f"sample_weight must have shape ({n},) (one weight per sample), got "
-                                         f"{w.shape}.")
-            out.append(w)
-        if class_weight is not None:
-            if len(names) > 1:
-                raise InputDataError("class_weight is only supported for models with a single output; use "
-                                     "sample_weight per output instead.")
-            y = ys[0]
-            if y is None:
-                raise InputDataError("class_weight needs targets.")
-            if y.ndim == 2 and y.shape[1] > 1:
-                classes = np.argmax(y, axis=-1)
-            else:
-                classes = np.round(y.reshape(y.shape[0], -1)[:, 0]).astype(np.int64)
-            try:
-                table = {int(k): float(v) for k, v in class_weight.items()}
-            except (AttributeError, TypeError, ValueError):
-                raise InputDataError(f"class_weight must be a dict from class index to weight, got "
-                                     f"{class_weight!r}.") from None
-            cw = np.array([table.get(int(c), 1.0) for c in classes], dtype=np.float32)
-            out[0] = out[0] * cw
-        return out
-
     # -- the step program ------------------------------------------------------------------------------------------
     def _threads_for(self, batch_size):
         """One thread for small steps: thread hand-offs cost more than they save below about a million
@@ -407,8 +300,8 @@ class TrainerMixin:
                 raise InputDataError(f"{where}: the data has no targets (y), but the model has a loss.")
             ys = [None] * len(out_info)
         else:
-            ys = self._check_targets(self._prepare_y(source.y, out_info), st["targets"], out_info, source.n, where)
-        sws = self._sample_weights(source.sw, ys, class_weight, source.n, [nm for nm, _, _ in out_info])
+            ys = check_targets(prepare_targets(self.name, source.y, out_info), st["targets"], out_info, source.n, where)
+        sws = sample_weights(source.sw, ys, class_weight, source.n, [nm for nm, _, _ in out_info])
         return PreparedArrays(xs, ys, sws, source.batch_size, source.shuffle)
 
     def _batch_feeds(self, st, runner, batch, class_weight, where):
@@ -431,13 +324,13 @@ class TrainerMixin:
         if n == 0:
             raise InputDataError(f"{where}: got an empty batch.")
         out_info = st["out_info"]
-        ys = self._prepare_y(y, out_info) if y is not None else None
+        ys = prepare_targets(self.name, y, out_info) if y is not None else None
         if ys is None:
             if any(t.loss is not None for t in st["targets"]):
                 raise InputDataError(f"{where}: the data has no targets (y), but the model has a loss.")
             ys = [None] * len(out_info)
-        ys = self._check_targets(ys, st["targets"], out_info, n, where)
-        sws = self._sample_weights(sw, ys, class_weight, n, [nm for nm, _, _ in out_info])
+        ys = check_targets(ys, st["targets"], out_info, n, where)
+        sws = sample_weights(sw, ys, class_weight, n, [nm for nm, _, _ in out_info])
         feeds = dict(zip(p.x_inputs, xs))
         for name, arr in zip(p.y_inputs, ys):
             if name is not None:
@@ -523,11 +416,11 @@ class TrainerMixin:
             first_x, first_y, _ = self._peek(source)
         xs, x_specs = self._prepare_x(first_x)
         out_info = self._output_info(x_specs)
-        ys = self._prepare_y(first_y, out_info) if first_y is not None else None
+        ys = prepare_targets(self.name, first_y, out_info) if first_y is not None else None
         if ys is None and self._compiled.loss is not None:
             raise InputDataError("fit: no targets (y) were given, but the model has a loss.")
         targets = self._targets(out_info, [None if a is None else _as_arrays(a, "y") for a in ys] if ys else None)
-        ys_checked = self._check_targets(ys, targets, out_info, xs[0].shape[0], "fit") if ys else None
+        ys_checked = check_targets(ys, targets, out_info, xs[0].shape[0], "fit") if ys else None
         st = self._ensure_program(x_specs, ys_checked, device, train=True, batch_size=batch_size)
         self._sync_from_host()
         runner = st["train"]
@@ -708,10 +601,10 @@ class TrainerMixin:
             first_x, first_y, _ = self._peek(source)
         xs, x_specs = self._prepare_x(first_x)
         out_info = self._output_info(x_specs)
-        ys = self._prepare_y(first_y, out_info) if first_y is not None else None
+        ys = prepare_targets(self.name, first_y, out_info) if first_y is not None else None
         targets = self._targets(out_info, ys)
         if ys is not None:
-            ys = self._check_targets(ys, targets, out_info, xs[0].shape[0], "evaluate")
+            ys = check_targets(ys, targets, out_info, xs[0].shape[0], "evaluate")
         elif self._compiled.loss is not None:
             raise InputDataError("evaluate: no targets (y) were given, but the model has a loss.")
         st = self._ensure_program(x_specs, ys, device, train=False, batch_size=batch_size)
