@@ -183,8 +183,11 @@ class _RecurrentCell(Layer):
             "bias_constraint": constraints.serialize(self.bias_constraint),
             "dropout": self.dropout,
             "recurrent_dropout": self.recurrent_dropout,
-            "seed": self.seed,
         })
+        # Keras 3 writes seed (null by default); tf.keras 2's recurrent layers reject the key, so leave it out
+        # unless it was set.
+        if self.seed is not None:
+            config["seed"] = self.seed
         return config
 
 

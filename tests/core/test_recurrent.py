@@ -200,7 +200,7 @@ def test_config_round_trip_and_tf_keras2_keys():
     config = layer.get_config()
     for key in ("units", "activation", "recurrent_activation", "return_sequences", "return_state", "go_backwards",
                 "stateful", "unroll", "zero_output_for_mask", "unit_forget_bias", "dropout", "recurrent_dropout",
-                "kernel_initializer", "recurrent_initializer", "bias_initializer", "seed"):
+                "kernel_initializer", "recurrent_initializer", "bias_initializer"):
         assert key in config, key
     clone = layers.LSTM.from_config(config)
     assert clone.get_config() == config
