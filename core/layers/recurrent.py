@@ -425,7 +425,7 @@ class _RecurrentLayer(Layer):
             seq, final = self._fused(sequences, states, acts)
             last = final[0]
         else:
-            last, seq, final = self._scan(sequences, states, mask, training)
+            last, seq, final = self._scan(sequences, states, mask, training, carry_constants=g.weights_as_inputs)
         output = seq if self.return_sequences else last
         if self.return_state:
             return [output] + list(final)
@@ -446,7 +446,7 @@ class _RecurrentLayer(Layer):
         return ops.onnx_recurrent(self.onnx_op, sequences, W, R, B, states, units=H, acts=acts,
                                   go_backwards=self.go_backwards, return_sequences=self.return_sequences, **extra)
 
-    def _scan(self, sequences, states, mask, training):
+    def _scan(self, sequences, states, mask, training, carry_constants=False):
         cell = self.cell
         input_masks, rec_masks = [], []
         if training and cell.dropout > 0:
@@ -460,8 +460,6 @@ class _RecurrentLayer(Layer):
         xp = cell.project(sequences, input_masks)
         rec_bias = cell.recurrent_bias()
         constants = [cell.recurrent_kernel] + ([rec_bias] if rec_bias is not None else []) + rec_masks
-        graph = graph_of(sequences)
-        constants = [graph.as_tensor(c) for c in constants]
 
         def step(inputs_t, states_t, consts):
             R = consts[0]
@@ -472,7 +470,7 @@ class _RecurrentLayer(Layer):
         return ops.scan_rnn(step, [xp], states, output_size=cell.output_size, mask=mask,
                             go_backwards=self.go_backwards, return_sequences=self.return_sequences,
                             zero_output_for_mask=self.zero_output_for_mask, constants=constants,
-                            name=self.name)
+                            carry_constants=carry_constants, name=self.name)
 
     def compute_mask(self, inputs, mask=None):
         mask = flatten([mask])[0] if mask is not None else None

@@ -108,7 +108,7 @@ def onnx_recurrent(kind: str, x, W, R, B, initial_states, *, units: int, acts, g
 
 
 def scan_rnn(step, sequences, initial_states, *, output_size: int, mask=None, go_backwards=False,
-             return_sequences=False, zero_output_for_mask=False, constants=(), name="rnn"):
+             return_sequences=False, zero_output_for_mask=False, constants=(), carry_constants=False, name="rnn"):
     """Keras's `backend.rnn` as an ONNX Scan.
 
     `step(inputs_t, states, constants) -> (output, new_states)` is called once, on tensors of the Scan body: the
@@ -116,6 +116,10 @@ def scan_rnn(step, sequences, initial_states, *, output_size: int, mask=None, go
     into the body). With a `mask` (bool (batch, time)), a masked step keeps the previous states and its output is
     the previous output (zeros before the first unmasked step), or zeros when `zero_output_for_mask`.
     Returns (last_output, outputs (batch, time, output_size) or None, final states).
+
+    By default the body reads `constants` from the outer scope (cheapest for inference). With `carry_constants`
+    they enter as loop-carried values passed through unchanged, so that every tensor the recurrence depends on is
+    an explicit input of the Scan node, as reverse-mode differentiation of a training graph needs.
     """
     from core.ops.array import expand_dims, flip, transpose
     from core.ops.math import cast, where
@@ -137,16 +141,20 @@ def scan_rnn(step, sequences, initial_states, *, output_size: int, mask=None, go
             m = flip(m, 0)
         scan_inputs.append(expand_dims(m, -1))
     prev_output = zeros_state(sequences[0], output_size, seqs[0].dtype)
-    carried = list(initial_states) + [prev_output]
+    constants = [g.as_tensor(c) for c in constants]
+    carried = list(initial_states) + [prev_output] + (constants if carry_constants else [])
+    n = len(initial_states)
 
     body = GraphBuilder(f"{name}_step", parent=g)
     with graph_scope(body):
         state_in = [body.add_input("state", s.dtype, s.shape) for s in carried]
         slices = [body.add_input("step_in", s.dtype, s.shape[1:]) for s in scan_inputs]
         mask_t = slices.pop() if mask is not None else None
-        consts = [body.emit("Identity", [body.as_tensor(c)], {}, [(c.dtype, c.shape)], name_hint="outer")[0]
-                  for c in constants]
-        states_t, prev_t = state_in[:-1], state_in[-1]
+        if carry_constants:
+            consts = state_in[n + 1:]
+        else:
+            consts = [body.emit("Identity", [c], {}, [(c.dtype, c.shape)], name_hint="outer")[0] for c in constants]
+        states_t, prev_t = state_in[:n], state_in[n]
         output, new_states = step(slices, states_t, consts)
         if mask_t is not None:
             new_states = [where(mask_t, n, o) for n, o in zip(new_states, states_t)]
@@ -154,7 +162,8 @@ def scan_rnn(step, sequences, initial_states, *, output_size: int, mask=None, go
             output = where(mask_t, output, fallback)
         outs = []
         # A body output must be its own value: the same tensor twice (h is both state and output) breaks ORT.
-        for t in list(new_states) + [output] + ([output] if return_sequences else []):
+        passed = consts if carry_constants else []
+        for t in list(new_states) + [output] + passed + ([output] if return_sequences else []):
             if any(t is o for o in outs) or any(t is i for i in state_in + slices):
                 t = body.emit("Identity", [t], {}, [(t.dtype, t.shape)], name_hint="step_out")[0]
             outs.append(t)
@@ -165,7 +174,6 @@ def scan_rnn(step, sequences, initial_states, *, output_size: int, mask=None, go
         specs.append((output.dtype, (T,) + tuple(output.shape)))
     results = g.emit("Scan", carried + scan_inputs, {"body": body, "num_scan_inputs": len(scan_inputs)}, specs,
                      name_hint=f"{name}_scan")
-    n = len(initial_states)
     final_states, last_output = results[:n], results[n]
-    seq = transpose(results[n + 1], (1, 0, 2)) if return_sequences else None
+    seq = transpose(results[len(carried)], (1, 0, 2)) if return_sequences else None
     return last_output, seq, final_states

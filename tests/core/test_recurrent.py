@@ -251,3 +251,28 @@ def test_cell_is_a_one_step_layer():
     want_h, want = lstm_step(X[:, 0], [np.zeros((4, 3)), np.zeros((4, 3))], k, r, b)
     np.testing.assert_allclose(np.asarray(h), want_h, atol=1e-5)
     np.testing.assert_allclose(np.asarray(c), want[1], atol=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "GRU", "SimpleRNN"])
+def test_training_graphs_scan_with_weights_as_explicit_inputs(kind):
+    """Training graphs feed weights as graph inputs; the Scan takes them as explicit inputs (so reverse mode sees
+    the dependency) and computes what inference computes."""
+    import onnxruntime as ort
+
+    layer = getattr(layers, kind)(4, return_sequences=True)
+    layer.build(X.shape)
+    _randomize(layer)
+    g = GraphBuilder("train", weights_as_inputs=True)
+    x = g.add_input("x", "float32", (None, None, 3))
+    m = g.add_input("m", "bool", (None, None))
+    with graph_scope(g):
+        y = layer(x, mask=m)
+    g.set_outputs([y], ["y"])
+    scan = next(n for n in g.nodes if n.op_type == "Scan")
+    weight_inputs = {t.name for _, t in g.variable_inputs}
+    assert any("recurrent_kernel" in name for name in weight_inputs)
+    assert {name for name in weight_inputs if "recurrent_kernel" in name} <= set(scan.inputs)
+    feeds = {"x": X, "m": MASKS["holes"]}
+    feeds.update({t.name: var.numpy() for var, t in g.variable_inputs})
+    sess = ort.InferenceSession(g.to_model().SerializeToString(), providers=["CPUExecutionProvider"])
+    np.testing.assert_allclose(sess.run(None, feeds)[0], np.asarray(layer(X, mask=MASKS["holes"])), atol=1e-6)
