@@ -381,9 +381,10 @@ class _RecurrentLayer(Layer):
                              f"{tuple(shape)}.")
 
     def _initial_states(self, sequences, initial_state):
+        """The initial states as tensors; None for each when none were given (zeros, made where needed)."""
         n = self.state_count
         if initial_state is None:
-            return [ops.zeros_state(sequences, self.units, sequences.dtype) for _ in range(n)]
+            return [None] * n
         states = list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state]
         if len(states) != n:
             raise ShapeError(f"{type(self).__name__} '{self.name}' has {n} state(s), but initial_state has "
@@ -425,6 +426,7 @@ class _RecurrentLayer(Layer):
             seq, final = self._fused(sequences, states, acts)
             last = final[0]
         else:
+            states = [ops.zeros_state(sequences, self.units, sequences.dtype) if s is None else s for s in states]
             last, seq, final = self._scan(sequences, states, mask, training, carry_constants=g.weights_as_inputs)
         output = seq if self.return_sequences else last
         if self.return_state:
