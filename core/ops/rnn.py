@@ -14,7 +14,7 @@ from core.errors import ShapeError
 from core.graph import GraphBuilder, graph_scope
 from core.ops.dispatch import graph_of
 
-__all__ = ["onnx_activation", "onnx_recurrent", "scan_rnn", "zeros_state", "keras_to_onnx_gates"]
+__all__ = ["onnx_activation", "onnx_recurrent", "scan_rnn", "scan_vjp", "zeros_state", "keras_to_onnx_gates"]
 
 def onnx_activation(fn):
     """ONNX's (name, alpha, beta) for a Keras activation, or None when the fused ops cannot express it.
@@ -177,3 +177,172 @@ def scan_rnn(step, sequences, initial_states, *, output_size: int, mask=None, go
     final_states, last_output = results[:n], results[n]
     seq = transpose(results[len(carried)], (1, 0, 2)) if return_sequences else None
     return last_output, seq, final_states
+
+
+def scan_vjp(g, node, xs, ys, dys, rule_for, non_differentiable=frozenset()):
+    """The reverse-mode rule of a Scan node (default axes, forward direction), for training graphs.
+
+    The forward body is made to also emit the state each step started from; the backward pass is a second Scan that
+    runs the steps in reverse, recomputes each step from its saved state and differentiates it with the per-op
+    `rule_for(node)(g, node, xs, ys, dys)` rules, carrying only the states' gradients. Returns one gradient (or
+    None) per input of `node`: the initial carried values', then the scanned sequences'.
+    Tensors the body reads from the outer scope get no gradient, so a trainable recurrence must carry its weights
+    (`scan_rnn(..., carry_constants=True)`); a float graph input read that way is refused.
+    """
+    from core.ops.array import zeros_like
+
+    body: GraphBuilder = node.attrs["body"]
+    M = int(node.attrs["num_scan_inputs"])
+    N = len(body.inputs) - M
+    K = len(body.outputs) - N
+    for key in ("scan_input_axes", "scan_output_axes", "scan_input_directions", "scan_output_directions"):
+        if key in node.attrs:
+            raise ValueError(f"Scan node '{node.name}': gradients support only default axes and directions.")
+    _check_captures(g, body)
+    body_outputs = list(body.outputs)
+    saved = _save_step_states(g, node, body, N, xs[N])
+
+    bg = GraphBuilder(f"{body.name}_grad", parent=g)
+    with graph_scope(bg):
+        d_state = [bg.add_input("d_state", t.dtype, t.shape) for t in body.inputs[:N]]
+        state_t = [bg.add_input("state_t", t.dtype, t.shape) for t in body.inputs[:N]]
+        x_t = [bg.add_input("x_t", t.dtype, t.shape) for t in body.inputs[N:]]
+        dy_t = [bg.add_input("dy_t", t.dtype, t.shape) for t in body_outputs[N:]]
+        mapping = {t.name: s for t, s in zip(body.inputs, state_t + x_t)}
+        copied = _copy_nodes(bg, body, mapping)
+        seeds = {}
+        for t, d in zip(body_outputs, d_state + dy_t):
+            name = mapping[t.name].name
+            seeds[name] = d if name not in seeds else add_grads(seeds[name], d)
+        wrt = [t for t in state_t + x_t if t.dtype.startswith("float")]
+        grads = _reverse(bg, copied, seeds, wrt, rule_for, non_differentiable)
+        d_state_out = [grads.get(s.name) if grads.get(s.name) is not None else zeros_like(s) for s in state_t]
+        dx_index = [j for j, t in enumerate(x_t) if t.dtype.startswith("float")]
+        dx_out = [grads.get(x_t[j].name) if grads.get(x_t[j].name) is not None else zeros_like(x_t[j])
+                  for j in dx_index]
+        outs = []
+        for t in d_state_out + dx_out:
+            if any(t is o for o in outs) or any(t is i for i in bg.inputs):
+                t = bg.emit("Identity", [t], {}, [(t.dtype, t.shape)], name_hint="grad_out")[0]
+            outs.append(t)
+        bg.set_outputs(outs)
+
+    with graph_scope(g):
+        init = [dys[i] if dys[i] is not None else zeros_like(ys[i]) for i in range(N)]
+        dseq = [dys[N + k] if dys[N + k] is not None else zeros_like(ys[N + k]) for k in range(K)]
+    scanned = saved + list(xs[N:]) + dseq
+    specs = [(t.dtype, t.shape) for t in init] + [(xs[N + j].dtype, xs[N + j].shape) for j in dx_index]
+    n_in = len(scanned)
+    results = g.emit("Scan", init + scanned, {"body": bg, "num_scan_inputs": n_in,
+                                              "scan_input_directions": [1] * n_in,
+                                              "scan_output_directions": [1] * len(dx_index)},
+                     specs, name_hint=f"{node.name}_grad")
+    dxs = list(results[:N]) + [None] * M
+    for j, r in zip(dx_index, results[N:]):
+        dxs[N + j] = r
+    return dxs
+
+
+def add_grads(a, b):
+    from core.ops.math import add
+
+    return add(a, b)
+
+
+def _lookup(g: GraphBuilder, name: str):
+    while g is not None:
+        if name in g.values:
+            return g.values[name]
+        g = g.parent
+    raise KeyError(name)
+
+
+def _check_captures(g: GraphBuilder, body: GraphBuilder) -> None:
+    produced = {t.name for t in body.inputs} | {o for n in body.nodes for o in n.outputs}
+    root = g
+    while root.parent is not None:
+        root = root.parent
+    graph_inputs = {t.name for t in root.inputs}
+    for n in body.nodes:
+        for i in n.inputs:
+            if i and i not in produced and i in graph_inputs and _lookup(g, i).dtype.startswith("float"):
+                raise ValueError(f"Scan body '{body.name}' reads the graph input '{i}' from the outer scope, so its "
+                                 f"gradient would be lost; pass it as a carried value (carry_constants=True).")
+
+
+def _save_step_states(g: GraphBuilder, node, body: GraphBuilder, N: int, first_scanned):
+    """Make the forward Scan also output, per step, the states the step started from."""
+    saved = []
+    for t in body.inputs[:N]:
+        out = body.emit("Identity", [t], {}, [(t.dtype, t.shape)], name_hint="saved_state")[0]
+        body.outputs.append(out)
+        name = g.unique_name(f"{node.outputs[0]}_saved")
+        saved_t = g._new_tensor(name, t.dtype, (first_scanned.shape[0],) + tuple(t.shape))
+        node.outputs.append(name)
+        saved.append(saved_t)
+    return saved
+
+
+def _copy_nodes(bg: GraphBuilder, body: GraphBuilder, mapping: dict):
+    """Re-emit the body's nodes into `bg`, reading `mapping`'s tensors for the body's inputs."""
+    from core.graph import OpNode
+
+    copied = []
+    for n in body.nodes:
+        if any(isinstance(v, GraphBuilder) for v in n.attrs.values()):
+            raise ValueError(f"Scan body '{body.name}' holds a nested subgraph; its gradient is not supported.")
+        ins = []
+        for i in n.inputs:
+            if not i:
+                ins.append("")
+            elif i in mapping:
+                ins.append(mapping[i].name)
+            else:
+                ins.append(i)  # an outer-scope value: readable from the backward body too
+        outs = []
+        for o in n.outputs:
+            src = body.values[o]
+            t = bg._new_tensor(bg.unique_name(o), src.dtype, src.shape)
+            mapping[o] = t
+            outs.append(t.name)
+        new = OpNode(n.op_type, ins, outs, dict(n.attrs), n.domain, bg.unique_name(n.name))
+        bg.nodes.append(new)
+        copied.append(new)
+    return copied
+
+
+def _reverse(bg: GraphBuilder, nodes, seeds: dict, wrt, rule_for, non_differentiable):
+    """Reverse-mode over `nodes` of `bg` from the gradients in `seeds`; returns name -> gradient."""
+    from core.ops.array import zeros_like
+    from core.ops.math import cast
+
+    depends = {t.name for t in wrt}
+    for n in nodes:
+        if n.op_type in non_differentiable:
+            continue
+        if any(i in depends for i in n.inputs if i):
+            depends.update(n.outputs)
+    needed = set(seeds)
+    relevant = []
+    for n in reversed(nodes):
+        if any(o in needed for o in n.outputs) and any(o in depends for o in n.outputs):
+            relevant.append(n)
+            needed.update(i for i in n.inputs if i and i in depends)
+    grads = dict(seeds)
+    for n in relevant:
+        dys = [grads.get(o) for o in n.outputs]
+        if all(d is None for d in dys):
+            continue
+        xs = [_lookup(bg, i) if i else None for i in n.inputs]
+        ys = [bg.values[o] for o in n.outputs]
+        if dys[0] is None and n.op_type != "Split":
+            dys[0] = zeros_like(ys[0])
+        dxs = rule_for(n)(bg, n, xs, ys, dys)
+        for x, dx in zip(xs, dxs):
+            if x is None or dx is None or x.name not in depends or not x.dtype.startswith("float"):
+                continue
+            if dx.dtype != x.dtype:
+                dx = cast(dx, x.dtype)
+            prev = grads.get(x.name)
+            grads[x.name] = dx if prev is None else add_grads(prev, dx)
+    return grads
