@@ -422,9 +422,12 @@ class _RecurrentLayer(Layer):
         while g.parent is not None:
             g = g.parent
         # Training graphs need a recurrence made of differentiable ops, so they always take the Scan.
-        if mask is None and not dropping and acts is not None and not g.weights_as_inputs:
+        fusable = not dropping and acts is not None and not g.weights_as_inputs
+        if mask is None and fusable:
             seq, final = self._fused(sequences, states, acts)
             last = final[0]
+        elif fusable and all(s is None for s in states):
+            last, seq, final = self._masked_inference(sequences, mask, acts)
         else:
             states = [ops.zeros_state(sequences, self.units, sequences.dtype) if s is None else s for s in states]
             last, seq, final = self._scan(sequences, states, mask, training, carry_constants=g.weights_as_inputs)
@@ -433,7 +436,33 @@ class _RecurrentLayer(Layer):
             return [output] + list(final)
         return output
 
-    def _fused(self, sequences, states, acts):
+    def _masked_inference(self, sequences, mask, acts):
+        """A masked inference pass: the fused node with `sequence_lens` when, at run time, the mask turns out to be
+        right padding (the common case), else the exact Scan. Keras repeats the last output past a sequence's end
+        where ONNX writes zeros, so the fused branch fills those steps with the final output."""
+        lengths, right_padded = ops.right_padding_lengths(mask)
+        n = self.state_count
+
+        def fused(bring):
+            x, lens = bring(sequences), bring(lengths)
+            seq, final = self._fused(x, [None] * n, acts, sequence_lens=lens)
+            if seq is not None and not self.go_backwards and not self.zero_output_for_mask:
+                keep = ops.expand_dims(ops.cast(bring(mask), "bool"), -1)
+                seq = ops.where(keep, seq, ops.expand_dims(final[0], 1))
+            return ([seq] if seq is not None else []) + [final[0]] + list(final)
+
+        def scanned(bring):
+            x, m = bring(sequences), bring(mask)
+            zeros = [ops.zeros_state(x, self.units, x.dtype) for _ in range(n)]
+            last, seq, final = self._scan(x, zeros, m, False)
+            return ([seq] if seq is not None else []) + [last] + list(final)
+
+        outs = ops.if_then_else(right_padded, fused, scanned, name=f"{self.name}_masked")
+        seq = outs[0] if self.return_sequences else None
+        rest = outs[1:] if self.return_sequences else outs
+        return rest[0], seq, list(rest[1:])
+
+    def _fused(self, sequences, states, acts, sequence_lens=None):
         cell, H = self.cell, self.units
         order = self.onnx_gate_order
         W = ops.expand_dims(ops.transpose(ops.keras_to_onnx_gates(cell.kernel, order, H)), 0)
@@ -446,7 +475,8 @@ class _RecurrentLayer(Layer):
             B = ops.expand_dims(ops.concatenate([wb, rb], axis=0), 0)
         extra = {"linear_before_reset": 1 if cell.reset_after else 0} if isinstance(cell, GRUCell) else {}
         return ops.onnx_recurrent(self.onnx_op, sequences, W, R, B, states, units=H, acts=acts,
-                                  go_backwards=self.go_backwards, return_sequences=self.return_sequences, **extra)
+                                  go_backwards=self.go_backwards, return_sequences=self.return_sequences,
+                                  sequence_lens=sequence_lens, **extra)
 
     def _scan(self, sequences, states, mask, training, carry_constants=False):
         if carry_constants:

@@ -14,7 +14,8 @@ from core.errors import ShapeError
 from core.graph import GraphBuilder, graph_scope
 from core.ops.dispatch import graph_of
 
-__all__ = ["onnx_activation", "onnx_recurrent", "scan_rnn", "scan_vjp", "zeros_state", "keras_to_onnx_gates"]
+__all__ = ["onnx_activation", "onnx_recurrent", "scan_rnn", "scan_vjp", "zeros_state", "keras_to_onnx_gates",
+           "right_padding_lengths", "if_then_else"]
 
 def onnx_activation(fn):
     """ONNX's (name, alpha, beta) for a Keras activation, or None when the fused ops cannot express it.
@@ -68,8 +69,62 @@ def zeros_state(like, units: int, dtype=None):
     return g.emit("ConstantOfShape", [shape], {"value": value}, [(dtype, (t.shape[0], units))])[0]
 
 
+def right_padding_lengths(mask):
+    """(lengths (batch,) int32, is_right_padded scalar bool) of a bool (batch, time) mask.
+
+    `is_right_padded` is true when every row is a run of True followed only by False, and no row is empty: then
+    ONNX's `sequence_lens` expresses the mask exactly (ORT refuses zero lengths).
+    """
+    from core.ops.math import all as all_, cast, equal, greater, less, min as min_, sum as sum_
+
+    g = graph_of(mask)
+    m = cast(g.as_tensor(mask), "bool")
+    lengths = sum_(cast(m, "int32"), axis=1)
+    steps = g.emit("Shape", [m], {"start": 1, "end": 2}, [("int64", (1,))])[0]
+    steps = g.emit("Squeeze", [steps, g.constant(np.array([0], np.int64))], {}, [("int64", ())])[0]
+    positions = g.emit("Range", [g.constant(np.array(0, np.int64)), steps, g.constant(np.array(1, np.int64))], {},
+                       [("int64", (m.shape[1],))])[0]
+    from core.ops.array import expand_dims
+
+    prefix = less(expand_dims(cast(positions, "int32"), 0), expand_dims(lengths, 1))
+    ok = all_(equal(cast(prefix, "int32"), cast(m, "int32")))
+    ok = cast(cast(ok, "int32") * cast(greater(min_(lengths), 0), "int32"), "bool")
+    return lengths, ok
+
+
+def if_then_else(cond, then_fn, else_fn, name="branch"):
+    """ONNX `If`: `then_fn()` / `else_fn()` record their ops into their own branch graphs and return lists of
+    tensors of matching dtypes and ranks; only the chosen branch runs. Outer tensors a branch uses should first
+    pass `bring(t)` (given to the functions) so that ops on them land in the branch, not before the If."""
+    g = graph_of(cond)
+    branches, results = [], []
+    for fn in (then_fn, else_fn):
+        bg = GraphBuilder(f"{name}_{'then' if not branches else 'else'}", parent=g)
+
+        def bring(t, bg=bg):
+            t = g.as_tensor(t) if not hasattr(t, "graph") else t
+            return bg.emit("Identity", [t], {}, [(t.dtype, t.shape)], name_hint="outer")[0]
+
+        with graph_scope(bg):
+            outs = list(fn(bring))
+            fixed = []
+            for t in outs:
+                if any(t is o for o in fixed) or t.graph is not bg:
+                    t = bg.emit("Identity", [t], {}, [(t.dtype, t.shape)], name_hint="branch_out")[0]
+                fixed.append(t)
+            bg.set_outputs(fixed)
+        branches.append(bg)
+        results.append(fixed)
+    specs = []
+    for a, b in zip(*results):
+        if a.dtype != b.dtype or len(a.shape) != len(b.shape):
+            raise ShapeError(f"{name}: the If branches disagree ({a.dtype}{a.shape} vs {b.dtype}{b.shape}).")
+        specs.append((a.dtype, tuple(x if x == y else None for x, y in zip(a.shape, b.shape))))
+    return g.emit("If", [cond], {"then_branch": branches[0], "else_branch": branches[1]}, specs, name_hint=name)
+
+
 def onnx_recurrent(kind: str, x, W, R, B, initial_states, *, units: int, acts, go_backwards=False,
-                   return_sequences=False, linear_before_reset=None):
+                   return_sequences=False, linear_before_reset=None, sequence_lens=None):
     """One ONNX LSTM / GRU / RNN node over batch-major `x` (batch, time, features).
 
     W, R, B are already in ONNX's layout ([1, G*units, I], [1, G*units, units], [1, 2*G*units]). `acts` are the
@@ -82,7 +137,7 @@ def onnx_recurrent(kind: str, x, W, R, B, initial_states, *, units: int, acts, g
     xt = transpose(x, (1, 0, 2))
     T, batch = xt.shape[0], xt.shape[1]
     states = [None if s is None else expand_dims(s, 0) for s in initial_states]
-    inputs = [xt, W, R, B, None] + states
+    inputs = [xt, W, R, B, sequence_lens] + states
     while inputs and inputs[-1] is None:
         inputs.pop()
     attrs = {"hidden_size": int(units), "direction": "reverse" if go_backwards else "forward",
