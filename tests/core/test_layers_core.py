@@ -1,8 +1,6 @@
 """Embedding, Masking, Identity and Lambda against numpy and real Keras 3 (same weights, same inputs)."""
 
 import json
-import os
-
 import numpy as np
 import pytest
 
@@ -10,15 +8,7 @@ import core as keras
 from core import layers, ops
 from core.errors import ConfigError, MaskError
 from core.serialization import safe_mode_scope
-
-
-@pytest.fixture(scope="module")
-def k3():
-    os.environ["KERAS_BACKEND"] = "tensorflow"
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import keras as real_keras
-
-    return real_keras
+from keras_reference import keras3  # noqa: F401  (the real-Keras fixture)
 
 
 def _config_keys(cfg):
@@ -46,10 +36,10 @@ def test_embedding_gathers_rows_and_casts_float_ids():
     assert np.abs(table).max() <= 0.05
 
 
-def test_embedding_matches_keras3_with_mask(k3):
+def test_embedding_matches_keras3_with_mask(keras3):
     ids = np.array([[3, 1, 0, 0], [7, 0, 2, 0]])
     ours = layers.Embedding(8, 3, mask_zero=True)
-    ref = k3.layers.Embedding(8, 3, mask_zero=True)
+    ref = keras3.layers.Embedding(8, 3, mask_zero=True)
     ref.build((None, 4))
     ours(ids)
     ours.set_weights(ref.get_weights())
@@ -104,14 +94,14 @@ def test_embedding_mask_into_layer_without_masking_is_an_error():
 
 
 # -- Masking -------------------------------------------------------------------------------------------------------
-def test_masking_zeroes_masked_steps_like_keras3(k3):
+def test_masking_zeroes_masked_steps_like_keras3(keras3):
     x = np.random.default_rng(0).random((3, 5, 4)).astype("float32")
     x[0, 2] = 0.0
     x[1, 4] = -1.0
     x[2, 1, :2] = -1.0  # only part of the step: not masked
     for value in (0.0, -1.0):
         out = layers.Masking(mask_value=value)(x)
-        ref_layer = k3.layers.Masking(mask_value=value)
+        ref_layer = keras3.layers.Masking(mask_value=value)
         ref = ref_layer(x)
         np.testing.assert_allclose(out.numpy(), np.asarray(ref), atol=0)
         np.testing.assert_array_equal(out._keras_mask, np.asarray(ref_layer.compute_mask(x)))
@@ -221,8 +211,8 @@ def test_lambda_bytecode_from_a_file_is_refused_in_safe_mode():
         assert layers.Lambda.from_config(cfg).function(2.0) == 6.0
 
 
-def test_lambda_config_from_keras3_and_tf_keras2(k3):
-    ref = k3.layers.Lambda(lambda t: t + 10.0)
+def test_lambda_config_from_keras3_and_tf_keras2(keras3):
+    ref = keras3.layers.Lambda(lambda t: t + 10.0)
     cfg = json.loads(json.dumps(ref.get_config()))
     with pytest.raises(ConfigError, match="safe_mode=False"):
         layers.Lambda.from_config(cfg)

@@ -1,7 +1,5 @@
 """BatchNormalization and LayerNormalization against numpy and real Keras 3 (same weights, same inputs)."""
 
-import os
-
 import numpy as np
 import pytest
 
@@ -11,15 +9,7 @@ from core.errors import ConfigError, ShapeError
 from core.graph import GraphBuilder, graph_scope
 from core.layers.normalization import state_updates
 from core.ops.dispatch import evaluate
-
-
-@pytest.fixture(scope="module")
-def k3():
-    os.environ["KERAS_BACKEND"] = "tensorflow"
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import keras as real_keras
-
-    return real_keras
+from keras_reference import keras3  # noqa: F401  (the real-Keras fixture)
 
 
 RNG = np.random.default_rng(3)
@@ -34,15 +24,15 @@ def _random_weights(layer, positive_from=None):
     return out
 
 
-def _pair(k3, name, x, **kwargs):
-    ours, ref = getattr(layers, name)(**kwargs), getattr(k3.layers, name)(**kwargs)
+def _pair(keras3, name, x, **kwargs):
+    ours, ref = getattr(layers, name)(**kwargs), getattr(keras3.layers, name)(**kwargs)
     ref.build(x.shape)
     ours(x)
     return ours, ref
 
 
 # -- BatchNormalization -----------------------------------------------------------------------------------------------
-def test_batchnorm_weights_in_keras_order(k3):
+def test_batchnorm_weights_in_keras_order(keras3):
     bn = layers.BatchNormalization()
     bn(np.ones((2, 4), "float32"))
     assert [w.name for w in bn.weights] == ["gamma", "beta", "moving_mean", "moving_variance"]
@@ -51,16 +41,16 @@ def test_batchnorm_weights_in_keras_order(k3):
     no_affine = layers.BatchNormalization(center=False, scale=False)
     no_affine(np.ones((2, 4), "float32"))
     assert [w.name for w in no_affine.weights] == ["moving_mean", "moving_variance"]
-    assert set(bn.get_config()) == set(k3.layers.BatchNormalization().get_config()) - {
+    assert set(bn.get_config()) == set(keras3.layers.BatchNormalization().get_config()) - {
         "renorm", "renorm_clipping", "renorm_momentum"}
 
 
 @pytest.mark.parametrize("shape, kwargs", [((6, 5), {}), ((4, 3, 5), {}), ((2, 3, 4, 5), {"axis": 1}),
                                            ((2, 3, 4, 5), {"axis": -1, "center": False}),
                                            ((3, 4, 5), {"scale": False, "epsilon": 0.1})])
-def test_batchnorm_inference_and_training_match_keras3(k3, shape, kwargs):
+def test_batchnorm_inference_and_training_match_keras3(keras3, shape, kwargs):
     x = RNG.normal(size=shape).astype("float32") * 3 + 1
-    ours, ref = _pair(k3, "BatchNormalization", x, **kwargs)
+    ours, ref = _pair(keras3, "BatchNormalization", x, **kwargs)
     n_affine = int(kwargs.get("center", True)) + int(kwargs.get("scale", True))
     weights = _random_weights(ref, positive_from=n_affine)
     ref.set_weights(weights)
@@ -87,9 +77,9 @@ def _trace_training(layer, x, **call_kwargs):
     return result[0], result[1:]
 
 
-def test_batchnorm_training_graph_records_moving_stat_updates_like_keras3(k3):
+def test_batchnorm_training_graph_records_moving_stat_updates_like_keras3(keras3):
     x = RNG.normal(size=(8, 3, 4)).astype("float32") * 2 - 1
-    ours, ref = _pair(k3, "BatchNormalization", x, momentum=0.9)
+    ours, ref = _pair(keras3, "BatchNormalization", x, momentum=0.9)
     weights = _random_weights(ref, positive_from=2)
     ref.set_weights(weights)
     ours.set_weights(weights)
@@ -109,10 +99,10 @@ def test_batchnorm_training_graph_records_moving_stat_updates_like_keras3(k3):
     np.testing.assert_allclose(ours(x, training=True).numpy(), ours(x).numpy(), atol=1e-6)
 
 
-def test_batchnorm_masked_statistics_like_keras3(k3):
+def test_batchnorm_masked_statistics_like_keras3(keras3):
     x = RNG.normal(size=(4, 5, 3)).astype("float32")
     mask = np.array([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1], [1, 0, 0, 0, 0], [1, 1, 0, 0, 0]], bool)
-    ours, ref = _pair(k3, "BatchNormalization", x)
+    ours, ref = _pair(keras3, "BatchNormalization", x)
     out, (new_mean, new_var) = _trace_training(ours, x, mask=mask)
     ref_out = ref(x, training=True, mask=mask)
     np.testing.assert_allclose(out, np.asarray(ref_out), rtol=1e-4, atol=1e-4)
@@ -163,9 +153,9 @@ def test_batchnorm_shape_errors():
                                            ((2, 3, 6), {"center": False}), ((2, 3, 6), {"scale": False}),
                                            ((2, 3, 6), {"rms_scaling": True}), ((2, 3, 6), {"epsilon": 0.5})])
 @pytest.mark.filterwarnings("ignore:You passed `rms_scaling=True`")
-def test_layernorm_matches_keras3(k3, shape, kwargs):
+def test_layernorm_matches_keras3(keras3, shape, kwargs):
     x = RNG.normal(size=shape).astype("float32") * 2 + 3
-    ours, ref = _pair(k3, "LayerNormalization", x, **kwargs)
+    ours, ref = _pair(keras3, "LayerNormalization", x, **kwargs)
     assert [w.name for w in ours.weights] == [w.name for w in ref.weights]
     weights = _random_weights(ref)
     ref.set_weights(weights)
@@ -175,7 +165,7 @@ def test_layernorm_matches_keras3(k3, shape, kwargs):
     np.testing.assert_allclose(keras.Model(inp, ours(inp)).predict(x), np.asarray(ref(x)), rtol=1e-4, atol=1e-4)
 
 
-def test_layernorm_numpy_reference_and_config(k3):
+def test_layernorm_numpy_reference_and_config(keras3):
     x = RNG.normal(size=(3, 7)).astype("float32")
     out = layers.LayerNormalization(epsilon=1e-5)(x).numpy()
     want = (x - x.mean(-1, keepdims=True)) / np.sqrt(x.var(-1, keepdims=True) + 1e-5)
@@ -183,7 +173,7 @@ def test_layernorm_numpy_reference_and_config(k3):
     ln = layers.LayerNormalization(axis=[1, 2], rms_scaling=True, name="ln")
     cfg = ln.get_config()
     assert cfg["axis"] == [1, 2] and cfg["rms_scaling"] is True
-    assert set(cfg) == set(k3.layers.LayerNormalization().get_config())
+    assert set(cfg) == set(keras3.layers.LayerNormalization().get_config())
     assert layers.LayerNormalization.from_config(cfg).get_config() == cfg
 
 
