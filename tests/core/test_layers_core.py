@@ -332,3 +332,17 @@ def test_every_new_layer_in_one_model_passes_onnx_full_check(tmp_path):
     g = model.inference_graph(training=True, weights_as_inputs=True)
     assert len(g.state_updates) == 2
     assert any(n.op_type == "Dropout" for n in g.nodes) and any(n.op_type == "RandomNormalLike" for n in g.nodes)
+
+
+def test_model_config_with_foreign_lambda_loads_only_when_unsafe():
+    from core.models.model_config import deserialize_layer
+
+    inp = keras.Input(shape=(3,))
+    model = keras.Model(inp, layers.Lambda(lambda t: t * 3.0)(inp))
+    config = {"class_name": "Functional", "config": json.loads(json.dumps(model.get_config()))}
+    lam = next(c for c in config["config"]["layers"] if c["class_name"] == "Lambda")
+    lam["config"]["function"] = _foreign_lambda_config()["function"]  # bytecode this process never made
+    with pytest.raises(ConfigError, match="safe_mode=False"):
+        deserialize_layer(config)
+    loaded = deserialize_layer(config, safe_mode=False)
+    np.testing.assert_allclose(loaded.predict(np.ones((2, 3), "float32")), np.full((2, 3), 3.0))
