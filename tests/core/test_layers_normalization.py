@@ -184,3 +184,14 @@ def test_layernorm_errors():
         layers.LayerNormalization(axis=[1, "x"])
     with pytest.raises(ShapeError, match=r"'ln_bad'.*axis 2"):
         layers.LayerNormalization(axis=2, name="ln_bad")(keras.Input(shape=(4,)))
+
+
+def test_batchnorm_eager_training_calls_update_moving_stats_like_keras3(keras3):
+    x = RNG.normal(size=(16, 4)).astype("float32") * 3 + 2
+    ours, ref = _pair(keras3, "BatchNormalization", x, momentum=0.8)
+    for batch in (x[:8], x[8:], x):
+        np.testing.assert_allclose(ours(batch, training=True).numpy(), np.asarray(ref(batch, training=True)),
+                                   rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(ours.moving_mean.numpy(), ref.moving_mean.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(ours.moving_variance.numpy(), ref.moving_variance.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(ours(x).numpy(), np.asarray(ref(x)), rtol=1e-4, atol=1e-4)
