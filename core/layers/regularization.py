@@ -78,6 +78,7 @@ class SpatialDropout1D(Dropout):
     def get_config(self):
         config = super().get_config()
         config.pop("noise_shape")
+        config.pop("trainable")  # Keras 3's spatial dropouts take neither and refuse configs that have them
         return config
 
 
