@@ -195,3 +195,19 @@ def test_batchnorm_eager_training_calls_update_moving_stats_like_keras3(keras3):
     np.testing.assert_allclose(ours.moving_mean.numpy(), ref.moving_mean.numpy(), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(ours.moving_variance.numpy(), ref.moving_variance.numpy(), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(ours(x).numpy(), np.asarray(ref(x)), rtol=1e-4, atol=1e-4)
+
+
+def test_layernorm_model_written_for_tf_keras2_loads_there():
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import tf_keras
+
+    from exporters.keras_config import to_json
+
+    inp = keras.Input(shape=(3, 4))
+    model = keras.Model(inp, layers.BatchNormalization()(layers.LayerNormalization()(inp)))
+    x = RNG.normal(size=(2, 3, 4)).astype("float32")
+    ref = tf_keras.models.model_from_json(to_json(model, "tf_keras2"))
+    ref.set_weights(model.get_weights())
+    np.testing.assert_allclose(ref.predict(x, verbose=0), model.predict(x), rtol=1e-4, atol=1e-5)
