@@ -80,7 +80,8 @@ def test_embedding_config_round_trip_and_tf_keras2_input_length():
 @pytest.mark.parametrize("kwargs, what", [({"input_dim": 0, "output_dim": 3}, "input_dim"),
                                           ({"input_dim": -5, "output_dim": 3}, "input_dim"),
                                           ({"input_dim": 5, "output_dim": 0}, "output_dim"),
-                                          ({"input_dim": 2.5, "output_dim": 3}, "input_dim")])
+                                          ({"input_dim": 2.5, "output_dim": 3}, "input_dim"),
+                                          ({"input_dim": 5, "output_dim": 3, "input_length": 0}, "input_length")])
 def test_embedding_rejects_bad_sizes(kwargs, what):
     with pytest.raises(ConfigError, match=what):
         layers.Embedding(**kwargs)
