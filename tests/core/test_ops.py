@@ -92,6 +92,8 @@ CASES = [
     ("zeros_like", ops.zeros_like, (A,), np.zeros_like),
     ("ones_like", ops.ones_like, (A,), np.ones_like),
     ("ones_like_bool", lambda a: ops.ones_like(a, "bool"), (A,), lambda a: np.ones(a.shape, bool)),
+    ("zeros_like_of_bool", lambda a: ops.zeros_like(a > 0), (A,), lambda a: np.zeros(a.shape, bool)),
+    ("ones_like_of_bool", lambda a: ops.ones_like(a > 0, "float32"), (A,), lambda a: np.ones(a.shape, "f")),
     ("flip", lambda a: ops.flip(a, 1), (T3,), lambda a: a[:, ::-1]),
     ("pad", lambda a: ops.pad(a, [(0, 0), (1, 2)], 7.0), (A,), lambda a: np.pad(a, [(0, 0), (1, 2)],
                                                                                  constant_values=7.0)),
