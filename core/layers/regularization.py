@@ -49,8 +49,6 @@ class Dropout(Layer):
         noise_shape = self._noise_shape(inputs)
         if not training or self.rate == 0.0:
             return inputs
-        if self.rate == 1.0:
-            return ops.zeros_like(inputs)
         return ops.dropout(inputs, self.rate, noise_shape=noise_shape, seed=self.seed)
 
     def get_config(self):

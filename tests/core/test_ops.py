@@ -161,6 +161,9 @@ def test_dropout_and_noise_ops():
     assert abs((y == 0).mean() - 0.25) < 0.02 and np.allclose(y[y != 0], 1 / 0.75)
     keep = ops.bernoulli_like(x, 0.7, (None, 1)).numpy()
     assert keep.shape == (200, 1) and abs(keep.mean() - 0.7) < 0.1
+    assert not ops.dropout(x, 1.0).numpy().any()
+    with pytest.raises(ValueError, match="rate"):
+        ops.dropout(x, 1.5)
     noise = ops.random_normal_like(x, stddev=2.0).numpy()
     assert abs(noise.std() - 2.0) < 0.05
 
