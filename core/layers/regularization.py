@@ -49,6 +49,8 @@ class Dropout(Layer):
         noise_shape = self._noise_shape(inputs)
         if not training or self.rate == 0.0:
             return inputs
+        if self.rate == 1.0:
+            return ops.zeros_like(inputs)
         return ops.dropout(inputs, self.rate, noise_shape=noise_shape, seed=self.seed)
 
     def get_config(self):
@@ -76,7 +78,8 @@ class SpatialDropout1D(Dropout):
     def get_config(self):
         config = super().get_config()
         config.pop("noise_shape")
-        config.pop("trainable")  # Keras 3's spatial dropouts take neither and refuse configs that have them
+        # Keras 3's SpatialDropout configs have no 'trainable', and its constructors reject one.
+        config.pop("trainable", None)
         return config
 
 
