@@ -211,3 +211,26 @@ def test_layernorm_model_written_for_tf_keras2_loads_there():
     ref = tf_keras.models.model_from_json(to_json(model, "tf_keras2"))
     ref.set_weights(model.get_weights())
     np.testing.assert_allclose(ref.predict(x, verbose=0), model.predict(x), rtol=1e-4, atol=1e-5)
+
+
+def test_batchnorm_trains_like_keras3(keras3):
+    """fit() on a model with BatchNormalization: the weights and the moving statistics follow Keras 3's."""
+    x = RNG.normal(size=(64, 5)).astype("float32") * 2 + 1
+    y = RNG.normal(size=(64, 2)).astype("float32")
+
+    def build(lib):
+        inp = lib.Input(shape=(5,))
+        h = lib.layers.Dense(8, activation="tanh")(inp)
+        h = lib.layers.BatchNormalization(momentum=0.9)(h)
+        return lib.Model(inp, lib.layers.Dense(2)(h))
+
+    ref, ours = build(keras3), build(keras)
+    ours.set_weights(ref.get_weights())
+    for model in (ref, ours):
+        model.compile(optimizer="sgd", loss="mse")
+    ref_hist = ref.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0).history
+    our_hist = ours.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0).history
+    np.testing.assert_allclose(our_hist["loss"], ref_hist["loss"], rtol=1e-4)
+    for got, want in zip(ours.get_weights(), ref.get_weights()):
+        np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-5)
+    np.testing.assert_allclose(ours.predict(x), ref.predict(x, verbose=0), rtol=1e-3, atol=1e-5)
