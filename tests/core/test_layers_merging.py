@@ -189,3 +189,31 @@ def test_dot_drops_masks():
     ids = np.array([[1, 0]])
     emb = layers.Embedding(5, 3, mask_zero=True)(ids)
     assert layers.Dot(axes=2)([emb, emb])._keras_mask is None
+
+
+def test_merges_embedding_and_layernorm_train_like_keras3(keras3):
+    """fit() through Embedding, LayerNormalization and every merge: Keras 3's losses and weights."""
+    rng = np.random.default_rng(4)
+    ids = rng.integers(1, 20, size=(48, 5))
+    y = rng.normal(size=(48, 3)).astype("float32")
+
+    def build(lib):
+        inp = lib.Input(shape=(5,))
+        e = lib.layers.LayerNormalization()(lib.layers.Embedding(20, 4)(inp))
+        a = lib.layers.Dense(4, activation="tanh")(e)
+        b = lib.layers.Dense(4)(e)
+        merged = [lib.layers.Add()([a, b]), lib.layers.Subtract()([a, b]), lib.layers.Multiply()([a, b]),
+                  lib.layers.Average()([a, b]), lib.layers.Maximum()([a, b]), lib.layers.Minimum()([a, b]),
+                  lib.layers.Dot(axes=2, normalize=True)([a, b])]
+        h = lib.layers.GlobalAveragePooling1D()(lib.layers.Concatenate()(merged))
+        return lib.Model(inp, lib.layers.Dense(3)(h))
+
+    ref, ours = build(keras3), build(keras)
+    ours.set_weights(ref.get_weights())
+    ref.compile(optimizer="sgd", loss="mse")
+    ours.compile(optimizer="sgd", loss="mse")
+    ref_hist = ref.fit(ids, y, batch_size=16, epochs=2, shuffle=False, verbose=0).history
+    our_hist = ours.fit(ids, y, batch_size=16, epochs=2, shuffle=False, verbose=0).history
+    np.testing.assert_allclose(our_hist["loss"], ref_hist["loss"], rtol=1e-4)
+    for got, want in zip(ours.get_weights(), ref.get_weights()):
+        np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-5)
