@@ -258,6 +258,9 @@ def test_lambda_rejects_bad_arguments():
         layers.Lambda(lambda t: t, arguments=[1, 2])
     with pytest.raises(ConfigError, match="cannot read a function"):
         layers.Lambda.from_config({"name": "x", "function": 42})
+    garbled = {"class_name": "__lambda__", "config": {"code": "bm90IGNvZGU=\n", "defaults": None, "closure": None}}
+    with pytest.raises(ConfigError, match="cannot be read by this Python"):
+        layers.Lambda.from_config({"name": "x", "function": garbled}, safe_mode=False)
 
 
 def test_lambda_output_shape_is_kept_in_config():
