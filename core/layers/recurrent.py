@@ -35,11 +35,6 @@ def _dropout_mask(like, rate: float, noise_shape):
     return ops.divide(ops.cast(keep, like.dtype), 1.0 - rate)
 
 
-def _gate(t, k: int, units: int):
-    """Gate block k of the last axis."""
-    return t[..., k * units:(k + 1) * units]
-
-
 class _RecurrentCell(Layer):
     """What the three cells share: config, weights, the input projection and the one-step call."""
 
@@ -125,33 +120,33 @@ class _RecurrentCell(Layer):
     def project(self, x, input_masks=()):
         """x·W + input bias for all steps at once. `input_masks`: none, one, or one per gate (dropout)."""
         if len(input_masks) > 1:
-            parts = [ops.matmul(ops.multiply(x, m), _gate(self.kernel, k, self.units))
-                     for k, m in enumerate(input_masks)]
+            kernels = ops.split_last(self.kernel, [self.units] * self.gates)
+            parts = [ops.matmul(ops.multiply(x, m), k) for k, m in zip(kernels, input_masks)]
             z = ops.concatenate(parts, axis=-1)
         else:
             z = ops.matmul(ops.multiply(x, input_masks[0]) if input_masks else x, self.kernel)
         b = self.input_bias()
         return ops.add(z, b) if b is not None else z
 
-    def recurrent_projection(self, h, R, rec_bias=None, rec_masks=(), gates=None):
-        """h·R (+ recurrent bias) for the given gates (all by default), with per-gate recurrent dropout masks."""
-        gates = list(range(self.gates)) if gates is None else list(gates)
-        full = gates == list(range(self.gates))
-        if rec_masks:
-            parts = [ops.matmul(ops.multiply(h, rec_masks[k]), _gate(R, k, self.units)) for k in gates]
-            z = parts[0] if len(parts) == 1 else ops.concatenate(parts, axis=-1)
-        elif full:
-            z = ops.matmul(h, R)
-        else:
-            lo, hi = gates[0] * self.units, (gates[-1] + 1) * self.units
-            z = ops.matmul(h, R[:, lo:hi])
-        if rec_bias is not None:
-            lo, hi = gates[0] * self.units, (gates[-1] + 1) * self.units
-            z = ops.add(z, rec_bias if full else rec_bias[lo:hi])
-        return z
+    def recurrent_parts(self, R, rec_masks=()):
+        """The blocks of the recurrent kernel a step multiplies by, cut once outside the loop: the whole kernel,
+        or one block per gate when each gate has its own recurrent dropout mask."""
+        return ops.split_last(R, [self.units] * self.gates) if rec_masks else [R]
 
-    def step(self, xp, states, R, rec_bias=None, rec_masks=()):
-        """One step from the projected input `xp`; returns (output, new_states)."""
+    def recurrent_projection(self, h, parts, rec_bias=None, rec_masks=()):
+        """h·R (+ recurrent bias) for every gate, with per-gate recurrent dropout masks."""
+        if rec_masks:
+            z = ops.concatenate([ops.matmul(ops.multiply(h, m), p) for m, p in zip(rec_masks, parts)], axis=-1)
+        else:
+            z = ops.matmul(h, parts[0])
+        return ops.add(z, rec_bias) if rec_bias is not None else z
+
+    def gates_of(self, z):
+        return ops.split_last(z, [self.units] * self.gates)
+
+    def step(self, xp, states, parts, rec_bias=None, rec_masks=()):
+        """One step from the projected input `xp` and the recurrent kernel's `parts`; returns (output,
+        new_states)."""
         raise NotImplementedError
 
     def onnx_activations(self):
@@ -162,7 +157,7 @@ class _RecurrentCell(Layer):
         """One step, as a Keras cell: `cell(x_t, states) -> (output, new_states)`."""
         states = list(states) if isinstance(states, (list, tuple)) else [states]
         rec_bias = self.recurrent_bias()
-        return self.step(self.project(inputs), states, self.recurrent_kernel, rec_bias)
+        return self.step(self.project(inputs), states, self.recurrent_parts(self.recurrent_kernel), rec_bias)
 
     def get_config(self):
         config = super().get_config()
@@ -200,8 +195,8 @@ class SimpleRNNCell(_RecurrentCell):
         kwargs.pop("recurrent_activation", None)
         super().__init__(units, activation=activation, recurrent_activation=None, **kwargs)
 
-    def step(self, xp, states, R, rec_bias=None, rec_masks=()):
-        h = self.activation(ops.add(xp, self.recurrent_projection(states[0], R, None, rec_masks)))
+    def step(self, xp, states, parts, rec_bias=None, rec_masks=()):
+        h = self.activation(ops.add(xp, self.recurrent_projection(states[0], parts, None, rec_masks)))
         return h, [h]
 
     def onnx_activations(self):
@@ -232,20 +227,30 @@ class GRUCell(_RecurrentCell):
             return None
         return self.bias[1]
 
-    def step(self, xp, states, R, rec_bias=None, rec_masks=()):
+    def recurrent_parts(self, R, rec_masks=()):
+        if self.reset_after or rec_masks:
+            return super().recurrent_parts(R, rec_masks)
+        return ops.split_last(R, [2 * self.units, self.units])  # z and r together, h apart (r·h comes first)
+
+    def step(self, xp, states, parts, rec_bias=None, rec_masks=()):
         h, H = states[0], self.units
-        x_z, x_r, x_h = _gate(xp, 0, H), _gate(xp, 1, H), _gate(xp, 2, H)
+        x_z, x_r, x_h = self.gates_of(xp)
         if self.reset_after:
-            inner = self.recurrent_projection(h, R, rec_bias, rec_masks)
-            z = self.recurrent_activation(ops.add(x_z, _gate(inner, 0, H)))
-            r = self.recurrent_activation(ops.add(x_r, _gate(inner, 1, H)))
-            hh = self.activation(ops.add(x_h, ops.multiply(r, _gate(inner, 2, H))))
+            r_z, r_r, r_h = self.gates_of(self.recurrent_projection(h, parts, rec_bias, rec_masks))
+            z = self.recurrent_activation(ops.add(x_z, r_z))
+            r = self.recurrent_activation(ops.add(x_r, r_r))
+            hh = self.activation(ops.add(x_h, ops.multiply(r, r_h)))
         else:
-            inner = self.recurrent_projection(h, R, None, rec_masks, gates=[0, 1])
-            z = self.recurrent_activation(ops.add(x_z, _gate(inner, 0, H)))
-            r = self.recurrent_activation(ops.add(x_r, _gate(inner, 1, H)))
-            h_h = ops.multiply(h, rec_masks[2]) if rec_masks else h
-            hh = self.activation(ops.add(x_h, ops.matmul(ops.multiply(r, h_h), _gate(R, 2, H))))
+            if rec_masks:
+                r_z = ops.matmul(ops.multiply(h, rec_masks[0]), parts[0])
+                r_r = ops.matmul(ops.multiply(h, rec_masks[1]), parts[1])
+                R_h, h_h = parts[2], ops.multiply(h, rec_masks[2])
+            else:
+                r_z, r_r = ops.split_last(ops.matmul(h, parts[0]), [H, H])
+                R_h, h_h = parts[1], h
+            z = self.recurrent_activation(ops.add(x_z, r_z))
+            r = self.recurrent_activation(ops.add(x_r, r_r))
+            hh = self.activation(ops.add(x_h, ops.matmul(ops.multiply(r, h_h), R_h)))
         new_h = ops.add(ops.multiply(z, h), ops.multiply(ops.subtract(1.0, z), hh))
         return new_h, [new_h]
 
@@ -280,14 +285,13 @@ class LSTMCell(_RecurrentCell):
 
         return init
 
-    def step(self, xp, states, R, rec_bias=None, rec_masks=()):
+    def step(self, xp, states, parts, rec_bias=None, rec_masks=()):
         h, c = states
-        H = self.units
-        z = ops.add(xp, self.recurrent_projection(h, R, None, rec_masks))
-        i = self.recurrent_activation(_gate(z, 0, H))
-        f = self.recurrent_activation(_gate(z, 1, H))
-        g = self.activation(_gate(z, 2, H))
-        o = self.recurrent_activation(_gate(z, 3, H))
+        z_i, z_f, z_c, z_o = self.gates_of(ops.add(xp, self.recurrent_projection(h, parts, None, rec_masks)))
+        i = self.recurrent_activation(z_i)
+        f = self.recurrent_activation(z_f)
+        g = self.activation(z_c)
+        o = self.recurrent_activation(z_o)
         new_c = ops.add(ops.multiply(f, c), ops.multiply(i, g))
         new_h = ops.multiply(o, self.activation(new_c))
         return new_h, [new_h, new_c]
@@ -493,13 +497,13 @@ class _RecurrentLayer(Layer):
                 rec_masks = rec_masks[:1]
         xp = cell.project(sequences, input_masks)
         rec_bias = cell.recurrent_bias()
-        constants = [cell.recurrent_kernel] + ([rec_bias] if rec_bias is not None else []) + rec_masks
+        parts = list(cell.recurrent_parts(cell.recurrent_kernel, rec_masks))
+        constants = parts + ([rec_bias] if rec_bias is not None else []) + rec_masks
 
         def step(inputs_t, states_t, consts):
-            R = consts[0]
-            rb = consts[1] if rec_bias is not None else None
-            masks = consts[1 + (rec_bias is not None):]
-            return cell.step(inputs_t[0], states_t, R, rb, masks)
+            n = len(parts)
+            rb = consts[n] if rec_bias is not None else None
+            return cell.step(inputs_t[0], states_t, consts[:n], rb, consts[n + (rec_bias is not None):])
 
         return ops.scan_rnn(step, [xp], states, output_size=cell.output_size, mask=mask,
                             go_backwards=self.go_backwards, return_sequences=self.return_sequences,

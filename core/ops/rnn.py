@@ -15,7 +15,7 @@ from core.graph import GraphBuilder, graph_scope
 from core.ops.dispatch import graph_of
 
 __all__ = ["onnx_activation", "onnx_recurrent", "scan_rnn", "scan_vjp", "zeros_state", "keras_to_onnx_gates",
-           "right_padding_lengths", "if_then_else"]
+           "right_padding_lengths", "if_then_else", "split_last"]
 
 def onnx_activation(fn):
     """ONNX's (name, alpha, beta) for a Keras activation, or None when the fused ops cannot express it.
@@ -53,6 +53,17 @@ def keras_to_onnx_gates(w, gate_order, units):
         key = (slice(None),) * (nd - 1) + (slice(k * units, (k + 1) * units),)
         pieces.append(getitem(w, key))
     return concatenate(pieces, axis=-1)
+
+
+def split_last(x, sizes):
+    """Split the last axis into pieces of `sizes` with one Split node (its gradient is a Concat, where a Slice's
+    is a scatter: this matters inside a recurrence, which runs it every step)."""
+    g = graph_of(x)
+    t = g.as_tensor(x)
+    if t.shape[-1] is not None and sum(sizes) != t.shape[-1]:
+        raise ShapeError(f"split_last: sizes {list(sizes)} do not add up to the last dimension of {t.shape}.")
+    return g.emit("Split", [t, g.constant(np.array(sizes, dtype=np.int64))], {"axis": len(t.shape) - 1},
+                  [(t.dtype, tuple(t.shape[:-1]) + (int(n),)) for n in sizes])
 
 
 def zeros_state(like, units: int, dtype=None):

@@ -323,3 +323,22 @@ def test_right_padding_detection():
     assert check(np.array([[1, 0, 1], [1, 1, 1]], bool))[1] is False  # a hole
     assert check(np.array([[0, 1, 1], [1, 1, 1]], bool))[1] is False  # left padding
     assert check(np.array([[0, 0, 0], [1, 1, 1]], bool))[1] is False  # an empty row: ORT refuses length 0
+
+
+@pytest.mark.parametrize("make", [
+    lambda: layers.GRU(3, reset_after=False, dropout=0.3, recurrent_dropout=0.3, return_sequences=True),
+    lambda: layers.GRU(3, dropout=0.3, recurrent_dropout=0.3),
+    lambda: layers.GRU(3, recurrent_dropout=0.5, reset_after=False),
+    lambda: layers.SimpleRNN(3, dropout=0.2, recurrent_dropout=0.4),
+    lambda: layers.LSTM(3, dropout=0.5),
+])
+def test_every_dropout_variant_runs_in_training_and_is_off_in_inference(make):
+    layer = make()
+    layer.build(X.shape)
+    weights = _randomize(layer, 0.5)
+    kind = type(layer).__name__
+    kw = {"reset_after": layer.reset_after} if kind == "GRU" else {}
+    want = _reference(kind, weights, X, return_sequences=layer.return_sequences, **kw)
+    np.testing.assert_allclose(np.asarray(layer(X)), want, atol=2e-5)
+    y = np.asarray(layer(X, training=True))
+    assert y.shape == want.shape and np.isfinite(y).all() and np.abs(y - want).max() > 1e-4
