@@ -336,12 +336,9 @@ class _RecurrentLayer(Layer):
             raise ConfigError(f"{owner}: time_major=True is not supported; inputs are (batch, time, features).")
         if use_cudnn not in ("auto", True, False):
             raise ConfigError(f"{owner}: use_cudnn must be 'auto', True or False, got {use_cudnn!r}.")
-        layer_kwargs = {k: kwargs.pop(k) for k in list(kwargs)
-                        if k in ("name", "trainable", "dtype", "input_shape", "batch_input_shape", "batch_size",
-                                 "input_dim", "input_length", "activity_regularizer")}
-        layer_kwargs.pop("input_length", None)
-        super().__init__(**layer_kwargs, **{k: v for k, v in kwargs.items() if k not in _CELL_KEYS})
-        cell_kwargs.update({k: v for k, v in kwargs.items() if k in _CELL_KEYS})
+        kwargs.pop("input_length", None)  # old configs carry it; the input shape says the same
+        cell_kwargs.update({k: kwargs.pop(k) for k in list(kwargs) if k in _CELL_KEYS})
+        super().__init__(**kwargs)
         cell = self.cell_class(**cell_kwargs, name=self.cell_name, dtype=self.dtype, trainable=self.trainable)
         object.__setattr__(cell, "_owner", self)
         self.cell = cell

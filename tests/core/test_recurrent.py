@@ -251,6 +251,8 @@ def test_errors_name_what_was_wrong():
         layers.GRU(3, time_major=True)
     with pytest.raises(ConfigError, match="units"):
         layers.LSTM(0)
+    with pytest.raises(ConfigError, match="bogus"):
+        layers.LSTM(3, bogus=1)
     with pytest.raises(ConfigError, match="dropout"):
         layers.GRU(3, dropout=1.5)
     with pytest.raises(ShapeError, match=r"\(batch, time, features\)"):
