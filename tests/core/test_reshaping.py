@@ -142,3 +142,15 @@ def test_impossible_shapes_raise_shape_error():
         layers.ZeroPadding2D()(nw.Input(shape=(5, 4)))
     with pytest.raises(ShapeError, match=r"UpSampling1D .* expects a rank-3 input"):
         layers.UpSampling1D()(nw.Input(shape=(5,)))
+
+
+def test_output_layer_named_like_an_internal_tensor():
+    """Flatten records a tensor named 'reshape'; the model's output is then the layer 'reshape' (Keras's default
+    name), and the graph must still export and run."""
+    inputs = nw.Input(shape=(3, 4))
+    model = nw.Model(inputs, layers.Reshape((2, -1))(layers.Flatten()(inputs)))
+    assert model.layers[-1].name == "reshape"
+    data = _x(2, 3, 4)
+    np.testing.assert_array_equal(model.predict(data, verbose=0), data.reshape(2, 2, 6))
+    proto = model.to_onnx()
+    assert [o.name for o in proto.graph.output] == ["reshape"]
