@@ -22,6 +22,18 @@ from exporters.weights_io import KERAS_VERSIONS, check_target
 
 _MODEL_CLASSES = {"Functional", "Sequential", "Model"}
 
+# Arguments Keras 3 writes that tf.keras 2's constructors reject ("Keyword argument not understood").
+_KERAS3_ONLY_KEYS = {
+    "ZeroPadding1D": ("data_format",),
+    "Cropping1D": ("data_format",),
+    "UpSampling1D": ("data_format",),
+    "SimpleRNN": ("seed",),
+    "GRU": ("seed", "use_cudnn"),
+    "LSTM": ("seed", "use_cudnn"),
+    "Dense": ("quantization_config", "lora_rank", "lora_alpha"),
+    "Embedding": ("quantization_config", "lora_rank", "lora_alpha"),
+}
+
 
 def _plain(x):
     """JSON-safe values (numpy scalars and arrays, tuples) so both json and yaml.safe_dump take the config."""
@@ -80,6 +92,8 @@ def _to_tf_keras2(entry: dict) -> dict:
     if cls == "InputLayer" and isinstance(cfg, dict) and "batch_shape" in cfg:
         cfg["batch_input_shape"] = cfg.pop("batch_shape")
     if isinstance(cfg, dict):
+        for key in _KERAS3_ONLY_KEYS.get(cls, ()):
+            cfg.pop(key, None)
         if isinstance(cfg.get("dtype"), dict):
             cfg["dtype"] = (cfg["dtype"].get("config") or {}).get("name", "float32")
         for key in ("layer", "backward_layer", "forward_layer", "cell"):

@@ -78,6 +78,8 @@ class SpatialDropout1D(Dropout):
     def get_config(self):
         config = super().get_config()
         config.pop("noise_shape")
+        # Keras 3's SpatialDropout configs have no 'trainable', and its constructors reject one.
+        config.pop("trainable", None)
         return config
 
 

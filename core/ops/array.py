@@ -254,7 +254,7 @@ def pad(x, pad_width, constant_values=0):
         raise ShapeError(f"pad: {len(pad_width)} pairs for a tensor of rank {t.ndim}.")
     pads = [p[0] for p in pad_width] + [p[1] for p in pad_width]
     shape = tuple(None if d is None else d + a + b for d, (a, b) in zip(t.shape, pad_width))
-    value = g.constant(np.array(constant_values, dtype=t.dtype))
+    value = g.constant(np.array(constant_values, dtype=t.dtype), t.dtype)
     return g.emit("Pad", [t, _i64(g, pads), value], {"mode": "constant"}, [(t.dtype, shape)])[0]
 
 
