@@ -610,3 +610,7 @@ def rule_for(node: OpNode):
         raise GradientError(f"Training cannot differentiate the ONNX op '{node.op_type}' (node '{node.name}'): no "
                             f"gradient rule is registered for it.")
     return rule
+
+
+# Rules that live beside the ops they differentiate register themselves on import.
+from core.training import conv_gradients  # noqa: E402,F401
