@@ -248,22 +248,52 @@ class UpSampling1D(Layer):
         return config
 
 
+def _linear_upsample(x, size: int, axis: int):
+    """Linear interpolation by an integer factor along `axis`, as TensorFlow's bilinear resize: half-pixel centres,
+    the edge value repeated past the ends. Output step i * size + r lies (r + 0.5) / size - 0.5 of a step from
+    input step i, so each of the `size` phases is a fixed blend of a step and its neighbour."""
+    def part(start, stop):
+        key = [slice(None)] * x.ndim
+        key[axis] = slice(start, stop)
+        return x[tuple(key)]
+
+    before = ops.concatenate([part(0, 1), part(None, -1)], axis=axis)  # x[i - 1], edge repeated
+    after = ops.concatenate([part(1, None), part(-1, None)], axis=axis)  # x[i + 1], edge repeated
+    phases = []
+    for r in range(size):
+        offset = (r + 0.5) / size - 0.5
+        if offset < 0:
+            phases.append(ops.add(ops.multiply(before, -offset), ops.multiply(x, 1.0 + offset)))
+        elif offset > 0:
+            phases.append(ops.add(ops.multiply(x, 1.0 - offset), ops.multiply(after, offset)))
+        else:
+            phases.append(x)
+    return ops.interleave(phases, axis=axis)
+
+
 class UpSampling2D(Layer):
-    """Repeats each row `size[0]` times and each column `size[1]` times (nearest-neighbour upsampling)."""
+    """Repeats each row `size[0]` times and each column `size[1]` times ('nearest'), or interpolates between them
+    ('bilinear', as Keras's image resize)."""
+
+    interpolations = ("nearest", "bilinear")
 
     def __init__(self, size=(2, 2), data_format=None, interpolation="nearest", **kwargs):
         super().__init__(**kwargs)
         self.size = normalize_tuple(size, 2, "size", "UpSampling2D")
         self.data_format = normalize_data_format(data_format, "UpSampling2D")
-        if interpolation != "nearest":
-            raise ConfigError(f"UpSampling2D: only interpolation='nearest' is supported, got {interpolation!r}.")
+        if interpolation not in self.interpolations:
+            raise ConfigError(f"UpSampling2D: 'interpolation' must be one of {', '.join(self.interpolations)}, got "
+                              f"{interpolation!r}.")
         self.interpolation = interpolation
 
     def call(self, inputs):
         check_rank(self, inputs, 4, _layout(2, self.data_format))
         x = inputs
         for axis, size in zip(_spatial_axes(2, self.data_format), self.size):
-            x = ops.repeat(x, size, axis=axis)
+            if size == 1:
+                continue
+            x = ops.repeat(x, size, axis=axis) if self.interpolation == "nearest" else \
+                _linear_upsample(x, size, axis)
         return x
 
     def get_config(self):

@@ -167,3 +167,15 @@ def test_conv_training_follows_keras(keras3):
     np.testing.assert_allclose(got, expected, rtol=1e-4)
     for a, b in zip(ours.get_weights(), ref.get_weights()):
         np.testing.assert_allclose(a, b, atol=1e-4)
+
+
+@pytest.mark.parametrize("make,shape", [
+    (lambda: layers.UpSampling2D((2, 3), interpolation="bilinear"), (1, 3, 2, 2)),
+    (lambda: layers.UpSampling2D((3, 1)), (1, 2, 3, 2)),
+    (lambda: layers.UpSampling1D(2), (2, 3, 2)),
+    (lambda: layers.Cropping2D(((1, 0), (0, 1))), (1, 3, 4, 2)),
+    (lambda: layers.ZeroPadding1D((2, 1)), (2, 3, 2)),
+])
+def test_reshaping_layers_differentiate(make, shape):
+    layer = make()
+    _check(lambda x: layer(x), [_r(*shape)], eps=0.5, dynamic_axes=(1,))

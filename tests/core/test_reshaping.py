@@ -46,6 +46,11 @@ CASES = [
     ("UpSampling2D", {}, (2, 3, 4, 2), (1, 2)),
     ("UpSampling2D", {"size": (1, 3)}, (2, 3, 4, 2), (1, 2)),
     ("UpSampling2D", {"size": (2, 3), "data_format": "channels_first"}, (2, 2, 3, 4), (2, 3)),
+    ("UpSampling2D", {"interpolation": "bilinear"}, (2, 3, 4, 2), (1, 2)),
+    ("UpSampling2D", {"size": (3, 4), "interpolation": "bilinear"}, (2, 3, 5, 2), (1, 2)),
+    ("UpSampling2D", {"size": (1, 5), "interpolation": "bilinear"}, (1, 1, 2, 3), (1, 2)),
+    ("UpSampling2D", {"size": 3, "interpolation": "bilinear", "data_format": "channels_first"}, (2, 2, 3, 4),
+     (2, 3)),
 ]
 
 
@@ -118,7 +123,7 @@ def test_default_names_follow_keras():
     (lambda: layers.Cropping2D(((1, -1), (0, 0))), "must be non-negative"),
     (lambda: layers.UpSampling1D(0), "'size' must be a positive integer"),
     (lambda: layers.UpSampling2D((2, 0)), "'size' must be positive"),
-    (lambda: layers.UpSampling2D(interpolation="bilinear"), "only interpolation='nearest'"),
+    (lambda: layers.UpSampling2D(interpolation="bicubic"), "'interpolation' must be one of nearest, bilinear"),
     (lambda: layers.Flatten(data_format="channels_middle"), "'data_format' must be"),
 ])
 def test_bad_configs_raise_config_error(factory, match):
