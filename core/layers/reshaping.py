@@ -181,12 +181,11 @@ class ZeroPadding2D(_ZeroPadding):
 
 class _Cropping(Layer):
     rank = 0
+    data_format = "channels_last"
 
-    def __init__(self, cropping, data_format=None, **kwargs):
+    def __init__(self, cropping, **kwargs):
         super().__init__(**kwargs)
-        cls = type(self).__name__
-        self.cropping = _pairs(cropping, self.rank, "cropping", cls)
-        self.data_format = normalize_data_format(data_format, cls)
+        self.cropping = _pairs(cropping, self.rank, "cropping", type(self).__name__)
 
     def call(self, inputs):
         check_rank(self, inputs, self.rank + 2, _layout(self.rank, self.data_format))
@@ -207,7 +206,7 @@ class Cropping1D(_Cropping):
     rank = 1
 
     def __init__(self, cropping=(1, 1), **kwargs):
-        super().__init__(cropping, None, **kwargs)
+        super().__init__(cropping, **kwargs)
 
     def get_config(self):
         config = super().get_config()
@@ -221,7 +220,8 @@ class Cropping2D(_Cropping):
     rank = 2
 
     def __init__(self, cropping=((0, 0), (0, 0)), data_format=None, **kwargs):
-        super().__init__(cropping, data_format, **kwargs)
+        super().__init__(cropping, **kwargs)
+        self.data_format = normalize_data_format(data_format, "Cropping2D")
 
     def get_config(self):
         config = super().get_config()

@@ -125,6 +125,7 @@ def test_default_names_follow_keras():
     (lambda: layers.UpSampling2D((2, 0)), "'size' must be positive"),
     (lambda: layers.UpSampling2D(interpolation="bicubic"), "'interpolation' must be one of nearest, bilinear"),
     (lambda: layers.Flatten(data_format="channels_middle"), "'data_format' must be"),
+    (lambda: layers.Cropping1D(data_format="channels_first"), "unknown argument"),  # Keras 3 has none here
 ])
 def test_bad_configs_raise_config_error(factory, match):
     with pytest.raises(ConfigError, match=match):
