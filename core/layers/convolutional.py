@@ -86,12 +86,18 @@ class BaseWindowConv(Layer):
 
     rank = 0
     paddings = ("valid", "same")
+    # Keys tf.keras 2 writes into this layer's config that mean nothing here (it writes its base Conv's config).
+    tf_keras2_keys: tuple[str, ...] = ()
 
     def __init__(self, kernel_size, strides=1, padding="valid", data_format=None, dilation_rate=1, activation=None,
                  use_bias=True, bias_initializer="zeros", bias_regularizer=None, bias_constraint=None,
                  activity_regularizer=None, **kwargs):
-        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         cls = type(self).__name__
+        if kwargs.get("groups", 1) != 1 and "groups" in self.tf_keras2_keys:
+            raise ConfigError(f"{cls}: 'groups' must be 1, got {kwargs['groups']!r}.")
+        for key in self.tf_keras2_keys:
+            kwargs.pop(key, None)
+        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         self.kernel_size = normalize_tuple(kernel_size, self.rank, "kernel_size", cls)
         self.strides = normalize_tuple(strides, self.rank, "strides", cls)
         self.padding = normalize_padding(padding, cls, self.paddings)
@@ -233,6 +239,8 @@ class BaseConvTranspose(BaseWindowConv):
     (each value below its stride) says how much longer to make it, as in Keras.
     """
 
+    tf_keras2_keys = ("groups",)
+
     def __init__(self, filters, kernel_size, strides=1, padding="valid", output_padding=None, data_format=None,
                  dilation_rate=1, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None,
@@ -287,6 +295,8 @@ class Conv2DTranspose(BaseConvTranspose):
 class BaseDepthwiseConv(BaseWindowConv):
     """One filter bank per input channel: kernel (k..., in, depth_multiplier), in * depth_multiplier outputs."""
 
+    tf_keras2_keys = ("groups",)
+
     def __init__(self, kernel_size, strides=1, padding="valid", depth_multiplier=1, data_format=None,
                  dilation_rate=1, activation=None, use_bias=True, depthwise_initializer="glorot_uniform",
                  bias_initializer="zeros", depthwise_regularizer=None, bias_regularizer=None,
@@ -332,6 +342,8 @@ class DepthwiseConv2D(BaseDepthwiseConv):
 class BaseSeparableConv(BaseWindowConv):
     """A depthwise convolution (k..., in, depth_multiplier) then a pointwise one (1..., in * depth_multiplier,
     filters)."""
+
+    tf_keras2_keys = ("groups", "kernel_initializer", "kernel_regularizer", "kernel_constraint")
 
     def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None, dilation_rate=1,
                  depth_multiplier=1, activation=None, use_bias=True, depthwise_initializer="glorot_uniform",

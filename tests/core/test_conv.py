@@ -259,6 +259,11 @@ def test_extra_conv_configs_and_errors():
     depthwise.build((None, 8, 8, 3))
     assert depthwise.count_params() == 3 * 3 * 3 * 2
     assert layers.Conv1DTranspose(2, 3).name == "conv1d_transpose"
+    # tf.keras 2 writes its base Conv's keys into these configs; they are read and mean nothing.
+    tf2 = layers.SeparableConv1D(4, 3, groups=1, kernel_initializer={"class_name": "GlorotUniform", "config": {}})
+    assert "groups" not in tf2.get_config() and "kernel_initializer" not in tf2.get_config()
+    with pytest.raises(ConfigError, match="'groups' must be 1"):
+        layers.DepthwiseConv2D(3, groups=2)
     with pytest.raises(ConfigError, match="'output_padding' must be smaller than the stride"):
         layers.Conv1DTranspose(2, 3, strides=2, output_padding=2)
     with pytest.raises(ConfigError, match="'depth_multiplier' must be a positive integer"):
