@@ -58,6 +58,15 @@ def spatial_dims(shape, data_format: str) -> tuple:
     return tuple(shape[1:-1]) if data_format == "channels_last" else tuple(shape[2:])
 
 
+_SPATIAL_NAMES = {1: "steps", 2: "rows, cols", 3: "depth, rows, cols"}
+
+
+def layout(rank: int, data_format: str, channels: str = "channels") -> str:
+    """The expected input layout in words, for error messages: '(batch, steps, channels)' and the like."""
+    spatial = _SPATIAL_NAMES[rank]
+    return f"(batch, {spatial}, {channels})" if data_format == "channels_last" else f"(batch, {channels}, {spatial})"
+
+
 def check_rank(layer: Layer, inputs, rank: int, layout: str) -> None:
     if inputs.ndim != rank:
         raise ShapeError(f"{type(layer).__name__} '{layer.name}' expects a rank-{rank} input {layout}, got shape "
@@ -113,9 +122,7 @@ class BaseWindowConv(Layer):
         self.bias_constraint = constraints.get(bias_constraint)
 
     def _layout(self) -> str:
-        spatial = "steps" if self.rank == 1 else "rows, cols"
-        return f"(batch, {spatial}, channels)" if self.data_format == "channels_last" else \
-            f"(batch, channels, {spatial})"
+        return layout(self.rank, self.data_format)
 
     def _input_channels(self, input_shape) -> int:
         input_shape = tuple(input_shape)
@@ -232,6 +239,12 @@ class Conv2D(BaseConv):
     rank = 2
 
 
+class Conv3D(BaseConv):
+    """3-D convolution over volumes: (batch, depth, rows, cols, channels) -> (batch, ..., filters)."""
+
+    rank = 3
+
+
 class BaseConvTranspose(BaseWindowConv):
     """Transposed convolution (the gradient of a convolution with respect to its input): kernel (k..., filters, in).
 
@@ -290,6 +303,10 @@ class Conv1DTranspose(BaseConvTranspose):
 
 class Conv2DTranspose(BaseConvTranspose):
     rank = 2
+
+
+class Conv3DTranspose(BaseConvTranspose):
+    rank = 3
 
 
 class BaseDepthwiseConv(BaseWindowConv):
@@ -402,10 +419,12 @@ class SeparableConv2D(BaseSeparableConv):
 
 
 # Keras's long aliases.
-Convolution1D, Convolution2D = Conv1D, Conv2D
-Convolution1DTranspose, Convolution2DTranspose = Conv1DTranspose, Conv2DTranspose
+Convolution1D, Convolution2D, Convolution3D = Conv1D, Conv2D, Conv3D
+Convolution1DTranspose, Convolution2DTranspose, Convolution3DTranspose = \
+    Conv1DTranspose, Conv2DTranspose, Conv3DTranspose
 SeparableConvolution1D, SeparableConvolution2D = SeparableConv1D, SeparableConv2D
 
-__all__ = ["Conv1D", "Conv2D", "Conv1DTranspose", "Conv2DTranspose", "DepthwiseConv1D", "DepthwiseConv2D",
-           "SeparableConv1D", "SeparableConv2D", "Convolution1D", "Convolution2D", "Convolution1DTranspose",
-           "Convolution2DTranspose", "SeparableConvolution1D", "SeparableConvolution2D"]
+__all__ = ["Conv1D", "Conv2D", "Conv3D", "Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose", "DepthwiseConv1D",
+           "DepthwiseConv2D", "SeparableConv1D", "SeparableConv2D", "Convolution1D", "Convolution2D", "Convolution3D",
+           "Convolution1DTranspose", "Convolution2DTranspose", "Convolution3DTranspose", "SeparableConvolution1D",
+           "SeparableConvolution2D"]

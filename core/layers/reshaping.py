@@ -7,13 +7,13 @@ import math
 from core import ops
 from core.errors import ConfigError, ShapeError
 from core.layers.base import Layer
-from core.layers.convolutional import _is_int, check_rank, normalize_data_format, normalize_tuple
+from core.layers.convolutional import _is_int, check_rank, layout, normalize_data_format, normalize_tuple
 
 
 def _pairs(value, rank: int, name: str, layer: str) -> tuple:
     """Keras's padding/cropping forms: an int, `rank` ints (symmetric per axis), or `rank` (before, after) pairs.
 
-    For rank 1 the result is one (before, after) pair; for rank 2 a pair of pairs.
+    For rank 1 the result is one (before, after) pair; for ranks 2 and 3 a tuple of pairs.
     """
     if _is_int(value):
         pairs = ((int(value), int(value)),) * rank
@@ -33,11 +33,6 @@ def _pairs(value, rank: int, name: str, layer: str) -> tuple:
 def _spatial_axes(rank: int, data_format: str) -> list[int]:
     first = 1 if data_format == "channels_last" else 2
     return list(range(first, first + rank))
-
-
-def _layout(rank: int, data_format: str) -> str:
-    spatial = "steps" if rank == 1 else "rows, cols"
-    return f"(batch, {spatial}, channels)" if data_format == "channels_last" else f"(batch, channels, {spatial})"
 
 
 class Flatten(Layer):
@@ -148,7 +143,7 @@ class _ZeroPadding(Layer):
         self.data_format = normalize_data_format(data_format, cls)
 
     def call(self, inputs):
-        check_rank(self, inputs, self.rank + 2, _layout(self.rank, self.data_format))
+        check_rank(self, inputs, self.rank + 2, layout(self.rank, self.data_format))
         pairs = [self.padding] if self.rank == 1 else list(self.padding)
         widths = [(0, 0)] * inputs.ndim
         for axis, pair in zip(_spatial_axes(self.rank, self.data_format), pairs):
@@ -179,6 +174,15 @@ class ZeroPadding2D(_ZeroPadding):
         super().__init__(padding, data_format, **kwargs)
 
 
+class ZeroPadding3D(_ZeroPadding):
+    """Adds zeros around volumes: `padding` is an int, 3 ints, or 3 (before, after) pairs."""
+
+    rank = 3
+
+    def __init__(self, padding=((1, 1), (1, 1), (1, 1)), data_format=None, **kwargs):
+        super().__init__(padding, data_format, **kwargs)
+
+
 class _Cropping(Layer):
     rank = 0
     data_format = "channels_last"
@@ -188,7 +192,7 @@ class _Cropping(Layer):
         self.cropping = _pairs(cropping, self.rank, "cropping", type(self).__name__)
 
     def call(self, inputs):
-        check_rank(self, inputs, self.rank + 2, _layout(self.rank, self.data_format))
+        check_rank(self, inputs, self.rank + 2, layout(self.rank, self.data_format))
         pairs = [self.cropping] if self.rank == 1 else list(self.cropping)
         key = [slice(None)] * inputs.ndim
         for axis, (before, after) in zip(_spatial_axes(self.rank, self.data_format), pairs):
@@ -214,19 +218,35 @@ class Cropping1D(_Cropping):
         return config
 
 
-class Cropping2D(_Cropping):
-    """Removes rows and columns: `cropping` is an int, (rows, cols), or ((top, bottom), (left, right))."""
+class _SpatialCropping(_Cropping):
+    """Cropping of images and volumes, which (unlike Cropping1D) take a data_format."""
 
-    rank = 2
-
-    def __init__(self, cropping=((0, 0), (0, 0)), data_format=None, **kwargs):
+    def __init__(self, cropping, data_format=None, **kwargs):
         super().__init__(cropping, **kwargs)
-        self.data_format = normalize_data_format(data_format, "Cropping2D")
+        self.data_format = normalize_data_format(data_format, type(self).__name__)
 
     def get_config(self):
         config = super().get_config()
         config.update({"cropping": self.cropping, "data_format": self.data_format})
         return config
+
+
+class Cropping2D(_SpatialCropping):
+    """Removes rows and columns: `cropping` is an int, (rows, cols), or ((top, bottom), (left, right))."""
+
+    rank = 2
+
+    def __init__(self, cropping=((0, 0), (0, 0)), data_format=None, **kwargs):
+        super().__init__(cropping, data_format, **kwargs)
+
+
+class Cropping3D(_SpatialCropping):
+    """Removes planes from volumes: `cropping` is an int, 3 ints, or 3 (before, after) pairs."""
+
+    rank = 3
+
+    def __init__(self, cropping=((1, 1), (1, 1), (1, 1)), data_format=None, **kwargs):
+        super().__init__(cropping, data_format, **kwargs)
 
 
 class UpSampling1D(Layer):
@@ -287,7 +307,7 @@ class UpSampling2D(Layer):
         self.interpolation = interpolation
 
     def call(self, inputs):
-        check_rank(self, inputs, 4, _layout(2, self.data_format))
+        check_rank(self, inputs, 4, layout(2, self.data_format))
         x = inputs
         for axis, size in zip(_spatial_axes(2, self.data_format), self.size):
             if size == 1:
@@ -302,5 +322,27 @@ class UpSampling2D(Layer):
         return config
 
 
-__all__ = ["Flatten", "Reshape", "Permute", "RepeatVector", "ZeroPadding1D", "ZeroPadding2D", "Cropping1D",
-           "Cropping2D", "UpSampling1D", "UpSampling2D"]
+class UpSampling3D(Layer):
+    """Repeats each plane, row and column `size[i]` times along its axis."""
+
+    def __init__(self, size=(2, 2, 2), data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        self.size = normalize_tuple(size, 3, "size", "UpSampling3D")
+        self.data_format = normalize_data_format(data_format, "UpSampling3D")
+
+    def call(self, inputs):
+        check_rank(self, inputs, 5, layout(3, self.data_format))
+        x = inputs
+        for axis, size in zip(_spatial_axes(3, self.data_format), self.size):
+            if size > 1:
+                x = ops.repeat(x, size, axis=axis)
+        return x
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"size": self.size, "data_format": self.data_format})
+        return config
+
+
+__all__ = ["Flatten", "Reshape", "Permute", "RepeatVector", "ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D",
+           "Cropping1D", "Cropping2D", "Cropping3D", "UpSampling1D", "UpSampling2D", "UpSampling3D"]

@@ -274,3 +274,13 @@ def test_extra_conv_configs_and_errors():
         layers.DepthwiseConv1D(3, name="d")(nw.Input(shape=(2, 4)))
     with pytest.raises(ShapeError, match=r"output of length 0"):
         layers.Conv1DTranspose(2, 2, padding="same", output_padding=0)(nw.Input(shape=(1, 4)))
+
+
+@pytest.mark.parametrize("class_name,config,shape", [
+    ("Conv3D", dict(filters=3, kernel_size=(2, 3, 2)), (2, 4, 5, 4, 2)),
+    ("Conv3D", dict(filters=3, kernel_size=3, strides=(1, 2, 2), padding="same"), (1, 3, 5, 6, 2)),
+    ("Conv3DTranspose", dict(filters=2, kernel_size=2, strides=2, padding="same"), (1, 2, 3, 2, 3)),
+])
+def test_conv3d_matches_keras(keras3, class_name, config, shape):
+    assert_layer_matches_keras(keras3, class_name, {**config, "bias_initializer": "random_normal"}, _x(*shape),
+                               dynamic_axes=(1, 2, 3))

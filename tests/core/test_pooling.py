@@ -191,3 +191,12 @@ def test_embedding_mask_into_global_pooling_matches_keras(keras3):
             ours.set_weights(ref.get_weights())
             got = ours.predict(ids, verbose=0)
         np.testing.assert_allclose(got, expected, atol=1e-5, err_msg=pooling)
+
+
+@pytest.mark.parametrize("class_name,config", [
+    ("MaxPooling3D", {}), ("MaxPooling3D", dict(pool_size=(1, 2, 3), strides=(1, 2, 2), padding="same")),
+    ("AveragePooling3D", dict(pool_size=2)), ("AveragePooling3D", dict(pool_size=3, strides=2, padding="same")),
+    ("GlobalMaxPooling3D", {}), ("GlobalAveragePooling3D", {"keepdims": True}),
+])
+def test_pooling3d_matches_keras(keras3, class_name, config):
+    assert_layer_matches_keras(keras3, class_name, config, _x(2, 4, 5, 3, 2), dynamic_axes=(1, 2, 3))
