@@ -7,6 +7,10 @@ The argument checks shared by the convolution, pooling and reshaping layers (`no
 
 from __future__ import annotations
 
+import numbers
+
+import numpy as np
+
 from core import activations, constraints, initializers, ops, regularizers
 from core.errors import ConfigError, ShapeError
 from core.layers.base import Layer
@@ -14,11 +18,12 @@ from core.ops.conv import spatial_padding, transpose_padding
 
 
 def _is_int(value) -> bool:
-    if isinstance(value, bool):
+    """An integer, numpy's included, or a float with an integer value (JSON and GUI fields give both)."""
+    if isinstance(value, (bool, np.bool_)):
         return False
-    if isinstance(value, int):
+    if isinstance(value, numbers.Integral):
         return True
-    return isinstance(value, float) and value.is_integer()
+    return isinstance(value, numbers.Real) and float(value).is_integer()
 
 
 def normalize_tuple(value, rank: int, name: str, layer: str, *, allow_zero: bool = False) -> tuple[int, ...]:

@@ -145,6 +145,9 @@ def test_config_round_trip():
     assert config["padding"] == "causal" and config["data_format"] == "channels_last"
     clone = layers.Conv1D.from_config(config)
     assert clone.get_config() == config
+    numpy_ints = layers.Conv2D(np.int64(4), (np.int32(3), 2), strides=np.int64(2))
+    assert numpy_ints.filters == 4 and numpy_ints.kernel_size == (3, 2) and numpy_ints.strides == (2, 2)
+    assert type(numpy_ints.get_config()["kernel_size"][0]) is int
     # tf.keras 2 JSON writes lists.
     assert layers.Conv2D.from_config({"filters": 2, "kernel_size": [3, 3], "strides": [1, 1]}).kernel_size == (3, 3)
 
