@@ -20,7 +20,9 @@ from core import activations, constraints, initializers, regularizers
 # drawn graph (input_shape: the graph's InputLayers give shapes).
 _HIDDEN = {"name", "dtype", "input_shape", "batch_input_shape", "batch_size", "input_dim_", "kwargs", "self",
            "input_length", "autocast", "lora_rank", "lora_alpha", "seed_generator", "ragged", "sparse",
-           "input_tensor", "optional", "batch_shape", "module", "registered_name"}
+           "input_tensor", "optional", "batch_shape", "module", "registered_name",
+           # accepted for compatibility with Keras files, but with nothing to choose here
+           "time_major", "use_cudnn", "implementation", "unroll", "stateful"}
 
 # Values for required arguments (no default in `__init__`) so a layer dropped from the palette builds at once.
 PALETTE_DEFAULTS: dict[str, Any] = {
@@ -189,26 +191,34 @@ def _schema_for_class(cls) -> LayerSchema:
                   FieldSpec("dtype", "choice", "float32", choices=tuple(CHOICES["dtype"]),
                             doc="Element type of the input (int32 for token ids).")]
     else:
-        for klass in cls.__mro__:  # **kwargs forwarded to a base (Keras's RNN layers) still name real fields
-            if "__init__" not in klass.__dict__ or klass.__name__ == "Layer":
-                continue
+        # **kwargs forwarded to a base still name real fields; a recurrent layer's cell arguments are its own too.
+        chain = [k for k in cls.__mro__ if "__init__" in k.__dict__ and k.__name__ != "Layer"]
+        cell_class = getattr(cls, "cell_class", None)
+        if isinstance(cell_class, type):
+            chain += [k for k in cell_class.__mro__ if "__init__" in k.__dict__ and k.__name__ != "Layer"]
+        for klass in chain:
             for p in inspect.signature(klass.__init__).parameters.values():
                 if p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL) or p.name in _HIDDEN:
                     continue
                 if any(f.name == p.name for f in fields):
                     continue
+                if klass is not cls and p.default is inspect.Parameter.empty and klass not in cell_mro(cls):
+                    continue  # a base's required argument is supplied by the subclass itself, not by the user
                 required = p.default is inspect.Parameter.empty
                 default = PALETTE_DEFAULTS.get(p.name) if required else p.default
                 kind, extra = _kind_of(p.name, default)
                 fields.append(FieldSpec(p.name, kind, default, required, optional=default is None,
                                         doc=docs.get(p.name) or COMMON_DOCS.get(p.name, ""), **extra))
-            if not any(p.kind is p.VAR_KEYWORD for p in inspect.signature(klass.__init__).parameters.values()):
-                break
         if not any(f.name == "trainable" for f in fields):
             fields.append(FieldSpec("trainable", "bool", True, doc="Whether training updates this layer's weights."))
     group = _GROUP_OVERRIDES.get(cls.__name__) or _MODULE_GROUPS.get(cls.__module__, "Custom")
     doc = inspect.cleandoc(cls.__doc__ or "").split("\n\n")[0]
     return LayerSchema(cls.__name__, group, doc, fields)
+
+
+def cell_mro(cls) -> tuple:
+    cell_class = getattr(cls, "cell_class", None)
+    return cell_class.__mro__ if isinstance(cell_class, type) else ()
 
 
 def layer_class(class_name: str):
@@ -242,8 +252,8 @@ def palette() -> dict[str, list[str]]:
     for cls_name, cls in sorted(layer_registry().items()):
         if not isinstance(cls, type) or not issubclass(cls, Layer) or issubclass(cls, Model) or cls is Layer:
             continue
-        if cls_name.startswith("_") or inspect.isabstract(cls):
-            continue
+        if cls_name.startswith("_") or inspect.isabstract(cls) or cls_name.endswith("Cell"):
+            continue  # an RNN cell only runs inside an RNN layer
         if not _creatable(cls_name):
             continue
         groups.setdefault(_schema_for_class(cls).group, []).append(cls_name)

@@ -222,7 +222,9 @@ def zeros_like(x, dtype=None):
     from core.ops.math import multiply, cast
 
     t = graph_of(x).as_tensor(x)
-    return cast(multiply(t, 0), dtype or t.dtype)
+    # Multiplied rather than ConstantOfShape'd so unknown dimensions follow x; ONNX Mul has no bool kernel.
+    numeric = cast(t, "float32") if t.dtype == "bool" else t
+    return cast(multiply(numeric, 0), dtype or t.dtype)
 
 
 @op
@@ -231,7 +233,7 @@ def ones_like(x, dtype=None):
 
     # Computed in x's dtype: ONNX Add has no bool kernel, so ones_like(x, "bool") must cast afterwards.
     t = graph_of(x).as_tensor(x)
-    return cast(add(zeros_like(t), 1), dtype or t.dtype)
+    return cast(add(zeros_like(t, "float32" if t.dtype == "bool" else None), 1), dtype or t.dtype)
 
 
 @op
