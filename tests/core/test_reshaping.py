@@ -6,8 +6,9 @@ import pytest
 from keras_reference import assert_layer_matches_keras, keras3  # noqa: F401  (keras3 is a fixture)
 
 import core as nw
-from core import layers
+from core import layers, ops
 from core.errors import ConfigError, ShapeError
+from core.graph import GraphBuilder
 
 RNG = np.random.default_rng(5)
 
@@ -167,3 +168,19 @@ def test_output_layer_named_like_an_internal_tensor():
     np.testing.assert_array_equal(model.predict(data, verbose=0), data.reshape(2, 2, 6))
     proto = model.to_onnx()
     assert [o.name for o in proto.graph.output] == ["reshape"]
+
+
+def test_repeat_and_interleave_ops():
+    data = _x(2, 3, 4)
+    for axis in (0, 1, 2, -1, None):
+        np.testing.assert_array_equal(ops.repeat(data, 3, axis=axis), np.repeat(data, 3, axis=axis))
+    woven = np.asarray(ops.interleave([data, data + 10, data + 20], axis=1))
+    np.testing.assert_array_equal(woven[:, 1::3], data + 10)
+    assert woven.shape == (2, 9, 4)
+    g = GraphBuilder()
+    t = g.add_input("x", "float32", (None, None, None, 4))
+    assert ops.repeat(t, 2, axis=1).shape == (None, None, None, 4)
+    assert ops.interleave([t, t], axis=2).shape == (None, None, None, 4)
+    assert ops.repeat(g.add_input("y", "float32", (None, 3, 4)), 2, axis=1).shape == (None, 6, 4)
+    with pytest.raises(ShapeError, match="'repeats' must be a positive integer"):
+        ops.repeat(data, 0, axis=1)
