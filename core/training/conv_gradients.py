@@ -167,17 +167,17 @@ def _max_pool(g, node, xs, ys, dys):
         node.outputs.append(name)
     indices = g.values[node.outputs[1]]
     flat_shape = g.emit("ReduceProd", [shape_of(x)], {"keepdims": 1}, [("int64", (1,))])[0]
-    zeros = g.emit("ConstantOfShape", [flat_shape], {"value": _zeros_attr(x.dtype)}, [(x.dtype, (None,))])[0]
+    zeros = g.emit("ConstantOfShape", [flat_shape], {"value": _filled_attr(x.dtype)}, [(x.dtype, (None,))])[0]
     flat = g.emit("ScatterElements", [zeros, ops.reshape(indices, (-1,)), ops.reshape(dy, (-1,))],
                   {"axis": 0, "reduction": "add"}, [(x.dtype, (None,))])[0]
     dx = g.emit("Reshape", [flat, shape_of(x)], {}, [(x.dtype, x.shape)])[0]
     return [dx]
 
 
-def _zeros_attr(dtype):
+def _filled_attr(dtype, value=0):
     from onnx import numpy_helper
 
-    return numpy_helper.from_array(np.zeros(1, dtype=dtype))
+    return numpy_helper.from_array(np.full(1, value, dtype=dtype))
 
 
 @register_gradient("AveragePool")
@@ -194,7 +194,7 @@ def _average_pool(g, node, xs, ys, dys):
     else:
         # How many real positions each window held: the mean of ones over the window, padding counted as zeros.
         attrs = dict(node.attrs, count_include_pad=1)
-        ones = ops.ones_like(x)
+        ones = g.emit("ConstantOfShape", [shape_of(x)], {"value": _filled_attr(x.dtype, 1)}, [(x.dtype, x.shape)])[0]
         share = g.emit("AveragePool", [ones], attrs, [(x.dtype, dy.shape)])[0]
         scaled = ops.divide(dy, ops.multiply(share, window))
     # Spread over each window: a transposed convolution with a kernel of ones, channel by channel.
