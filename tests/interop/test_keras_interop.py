@@ -18,7 +18,7 @@ from tests.fixture_utils import (architectures_available, default_fixtures_dir, 
 
 RUNNER = Path(__file__).with_name("keras_runner.py")
 FIXTURES = default_fixtures_dir()
-TARGET_KINDS = {"keras3": ["json", "h5", "keras"], "tf_keras2": ["json", "h5"]}
+TARGET_KINDS = {"keras3": ["json", "h5", "keras", "script"], "tf_keras2": ["json", "h5", "script"]}
 
 
 def _selected() -> list[str]:
@@ -32,6 +32,13 @@ CASES = [(t, n, k) for t, kinds in TARGET_KINDS.items() for n in NAMES for k in 
 
 
 def _write(model, target: str, kind: str, base: Path) -> dict:
+    if kind == "script":  # exporters.python_source: a Keras script that rebuilds the model, plus its weights
+        from exporters.python_source import export_python_source
+
+        script = export_python_source(model, base.with_suffix(".py"), target=target)
+        weights = str(base) + (".weights.h5" if target == "keras3" else "_weights.h5")
+        model.save_weights(weights, target=target)
+        return {"model": str(script), "weights": weights}
     if kind == "json":
         (base.with_suffix(".json")).write_text(model.to_json(target=target))
         weights = str(base) + (".weights.h5" if target == "keras3" else "_weights.h5")
