@@ -5,13 +5,29 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
+
+DEFAULT_EXAMPLES = ("lstm_text_classifier", "encoder_decoder", "functional_mlp", "mlp")
 
 
 def parse_args(argv: list[str]):
     p = argparse.ArgumentParser(prog="netweaver", description="Build, train and export Keras models by drawing them.")
     p.add_argument("project", nargs="?", help="a .nwproj project or a Keras model file to open")
     p.add_argument("--screenshot", metavar="OUT.png", help="render the window offscreen to a PNG and exit")
+    p.add_argument("--theme", choices=("light", "dark"), default="light")
+    p.add_argument("--size", default="1500x900", help="window size for --screenshot, WIDTHxHEIGHT")
     return p.parse_args(argv)
+
+
+def default_example() -> str | None:
+    from app.main_window import EXAMPLES
+
+    for name in DEFAULT_EXAMPLES:
+        path = EXAMPLES / f"{name}.nwproj"
+        if path.exists():
+            return str(path)
+    found = sorted(EXAMPLES.glob("*.nwproj"))
+    return str(found[0]) if found else None
 
 
 def run(argv: list[str]) -> int:
@@ -24,14 +40,44 @@ def run(argv: list[str]) -> int:
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Netweaver")
-    window = MainWindow()
-    if args.project:
-        window.open_path(args.project)
+    window = MainWindow(theme=args.theme)
+    if args.screenshot:
+        return screenshot(app, window, args)
     window.resize(1400, 860)
     window.show()
-    if args.screenshot:
-        app.processEvents()
-        ok = window.grab().save(args.screenshot)
-        window.close()
-        return 0 if ok else 1
+    if args.project:
+        window.open_path(args.project)
+    else:
+        window.offer_recovery()
     return app.exec()
+
+
+def screenshot(app, window, args) -> int:
+    """Open the project (or an example), lay it out, select a node so the inspector shows, write the PNG."""
+    width, height = (int(v) for v in args.size.lower().split("x"))
+    window.resize(width, height)
+    window.show()
+    target = args.project or default_example()
+    if target and not window.open_path(target, wait=True):
+        print(f"cannot open {target}", file=sys.stderr)
+        return 1
+    app.processEvents()
+    window.editor.auto_layout()
+    window.editor.stack.set_clean()
+    window.editor.refresh()
+    app.processEvents()
+    window.view.fit()
+    doc = window.editor.doc
+    # show the inspector on the deepest layer with weights: the picture then shows a real form
+    rows = [r for r in doc.summary_rows() if r.params]
+    if rows:
+        window.editor.scene.select_nodes([rows[-1].node_id])
+    app.processEvents()
+    ok = window.grab().save(args.screenshot)
+    window.editor.stack.set_clean()
+    window.close()
+    if not ok:
+        print(f"cannot write {args.screenshot}", file=sys.stderr)
+        return 1
+    print(str(Path(args.screenshot).resolve()))
+    return 0

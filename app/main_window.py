@@ -1,16 +1,609 @@
-"""The main window."""
+"""The main window: canvas in the centre, layer palette left, inspector right, summary below; menus; files.
+
+Dialogs go through `ask_*`/`show_problem` methods so tests can answer them; file loading, importing and exporting
+run on worker threads (`app.workers`) and the window stays responsive.
+"""
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QLabel, QMainWindow
+import json
+import os
+from pathlib import Path
+
+from PySide6.QtCore import QMimeData, QPointF, Qt, QTimer, Slot
+from PySide6.QtGui import QAction, QActionGroup, QGuiApplication, QKeySequence
+from PySide6.QtWidgets import QDockWidget, QFileDialog, QLineEdit, QMainWindow, QMessageBox
+
+from app.canvas import NodeItem, GraphView
+from app.editor import CLIPBOARD_MIME, Editor, fragment_from_text, fragment_to_text
+from app.inspector import Inspector
+from app.palette import LayerPalette
+from app.summary_panel import SummaryPanel
+from app.theme import Theme
+from app.workers import TaskRunner
+from core.document import Document
+from exporters import project
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "resources" / "examples"
+KERAS_SUFFIXES = (".h5", ".hdf5", ".json", ".yaml", ".yml", ".keras")
+AUTOSAVE_MS = 30_000
+
+
+def load_any(path: str) -> Document:
+    """A document from a project file or a Keras model file (runs on a worker thread: no Qt here)."""
+    p = Path(path)
+    if p.suffix.lower() in KERAS_SUFFIXES:
+        return import_keras(path)
+    return project.load_project(path)
+
+
+def import_keras(path: str) -> Document:
+    from core import models
+
+    p = Path(path)
+    suffix = p.suffix.lower()
+    try:
+        if suffix == ".json":
+            model = models.model_from_json(p.read_text(encoding="utf-8"))
+        elif suffix in (".yaml", ".yml"):
+            model = models.model_from_yaml(p.read_text(encoding="utf-8"))
+        else:
+            model = models.load_model(str(p), compile=False)
+    except (ImportError, AttributeError) as exc:
+        raise RuntimeError(f"This build cannot read Keras {suffix} files yet ({exc}).") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RuntimeError(f"Cannot read '{p.name}': {exc}") from exc
+    if not hasattr(model, "_nodes_in_order") and hasattr(model, "layers") and hasattr(model, "_functional"):
+        model = model._functional  # a Sequential keeps its traced Functional graph
+    doc = Document.from_model(model)
+    doc.name = getattr(model, "name", p.stem)
+    return doc
+
+
+def export_model(doc: Document, path: str, fmt: str) -> str:
+    model = doc.to_model()
+    if fmt == "onnx":
+        model.to_onnx(path)
+    elif fmt == "json":
+        Path(path).write_text(model.to_json(), encoding="utf-8")
+    elif fmt == "yaml":
+        Path(path).write_text(model.to_yaml(), encoding="utf-8")
+    elif fmt in ("h5", "keras"):
+        model.save(path)
+    else:
+        raise ValueError(f"Unknown export format '{fmt}'.")
+    return path
+
+
+def available_exports() -> list[tuple[str, str, str]]:
+    """(format, menu text, file filter) for each format this build's engine can write."""
+    from core.models import Model
+
+    formats = [("onnx", "ONNX model (.onnx)…", "ONNX (*.onnx)")]
+    if hasattr(Model, "to_json"):
+        formats.append(("json", "Keras JSON (.json)…", "Keras JSON (*.json)"))
+    if hasattr(Model, "to_yaml"):
+        formats.append(("yaml", "Keras YAML (.yaml)…", "YAML (*.yaml)"))
+    if hasattr(Model, "save"):
+        formats.append(("h5", "Keras HDF5 (.h5)…", "HDF5 (*.h5)"))
+    return formats
+
+
+def data_dir() -> Path:
+    return project.autosave_dir().parent
 
 
 class MainWindow(QMainWindow):
-    def __init__(self):
+    def __init__(self, theme: str = "light"):
         super().__init__()
-        self.setWindowTitle("Netweaver")
-        label = QLabel("Netweaver: the model editor is being built.")
-        self.setCentralWidget(label)
+        self.theme = Theme(theme)
+        self.editor = Editor(self.theme, self)
+        self.path: str | None = None
+        self.untitled_key = f"untitled-{os.getpid()}-{id(self):x}"
+        self.tasks = TaskRunner(self)
+        self._pending_open: dict | None = None
 
-    def open_path(self, path: str) -> None:
-        self.setWindowTitle(f"Netweaver - {path}")
+        self.view = GraphView(self.editor.scene)
+        self.setCentralWidget(self.view)
+        self.palette = LayerPalette()
+        self.inspector = Inspector()
+        self.summary = SummaryPanel()
+        self.palette_dock = self._dock("Layers", self.palette, Qt.LeftDockWidgetArea)
+        self.inspector_dock = self._dock("Inspector", self.inspector, Qt.RightDockWidgetArea)
+        self.summary_dock = self._dock("Summary", self.summary, Qt.BottomDockWidgetArea)
+        self.resizeDocks([self.palette_dock, self.inspector_dock], [200, 320], Qt.Horizontal)
+        self.resizeDocks([self.summary_dock], [190], Qt.Vertical)
+
+        self.palette.layerActivated.connect(self.add_layer_at_centre)
+        self.inspector.configEdited.connect(self._config_edited)
+        self.inspector.invalidInput.connect(self.show_status)
+        self.summary.nodeSelected.connect(self._summary_selected)
+        self.editor.statusMessage.connect(self.show_status)
+        self.editor.refreshed.connect(self._refreshed)
+        self.editor.cleanChanged.connect(self.update_title)
+        self.editor.documentReplaced.connect(self._document_replaced)
+        self.editor.scene.renameRequested.connect(self.start_rename)
+        self.editor.scene.selectionChanged.connect(self._selection_changed)
+
+        self._build_menus()
+        self.apply_theme(theme)
+        self.statusBar().showMessage("Drag a layer from the palette onto the canvas to start.")
+        self._autosave_timer = QTimer(self)
+        self._autosave_timer.setInterval(AUTOSAVE_MS)
+        self._autosave_timer.timeout.connect(self.autosave_now)
+        self._autosave_timer.start()
+        self._rename_edit: QLineEdit | None = None
+        self.update_title()
+        self._refreshed()
+
+    # -- layout -------------------------------------------------------------------------------------------------
+    def _dock(self, title: str, widget, area) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(title)
+        dock.setWidget(widget)
+        dock.setFeatures(QDockWidget.DockWidgetMovable | QDockWidget.DockWidgetFloatable)
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _action(self, menu, text, slot, shortcut=None, checkable=False) -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        action.setCheckable(checkable)
+        action.triggered.connect(slot)
+        menu.addAction(action)
+        return action
+
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        f = bar.addMenu("&File")
+        self._action(f, "&New", self.new_document, QKeySequence.New)
+        self.examples_menu = f.addMenu("New from &Example")
+        for path in sorted(EXAMPLES.glob("*.nwproj")):
+            action = QAction(_example_title(path), self)
+            action.setData(str(path))
+            action.triggered.connect(self._example_chosen)
+            self.examples_menu.addAction(action)
+        self._action(f, "&Open…", self.open_dialog, QKeySequence.Open)
+        self.recent_menu = f.addMenu("Open &Recent")
+        self._fill_recent()
+        f.addSeparator()
+        self._action(f, "&Save", self.save, QKeySequence.Save)
+        self._action(f, "Save &As…", self.save_as, QKeySequence.SaveAs)
+        f.addSeparator()
+        self._action(f, "&Import Keras Model…", self.import_dialog, "Ctrl+I")
+        export = f.addMenu("&Export")
+        for fmt, text, filt in available_exports():
+            action = QAction(text, self)
+            action.setData((fmt, filt))
+            action.triggered.connect(self._export_chosen)
+            export.addAction(action)
+        f.addSeparator()
+        self._action(f, "&Quit", self.close, QKeySequence.Quit)
+
+        e = bar.addMenu("&Edit")
+        self.undo_action = self._action(e, "&Undo", self.undo, QKeySequence.Undo)
+        self.redo_action = self._action(e, "&Redo", self.redo, QKeySequence.Redo)
+        e.addSeparator()
+        self._action(e, "Cu&t", self.cut, QKeySequence.Cut)
+        self._action(e, "&Copy", self.copy, QKeySequence.Copy)
+        self._action(e, "&Paste", self.paste, QKeySequence.Paste)
+        self._action(e, "&Duplicate", self.duplicate, "Ctrl+D")
+        self._action(e, "De&lete", self.editor.delete_selection, QKeySequence.Delete)
+        e.addSeparator()
+        self._action(e, "Select &All", self.select_all, QKeySequence.SelectAll)
+
+        v = bar.addMenu("&View")
+        self._action(v, "Zoom &In", lambda: self.view.zoom(1.25), QKeySequence.ZoomIn)
+        self._action(v, "Zoom &Out", lambda: self.view.zoom(0.8), QKeySequence.ZoomOut)
+        self._action(v, "&Fit", self.view.fit, "Ctrl+0")
+        self._action(v, "&Auto-layout", self.auto_layout, "Ctrl+L")
+        v.addSeparator()
+        group = QActionGroup(self)
+        self.light_action = self._action(v, "&Light Theme", lambda: self.apply_theme("light"), checkable=True)
+        self.dark_action = self._action(v, "&Dark Theme", lambda: self.apply_theme("dark"), checkable=True)
+        group.addAction(self.light_action)
+        group.addAction(self.dark_action)
+
+        m = bar.addMenu("&Model")
+        self._action(m, "&Validate", self.validate, "Ctrl+Shift+V")
+        self._action(m, "&Summary", self.show_summary, "Ctrl+Shift+S")
+
+    # -- dialogs (tests replace these) -------------------------------------------------------------------------
+    def ask_open_path(self, title: str, filters: str) -> str | None:
+        path, _ = QFileDialog.getOpenFileName(self, title, "", filters)
+        return path or None
+
+    def ask_save_path(self, title: str, filters: str, suggested: str = "") -> str | None:
+        path, _ = QFileDialog.getSaveFileName(self, title, suggested, filters)
+        return path or None
+
+    def ask_unsaved(self) -> str:
+        """'save', 'discard' or 'cancel'."""
+        box = QMessageBox(QMessageBox.Warning, "Unsaved changes",
+                          f"'{self.display_name()}' has unsaved changes. Save them?",
+                          QMessageBox.Save | QMessageBox.Discard | QMessageBox.Cancel, self)
+        answer = box.exec()
+        return {QMessageBox.Save: "save", QMessageBox.Discard: "discard"}.get(answer, "cancel")
+
+    def ask_recover(self, names: list[str]) -> bool:
+        answer = QMessageBox.question(self, "Recover unsaved work",
+                                      "Netweaver did not close cleanly last time. Recover the autosaved copy of "
+                                      + ", ".join(names) + "?")
+        return answer == QMessageBox.Yes
+
+    def show_problem(self, title: str, text: str) -> None:
+        self.show_status(text)
+        QMessageBox.warning(self, title, text)
+
+    # -- status, title, theme ------------------------------------------------------------------------------------
+    @Slot(str)
+    def show_status(self, text: str) -> None:
+        self.statusBar().showMessage(text, 12000)
+
+    def display_name(self) -> str:
+        return Path(self.path).name if self.path else "Untitled"
+
+    def update_title(self) -> None:
+        dirty = "" if self.editor.stack.is_clean() else "*"
+        self.setWindowTitle(f"{self.display_name()}{dirty} — Netweaver")
+
+    def apply_theme(self, name: str) -> None:
+        self.theme.__init__(name)  # the scene and items hold this object: recolour in place
+        self.setStyleSheet(self.theme.stylesheet())
+        self.editor.scene.setBackgroundBrush(self.theme.canvas)
+        self.editor.scene.update()
+        (self.dark_action if name == "dark" else self.light_action).setChecked(True)
+
+    # -- reacting to the document -----------------------------------------------------------------------------
+    def _refreshed(self) -> None:
+        self.summary.update_from(self.editor.doc)
+        self.inspector.refresh_if_changed()
+        selected = self.editor.scene.selected_node_ids()
+        self.summary.select_node(selected[0] if len(selected) == 1 else None)
+        self.undo_action.setEnabled(self.editor.stack.can_undo())
+        self.redo_action.setEnabled(self.editor.stack.can_redo())
+        self.undo_action.setText(f"&Undo {self.editor.stack.undo_text()}".strip())
+        self.redo_action.setText(f"&Redo {self.editor.stack.redo_text()}".strip())
+        if len(selected) == 1:
+            info = self.editor.doc.analyze().get(selected[0])
+            if info is not None and info.status == "error":
+                self.show_status(info.error)
+        self.update_title()
+
+    def _document_replaced(self) -> None:
+        self.inspector.show_node(self.editor.doc, None)
+
+    def _selection_changed(self) -> None:
+        ids = self.editor.scene.selected_node_ids()
+        self.inspector.show_node(self.editor.doc, ids[0] if len(ids) == 1 else None)
+        self.summary.select_node(ids[0] if len(ids) == 1 else None)
+        if len(ids) == 1:
+            info = self.editor.doc.analyze().get(ids[0])
+            if info is not None and info.status == "error":
+                self.show_status(info.error)
+
+    def _summary_selected(self, node_id: str) -> None:
+        self.editor.scene.select_nodes([node_id])
+        item = self.editor.scene.node_items.get(node_id)
+        if item is not None:
+            self.view.ensureVisible(item)
+
+    def _config_edited(self, node_id: str, config: dict) -> None:
+        reason = self.editor.set_config(node_id, config)
+        if reason:
+            self.inspector.show_error(reason)
+
+    # -- editing ---------------------------------------------------------------------------------------------
+    def add_layer_at_centre(self, class_name: str) -> str | None:
+        centre = self.view.mapToScene(self.view.viewport().rect().center())
+        n = len(self.editor.doc.nodes) % 6  # successive double-clicks do not stack exactly
+        return self.editor.add_layer(class_name, (centre.x() - 95 + 24 * n, centre.y() - 40 + 24 * n))
+
+    def undo(self) -> None:
+        self.editor.stack.undo()
+
+    def redo(self) -> None:
+        self.editor.stack.redo()
+
+    def copy(self) -> bool:
+        fragment = self.editor.copy_fragment()
+        if not fragment:
+            return False
+        text = fragment_to_text(fragment)
+        mime = QMimeData()
+        mime.setData(CLIPBOARD_MIME, text.encode("utf-8"))
+        mime.setText(text)  # plain JSON too, so another window or a text editor can take it
+        QGuiApplication.clipboard().setMimeData(mime)
+        self.editor.paste_count = 0
+        return True
+
+    def cut(self) -> None:
+        if self.copy():
+            self.editor.delete_selection()
+
+    def paste(self) -> list[str]:
+        mime = QGuiApplication.clipboard().mimeData()
+        text = bytes(mime.data(CLIPBOARD_MIME)).decode("utf-8") if mime.hasFormat(CLIPBOARD_MIME) else mime.text()
+        fragment = fragment_from_text(text)
+        if fragment is None:
+            self.show_status("The clipboard holds no Netweaver layers.")
+            return []
+        return self.editor.paste_fragment(fragment)
+
+    def duplicate(self) -> list[str]:
+        return self.editor.duplicate()
+
+    def select_all(self) -> None:
+        self.editor.scene.select_nodes(list(self.editor.doc.nodes))
+
+    def auto_layout(self) -> None:
+        self.editor.auto_layout()
+        QTimer.singleShot(0, self.view.fit)
+
+    def start_rename(self, node_id: str) -> None:
+        """Rename in place: a line edit over the node's title."""
+        item: NodeItem = self.editor.scene.node_items[node_id]
+        top_left = self.view.mapFromScene(item.mapToScene(QPointF(6, 3)))
+        edit = QLineEdit(item.name, self.view.viewport())
+        edit.setObjectName("renameEdit")
+        edit.move(top_left)
+        edit.resize(int(170 * self.view.transform().m11()), 22)
+        edit.selectAll()
+        edit.show()
+        edit.setFocus()
+        self._rename_edit = edit
+        self._rename_node = node_id
+        edit.editingFinished.connect(self._finish_rename)
+
+    @Slot()
+    def _finish_rename(self) -> None:
+        edit = self._rename_edit
+        if edit is None:
+            return
+        self._rename_edit = None
+        name = edit.text().strip()
+        edit.deleteLater()
+        if name and name != self.editor.doc.nodes[self._rename_node].name:
+            reason = self.editor.rename(self._rename_node, name)
+            if reason:
+                self.show_status(reason)
+
+    def validate(self) -> list[str]:
+        problems = [f"{self.editor.doc.nodes[nid].name}: {err}" for nid, err in self.editor.doc.errors()]
+        incomplete = [self.editor.doc.nodes[nid].name for nid, i in self.editor.doc.analyze().items()
+                      if i.status == "incomplete"]
+        if incomplete:
+            problems.append("Not connected: " + ", ".join(incomplete))
+        if not problems:
+            try:
+                self.editor.doc.to_model()
+            except Exception as exc:
+                problems.append(str(exc))
+        self.show_status("The model is valid." if not problems else problems[0])
+        if problems:
+            self.editor.scene.select_nodes([nid for nid, _ in self.editor.doc.errors()])
+        return problems
+
+    def show_summary(self) -> None:
+        self.summary_dock.show()
+        self.summary_dock.raise_()
+
+    # -- files ---------------------------------------------------------------------------------------------
+    def maybe_save(self) -> bool:
+        """True when it is fine to drop the current document (saved, discarded, or already clean)."""
+        if self.editor.stack.is_clean():
+            return True
+        answer = self.ask_unsaved()
+        if answer == "save":
+            return self.save()
+        return answer == "discard"
+
+    def new_document(self) -> None:
+        if not self.maybe_save():
+            return
+        self._discard_autosave()
+        self.path = None
+        self.editor.set_document(Document())
+
+    def _example_chosen(self) -> None:
+        self.open_example(self.sender().data())
+
+    def open_example(self, path: str) -> None:
+        if not self.maybe_save():
+            return
+        self._start_open(path, as_example=True)
+
+    def open_dialog(self) -> None:
+        path = self.ask_open_path("Open project", "Netweaver projects (*.nwproj);;Keras models (*.h5 *.keras *.json "
+                                                  "*.yaml);;All files (*)")
+        if path and self.maybe_save():
+            self._start_open(path)
+
+    def import_dialog(self) -> None:
+        path = self.ask_open_path("Import Keras model", "Keras models (*.h5 *.hdf5 *.keras *.json *.yaml *.yml)")
+        if path and self.maybe_save():
+            self._start_open(path, as_example=True)
+
+    def open_path(self, path: str, wait: bool = False) -> bool:
+        """Open a project or Keras file; `wait` loads it before returning (screenshots, scripts)."""
+        if wait:
+            try:
+                doc = load_any(path)
+            except Exception as exc:
+                self.show_problem("Cannot open", str(exc))
+                return False
+            self._opened(doc, path, Path(path).suffix.lower() in KERAS_SUFFIXES)
+            return True
+        self._start_open(path)
+        return True
+
+    def _start_open(self, path: str, as_example: bool = False) -> None:
+        self._pending_open = {"path": path, "as_example": as_example or Path(path).suffix.lower() in KERAS_SUFFIXES}
+        self.show_status(f"Opening {Path(path).name}…")
+        self.tasks.start(load_any, (path,), self._open_done, self._open_failed)
+
+    @Slot(object)
+    def _open_done(self, doc: Document) -> None:
+        pending, self._pending_open = self._pending_open, None
+        self._opened(doc, pending["path"], pending["as_example"])
+
+    @Slot(str)
+    def _open_failed(self, message: str) -> None:
+        pending, self._pending_open = self._pending_open, None
+        name = Path(pending["path"]).name if pending else "the file"
+        self.show_problem("Cannot open", f"Cannot open {name}: {message}")
+
+    def _opened(self, doc: Document, path: str, untitled: bool) -> None:
+        self._discard_autosave()
+        self.path = None if untitled else path
+        self.editor.set_document(doc)
+        if not untitled:
+            self._add_recent(path)
+        self.view.fit()
+        self.show_status(f"Opened {Path(path).name}: {len(doc.nodes)} layers, {doc.total_params():,} parameters.")
+
+    def save(self) -> bool:
+        if not self.path:
+            return self.save_as()
+        return self._save_to(self.path)
+
+    def save_as(self) -> bool:
+        path = self.ask_save_path("Save project", "Netweaver projects (*.nwproj)",
+                                  f"{self.editor.doc.name}.nwproj")
+        if not path:
+            return False
+        if not path.endswith(".nwproj"):
+            path += ".nwproj"
+        return self._save_to(path)
+
+    def _save_to(self, path: str) -> bool:
+        try:
+            project.save_project(self.editor.doc, path)
+        except (OSError, ValueError, TypeError) as exc:
+            self.show_problem("Cannot save", f"Cannot save {Path(path).name}: {exc}")
+            return False
+        self._discard_autosave()
+        self.path = path
+        self.editor.stack.set_clean()
+        self._add_recent(path)
+        self.update_title()
+        self.show_status(f"Saved {Path(path).name}.")
+        return True
+
+    def _export_chosen(self) -> None:
+        fmt, filt = self.sender().data()
+        path = self.ask_save_path("Export model", filt, f"{self.editor.doc.name}.{fmt}")
+        if path:
+            self.export(path, fmt)
+
+    def export(self, path: str, fmt: str) -> None:
+        problems = self.validate()
+        if problems:
+            self.show_problem("Cannot export", "The model has problems: " + "; ".join(problems))
+            return
+        # The worker gets its own copy: later edits must not race with the export.
+        doc = Document()
+        doc.load_graph_dict(json.loads(json.dumps(self.editor.doc.graph_dict())))
+        for nid, node in self.editor.doc.nodes.items():
+            doc.nodes[nid].weights = node.weights
+        self.show_status(f"Exporting {Path(path).name}…")
+        self.tasks.start(export_model, (doc, path, fmt), self._export_done, self._export_failed)
+
+    @Slot(object)
+    def _export_done(self, path) -> None:
+        self.show_status(f"Exported {Path(path).name}.")
+
+    @Slot(str)
+    def _export_failed(self, message: str) -> None:
+        self.show_problem("Export failed", message)
+
+    # -- recent files -----------------------------------------------------------------------------------------
+    def recent_files(self) -> list[str]:
+        try:
+            data = json.loads((data_dir() / "recent.json").read_text(encoding="utf-8"))
+            return [str(p) for p in data][:10] if isinstance(data, list) else []
+        except (OSError, ValueError):
+            return []
+
+    def _add_recent(self, path: str) -> None:
+        path = str(Path(path).resolve())
+        items = [path] + [p for p in self.recent_files() if p != path]
+        try:
+            data_dir().mkdir(parents=True, exist_ok=True)
+            (data_dir() / "recent.json").write_text(json.dumps(items[:10]), encoding="utf-8")
+        except OSError:
+            return  # a read-only home only loses the recent list
+        self._fill_recent()
+
+    def _fill_recent(self) -> None:
+        self.recent_menu.clear()
+        for path in self.recent_files():
+            action = QAction(Path(path).name, self)
+            action.setData(path)
+            action.setToolTip(path)
+            action.triggered.connect(self._recent_chosen)
+            self.recent_menu.addAction(action)
+        self.recent_menu.setEnabled(bool(self.recent_menu.actions()))
+
+    def _recent_chosen(self) -> None:
+        if self.maybe_save():
+            self._start_open(self.sender().data())
+
+    # -- autosave and recovery --------------------------------------------------------------------------------
+    def autosave_now(self) -> None:
+        if self.editor.stack.is_clean():
+            return
+        try:
+            project.autosave(self.editor.doc, self.path, self.untitled_key)
+        except (OSError, ValueError, TypeError) as exc:
+            self.show_status(f"Autosave failed: {exc}")
+
+    def _discard_autosave(self) -> None:
+        try:
+            project.discard_autosave(self.path, self.untitled_key)
+        except OSError:
+            pass
+
+    def offer_recovery(self) -> bool:
+        """At start: if a crash left autosaved copies, offer the most recent one."""
+        candidates = project.autosave_candidates()
+        if not candidates:
+            return False
+        newest = max(candidates, key=lambda p: p.stat().st_mtime)
+        if not self.ask_recover([newest.name.replace(".autosave", "")]):
+            for c in candidates:
+                project.remove_autosave_file(c)
+            return False
+        try:
+            doc, origin = project.load_autosave(newest)
+        except Exception as exc:
+            self.show_problem("Cannot recover", f"The autosaved copy is damaged: {exc}")
+            return False
+        self.path = origin if origin and Path(origin).exists() else None
+        self.editor.set_document(doc)
+        # the recovered work is not saved anywhere yet: mark it dirty so closing asks
+        self.editor.stack.set_dirty()
+        project.remove_autosave_file(newest)
+        self.view.fit()
+        self.show_status("Recovered the autosaved copy; save it to keep it.")
+        return True
+
+    def closeEvent(self, event) -> None:
+        if self._rename_edit is not None:
+            self._finish_rename()
+        if not self.maybe_save():
+            event.ignore()
+            return
+        self._autosave_timer.stop()
+        self._discard_autosave()
+        self.tasks.wait_all()
+        event.accept()
+
+
+def _example_title(path: Path) -> str:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return data.get("title") or path.stem.replace("_", " ")
+    except (OSError, ValueError):
+        return path.stem

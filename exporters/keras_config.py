@@ -39,7 +39,7 @@ _TF_KERAS2_UNKNOWN_KEYS = [
     (None, "lora_alpha", (None,)),
     (None, "use_cudnn", _ANY),  # a speed choice, not a result
     ({"SimpleRNN"}, "seed", _ANY),  # only seeds recurrent dropout, which inference does not run
-    ({"ZeroPadding1D"}, "data_format", ("channels_last",)),
+    ({"ZeroPadding1D", "Cropping1D", "UpSampling1D"}, "data_format", ("channels_last",)),
     ({"LayerNormalization"}, "rms_scaling", (False,)),
 ]
 

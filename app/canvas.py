@@ -1,0 +1,514 @@
+"""The node editor: a QGraphicsScene that mirrors a `Document`, and the view that zooms and pans it.
+
+The scene never changes the document itself: it turns gestures (drop a layer, drag a wire, move nodes, delete) into
+requests the `Editor` makes into commands, and rebuilds its items from the document's events. Nodes and wires paint
+themselves (no child widgets), which keeps a 300-node scene fast to build and to repaint.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QFont, QFontMetricsF, QPainter, QPainterPath, QPen, QPolygonF
+from PySide6.QtWidgets import QGraphicsItem, QGraphicsPathItem, QGraphicsScene, QGraphicsView
+
+from app.theme import Theme
+from core import layer_schema
+from core.document import Document, NodeInfo, Wire
+
+LAYER_MIME = "application/x-netweaver-layer"
+NODE_WIDTH = 190.0
+HEADER = 38.0
+PORT_ROW = 18.0
+FOOTER = 20.0
+PORT_R = 5.5
+
+
+class NodeItem(QGraphicsItem):
+    def __init__(self, scene: "GraphScene", node_id: str):
+        super().__init__()
+        self.graph_scene = scene
+        self.node_id = node_id
+        self.info: NodeInfo | None = None
+        self.wires: list[WireItem] = []
+        self.setFlags(QGraphicsItem.ItemIsMovable | QGraphicsItem.ItemIsSelectable
+                      | QGraphicsItem.ItemSendsGeometryChanges)
+        self.setAcceptHoverEvents(True)
+        self.setZValue(1)
+        self.sync()
+
+    # -- geometry -------------------------------------------------------------------------------------------------
+    def sync(self) -> None:
+        doc = self.graph_scene.doc
+        node = doc.nodes[self.node_id]
+        self.name, self.class_name = node.name, node.class_name
+        self.in_ports = doc.input_ports(self.node_id)
+        self.out_ports = doc.output_ports(self.node_id)
+        self.group = layer_schema.schema(node.class_name).group if node.class_name else "Custom"
+        rows = max(len(self.in_ports), len(self.out_ports), 1)
+        self.prepareGeometryChange()
+        self.height = HEADER + rows * PORT_ROW + FOOTER
+        self.setPos(QPointF(*node.position))
+        self.update()
+
+    def boundingRect(self) -> QRectF:
+        return QRectF(-PORT_R - 2, -2, NODE_WIDTH + 2 * PORT_R + 4, self.height + 4)
+
+    def port_pos(self, side: str, slot: int) -> QPointF:
+        """A port's centre in item coordinates; side 'in' (left) or 'out' (right)."""
+        y = HEADER + (slot + 0.5) * PORT_ROW
+        return QPointF(0.0 if side == "in" else NODE_WIDTH, y)
+
+    def port_scene_pos(self, side: str, slot: int) -> QPointF:
+        return self.mapToScene(self.port_pos(side, slot))
+
+    def port_at(self, scene_pos: QPointF, slack: float = 9.0):
+        """('in'|'out', slot) of the port under a scene point, or None."""
+        p = self.mapFromScene(scene_pos)
+        for side, ports in (("in", self.in_ports), ("out", self.out_ports)):
+            for i in range(len(ports)):
+                c = self.port_pos(side, i)
+                if abs(p.x() - c.x()) <= slack and abs(p.y() - c.y()) <= slack:
+                    return side, i
+        return None
+
+    # -- painting ---------------------------------------------------------------------------------------------
+    def paint(self, painter: QPainter, option, widget=None) -> None:
+        theme = self.graph_scene.theme
+        status = self.info.status if self.info else "incomplete"
+        rect = QRectF(0, 0, NODE_WIDTH, self.height)
+        painter.setRenderHint(QPainter.Antialiasing, True)
+        border = theme.error if status == "error" else (theme.selection if self.isSelected() else theme.node_border)
+        painter.setPen(QPen(border, 2.4 if status == "error" or self.isSelected() else 1.2))
+        painter.setBrush(theme.node_error_fill if status == "error" else theme.node_fill)
+        painter.drawRoundedRect(rect, 7, 7)
+        header = QPainterPath()
+        header.addRoundedRect(QRectF(1, 1, NODE_WIDTH - 2, HEADER - 2), 6, 6)
+        painter.fillPath(header, theme.group_color(self.group))
+        painter.setPen(theme.header_text)
+        painter.setFont(self.graph_scene.title_font)
+        painter.drawText(QRectF(9, 3, NODE_WIDTH - 18, 18), Qt.AlignLeft | Qt.AlignVCenter, self.name)
+        painter.setFont(self.graph_scene.small_font)
+        painter.drawText(QRectF(9, 19, NODE_WIDTH - 18, 16), Qt.AlignLeft | Qt.AlignVCenter, self.class_name)
+        outs = self.info.outputs if self.info else []
+        for i, port in enumerate(self.in_ports):
+            self._paint_port(painter, theme, "in", i, port.kind, masked=False)
+            painter.setPen(theme.text_dim)
+            painter.drawText(QRectF(10, HEADER + i * PORT_ROW, NODE_WIDTH / 2, PORT_ROW), Qt.AlignVCenter,
+                             port.name)
+        for i, port in enumerate(self.out_ports):
+            masked = i < len(outs) and outs[i].masked
+            self._paint_port(painter, theme, "out", i, port.kind, masked)
+            painter.setPen(theme.text_dim)
+            painter.drawText(QRectF(NODE_WIDTH / 2, HEADER + i * PORT_ROW, NODE_WIDTH / 2 - 10, PORT_ROW),
+                             Qt.AlignVCenter | Qt.AlignRight, port.name + (" (masked)" if masked else ""))
+        painter.setPen(theme.error if status == "error" else theme.text_dim)
+        footer = QRectF(9, self.height - FOOTER, NODE_WIDTH - 18, FOOTER - 2)
+        painter.drawText(footer, Qt.AlignVCenter | Qt.AlignLeft, self.footer_text())
+
+    def footer_text(self) -> str:
+        info = self.info
+        if info is None or info.status in ("incomplete", "waiting"):
+            return "not connected" if info is None or info.status == "incomplete" else "waiting for inputs"
+        if info.status == "error":
+            return "error: hover for details"
+        return f"{info.params:,} params"
+
+    def _paint_port(self, painter, theme, side, slot, kind, masked) -> None:
+        c = self.port_pos(side, slot)
+        color = theme.state_port if kind == "state" else (theme.mask_port if masked else theme.tensor_port)
+        painter.setPen(QPen(theme.node_border, 1))
+        painter.setBrush(color)
+        if kind == "state":  # a diamond: states are not ordinary data tensors
+            painter.drawPolygon(QPolygonF([c + QPointF(0, -PORT_R - 1), c + QPointF(PORT_R + 1, 0),
+                                           c + QPointF(0, PORT_R + 1), c + QPointF(-PORT_R - 1, 0)]))
+        else:
+            painter.drawEllipse(c, PORT_R, PORT_R)
+
+    def set_info(self, info: NodeInfo) -> None:
+        self.info = info
+        tip = f"{self.name} ({self.class_name})"
+        if info.status == "ok":
+            shapes = ", ".join(s.label() for s in info.outputs)
+            tip += f"\noutput: {shapes}\n{info.params:,} parameters"
+        elif info.error:
+            tip += f"\n{info.error}"
+        self.setToolTip(tip)
+        self.update()
+
+    def itemChange(self, change, value):
+        if change == QGraphicsItem.ItemPositionHasChanged:
+            for w in self.wires:
+                w.update_path()
+        return super().itemChange(change, value)
+
+    def mouseDoubleClickEvent(self, event):
+        if event.pos().y() < HEADER:
+            self.graph_scene.renameRequested.emit(self.node_id)
+            event.accept()
+            return
+        super().mouseDoubleClickEvent(event)
+
+
+class WireItem(QGraphicsPathItem):
+    def __init__(self, scene: "GraphScene", wire: Wire):
+        super().__init__()
+        self.graph_scene = scene
+        self.wire = wire
+        self.label = ""
+        self.masked = False
+        self.setFlags(QGraphicsItem.ItemIsSelectable)
+        self.setZValue(0)
+        self.update_path()
+
+    def endpoints(self) -> tuple[QPointF, QPointF]:
+        items = self.graph_scene.node_items
+        src, dst = items[self.wire.src], items[self.wire.dst]
+        return (src.port_scene_pos("out", self.wire.src_port),
+                dst.port_scene_pos("in", self.graph_scene.doc.port_slot(self.wire)))
+
+    def update_path(self) -> None:
+        a, b = self.endpoints()
+        dx = max(40.0, abs(b.x() - a.x()) * 0.5)
+        path = QPainterPath(a)
+        path.cubicTo(a + QPointF(dx, 0), b - QPointF(dx, 0), b)
+        self.setPath(path)
+
+    def set_spec(self, spec) -> None:
+        self.label = spec.label() if spec is not None else ""
+        self.masked = bool(spec is not None and spec.masked)
+        self.setToolTip(f"{self.label}" + (" — carries a mask" if self.masked else ""))
+        self.update()
+
+    def boundingRect(self) -> QRectF:
+        return super().boundingRect().adjusted(-60, -20, 60, 20)
+
+    def shape(self) -> QPainterPath:
+        from PySide6.QtGui import QPainterPathStroker
+
+        stroker = QPainterPathStroker()
+        stroker.setWidth(10)
+        return stroker.createStroke(self.path())
+
+    def paint(self, painter: QPainter, option, widget=None) -> None:
+        theme = self.graph_scene.theme
+        painter.setRenderHint(QPainter.Antialiasing, True)
+        color = theme.selection if self.isSelected() else (theme.mask_wire if self.masked else theme.wire)
+        pen = QPen(color, 2.6 if self.isSelected() else 1.8)
+        if self.masked:
+            pen.setStyle(Qt.DashLine)
+        painter.setPen(pen)
+        painter.setBrush(Qt.NoBrush)
+        painter.drawPath(self.path())
+        if self.label:
+            mid = self.path().pointAtPercent(0.5)
+            fm = self.graph_scene.small_metrics
+            w = fm.horizontalAdvance(self.label) + 10
+            box = QRectF(mid.x() - w / 2, mid.y() - 9, w, 18)
+            painter.setPen(Qt.NoPen)
+            painter.setBrush(theme.label_fill)
+            painter.drawRoundedRect(box, 4, 4)
+            painter.setPen(theme.mask_wire if self.masked else theme.text)
+            painter.setFont(self.graph_scene.small_font)
+            painter.drawText(box, Qt.AlignCenter, self.label)
+
+
+class GraphScene(QGraphicsScene):
+    """Mirrors the document; user gestures become the signals below, which the Editor turns into commands."""
+
+    wireRequested = Signal(str, int, str, int)   # src id, src port, dst id, dst slot (drawn position)
+    nodesMoved = Signal(dict)                     # id -> ((old x, y), (new x, y))
+    layerDropped = Signal(str, QPointF)           # class name, scene position
+    renameRequested = Signal(str)
+    statusMessage = Signal(str)
+
+    def __init__(self, doc: Document, theme: Theme, parent=None):
+        super().__init__(parent)
+        self.theme = theme
+        self.title_font = QFont()
+        self.title_font.setBold(True)
+        self.title_font.setPointSizeF(9.5)
+        self.small_font = QFont()
+        self.small_font.setPointSizeF(8.0)
+        self.small_metrics = QFontMetricsF(self.small_font)
+        self.node_items: dict[str, NodeItem] = {}
+        self.wire_items: dict[Wire, WireItem] = {}
+        self._drag_wire: QGraphicsPathItem | None = None
+        self._drag_from = None
+        self._press_positions: dict[str, tuple[float, float]] = {}
+        self.setBackgroundBrush(theme.canvas)
+        self.set_document(doc)
+
+    # -- document events ------------------------------------------------------------------------------------
+    def set_document(self, doc: Document) -> None:
+        self.doc = doc
+        doc.subscribe(self.on_document_event)
+        self.rebuild()
+
+    def rebuild(self) -> None:
+        self.clear()
+        self.node_items, self.wire_items = {}, {}
+        self._drag_wire = None
+        for nid in self.doc.nodes:
+            self._add_node_item(nid)
+        for w in self.doc.wires:
+            self._add_wire_item(w)
+
+    def _add_node_item(self, nid: str) -> None:
+        item = NodeItem(self, nid)
+        self.node_items[nid] = item
+        self.addItem(item)
+
+    def _add_wire_item(self, w: Wire) -> None:
+        item = WireItem(self, w)
+        self.wire_items[w] = item
+        self.node_items[w.src].wires.append(item)
+        self.node_items[w.dst].wires.append(item)
+        self.addItem(item)
+
+    def on_document_event(self, event: str, payload) -> None:
+        if event == "node_added":
+            self._add_node_item(payload.id)
+        elif event == "node_removed":
+            item = self.node_items.pop(payload.id)
+            self.removeItem(item)
+        elif event == "node_moved":
+            item = self.node_items[payload.id]
+            if (item.pos().x(), item.pos().y()) != payload.position:
+                item.setPos(QPointF(*payload.position))
+        elif event == "config_changed":
+            item = self.node_items[payload.id]
+            item.sync()
+            for w in item.wires:
+                w.update_path()
+        elif event == "wire_added":
+            self._add_wire_item(payload)
+            self._resync_ports(payload.dst)
+        elif event == "wire_removed":
+            item = self.wire_items.pop(payload)
+            for nid in (payload.src, payload.dst):
+                node_item = self.node_items.get(nid)
+                if node_item is not None and item in node_item.wires:
+                    node_item.wires.remove(item)
+            self.removeItem(item)
+            if payload.dst in self.node_items:
+                self._resync_ports(payload.dst)
+        elif event == "reset":
+            self.rebuild()
+
+    def _resync_ports(self, nid: str) -> None:
+        """A merge node grows or shrinks a port with each wire."""
+        item = self.node_items[nid]
+        if layer_schema.is_merge(item.class_name):
+            item.sync()
+            for w in item.wires:
+                w.update_path()
+
+    def apply_analysis(self) -> None:
+        """Show the engine's shapes, parameter counts and errors on nodes and wires."""
+        info = self.doc.analyze()
+        for nid, item in self.node_items.items():
+            item.set_info(info[nid])
+        for w, item in self.wire_items.items():
+            src = info.get(w.src)
+            item.set_spec(src.outputs[w.src_port] if src and src.status == "ok" and w.src_port < len(src.outputs)
+                          else None)
+
+    def selected_node_ids(self) -> list[str]:
+        return [i.node_id for i in self.selectedItems() if isinstance(i, NodeItem)]
+
+    def selected_wires(self) -> list[Wire]:
+        return [i.wire for i in self.selectedItems() if isinstance(i, WireItem)]
+
+    def select_nodes(self, ids) -> None:
+        ids = set(ids)
+        self.blockSignals(True)
+        self.clearSelection()
+        for nid in ids:
+            if nid in self.node_items:
+                self.node_items[nid].setSelected(True)
+        self.blockSignals(False)
+        self.selectionChanged.emit()
+
+    # -- gestures ------------------------------------------------------------------------------------------
+    def node_at(self, scene_pos: QPointF) -> NodeItem | None:
+        for item in self.items(scene_pos):
+            if isinstance(item, NodeItem):
+                return item
+        # ports stick out of the node's body by their radius
+        for item in self.items(QRectF(scene_pos.x() - 10, scene_pos.y() - 10, 20, 20)):
+            if isinstance(item, NodeItem) and item.port_at(scene_pos) is not None:
+                return item
+        return None
+
+    def mousePressEvent(self, event):
+        if event.button() == Qt.LeftButton:
+            item = self.node_at(event.scenePos())
+            port = item.port_at(event.scenePos()) if item is not None else None
+            if port is not None and port[0] == "out":
+                self._drag_from = (item.node_id, port[1], item.port_scene_pos("out", port[1]))
+                self._drag_wire = QGraphicsPathItem()
+                self._drag_wire.setPen(QPen(self.theme.selection, 2, Qt.DashLine))
+                self._drag_wire.setZValue(3)
+                self.addItem(self._drag_wire)
+                event.accept()
+                return
+            if port is not None and port[0] == "in":  # pull an existing wire off its input to rewire it
+                event.accept()
+                return
+        super().mousePressEvent(event)
+        self._press_positions = {i.node_id: (i.pos().x(), i.pos().y()) for i in self.selectedItems()
+                                 if isinstance(i, NodeItem)}
+
+    def mouseMoveEvent(self, event):
+        if self._drag_wire is not None:
+            a = self._drag_from[2]
+            b = event.scenePos()
+            dx = max(40.0, abs(b.x() - a.x()) * 0.5)
+            path = QPainterPath(a)
+            path.cubicTo(a + QPointF(dx, 0), b - QPointF(dx, 0), b)
+            self._drag_wire.setPath(path)
+            event.accept()
+            return
+        super().mouseMoveEvent(event)
+
+    def mouseReleaseEvent(self, event):
+        if self._drag_wire is not None:
+            self.removeItem(self._drag_wire)
+            self._drag_wire = None
+            src, port, _ = self._drag_from
+            target = self.node_at(event.scenePos())
+            hit = target.port_at(event.scenePos(), slack=12) if target is not None else None
+            if hit is not None and hit[0] == "in":
+                self.wireRequested.emit(src, port, target.node_id, hit[1])
+            elif target is not None and target.node_id != src and target.in_ports:
+                # dropped on a node body: its first free input
+                self.wireRequested.emit(src, port, target.node_id, -1)
+            else:
+                self.statusMessage.emit("Drop the wire on an input port (left side of a layer).")
+            event.accept()
+            return
+        super().mouseReleaseEvent(event)
+        moves = {}
+        for nid, old in self._press_positions.items():
+            item = self.node_items.get(nid)
+            if item is not None and (item.pos().x(), item.pos().y()) != old:
+                moves[nid] = (old, (item.pos().x(), item.pos().y()))
+        self._press_positions = {}
+        if moves:
+            self.nodesMoved.emit(moves)
+
+    # -- drops from the palette ------------------------------------------------------------------------------
+    def dragEnterEvent(self, event):
+        if event.mimeData().hasFormat(LAYER_MIME):
+            event.acceptProposedAction()
+        else:
+            super().dragEnterEvent(event)
+
+    def dragMoveEvent(self, event):
+        if event.mimeData().hasFormat(LAYER_MIME):
+            event.acceptProposedAction()
+        else:
+            super().dragMoveEvent(event)
+
+    def dropEvent(self, event):
+        if event.mimeData().hasFormat(LAYER_MIME):
+            class_name = bytes(event.mimeData().data(LAYER_MIME)).decode("utf-8")
+            self.layerDropped.emit(class_name, event.scenePos())
+            event.acceptProposedAction()
+        else:
+            super().dropEvent(event)
+
+
+class GraphView(QGraphicsView):
+    """Zoom around the cursor (wheel), pan (middle button drag or the scroll bars), rubber-band selection."""
+
+    def __init__(self, scene: GraphScene, parent=None):
+        super().__init__(scene, parent)
+        self.setRenderHints(QPainter.Antialiasing | QPainter.TextAntialiasing)
+        self.setDragMode(QGraphicsView.RubberBandDrag)
+        self.setTransformationAnchor(QGraphicsView.AnchorUnderMouse)
+        self.setViewportUpdateMode(QGraphicsView.MinimalViewportUpdate)
+        self.setAcceptDrops(True)
+        self.setSceneRect(-100000, -100000, 200000, 200000)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)  # a canvas pans by dragging; bars only clutter it
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        self._panning = None
+
+    def zoom(self, factor: float, anchor=None) -> None:
+        current = self.transform().m11()
+        factor = max(0.1 / current, min(4.0 / current, factor))
+        if anchor is None:  # keyboard zoom: around the view's centre
+            anchor = self.viewport().rect().center()
+        before = self.mapToScene(anchor)
+        self.setTransformationAnchor(QGraphicsView.NoAnchor)
+        self.scale(factor, factor)
+        self.setTransformationAnchor(QGraphicsView.AnchorUnderMouse)
+        drift = self.mapFromScene(before) - anchor  # keep the scene point under the cursor where it was
+        self.horizontalScrollBar().setValue(self.horizontalScrollBar().value() + drift.x())
+        self.verticalScrollBar().setValue(self.verticalScrollBar().value() + drift.y())
+
+    def wheelEvent(self, event):
+        self.zoom(1.0015 ** event.angleDelta().y(), event.position().toPoint())
+        event.accept()
+
+    def fit(self) -> None:
+        items = self.scene().items()
+        if not items:
+            self.resetTransform()
+            self.centerOn(0, 0)
+            return
+        rect = self.scene().itemsBoundingRect().adjusted(-40, -40, 40, 40)
+        self.fitInView(rect, Qt.KeepAspectRatio)
+        if self.transform().m11() > 1.2:  # a small graph stays at a readable size instead of filling the screen
+            self.resetTransform()
+            self.scale(1.2, 1.2)
+            self.centerOn(rect.center())
+
+    def mousePressEvent(self, event):
+        if event.button() == Qt.MiddleButton:
+            self._panning = event.position()
+            self.setCursor(Qt.ClosedHandCursor)
+            event.accept()
+            return
+        super().mousePressEvent(event)
+
+    def mouseMoveEvent(self, event):
+        if self._panning is not None:
+            delta = event.position() - self._panning
+            self._panning = event.position()
+            self.horizontalScrollBar().setValue(self.horizontalScrollBar().value() - int(delta.x()))
+            self.verticalScrollBar().setValue(self.verticalScrollBar().value() - int(delta.y()))
+            event.accept()
+            return
+        super().mouseMoveEvent(event)
+
+    def mouseReleaseEvent(self, event):
+        if event.button() == Qt.MiddleButton and self._panning is not None:
+            self._panning = None
+            self.unsetCursor()
+            event.accept()
+            return
+        super().mouseReleaseEvent(event)
+
+    def drawBackground(self, painter: QPainter, rect: QRectF) -> None:
+        super().drawBackground(painter, rect)
+        theme = self.scene().theme
+        step = 24.0
+        if self.transform().m11() < 0.45:
+            return  # a grid finer than a few pixels is noise
+        left = int(rect.left() // step) * step
+        top = int(rect.top() // step) * step
+        painter.setPen(QPen(theme.grid, 0))
+        lines = []
+        from PySide6.QtCore import QLineF
+
+        x = left
+        while x < rect.right():
+            lines.append(QLineF(x, rect.top(), x, rect.bottom()))
+            x += step
+        y = top
+        while y < rect.bottom():
+            lines.append(QLineF(rect.left(), y, rect.right(), y))
+            y += step
+        painter.drawLines(lines)
+

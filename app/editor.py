@@ -1,0 +1,202 @@
+"""The editing controller: turns canvas gestures and menu actions into commands on the document.
+
+It owns the document and its command stack; the scene, inspector and summary panel only show them. Everything here
+goes through `core.commands`, so every edit can be undone, and a refused edit (a wire that does not fit, an
+impossible config) leaves the document as it was and says why through `statusMessage`.
+"""
+
+from __future__ import annotations
+
+import json
+
+from PySide6.QtCore import QObject, QPointF, QTimer, Signal
+
+from app.canvas import NODE_WIDTH, GraphScene
+from app.theme import Theme
+from core import commands, layer_schema
+from core.document import Document, LayerNode, Wire, layered_layout
+from core.errors import NetweaverError
+
+CLIPBOARD_MIME = "application/x-netweaver-fragment"
+
+
+class Editor(QObject):
+    statusMessage = Signal(str)
+    refreshed = Signal()          # shapes, counts, errors and summary are current
+    documentReplaced = Signal()
+    cleanChanged = Signal()
+
+    def __init__(self, theme: Theme, parent=None):
+        super().__init__(parent)
+        self.doc = Document()
+        self.stack = commands.CommandStack(self.doc)
+        self.stack.subscribe(self._stack_changed)
+        self.scene = GraphScene(self.doc, theme, self)
+        self.scene.wireRequested.connect(self.request_wire)
+        self.scene.nodesMoved.connect(self.move_nodes)
+        self.scene.layerDropped.connect(self._layer_dropped)
+        self.scene.statusMessage.connect(self.statusMessage)
+        self._refresh_timer = QTimer(self)
+        self._refresh_timer.setSingleShot(True)
+        self._refresh_timer.setInterval(0)
+        self._refresh_timer.timeout.connect(self.refresh)
+        self._was_clean = True
+        self.paste_count = 0
+
+    # -- document lifetime -----------------------------------------------------------------------------------
+    def set_document(self, doc: Document) -> None:
+        self.doc.unsubscribe(self.scene.on_document_event)
+        self.doc = doc
+        self.stack = commands.CommandStack(doc)
+        self.stack.subscribe(self._stack_changed)
+        self.scene.set_document(doc)
+        self._was_clean = True
+        self.documentReplaced.emit()
+        self.refresh()
+        self.cleanChanged.emit()
+
+    def _stack_changed(self) -> None:
+        self._refresh_timer.start()  # coalesce: many commands in one event-loop turn give one analysis
+        if self.stack.is_clean() != self._was_clean:
+            self._was_clean = self.stack.is_clean()
+            self.cleanChanged.emit()
+
+    def refresh(self) -> None:
+        """Ask the engine for shapes, parameter counts and errors and show them."""
+        self._refresh_timer.stop()
+        self.scene.apply_analysis()
+        self.refreshed.emit()
+
+    def push(self, command) -> bool:
+        try:
+            self.stack.push(command)
+            return True
+        except NetweaverError as exc:
+            self.statusMessage.emit(str(exc))
+            return False
+
+    # -- creating and wiring ------------------------------------------------------------------------------------
+    def add_layer(self, class_name: str, pos=(0.0, 0.0), config: dict | None = None) -> str | None:
+        try:
+            base = layer_schema.default_config(class_name)
+        except NetweaverError as exc:
+            self.statusMessage.emit(str(exc))
+            return None
+        base.update(config or {})
+        base["name"] = base.get("name") or self.doc.unique_name(class_name)
+        node = LayerNode(self.doc.new_node_id(), class_name, base, (float(pos[0]), float(pos[1])))
+        if self.push(commands.AddNode(node)):
+            self.scene.select_nodes([node.id])
+            return node.id
+        return None
+
+    def _layer_dropped(self, class_name: str, pos: QPointF) -> None:
+        self.add_layer(class_name, (pos.x() - NODE_WIDTH / 2, pos.y() - 20))
+
+    def resolve_port(self, src: str, src_port: int, dst: str, slot: int) -> int | str:
+        """The document port for a drop on a drawn slot (-1: anywhere on the node); or why there is none."""
+        doc = self.doc
+        if dst not in doc.nodes:
+            return "No such layer."
+        node = doc.nodes[dst]
+        if layer_schema.is_merge(node.class_name):
+            wired = len(doc.wires_into(dst))
+            if slot != -1 and slot < wired:
+                return f"Input {slot} of '{node.name}' is already wired; drop on its free port (the last one)."
+            return doc.free_merge_port(dst)
+        ports = doc.input_ports(dst)
+        if slot != -1:
+            return slot
+        taken = {w.dst_port for w in doc.wires_into(dst)}
+        out_kind = doc.output_ports(src)[src_port].kind if src in doc.nodes and src_port < len(
+            doc.output_ports(src)) else "tensor"
+        for i, p in enumerate(ports):
+            if i not in taken and (p.kind == "tensor" or out_kind == "state"):
+                return i
+        return 0 if ports else f"'{node.name}' takes no inputs."
+
+    def request_wire(self, src: str, src_port: int, dst: str, slot: int) -> str | None:
+        """Wire src's output to dst; returns None when done, else the reason it was refused (also shown)."""
+        port = self.resolve_port(src, src_port, dst, slot)
+        reason = port if isinstance(port, str) else self.doc.check_wire(src, src_port, dst, port)
+        if reason:
+            self.statusMessage.emit(f"Wire refused: {reason}")
+            return reason
+        self.push(commands.AddWire(Wire(src, src_port, dst, port)))
+        return None
+
+    # -- editing the selection ---------------------------------------------------------------------------------
+    def delete_selection(self) -> None:
+        nodes = self.scene.selected_node_ids()
+        wires = [w for w in self.scene.selected_wires() if w.src not in nodes and w.dst not in nodes]
+        parts = [commands.RemoveWire(w) for w in wires]
+        if nodes:
+            parts.append(commands.RemoveNodes(self.doc, nodes))
+        if parts:
+            self.push(parts[0] if len(parts) == 1 else commands.Macro(f"Delete {len(parts)} item(s)", parts))
+
+    def move_nodes(self, moves: dict) -> None:
+        self.push(commands.MoveNodes(moves))
+
+    def set_config(self, node_id: str, config: dict) -> str | None:
+        """Apply a config edit; returns the engine's reason when the config is impossible (nothing changes)."""
+        try:
+            command = commands.SetConfig(self.doc, node_id, config)
+            self.stack.push(command)
+        except NetweaverError as exc:
+            self.statusMessage.emit(str(exc))
+            return str(exc)
+        return None
+
+    def rename(self, node_id: str, name: str) -> str | None:
+        config = dict(self.doc.nodes[node_id].config)
+        config["name"] = name
+        return self.set_config(node_id, config)
+
+    def copy_fragment(self) -> dict | None:
+        ids = self.scene.selected_node_ids()
+        return self.doc.fragment(ids) if ids else None
+
+    def paste_fragment(self, fragment: dict) -> list[str]:
+        self.paste_count += 1
+        before = set(self.doc.nodes)
+        try:
+            command = commands.paste_command(self.doc, fragment, (40.0 * self.paste_count, 40.0 * self.paste_count))
+        except NetweaverError as exc:
+            self.statusMessage.emit(str(exc))
+            return []
+        if not self.push(command):
+            return []
+        new = [nid for nid in self.doc.nodes if nid not in before]
+        self.scene.select_nodes(new)
+        return new
+
+    def duplicate(self) -> list[str]:
+        fragment = self.copy_fragment()
+        return self.paste_fragment(fragment) if fragment else []
+
+    def auto_layout(self) -> None:
+        if not self.doc.nodes:
+            return
+        sizes = {nid: (NODE_WIDTH, item.height) for nid, item in self.scene.node_items.items()}
+        try:
+            layout = layered_layout(self.doc, dx=NODE_WIDTH + 90, dy=40, sizes=sizes)
+        except NetweaverError as exc:
+            self.statusMessage.emit(str(exc))
+            return
+        moves = {nid: (self.doc.nodes[nid].position, pos) for nid, pos in layout.items()
+                 if tuple(self.doc.nodes[nid].position) != tuple(pos)}
+        if moves:
+            self.push(commands.MoveNodes(moves, "Auto-layout"))
+
+
+def fragment_to_text(fragment: dict) -> str:
+    return json.dumps(fragment)
+
+
+def fragment_from_text(text: str) -> dict | None:
+    try:
+        data = json.loads(text)
+    except (ValueError, TypeError):
+        return None
+    return data if isinstance(data, dict) and data.get("format") == "netweaver-fragment" else None

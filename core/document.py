@@ -1,0 +1,674 @@
+"""The model document the editor works on, with no Qt: layer nodes, wires between their ports, and what the engine
+says about them.
+
+A node is {id, class_name, config, position} (+ the weights of an imported layer); a wire joins an output port of one
+node to an input port of another. Observers hear every change as an event (Orange's scheme does the same), so the
+canvas only mirrors the document and every change can go through an undoable command (`core.commands`).
+
+`analyze()` asks the engine itself: it builds each layer from its config and calls it on Functional-API tensors of
+its inputs' shapes, so the shapes, parameter counts and errors shown are the engine's. Results are cached per
+(class, config, input shapes), so an edit re-traces only the layers it can affect.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from core import layer_schema
+from core.errors import ConfigError, GraphError
+from core.summary import format_shape
+
+
+@dataclass
+class LayerNode:
+    id: str
+    class_name: str
+    config: dict
+    position: tuple[float, float] = (0.0, 0.0)
+    weights: list | None = None  # arrays of an imported layer, in `layer.weights` order
+
+    @property
+    def name(self) -> str:
+        return self.config.get("name", self.id)
+
+    def to_dict(self) -> dict:
+        return {"id": self.id, "class_name": self.class_name, "config": copy.deepcopy(self.config),
+                "position": [float(self.position[0]), float(self.position[1])]}
+
+
+@dataclass(frozen=True)
+class Wire:
+    src: str
+    src_port: int
+    dst: str
+    dst_port: int
+
+    def to_dict(self) -> dict:
+        return {"src": self.src, "src_port": self.src_port, "dst": self.dst, "dst_port": self.dst_port}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Wire":
+        return cls(str(d["src"]), int(d.get("src_port", 0)), str(d["dst"]), int(d.get("dst_port", 0)))
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    shape: tuple
+    dtype: str = "float32"
+    mask_shape: tuple | None = None
+
+    @property
+    def masked(self) -> bool:
+        return self.mask_shape is not None
+
+    def label(self) -> str:
+        return format_shape(self.shape)
+
+
+@dataclass
+class NodeInfo:
+    """What the engine says about one node. status: 'ok'; 'error' (its inputs or config do not fit: `error` says
+    why); 'incomplete' (an input port is not wired yet); 'waiting' (an upstream node has no result)."""
+
+    status: str
+    outputs: list[TensorSpec] = field(default_factory=list)
+    params: int | None = None
+    error: str = ""
+    trainable_params: int | None = None
+
+
+@dataclass
+class DocumentSummaryRow:
+    node_id: str
+    name: str
+    class_name: str
+    output_shape: str
+    params: int | None
+    connected_to: list[str]
+    trainable_params: int | None = None
+
+
+class Document:
+    """A Functional model being drawn. Mutators emit events: node_added, node_removed, node_moved, config_changed,
+    weights_changed, wire_added, wire_removed, reset."""
+
+    def __init__(self, name: str = "model"):
+        self.name = name
+        self.nodes: dict[str, LayerNode] = {}
+        self.wires: list[Wire] = []
+        self.training: dict = {}   # compile and fit settings, kept for the training panel and the project file
+        self.datasets: list = []   # dataset references
+        self.extra: dict = {}      # project fields this version does not know, kept on re-save
+        # The model's inputs and outputs in the order an imported model had them (node id, port); sinks drawn
+        # later are appended.
+        self.input_order: list[str] = []
+        self.output_order: list[tuple[str, int]] = []
+        self.revision = 0
+        self._next_id = 1
+        self._observers: list[Callable[[str, object], None]] = []
+        self._analysis: dict[str, NodeInfo] | None = None
+        self._analysis_revision = -1
+        self._cache: dict[tuple, tuple[list[TensorSpec], int, int]] = {}
+
+    # -- observers ---------------------------------------------------------------------------------------------
+    def subscribe(self, callback: Callable[[str, object], None]) -> None:
+        self._observers.append(callback)
+
+    def unsubscribe(self, callback) -> None:
+        self._observers = [c for c in self._observers if c != callback]
+
+    def _emit(self, event: str, payload=None) -> None:
+        self.revision += 1
+        for callback in list(self._observers):
+            callback(event, payload)
+
+    # -- ids and names -----------------------------------------------------------------------------------------
+    def new_node_id(self) -> str:
+        while f"n{self._next_id}" in self.nodes:
+            self._next_id += 1
+        nid = f"n{self._next_id}"
+        self._next_id += 1
+        return nid
+
+    def unique_name(self, class_name_or_base: str, taken: set[str] | None = None) -> str:
+        """Keras's naming ('dense', 'dense_1', ...), unique in this document."""
+        from core.backend import snake_case
+
+        base = snake_case(class_name_or_base) if class_name_or_base[:1].isupper() else class_name_or_base
+        if class_name_or_base == "InputLayer":
+            base = "input_layer"
+        names = {n.name for n in self.nodes.values()} | (taken or set())
+        if base not in names:
+            return base
+        i = 1
+        while f"{base}_{i}" in names:
+            i += 1
+        return f"{base}_{i}"
+
+    def node_by_name(self, name: str) -> LayerNode | None:
+        return next((n for n in self.nodes.values() if n.name == name), None)
+
+    # -- mutators (commands call these; each emits one event) -------------------------------------------------
+    def add_node(self, node: LayerNode, index: int | None = None) -> None:
+        if node.id in self.nodes:
+            raise GraphError(f"Node id '{node.id}' is already in the document.")
+        if self.node_by_name(node.name) is not None:
+            raise GraphError(f"A layer named '{node.name}' already exists; layer names must be unique.")
+        items = list(self.nodes.items())
+        index = len(items) if index is None else index
+        items.insert(index, (node.id, node))
+        self.nodes = dict(items)
+        self._emit("node_added", node)
+
+    def remove_node(self, node_id: str) -> LayerNode:
+        node = self._node(node_id)
+        attached = [w for w in self.wires if w.src == node_id or w.dst == node_id]
+        if attached:
+            raise GraphError(f"Layer '{node.name}' still has {len(attached)} wire(s); remove them first.")
+        del self.nodes[node_id]
+        self._emit("node_removed", node)
+        return node
+
+    def move_node(self, node_id: str, position) -> None:
+        node = self._node(node_id)
+        node.position = (float(position[0]), float(position[1]))
+        self._emit("node_moved", node)
+
+    def set_config(self, node_id: str, config: dict) -> None:
+        node = self._node(node_id)
+        new_name = config.get("name", node.name)
+        other = self.node_by_name(new_name)
+        if other is not None and other.id != node_id:
+            raise ConfigError(f"A layer named '{new_name}' already exists; layer names must be unique.")
+        node.config = copy.deepcopy(config)
+        self._emit("config_changed", node)
+
+    def set_weights(self, node_id: str, weights) -> None:
+        node = self._node(node_id)
+        node.weights = None if weights is None else [np.array(w) for w in weights]
+        self._emit("weights_changed", node)
+
+    def add_wire(self, wire: Wire, index: int | None = None) -> None:
+        reason = self.check_wire(wire.src, wire.src_port, wire.dst, wire.dst_port)
+        if reason:
+            raise GraphError(reason)
+        self.wires.insert(len(self.wires) if index is None else index, wire)
+        self._emit("wire_added", wire)
+
+    def remove_wire(self, wire: Wire) -> int:
+        index = self.wires.index(wire)
+        del self.wires[index]
+        self._emit("wire_removed", wire)
+        return index
+
+    def clear(self) -> None:
+        self.nodes, self.wires = {}, []
+        self._emit("reset", None)
+
+    def _node(self, node_id: str) -> LayerNode:
+        try:
+            return self.nodes[node_id]
+        except KeyError:
+            raise GraphError(f"No node '{node_id}' in the document.") from None
+
+    # -- graph queries -----------------------------------------------------------------------------------------
+    def wires_into(self, node_id: str) -> list[Wire]:
+        return sorted((w for w in self.wires if w.dst == node_id), key=lambda w: w.dst_port)
+
+    def wires_from(self, node_id: str) -> list[Wire]:
+        return [w for w in self.wires if w.src == node_id]
+
+    def input_ports(self, node_id: str) -> list[layer_schema.PortSpec]:
+        node = self._node(node_id)
+        return layer_schema.input_ports(node.class_name, node.config, len(self.wires_into(node_id)))
+
+    def output_ports(self, node_id: str) -> list[layer_schema.PortSpec]:
+        node = self._node(node_id)
+        return layer_schema.output_ports(node.class_name, node.config)
+
+    def port_slot(self, wire: Wire) -> int:
+        """Where a wire lands on its node's drawn ports: merge inputs are packed in wire order."""
+        if layer_schema.is_merge(self.nodes[wire.dst].class_name):
+            return [w.dst_port for w in self.wires_into(wire.dst)].index(wire.dst_port)
+        return wire.dst_port
+
+    def free_merge_port(self, node_id: str) -> int:
+        ports = [w.dst_port for w in self.wires_into(node_id)]
+        return max(ports) + 1 if ports else 0
+
+    def reaches(self, start: str, goal: str) -> list[str] | None:
+        """The path of node ids from start to goal along wires, or None."""
+        children: dict[str, list[str]] = {}
+        for w in self.wires:
+            children.setdefault(w.src, []).append(w.dst)
+        parents = {start: None}
+        stack = [start]
+        while stack:
+            nid = stack.pop()
+            if nid == goal:
+                path = []
+                while nid is not None:
+                    path.append(nid)
+                    nid = parents[nid]
+                return path[::-1]
+            for child in children.get(nid, ()):
+                if child not in parents:
+                    parents[child] = nid
+                    stack.append(child)
+        return None
+
+    def check_wire(self, src: str, src_port: int, dst: str, dst_port: int) -> str | None:
+        """Why this wire cannot be drawn, or None when it fits."""
+        if src not in self.nodes or dst not in self.nodes:
+            return "A wire must join two layers of this model."
+        s, d = self.nodes[src], self.nodes[dst]
+        if src == dst:
+            return f"'{s.name}' cannot feed itself."
+        outs = layer_schema.output_ports(s.class_name, s.config)
+        if not 0 <= src_port < len(outs):
+            return f"'{s.name}' ({s.class_name}) has no output port {src_port}."
+        merge = layer_schema.is_merge(d.class_name)
+        existing = self.wires_into(dst)
+        if merge:
+            cap = layer_schema.max_merge_inputs(d.class_name)
+            if cap and len(existing) >= cap:
+                return f"'{d.name}' ({d.class_name}) takes exactly {cap} inputs; it already has {len(existing)}."
+            if any(w.dst_port == dst_port for w in existing):
+                return f"Input {dst_port} of '{d.name}' is already wired."
+            if dst_port < 0:
+                return f"'{d.name}' has no input port {dst_port}."
+            in_kind = "tensor"
+        else:
+            ins = layer_schema.input_ports(d.class_name, d.config, len(existing))
+            if not ins:
+                return f"'{d.name}' is an input of the model; nothing can be wired into it."
+            if not 0 <= dst_port < len(ins):
+                return f"'{d.name}' ({d.class_name}) has no input port {dst_port}."
+            if any(w.dst_port == dst_port for w in existing):
+                return (f"Input '{ins[dst_port].name}' of '{d.name}' is already wired; delete that wire first or use "
+                        f"a merge layer (Add, Concatenate, ...) to combine tensors.")
+            in_kind = ins[dst_port].kind
+        out_kind = outs[src_port].kind
+        if in_kind == "state" and out_kind != "state":
+            return (f"'{d.name}' input '{ins[dst_port].name}' takes a recurrent state (a state output of a recurrent "
+                    f"layer with return_state=True), but '{s.name}' output '{outs[src_port].name}' is a tensor.")
+        path = self.reaches(dst, src)
+        if path is not None:
+            names = " -> ".join(self.nodes[n].name for n in path + [dst])
+            return f"This wire would close a cycle ({names}); a model's graph must be acyclic."
+        if in_kind == "tensor" and not layer_schema.takes_mask(d.class_name):
+            spec = self.output_spec(src, src_port)
+            if spec is not None and spec.masked:
+                return (f"'{s.name}' output carries a mask, and '{d.name}' ({d.class_name}) cannot take a mask. "
+                        f"Put a layer that consumes it (an RNN or a pooling layer) in between.")
+        return None
+
+    def topological_order(self) -> list[str]:
+        """Node ids, inputs first; ties keep document order. Raises GraphError on a cycle (from a foreign file)."""
+        indegree = {nid: 0 for nid in self.nodes}
+        children: dict[str, list[str]] = {}
+        for w in self.wires:
+            indegree[w.dst] += 1
+            children.setdefault(w.src, []).append(w.dst)
+        ready = [nid for nid, d in indegree.items() if d == 0]
+        order = []
+        position = {nid: i for i, nid in enumerate(self.nodes)}
+        while ready:
+            ready.sort(key=position.__getitem__, reverse=True)
+            nid = ready.pop()
+            order.append(nid)
+            for child in children.get(nid, ()):
+                indegree[child] -= 1
+                if indegree[child] == 0:
+                    ready.append(child)
+        if len(order) != len(self.nodes):
+            stuck = [self.nodes[n].name for n in self.nodes if n not in order]
+            raise GraphError(f"The graph has a cycle through {', '.join(stuck)}.")
+        return order
+
+    # -- what the engine says ----------------------------------------------------------------------------------
+    def output_spec(self, node_id: str, port: int) -> TensorSpec | None:
+        info = self.analyze().get(node_id)
+        if info is None or port >= len(info.outputs):
+            return None
+        return info.outputs[port]
+
+    def analyze(self) -> dict[str, NodeInfo]:
+        if self._analysis is not None and self._analysis_revision == self.revision:
+            return self._analysis
+        result: dict[str, NodeInfo] = {}
+        used_cache: dict[tuple, tuple[list[TensorSpec], int, int]] = {}
+        incoming: dict[str, list[Wire]] = {nid: [] for nid in self.nodes}
+        for w in self.wires:
+            incoming[w.dst].append(w)
+        for nid in self.topological_order():
+            node = self.nodes[nid]
+            result[nid] = self._analyze_node(node, sorted(incoming[nid], key=lambda w: w.dst_port), result,
+                                             used_cache)
+        self._cache = used_cache
+        self._analysis, self._analysis_revision = result, self.revision
+        return result
+
+    def _analyze_node(self, node: LayerNode, wires: list[Wire], done: dict[str, NodeInfo], used_cache) -> NodeInfo:
+        ports = layer_schema.input_ports(node.class_name, node.config, len(wires))
+        merge = layer_schema.is_merge(node.class_name)
+        if ports and not wires:
+            return NodeInfo("incomplete", error=f"'{node.name}' has no input yet: wire a layer's output into it.")
+        specs = []
+        for w in wires:
+            info = done[w.src]
+            if info.status != "ok" or w.src_port >= len(info.outputs):
+                return NodeInfo("waiting", error=f"Waiting for '{self.nodes[w.src].name}', which has no output shape.")
+            specs.append((w.dst_port, info.outputs[w.src_port]))
+        if merge and len(specs) < 2 and ports:
+            return NodeInfo("incomplete", error=f"'{node.name}' ({node.class_name}) merges two or more tensors; "
+                                                f"wire at least one more input.")
+        if not merge and ports and not any(p == 0 for p, _ in specs):
+            return NodeInfo("incomplete", error=f"'{node.name}' has initial states but no main input.")
+        n_states = sum(1 for p in ports if p.kind == "state")
+        state_specs = [s for p, s in specs if p > 0] if not merge else []
+        if state_specs and len(state_specs) != n_states:
+            return NodeInfo("error", error=f"'{node.name}' ({node.class_name}) takes all {n_states} initial states "
+                                           f"or none; {len(state_specs)} are wired.")
+        key = (node.class_name, _config_key(node.config), tuple(s for _, s in specs))
+        hit = self._cache.get(key) or used_cache.get(key)
+        if hit is None:
+            try:
+                hit = _trace_layer(node, specs, merge)
+            except Exception as exc:  # the engine's own message is what the user needs to see
+                return NodeInfo("error", error=_error_text(node, exc))
+        used_cache[key] = hit
+        return NodeInfo("ok", outputs=hit[0], params=hit[1], trainable_params=hit[2])
+
+    # -- summary -----------------------------------------------------------------------------------------------
+    def output_node_ports(self) -> list[tuple[str, int]]:
+        """The model's outputs: every layer whose outputs feed nothing (inputs excluded), in the imported model's
+        order and then document order."""
+        feeding = {w.src for w in self.wires}
+        sinks = [nid for nid, n in self.nodes.items() if n.class_name != "InputLayer" and nid not in feeding]
+        kept = [(nid, p) for nid, p in self.output_order if nid in sinks]
+        return kept + [(nid, 0) for nid in sinks if all(nid != k for k, _ in kept)]
+
+    def input_node_ids(self) -> list[str]:
+        inputs = [nid for nid, n in self.nodes.items() if n.class_name == "InputLayer"]
+        kept = [nid for nid in self.input_order if nid in inputs]
+        return kept + [nid for nid in inputs if nid not in kept]
+
+    def keras_layer_order(self) -> list[str]:
+        """Node ids in the order Keras lists a Functional model's layers (by depth from the outputs, then first
+        discovery walking back from the outputs); nodes not reaching an output come last."""
+        index: dict[str, int] = {}
+        order: list[str] = []
+        done: set[str] = set()
+        incoming: dict[str, list[Wire]] = {nid: [] for nid in self.nodes}
+        for w in self.wires:
+            incoming[w.dst].append(w)
+
+        def visit(nid: str):
+            stack = [(nid, False)]
+            while stack:
+                cur, expanded = stack.pop()
+                index.setdefault(cur, len(index))
+                if expanded:
+                    if cur not in done:
+                        done.add(cur)
+                        order.append(cur)
+                    continue
+                if cur in done:
+                    continue
+                stack.append((cur, True))
+                for w in reversed(sorted(incoming[cur], key=lambda w: w.dst_port)):
+                    if w.src not in done:
+                        stack.append((w.src, False))
+
+        for nid, _ in self.output_node_ports():
+            visit(nid)
+        for nid, n in self.nodes.items():
+            if n.class_name == "InputLayer":
+                visit(nid)
+        depth: dict[str, int] = {}
+        for nid in reversed(order):
+            d = depth.setdefault(nid, 0)
+            for w in incoming[nid]:
+                depth[w.src] = max(depth.get(w.src, 0), d + 1)
+        ranked = sorted(order, key=lambda n: (-depth[n], index[n]))
+        return ranked + [n for n in self.nodes if n not in done]
+
+    def summary_rows(self) -> list[DocumentSummaryRow]:
+        info = self.analyze()
+        rows = []
+        for nid in self.keras_layer_order():
+            node, ni = self.nodes[nid], info[nid]
+            if ni.outputs:
+                labels = [s.shape for s in ni.outputs]
+                shape = format_shape(labels if len(labels) > 1 else labels[0])
+            else:
+                shape = "?"
+            conns = [f"{self.nodes[w.src].name}[0][{w.src_port}]" for w in self.wires_into(nid)]
+            rows.append(DocumentSummaryRow(nid, node.name, node.class_name, shape, ni.params, conns,
+                                           ni.trainable_params))
+        return rows
+
+    def total_params(self) -> int:
+        return sum(i.params or 0 for i in self.analyze().values())
+
+    def errors(self) -> list[tuple[str, str]]:
+        return [(nid, i.error) for nid, i in self.analyze().items() if i.status == "error"]
+
+    # -- to and from the engine's models ----------------------------------------------------------------------
+    def to_model(self):
+        """A `core` Functional model of this graph, with the imported weights where they still fit."""
+        from core.layers.base import InputLayer, flatten
+        from core.models import Functional
+
+        problems = [f"{self.nodes[nid].name}: {i.error}" for nid, i in self.analyze().items()
+                    if i.status in ("error", "incomplete")]
+        if problems:
+            raise GraphError("The model is not complete: " + " ".join(problems))
+        tensors: dict[tuple[str, int], object] = {}
+        layers = {}
+        for nid in self.topological_order():
+            node = self.nodes[nid]
+            cls = layer_schema.layer_class(node.class_name)
+            layer = cls.from_config(copy.deepcopy(node.config))
+            layers[nid] = layer
+            if isinstance(layer, InputLayer):
+                outs = [layer.output]
+            else:
+                wires = self.wires_into(nid)
+                merge = layer_schema.is_merge(node.class_name)
+                main = [tensors[(w.src, w.src_port)] for w in wires if merge or w.dst_port == 0]
+                states = [tensors[(w.src, w.src_port)] for w in wires if not merge and w.dst_port > 0]
+                x = main if merge else main[0]
+                result = layer(x, initial_state=states) if states else layer(x)
+                outs = flatten(result)
+            for i, t in enumerate(outs):
+                tensors[(nid, i)] = t
+            if node.weights is not None:
+                try:
+                    layer.set_weights(node.weights)
+                except ValueError:
+                    pass  # the config changed the weights' shapes since import: keep the fresh initial values
+        outputs = [tensors[p] for p in self.output_node_ports()]
+        inputs = [tensors[(nid, 0)] for nid in self.input_node_ids()]
+        if not outputs:
+            raise GraphError("The model has no output: add a layer after an input.")
+        model = Functional(inputs if len(inputs) > 1 else inputs[0], outputs if len(outputs) > 1 else outputs[0],
+                           name=self.name)
+        return model
+
+    @classmethod
+    def from_model(cls, model) -> "Document":
+        """A document drawing a Functional (or built Sequential) model, keeping its weights."""
+        from core.layers.base import InputLayer
+
+        doc = cls(getattr(model, "name", "model"))
+        nodes = getattr(model, "_nodes_in_order", None)
+        if nodes is None:
+            raise GraphError(f"Model '{model.name}' is a subclassed model: its graph lives in Python code, so it "
+                             f"cannot be drawn. Build it with the Functional API or Sequential.")
+        node_ids: dict[int, str] = {}
+        for layer in model.layers:
+            calls = [n for n in nodes if n.layer is layer]
+            if len(calls) > 1:
+                raise GraphError(f"Layer '{layer.name}' is called {len(calls)} times in model '{model.name}' (a "
+                                 f"shared layer); the editor draws one node per layer call and cannot share weights "
+                                 f"between nodes yet.")
+            config = layer.get_config()
+            if isinstance(layer, InputLayer):
+                config = _input_config(config)
+            node = LayerNode(doc.new_node_id(), type(layer).__name__, config,
+                             weights=[np.array(w) for w in layer.get_weights()] or None)
+            doc.nodes[node.id] = node
+            node_ids[id(layer)] = node.id
+        for n in nodes:
+            if n.is_input:
+                continue
+            dst = node_ids[id(n.layer)]
+            merge = layer_schema.is_merge(type(n.layer).__name__)
+            main_args = n.call_args[0] if n.call_args else None
+            state_args = n.call_kwargs.get("initial_state") or []
+            if not merge and isinstance(main_args, (list, tuple)):  # RNN called as layer([x, h, c])
+                main_args, state_args = main_args[0], list(main_args[1:])
+            mains = list(main_args) if isinstance(main_args, (list, tuple)) else [main_args]
+            states = list(state_args) if isinstance(state_args, (list, tuple)) else [state_args]
+            for port, t in enumerate(mains + states):
+                src_layer, _, tensor_index = t._keras_history
+                doc.wires.append(Wire(node_ids[id(src_layer)], tensor_index, dst, port))
+        doc.input_order = [node_ids[id(t._keras_history[0])] for t in model.inputs]
+        doc.output_order = [(node_ids[id(t._keras_history[0])], t._keras_history[2]) for t in model.outputs]
+        doc.topological_order()  # a foreign graph with a cycle is refused here, with the layers named
+        for nid, pos in layered_layout(doc).items():
+            doc.nodes[nid].position = pos
+        doc.revision += 1
+        return doc
+
+    # -- fragments (copy/paste, project files) -----------------------------------------------------------------
+    def fragment(self, node_ids) -> dict:
+        """The given nodes and the wires among them, as JSON-able data."""
+        ids = [nid for nid in self.nodes if nid in set(node_ids)]
+        return {"format": "netweaver-fragment", "nodes": [self.nodes[nid].to_dict() for nid in ids],
+                "wires": [w.to_dict() for w in self.wires if w.src in ids and w.dst in ids]}
+
+    def graph_dict(self) -> dict:
+        return {"name": self.name, "nodes": [n.to_dict() for n in self.nodes.values()],
+                "wires": [w.to_dict() for w in self.wires], "inputs": list(self.input_order),
+                "outputs": [[nid, port] for nid, port in self.output_order]}
+
+    def load_graph_dict(self, graph: dict) -> None:
+        """Replace the graph with one read from a file; every reference is checked before anything changes."""
+        try:
+            nodes = [LayerNode(str(n["id"]), str(n["class_name"]), dict(n.get("config") or {}),
+                               tuple(float(v) for v in n.get("position", (0, 0)))[:2]) for n in graph["nodes"]]
+            wires = [Wire.from_dict(w) for w in graph.get("wires", [])]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ConfigError(f"The graph is malformed: {exc!r} (each node needs id, class_name and config; each "
+                              f"wire src, src_port, dst, dst_port).") from exc
+        ids = [n.id for n in nodes]
+        if len(set(ids)) != len(ids):
+            raise ConfigError("The graph has two nodes with the same id.")
+        for n in nodes:
+            layer_schema.layer_class(n.class_name)  # unknown class -> ConfigError naming it and the known ones
+            n.config.setdefault("name", n.id)
+        for w in wires:
+            if w.src not in ids or w.dst not in ids:
+                raise ConfigError(f"A wire refers to a node that does not exist: {w}.")
+        names = [n.name for n in nodes]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"Layer names must be unique; repeated: {sorted({x for x in names if names.count(x) > 1})}.")
+        trial = Document(self.name)
+        trial.nodes = {n.id: n for n in nodes}
+        trial.wires = wires
+        trial.topological_order()
+        self.name = str(graph.get("name", self.name))
+        self.nodes, self.wires = trial.nodes, wires
+        self.input_order = [str(n) for n in graph.get("inputs", []) if n in trial.nodes]
+        self.output_order = [(str(o[0]), int(o[1])) for o in graph.get("outputs", []) if o[0] in trial.nodes]
+        self._next_id = 1
+        self._emit("reset", None)
+
+
+def _input_config(config: dict) -> dict:
+    """InputLayer configs (Keras 3 `batch_shape`, tf.keras 2 `batch_input_shape`) as the editor's shape field."""
+    batch = config.get("batch_shape") or config.get("batch_input_shape")
+    out = {"name": config.get("name"), "dtype": config.get("dtype", "float32")}
+    if batch is not None:
+        out["shape"] = list(batch[1:])
+        if batch[0] is not None:
+            out["batch_size"] = batch[0]
+    else:
+        out["shape"] = list(config.get("shape") or [])
+    return out
+
+
+def _config_key(config: dict) -> str:
+    return json.dumps(config, sort_keys=True, default=repr)
+
+
+def _trace_layer(node: LayerNode, specs, merge: bool):
+    """Build the layer from its config and call it on Functional-API tensors of the input specs."""
+    from core.layers.base import KerasTensor, flatten
+
+    cls = layer_schema.layer_class(node.class_name)
+    layer = cls.from_config(copy.deepcopy(node.config))
+    if not specs:
+        outs = flatten(layer.output)
+    else:
+        tensors = [(port, KerasTensor(s.shape, s.dtype, name=f"in{port}", mask_shape=s.mask_shape,
+                                      mask_origin="upstream")) for port, s in specs]
+        if merge:
+            result = layer([t for _, t in tensors])
+        else:
+            main = next(t for p, t in tensors if p == 0)
+            states = [t for p, t in tensors if p > 0]
+            result = layer(main, initial_state=states) if states else layer(main)
+        outs = flatten(result)
+    out_specs = [TensorSpec(tuple(t.shape), t.dtype, t._mask_shape) for t in outs]
+    params = layer.count_params() if layer.built else 0
+    trainable = int(sum(int(np.prod(w.shape)) for w in layer.trainable_weights)) if layer.built else 0
+    return out_specs, params, trainable
+
+
+def _error_text(node: LayerNode, exc: Exception) -> str:
+    msg = str(exc) or type(exc).__name__
+    from core.errors import NetweaverError
+
+    if not isinstance(exc, NetweaverError):
+        msg = f"{type(exc).__name__}: {msg}"
+    return msg
+
+
+def layered_layout(doc: Document, dx: float = 260.0, dy: float = 120.0, sizes: dict | None = None) -> dict:
+    """Left-to-right layered drawing of the DAG: a node's column is its longest path from an input; rows inside a
+    column follow the mean row of the node's parents (one barycentre sweep), which keeps chains straight."""
+    order = doc.topological_order()
+    incoming: dict[str, list[str]] = {nid: [] for nid in doc.nodes}
+    for w in doc.wires:
+        incoming[w.dst].append(w.src)
+    column: dict[str, int] = {}
+    for nid in order:
+        column[nid] = max((column[p] + 1 for p in incoming[nid]), default=0)
+    columns: dict[int, list[str]] = {}
+    for nid in order:
+        columns.setdefault(column[nid], []).append(nid)
+    row: dict[str, float] = {}
+    positions = {}
+    for c in sorted(columns):
+        members = columns[c]
+        members.sort(key=lambda n: (sum(row[p] for p in incoming[n]) / len(incoming[n])) if incoming[n] else 0.0)
+        y = 0.0
+        taken = -1e9
+        for nid in members:
+            want = (sum(row[p] for p in incoming[nid]) / len(incoming[nid])) if incoming[nid] else y
+            h = (sizes or {}).get(nid, (0, dy * 0.8))[1]
+            pos = max(want, taken)
+            row[nid] = pos
+            taken = pos + max(dy, h + dy * 0.25)
+            y = taken
+            positions[nid] = (c * dx, pos)
+    return positions

@@ -1,0 +1,342 @@
+"""Each layer class's config schema, read from its `__init__` signature, defaults and docstring.
+
+The editor's inspector and palette are generated from this, so a layer added to `core.layers` appears in the app with
+a working inspector and no GUI code. A field's kind comes from its name and default (`*_initializer` is an
+initializer, a bool default is a check box, `rate` is a float in [0, 1], ...); the few required arguments without a
+default get a palette default so a freshly dropped layer is valid.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from core import activations, constraints, initializers, regularizers
+
+# Keyword arguments every layer takes from `Layer.__init__`; edited elsewhere (name by renaming) or meaningless in a
+# drawn graph (input_shape: the graph's InputLayers give shapes).
+_HIDDEN = {"name", "dtype", "input_shape", "batch_input_shape", "batch_size", "input_dim_", "kwargs", "self",
+           "input_length", "autocast", "lora_rank", "lora_alpha", "seed_generator", "ragged", "sparse",
+           "input_tensor", "optional", "batch_shape", "module", "registered_name"}
+
+# Values for required arguments (no default in `__init__`) so a layer dropped from the palette builds at once.
+PALETTE_DEFAULTS: dict[str, Any] = {
+    "units": 32, "filters": 32, "kernel_size": 3, "rate": 0.5, "activation": "relu", "input_dim": 1000,
+    "output_dim": 64, "n": 4, "target_shape": [-1], "dims": [2, 1], "shape": [32], "axes": -1, "stddev": 0.1,
+    "function": None, "cell": None, "size": 2, "pool_size": 2, "cropping": 1, "padding": 1,
+    "layer": {"class_name": "LSTM", "config": {"units": 32}},
+}
+
+CHOICES: dict[str, list] = {
+    "padding": ["valid", "same", "causal"],
+    "data_format": ["channels_last", "channels_first"],
+    "merge_mode": ["concat", "sum", "mul", "ave", None],
+    "interpolation": ["nearest", "bilinear"],
+    "implementation": [1, 2],
+    "dtype": ["float32", "float64", "int32", "int64", "bool"],
+}
+_UNIT_INTERVAL = {"rate", "dropout", "recurrent_dropout", "momentum"}
+_POSITIVE_INT = {"units", "filters", "input_dim", "output_dim", "n", "depth_multiplier", "groups"}
+
+# Palette groups by the module a layer lives in; anything from elsewhere (user code) is Custom.
+GROUP_ORDER = ["Inputs", "Core", "Recurrent", "Convolution", "Pooling", "Merging", "Normalization", "Regularization",
+               "Reshaping", "Wrappers", "Custom"]
+_MODULE_GROUPS = {"core.layers.base": "Inputs", "core.layers.core": "Core", "core.layers.recurrent": "Recurrent",
+                  "core.layers.convolutional": "Convolution", "core.layers.pooling": "Pooling",
+                  "core.layers.merging": "Merging", "core.layers.normalization": "Normalization",
+                  "core.layers.regularization": "Regularization", "core.layers.reshaping": "Reshaping",
+                  "core.layers.wrappers": "Wrappers"}
+_GROUP_OVERRIDES = {"Masking": "Inputs", "Embedding": "Core"}
+
+# Keras's own words for arguments many layers share, for fields whose layer docstring does not describe them.
+COMMON_DOCS = {
+    "units": "Dimensionality of the output space (positive integer).",
+    "activation": "Activation function applied to the output; none means linear (a(x) = x).",
+    "use_bias": "Whether the layer adds a bias vector.",
+    "kernel_initializer": "Initializer for the kernel weights matrix.",
+    "bias_initializer": "Initializer for the bias vector.",
+    "recurrent_initializer": "Initializer for the recurrent kernel weights matrix.",
+    "kernel_regularizer": "Regularizer function applied to the kernel weights matrix.",
+    "bias_regularizer": "Regularizer function applied to the bias vector.",
+    "recurrent_regularizer": "Regularizer function applied to the recurrent kernel weights matrix.",
+    "activity_regularizer": "Regularizer function applied to the output of the layer (its activation).",
+    "kernel_constraint": "Constraint function applied to the kernel weights matrix.",
+    "bias_constraint": "Constraint function applied to the bias vector.",
+    "recurrent_constraint": "Constraint function applied to the recurrent kernel weights matrix.",
+    "rate": "Fraction of the input units to drop, between 0 and 1.",
+    "dropout": "Fraction of the units to drop for the linear transformation of the inputs (0 to 1).",
+    "recurrent_dropout": "Fraction of the units to drop for the linear transformation of the recurrent state.",
+    "return_sequences": "Whether to return the last output in the output sequence, or the full sequence.",
+    "return_state": "Whether to return the last state in addition to the output.",
+    "go_backwards": "If true, process the input sequence backwards and return the reversed sequence.",
+    "stateful": "If true, the last state of each sample is used as the initial state of the next batch.",
+    "unroll": "If true, the network is unrolled (faster for short sequences, more memory).",
+    "filters": "Dimensionality of the output space (the number of filters in the convolution).",
+    "kernel_size": "Length (or size) of the convolution window.",
+    "strides": "Stride length of the window.",
+    "padding": "'valid' means no padding; 'same' pads evenly so the output has the input's length; 'causal' "
+               "pads only on the left (Conv1D).",
+    "data_format": "channels_last: inputs are (batch, steps, channels); channels_first: (batch, channels, steps).",
+    "dilation_rate": "Dilation rate of the convolution.",
+    "pool_size": "Size of the pooling window.",
+    "input_dim": "Size of the vocabulary, i.e. maximum integer index + 1.",
+    "output_dim": "Dimension of the dense embedding.",
+    "mask_zero": "Whether the input value 0 is a special padding value to be masked out.",
+    "axis": "The axis the layer works along.",
+    "epsilon": "Small float added to the variance to avoid dividing by zero.",
+    "momentum": "Momentum for the moving average.",
+    "merge_mode": "How the forward and backward outputs are combined; none returns them as a list.",
+    "layer": "The wrapped layer (its class and its config).",
+    "target_shape": "Target shape, without the batch axis.",
+    "trainable": "Whether training updates this layer's weights.",
+    "mask_value": "Time steps whose features all equal this value are masked (skipped).",
+}
+
+MERGE_CLASSES = {"Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate", "Dot"}
+_TWO_INPUT_MERGES = {"Subtract", "Dot"}
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One editable config entry. kind: int, float, bool, choice, str, shape, activation, initializer,
+    regularizer, constraint, layer, or json (anything else, edited as a JSON literal)."""
+
+    name: str
+    kind: str
+    default: Any = None
+    required: bool = False
+    choices: tuple = ()
+    minimum: float | None = None
+    maximum: float | None = None
+    optional: bool = False  # None is a valid value (e.g. an unset regularizer)
+    doc: str = ""
+
+
+@dataclass(frozen=True)
+class PortSpec:
+    name: str
+    kind: str  # 'tensor' or 'state'
+
+
+@dataclass
+class LayerSchema:
+    class_name: str
+    group: str
+    doc: str
+    fields: list[FieldSpec] = field(default_factory=list)
+
+    def field(self, name: str) -> FieldSpec | None:
+        return next((f for f in self.fields if f.name == name), None)
+
+
+def _docstring_args(cls) -> dict[str, str]:
+    """'name: text' entries of the Args sections of the class and `__init__` docstrings (Keras's style)."""
+    out: dict[str, str] = {}
+    for text in (cls.__doc__ or "", cls.__init__.__doc__ or ""):
+        current = None
+        for line in inspect.cleandoc(text).splitlines():
+            m = re.match(r"^\s{0,8}([A-Za-z_][A-Za-z0-9_]*)\s*(?:\([^)]*\))?:\s*(.*)$", line)
+            if m and m.group(1) not in ("Args", "Arguments", "Returns", "Example", "Examples", "Input", "Output"):
+                current = m.group(1)
+                out[current] = m.group(2).strip()
+            elif current and line.startswith(" ") and line.strip():
+                out[current] += " " + line.strip()
+            elif not line.strip():
+                current = None
+    return out
+
+
+def _kind_of(name: str, default) -> tuple[str, dict]:
+    extra: dict[str, Any] = {}
+    if name == "activation" or name.endswith("_activation"):
+        return "activation", {"choices": tuple(activations.names())}
+    for suffix, kind, module in (("_initializer", "initializer", initializers),
+                                 ("_regularizer", "regularizer", regularizers),
+                                 ("_constraint", "constraint", constraints)):
+        if name.endswith(suffix) or name == kind:
+            return kind, {}
+    if name == "layer" or name == "backward_layer":
+        return "layer", {}
+    if name in CHOICES:
+        return "choice", {"choices": tuple(CHOICES[name])}
+    if isinstance(default, bool):
+        return "bool", {}
+    if name in _UNIT_INTERVAL:
+        return "float", {"minimum": 0.0, "maximum": 1.0}
+    if isinstance(default, int) and not isinstance(default, bool) or name in _POSITIVE_INT:
+        if name in _POSITIVE_INT:
+            extra["minimum"] = 1
+        return "int", extra
+    if isinstance(default, float):
+        return "float", extra
+    if name in ("shape", "target_shape", "dims", "noise_shape"):
+        return "shape", {}
+    if isinstance(default, str):
+        return "str", {}
+    return "json", {}
+
+
+@functools.lru_cache(maxsize=None)
+def _schema_for_class(cls) -> LayerSchema:
+    docs = _docstring_args(cls)
+    fields: list[FieldSpec] = []
+    if cls.__name__ == "InputLayer":
+        fields = [FieldSpec("shape", "shape", [32], True, doc="Shape of one sample, without the batch axis; "
+                            "null for an unknown size, e.g. [null, 100]."),
+                  FieldSpec("dtype", "choice", "float32", choices=tuple(CHOICES["dtype"]),
+                            doc="Element type of the input (int32 for token ids).")]
+    else:
+        for klass in cls.__mro__:  # **kwargs forwarded to a base (Keras's RNN layers) still name real fields
+            if "__init__" not in klass.__dict__ or klass.__name__ == "Layer":
+                continue
+            for p in inspect.signature(klass.__init__).parameters.values():
+                if p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL) or p.name in _HIDDEN:
+                    continue
+                if any(f.name == p.name for f in fields):
+                    continue
+                required = p.default is inspect.Parameter.empty
+                default = PALETTE_DEFAULTS.get(p.name) if required else p.default
+                kind, extra = _kind_of(p.name, default)
+                fields.append(FieldSpec(p.name, kind, default, required, optional=default is None,
+                                        doc=docs.get(p.name) or COMMON_DOCS.get(p.name, ""), **extra))
+            if not any(p.kind is p.VAR_KEYWORD for p in inspect.signature(klass.__init__).parameters.values()):
+                break
+        if not any(f.name == "trainable" for f in fields):
+            fields.append(FieldSpec("trainable", "bool", True, doc="Whether training updates this layer's weights."))
+    group = _GROUP_OVERRIDES.get(cls.__name__) or _MODULE_GROUPS.get(cls.__module__, "Custom")
+    doc = inspect.cleandoc(cls.__doc__ or "").split("\n\n")[0]
+    return LayerSchema(cls.__name__, group, doc, fields)
+
+
+def layer_class(class_name: str):
+    from core.layers import layer_registry
+    from core.serialization import lookup
+
+    return lookup(class_name, layer_registry(), "layer")
+
+
+def schema(class_name: str) -> LayerSchema:
+    return _schema_for_class(layer_class(class_name))
+
+
+def default_config(class_name: str, name: str | None = None) -> dict:
+    """The config of a freshly created layer: palette defaults for required fields, Keras's for the rest."""
+    s = schema(class_name)
+    config = {f.name: f.default for f in s.fields if f.required}
+    if class_name == "InputLayer":
+        config = {"shape": [32], "dtype": "float32"}
+    if name:
+        config["name"] = name
+    return config
+
+
+def palette() -> dict[str, list[str]]:
+    """Group -> class names, for every registered layer that can be created from its palette defaults."""
+    from core.layers import Layer, layer_registry
+    from core.models import Model
+
+    groups: dict[str, list[str]] = {g: [] for g in GROUP_ORDER}
+    for cls_name, cls in sorted(layer_registry().items()):
+        if not isinstance(cls, type) or not issubclass(cls, Layer) or issubclass(cls, Model) or cls is Layer:
+            continue
+        if cls_name.startswith("_") or inspect.isabstract(cls):
+            continue
+        if not _creatable(cls_name):
+            continue
+        groups.setdefault(_schema_for_class(cls).group, []).append(cls_name)
+    return {g: names for g, names in groups.items() if names}
+
+
+@functools.lru_cache(maxsize=None)
+def _creatable(class_name: str) -> bool:
+    try:
+        layer_class(class_name).from_config(default_config(class_name, name="probe"))
+        return True
+    except Exception:  # a base class or one needing arguments the palette cannot guess
+        return False
+
+
+# -- ports ----------------------------------------------------------------------------------------------------------
+def is_merge(class_name: str) -> bool:
+    try:
+        cls = layer_class(class_name)
+    except Exception:
+        return class_name in MERGE_CLASSES
+    return class_name in MERGE_CLASSES or any(k.__name__ in ("Merge", "_Merge") for k in cls.__mro__[1:])
+
+
+def max_merge_inputs(class_name: str) -> int | None:
+    return 2 if class_name in _TWO_INPUT_MERGES else None
+
+
+def _recurrent_config(class_name: str, config: dict) -> tuple[str, dict] | None:
+    """(class name, config) of the recurrent layer inside (Bidirectional) or of this one, if recurrent."""
+    if "return_state" in config:
+        return class_name, config
+    inner = config.get("layer")
+    if class_name == "Bidirectional" and isinstance(inner, dict) and "return_state" in inner.get("config", {}):
+        return inner.get("class_name", ""), inner["config"]
+    return None
+
+
+def state_count(class_name: str, config: dict) -> int:
+    """How many state tensors a recurrent layer returns (and takes as initial_state); 0 when not recurrent."""
+    rec = _recurrent_config(class_name, config)
+    if rec is None:
+        return 0
+    per_direction = 2 if "LSTM" in rec[0] else 1
+    return per_direction * (2 if class_name == "Bidirectional" else 1)
+
+
+def input_ports(class_name: str, config: dict, connected: int = 0) -> list[PortSpec]:
+    """A merge layer grows one free port per wire; a recurrent layer takes optional initial_state inputs."""
+    if class_name == "InputLayer":
+        return []
+    if is_merge(class_name):
+        n = max(2, connected + 1)
+        cap = max_merge_inputs(class_name)
+        if cap:
+            n = min(n, cap)
+        return [PortSpec(f"input {i}", "tensor") for i in range(n)]
+    ports = [PortSpec("input", "tensor")]
+    n_states = state_count(class_name, config)
+    ports += [PortSpec(f"initial_state {i}", "state") for i in range(n_states)]
+    return ports
+
+
+def output_ports(class_name: str, config: dict) -> list[PortSpec]:
+    ports = [PortSpec("output", "tensor")]
+    rec = _recurrent_config(class_name, config)
+    if rec is not None and rec[1].get("return_state"):
+        names = ["h", "c"] if "LSTM" in rec[0] else ["h"]
+        if class_name == "Bidirectional":
+            names = [f"forward {n}" for n in names] + [f"backward {n}" for n in names]
+        ports += [PortSpec(f"state {n}", "state") for n in names]
+    return ports
+
+
+@functools.lru_cache(maxsize=None)
+def takes_mask(class_name: str) -> bool:
+    """Whether a mask-carrying tensor may enter this layer (it propagates or consumes the mask). Keras layers often
+    set `supports_masking` in `__init__`, so an instance is asked."""
+    try:
+        cls = layer_class(class_name)
+        layer = cls.from_config(default_config(class_name, name="probe"))
+    except Exception:
+        return True
+    return bool(layer.supports_masking) or "mask" in inspect.signature(cls.call).parameters
+
+
+# -- initializers, regularizers, constraints -------------------------------------------------------------------------
+def object_module(kind: str):
+    return {"initializer": initializers, "regularizer": regularizers, "constraint": constraints}[kind]
+
+
+def object_choices(kind: str) -> list[str]:
+    """Class names the inspector offers for an initializer/regularizer/constraint field (Keras's class names)."""
+    registry = getattr(object_module(kind), "_REGISTRY", {})
+    return sorted(name for name, cls in registry.items()
+                  if isinstance(cls, type) and name == cls.__name__)

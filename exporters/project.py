@@ -1,0 +1,225 @@
+"""The `.nwproj` project file: a drawn model with everything needed to carry on working on it.
+
+JSON with `schema_version`: the graph (layer configs, wires, node positions), compile/fit settings, dataset
+references, and the path of a sidecar weights file (`.npz`, relative to the project) for layers that carry weights
+(imported models). Saving writes a temporary file beside the target and renames it over, so a crash never leaves a
+half-written project. Fields that a newer Netweaver added and this one does not know are kept on re-save; a file of
+a newer schema version is refused with a message saying so.
+
+Autosave: `autosave(doc, path)` writes `<project>.autosave` (or one in the user's data folder for an untitled
+document); `autosave_candidates()` lists the copies a crash left behind, which the app offers at its next start.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from core.document import Document
+from core.errors import FileFormatError, NetweaverError
+
+SCHEMA_VERSION = 1
+FORMAT = "netweaver-project"
+_KNOWN = {"format", "schema_version", "graph", "training", "datasets", "weights", "netweaver_version"}
+
+
+def project_dict(doc: Document, weights_file: str | None = None) -> dict:
+    data = dict(doc.extra)  # unknown fields first, so ours win where names clash
+    data.update({"format": FORMAT, "schema_version": SCHEMA_VERSION, "netweaver_version": _version(),
+                 "graph": doc.graph_dict(), "training": doc.training, "datasets": doc.datasets,
+                 "weights": weights_file})
+    return data
+
+
+def _version() -> str:
+    from core.models.model import NETWEAVER_VERSION
+
+    return NETWEAVER_VERSION
+
+
+def _atomic_write(path: Path, write) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def weights_path_for(path: Path) -> Path:
+    return path.with_name(path.stem + ".weights.npz")
+
+
+def save_project(doc: Document, path) -> Path:
+    """Write the project (and its weights sidecar when some layer carries weights) atomically."""
+    path = Path(path)
+    weighted = {nid: n.weights for nid, n in doc.nodes.items() if n.weights}
+    weights_file = None
+    if weighted:
+        wpath = weights_path_for(path)
+        arrays = {f"{nid}/{i}": np.asarray(w) for nid, ws in weighted.items() for i, w in enumerate(ws)}
+        _atomic_write(wpath, lambda f: np.savez(f, **arrays))
+        weights_file = wpath.name
+    text = json.dumps(project_dict(doc, weights_file), indent=1, default=_jsonable)
+    _atomic_write(path, lambda f: f.write(text.encode("utf-8")))
+    return path
+
+
+def _jsonable(obj):
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, (tuple, set)):
+        return list(obj)
+    raise TypeError(f"{type(obj).__name__} is not JSON serializable")
+
+
+def load_project(path) -> Document:
+    """Read a project; any problem raises FileFormatError naming the file and what is wrong."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise FileFormatError(f"Cannot read '{path}': {exc.strerror or exc}.") from exc
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise FileFormatError(f"'{path.name}' is not a Netweaver project: it is not JSON text ({exc}).") from exc
+    return project_from_dict(data, path)
+
+
+def project_from_dict(data, path: Path | None = None) -> Document:
+    where = f"'{path.name}'" if path else "The project"
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise FileFormatError(f"{where} is not a Netweaver project (no \"format\": \"{FORMAT}\" field).")
+    version = data.get("schema_version")
+    if not isinstance(version, int) or version < 1:
+        raise FileFormatError(f"{where} has an invalid schema_version {version!r}; expected an integer >= 1.")
+    if version > SCHEMA_VERSION:
+        raise FileFormatError(f"{where} was written by a newer Netweaver (project schema {version}; this version "
+                              f"reads schema {SCHEMA_VERSION} and older). Update Netweaver to open it.")
+    graph = data.get("graph")
+    if not isinstance(graph, dict) or not isinstance(graph.get("nodes"), list):
+        raise FileFormatError(f"{where} has no graph (a 'graph' object with a 'nodes' list).")
+    doc = Document(str(graph.get("name", "model")))
+    try:
+        doc.load_graph_dict(graph)
+    except NetweaverError as exc:
+        raise FileFormatError(f"{where}: {exc}") from exc
+    doc.training = data.get("training") or {}
+    doc.datasets = data.get("datasets") or []
+    doc.extra = {k: v for k, v in data.items() if k not in _KNOWN}
+    weights_file = data.get("weights")
+    if weights_file:
+        if path is None:
+            raise FileFormatError(f"{where} refers to weights file '{weights_file}' but has no folder to find it in.")
+        _load_weights(doc, path.parent / weights_file, where)
+    doc.revision += 1
+    return doc
+
+
+def _load_weights(doc: Document, wpath: Path, where: str) -> None:
+    try:
+        with np.load(wpath, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except (OSError, ValueError) as exc:
+        raise FileFormatError(f"{where}: cannot read its weights file '{wpath.name}': {exc}.") from exc
+    per_node: dict[str, dict[int, np.ndarray]] = {}
+    for key, arr in arrays.items():
+        nid, _, index = key.rpartition("/")
+        if nid not in doc.nodes or not index.isdigit():
+            raise FileFormatError(f"{where}: weights file '{wpath.name}' has an entry '{key}' for no layer of the "
+                                  f"project.")
+        per_node.setdefault(nid, {})[int(index)] = arr
+    for nid, ws in per_node.items():
+        doc.nodes[nid].weights = [ws[i] for i in sorted(ws)]
+
+
+# -- autosave -------------------------------------------------------------------------------------------------------
+def autosave_dir() -> Path:
+    base = os.environ.get("NETWEAVER_DATA") or os.path.join(os.path.expanduser("~"), ".netweaver")
+    return Path(base) / "autosave"
+
+
+def autosave_path(path=None, untitled_key: str = "untitled") -> Path:
+    if path:
+        p = Path(path)
+        return p.with_name(p.name + ".autosave")
+    return autosave_dir() / f"{untitled_key}.nwproj.autosave"
+
+
+def autosave(doc: Document, path=None, untitled_key: str = "untitled") -> Path:
+    """Write the recovery copy. It remembers which project it belongs to so recovery can reopen it there."""
+    target = autosave_path(path, untitled_key)
+    data = project_dict(doc, None)
+    data["autosave_of"] = str(Path(path).resolve()) if path else None
+    weighted = {nid: n.weights for nid, n in doc.nodes.items() if n.weights}
+    if weighted:
+        wpath = target.with_name(target.name + ".weights.npz")
+        arrays = {f"{nid}/{i}": np.asarray(w) for nid, ws in weighted.items() for i, w in enumerate(ws)}
+        _atomic_write(wpath, lambda f: np.savez(f, **arrays))
+        data["weights"] = wpath.name
+    text = json.dumps(data, default=_jsonable)
+    _atomic_write(target, lambda f: f.write(text.encode("utf-8")))
+    _remember(target)
+    return target
+
+
+def discard_autosave(path=None, untitled_key: str = "untitled") -> None:
+    target = autosave_path(path, untitled_key)
+    for p in (target, target.with_name(target.name + ".weights.npz")):
+        if p.exists():
+            p.unlink()
+    _forget(target)
+
+
+def load_autosave(autosave_file) -> tuple[Document, str | None]:
+    """The recovered document and the project path it belongs to (None for an untitled one)."""
+    path = Path(autosave_file)
+    doc = load_project(path)
+    origin = doc.extra.pop("autosave_of", None)
+    return doc, origin
+
+
+def _index_file() -> Path:
+    return autosave_dir() / "index.json"
+
+
+def _read_index() -> list[str]:
+    try:
+        entries = json.loads(_index_file().read_text(encoding="utf-8"))
+        return [str(e) for e in entries] if isinstance(entries, list) else []
+    except (OSError, ValueError):
+        return []
+
+
+def _remember(target: Path) -> None:
+    entries = _read_index()
+    t = str(target.resolve())
+    if t not in entries:
+        entries.append(t)
+        text = json.dumps(entries)
+        _atomic_write(_index_file(), lambda f: f.write(text.encode("utf-8")))
+
+
+def _forget(target: Path) -> None:
+    entries = _read_index()
+    t = str(target.resolve())
+    if t in entries:
+        entries.remove(t)
+        text = json.dumps(entries)
+        _atomic_write(_index_file(), lambda f: f.write(text.encode("utf-8")))
+
+
+def autosave_candidates() -> list[Path]:
+    """Recovery copies left by a session that did not close cleanly."""
+    return [Path(p) for p in _read_index() if Path(p).exists()]
