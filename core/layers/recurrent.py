@@ -183,8 +183,11 @@ class _RecurrentCell(Layer):
             "bias_constraint": constraints.serialize(self.bias_constraint),
             "dropout": self.dropout,
             "recurrent_dropout": self.recurrent_dropout,
-            "seed": self.seed,
         })
+        # Keras 3 writes seed (null by default); tf.keras 2's recurrent layers reject the key, so leave it out
+        # unless it was set.
+        if self.seed is not None:
+            config["seed"] = self.seed
         return config
 
 
@@ -378,9 +381,10 @@ class _RecurrentLayer(Layer):
                              f"{tuple(shape)}.")
 
     def _initial_states(self, sequences, initial_state):
+        """The initial states as tensors; None for each when none were given (zeros, made where needed)."""
         n = self.state_count
         if initial_state is None:
-            return [ops.zeros_state(sequences, self.units, sequences.dtype) for _ in range(n)]
+            return [None] * n
         states = list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state]
         if len(states) != n:
             raise ShapeError(f"{type(self).__name__} '{self.name}' has {n} state(s), but initial_state has "
@@ -418,17 +422,47 @@ class _RecurrentLayer(Layer):
         while g.parent is not None:
             g = g.parent
         # Training graphs need a recurrence made of differentiable ops, so they always take the Scan.
-        if mask is None and not dropping and acts is not None and not g.weights_as_inputs:
+        fusable = not dropping and acts is not None and not g.weights_as_inputs
+        if mask is None and fusable:
             seq, final = self._fused(sequences, states, acts)
             last = final[0]
+        elif fusable and all(s is None for s in states):
+            last, seq, final = self._masked_inference(sequences, mask, acts)
         else:
-            last, seq, final = self._scan(sequences, states, mask, training)
+            states = [ops.zeros_state(sequences, self.units, sequences.dtype) if s is None else s for s in states]
+            last, seq, final = self._scan(sequences, states, mask, training, carry_constants=g.weights_as_inputs)
         output = seq if self.return_sequences else last
         if self.return_state:
             return [output] + list(final)
         return output
 
-    def _fused(self, sequences, states, acts):
+    def _masked_inference(self, sequences, mask, acts):
+        """A masked inference pass: the fused node with `sequence_lens` when, at run time, the mask turns out to be
+        right padding (the common case), else the exact Scan. Keras repeats the last output past a sequence's end
+        where ONNX writes zeros, so the fused branch fills those steps with the final output."""
+        lengths, right_padded = ops.right_padding_lengths(mask)
+        n = self.state_count
+
+        def fused(bring):
+            x, lens = bring(sequences), bring(lengths)
+            seq, final = self._fused(x, [None] * n, acts, sequence_lens=lens)
+            if seq is not None and not self.go_backwards and not self.zero_output_for_mask:
+                keep = ops.expand_dims(ops.cast(bring(mask), "bool"), -1)
+                seq = ops.where(keep, seq, ops.expand_dims(final[0], 1))
+            return ([seq] if seq is not None else []) + [final[0]] + list(final)
+
+        def scanned(bring):
+            x, m = bring(sequences), bring(mask)
+            zeros = [ops.zeros_state(x, self.units, x.dtype) for _ in range(n)]
+            last, seq, final = self._scan(x, zeros, m, False)
+            return ([seq] if seq is not None else []) + [last] + list(final)
+
+        outs = ops.if_then_else(right_padded, fused, scanned, name=f"{self.name}_masked")
+        seq = outs[0] if self.return_sequences else None
+        rest = outs[1:] if self.return_sequences else outs
+        return rest[0], seq, list(rest[1:])
+
+    def _fused(self, sequences, states, acts, sequence_lens=None):
         cell, H = self.cell, self.units
         order = self.onnx_gate_order
         W = ops.expand_dims(ops.transpose(ops.keras_to_onnx_gates(cell.kernel, order, H)), 0)
@@ -441,9 +475,12 @@ class _RecurrentLayer(Layer):
             B = ops.expand_dims(ops.concatenate([wb, rb], axis=0), 0)
         extra = {"linear_before_reset": 1 if cell.reset_after else 0} if isinstance(cell, GRUCell) else {}
         return ops.onnx_recurrent(self.onnx_op, sequences, W, R, B, states, units=H, acts=acts,
-                                  go_backwards=self.go_backwards, return_sequences=self.return_sequences, **extra)
+                                  go_backwards=self.go_backwards, return_sequences=self.return_sequences,
+                                  sequence_lens=sequence_lens, **extra)
 
-    def _scan(self, sequences, states, mask, training):
+    def _scan(self, sequences, states, mask, training, carry_constants=False):
+        if carry_constants:
+            _register_scan_gradient()
         cell = self.cell
         input_masks, rec_masks = [], []
         if training and cell.dropout > 0:
@@ -457,8 +494,6 @@ class _RecurrentLayer(Layer):
         xp = cell.project(sequences, input_masks)
         rec_bias = cell.recurrent_bias()
         constants = [cell.recurrent_kernel] + ([rec_bias] if rec_bias is not None else []) + rec_masks
-        graph = graph_of(sequences)
-        constants = [graph.as_tensor(c) for c in constants]
 
         def step(inputs_t, states_t, consts):
             R = consts[0]
@@ -469,7 +504,7 @@ class _RecurrentLayer(Layer):
         return ops.scan_rnn(step, [xp], states, output_size=cell.output_size, mask=mask,
                             go_backwards=self.go_backwards, return_sequences=self.return_sequences,
                             zero_output_for_mask=self.zero_output_for_mask, constants=constants,
-                            name=self.name)
+                            carry_constants=carry_constants, name=self.name)
 
     def compute_mask(self, inputs, mask=None):
         mask = flatten([mask])[0] if mask is not None else None
@@ -493,6 +528,17 @@ class _RecurrentLayer(Layer):
             cell_config.pop(key, None)
         config.update(cell_config)
         return config
+
+
+def _register_scan_gradient() -> None:
+    """Give training the reverse-mode rule of the Scan this layer emits (`core.ops.scan_vjp`), once."""
+    try:
+        from core.training.gradients import NON_DIFFERENTIABLE, RULES, register_gradient, rule_for
+    except ImportError:  # an engine without the training package: nothing to register with
+        return
+    if "Scan" not in RULES:
+        register_gradient("Scan")(lambda g, node, xs, ys, dys: ops.scan_vjp(g, node, xs, ys, dys, rule_for,
+                                                                            NON_DIFFERENTIABLE))
 
 
 # Arguments a recurrent layer hands to its cell.
