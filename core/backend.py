@@ -12,7 +12,7 @@ _EPSILON = 1e-7
 
 def snake_case(name: str) -> str:
     s = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", s).lower()
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", s).lower()  # digits do not split: Conv2D -> conv2d, as Keras
 
 
 def unique_object_name(base: str) -> str:

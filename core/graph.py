@@ -278,7 +278,9 @@ class GraphBuilder:
     def to_graph_proto(self, name: str | None = None):
         from onnx import helper, numpy_helper
 
-        inits = [numpy_helper.from_array(np.ascontiguousarray(v), k) for k, v in self.initializers.items()]
+        # np.ascontiguousarray would turn 0-d scalars into 1-d arrays.
+        inits = [numpy_helper.from_array(np.array(v, order="C", copy=not v.flags.c_contiguous), k)
+                 for k, v in self.initializers.items()]
         return helper.make_graph(
             self._node_protos(), name or self.name,
             [self._value_info(t, t.name) for t in self.inputs],

@@ -36,6 +36,27 @@ def custom_object_scope(objects: dict[str, Any] | None):
         _scope_stack.pop()
 
 
+_safe_mode_stack: list[bool] = []
+
+
+@contextlib.contextmanager
+def safe_mode_scope(safe_mode: bool = True):
+    """Within this scope, configs that carry code (Lambda bytecode) load only when `safe_mode` is False.
+
+    Loaders (`load_model(..., safe_mode=False)`, `model_from_json`) wrap deserialization in it; outside any scope
+    the engine is safe: code from a config is refused.
+    """
+    _safe_mode_stack.append(bool(safe_mode))
+    try:
+        yield
+    finally:
+        _safe_mode_stack.pop()
+
+
+def in_safe_mode() -> bool:
+    return _safe_mode_stack[-1] if _safe_mode_stack else True
+
+
 def custom_objects(extra: dict[str, Any] | None = None) -> dict[str, Any]:
     out = dict(_GLOBAL_CUSTOM_OBJECTS)
     for scope in _scope_stack:

@@ -438,6 +438,9 @@ class Layer:
                 for o in flatten(outputs):
                     graph_losses(graph).append(self.activity_regularizer(o))
             out_mask = self.compute_mask(inputs, mask)
+        # Subclassed models have no Nodes; their summary shows the shapes of the last trace.
+        self._nw_last_output_shape = map_structure(
+            lambda t: t.shape if isinstance(t, SymbolicTensor) else None, outputs)
         flat_out = flatten(outputs)
         flat_masks = flatten(out_mask) if isinstance(out_mask, (list, tuple)) else [out_mask] * len(flat_out)
         if len(flat_masks) != len(flat_out):

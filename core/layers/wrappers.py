@@ -1,1 +1,241 @@
-"""Layer wrappers: Bidirectional, TimeDistributed."""
+"""Layer wrappers: Bidirectional (a recurrent layer run both ways) and TimeDistributed (a layer on every time step)."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+
+from core import ops
+from core.errors import ConfigError, ShapeError
+from core.layers.base import Layer, flatten
+from core.ops.dispatch import graph_of
+
+__all__ = ["Bidirectional", "TimeDistributed"]
+
+
+def serialize_layer(layer: Layer) -> dict:
+    try:
+        from core.models.model_config import serialize_layer as serialize
+    except ImportError:  # the file-format module is optional for the engine itself
+        return {"module": "keras.layers", "class_name": type(layer).__name__, "config": layer.get_config(),
+                "registered_name": None}
+    return serialize(layer)
+
+
+def deserialize_layer(config) -> Layer:
+    if isinstance(config, Layer):
+        return config
+    try:
+        from core.models.model_config import deserialize_layer as deserialize
+    except ImportError:
+        from core.layers import layer_registry
+
+        if not isinstance(config, dict) or config.get("class_name") not in layer_registry():
+            raise ConfigError(f"Cannot build a layer from {config!r}.") from None
+        inner = {k: v for k, v in (config.get("config") or {}).items() if k != "module"}
+        return layer_registry()[config["class_name"]].from_config(inner)
+    return deserialize(config)
+
+
+def _clone(layer: Layer, **changes) -> Layer:
+    """A fresh layer of the same class and config (no weights, no history), with `changes` applied."""
+    config = copy.deepcopy(layer.get_config())
+    config.update(changes)
+    return type(layer).from_config(config)
+
+
+def _remove_prefix(name: str, prefix: str) -> str:
+    return name[len(prefix):] if name.startswith(prefix) else name
+
+
+class Bidirectional(Layer):
+    """Runs a recurrent layer forwards and a copy of it backwards over the sequence, and merges the two outputs.
+
+    Weights are the forward layer's then the backward layer's. With return_sequences, the backward layer's outputs
+    are flipped back to input order before merging, and masked steps output zeros (Keras forces
+    `zero_output_for_mask` there).
+    """
+
+    supports_masking = True
+    MERGE_MODES = ("sum", "mul", "ave", "concat", None)
+
+    def __init__(self, layer, merge_mode="concat", weights=None, backward_layer=None, **kwargs):
+        if isinstance(layer, dict):
+            layer = deserialize_layer(layer)
+        if isinstance(backward_layer, dict):
+            backward_layer = deserialize_layer(backward_layer)
+        if not isinstance(layer, Layer) or not hasattr(layer, "go_backwards"):
+            raise ConfigError(f"Bidirectional needs a recurrent layer instance (LSTM, GRU, SimpleRNN), got "
+                              f"{layer!r}.")
+        if backward_layer is not None and (not isinstance(backward_layer, Layer)
+                                           or not hasattr(backward_layer, "go_backwards")):
+            raise ConfigError(f"Bidirectional: backward_layer must be a recurrent layer instance, got "
+                              f"{backward_layer!r}.")
+        if merge_mode not in self.MERGE_MODES:
+            raise ConfigError(f"Bidirectional: merge_mode must be one of 'sum', 'mul', 'ave', 'concat' or None, got "
+                              f"{merge_mode!r}.")
+        super().__init__(**kwargs)
+        self.forward_layer = _clone(layer, name=f"forward_{_remove_prefix(layer.name, 'forward_')}")
+        if backward_layer is None:
+            backward_layer = _clone(layer, go_backwards=not layer.go_backwards,
+                                    name=f"backward_{_remove_prefix(layer.name, 'backward_')}")
+        self.backward_layer = backward_layer
+        self._verify()
+        for sub in (self.forward_layer, self.backward_layer):
+            sub.zero_output_for_mask = sub.return_sequences
+        self.merge_mode = merge_mode
+        self.return_sequences = self.forward_layer.return_sequences
+        self.return_state = self.forward_layer.return_state
+        self.stateful = False
+        self._initial_weights = list(weights) if weights else None
+
+    def _verify(self):
+        f, b = self.forward_layer, self.backward_layer
+        if f.go_backwards == b.go_backwards:
+            raise ConfigError(f"Bidirectional '{self.name}': the forward and backward layers must have different "
+                              f"go_backwards values, both have {f.go_backwards}.")
+        for attr in ("return_sequences", "return_state"):
+            if getattr(f, attr) != getattr(b, attr):
+                raise ConfigError(f"Bidirectional '{self.name}': the forward and backward layers must have the same "
+                                  f"{attr}, got {getattr(f, attr)} and {getattr(b, attr)}.")
+
+    def build(self, input_shape):
+        for sub in (self.forward_layer, self.backward_layer):
+            if not sub.built:
+                sub.build(input_shape)
+        self.built = True
+        if self._initial_weights is not None:
+            weights, self._initial_weights = self._initial_weights, None
+            self.set_weights(weights)
+
+    def call(self, sequences, initial_state=None, mask=None, training=None):
+        if isinstance(sequences, (list, tuple)):
+            sequences, initial_state = sequences[0], (list(sequences[1:]) or initial_state)
+        if isinstance(mask, (list, tuple)):
+            mask = mask[0] if mask else None
+        forward_state = backward_state = None
+        if initial_state is not None:
+            states = list(initial_state)
+            if len(states) % 2:
+                raise ShapeError(f"Bidirectional '{self.name}': initial_state must hold the forward layer's states "
+                                 f"then the backward layer's, got {len(states)} tensor(s).")
+            half = len(states) // 2
+            forward_state, backward_state = states[:half], states[half:]
+        kwargs = {"mask": mask, "training": training}
+        y = self.forward_layer(sequences, initial_state=forward_state, **kwargs)
+        y_rev = self.backward_layer(sequences, initial_state=backward_state, **kwargs)
+        states = []
+        if self.return_state:
+            states = list(y[1:]) + list(y_rev[1:])
+            y, y_rev = y[0], y_rev[0]
+        if self.return_sequences:
+            y_rev = ops.flip(y_rev, 1)
+        if self.merge_mode == "concat":
+            output = ops.concatenate([y, y_rev], axis=-1)
+        elif self.merge_mode == "sum":
+            output = ops.add(y, y_rev)
+        elif self.merge_mode == "ave":
+            output = ops.divide(ops.add(y, y_rev), 2.0)
+        elif self.merge_mode == "mul":
+            output = ops.multiply(y, y_rev)
+        else:
+            output = [y, y_rev]
+        if self.return_state:
+            return (output if isinstance(output, list) else [output]) + states
+        return output
+
+    def compute_mask(self, inputs, mask=None):
+        mask = flatten([mask])[0] if mask is not None else None
+        out = mask if self.return_sequences else None
+        outs = [out, out] if self.merge_mode is None else [out]
+        if self.return_state:
+            outs = outs + [None] * (2 * self.forward_layer.state_count)
+        return outs if len(outs) > 1 else outs[0]
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"merge_mode": self.merge_mode, "layer": serialize_layer(self.forward_layer),
+                       "backward_layer": serialize_layer(self.backward_layer)})
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["layer"] = deserialize_layer(config["layer"])
+        if config.get("backward_layer") is not None:
+            config["backward_layer"] = deserialize_layer(config["backward_layer"])
+        return cls(**config)
+
+
+class TimeDistributed(Layer):
+    """Applies a layer to every time step: (batch, time, ...) is folded into (batch*time, ...) for the inner layer
+    and unfolded after, with the batch and time sizes taken at run time."""
+
+    supports_masking = True
+
+    def __init__(self, layer, **kwargs):
+        if isinstance(layer, dict):
+            layer = deserialize_layer(layer)
+        if not isinstance(layer, Layer):
+            raise ConfigError(f"TimeDistributed needs a layer instance, got {layer!r}.")
+        super().__init__(**kwargs)
+        self.layer = layer
+
+    def _check_rank(self, shape):
+        if len(shape) < 3:
+            raise ShapeError(f"TimeDistributed '{self.name}' expects inputs of rank 3 or more (batch, time, ...), "
+                             f"got shape {tuple(shape)}.")
+
+    def build(self, input_shape):
+        input_shape = tuple(input_shape)
+        self._check_rank(input_shape)
+        if not self.layer.built:
+            self.layer.build((None,) + input_shape[2:])
+            self.layer._build_input_shape = (None,) + input_shape[2:]
+            self.layer.built = True
+        self.built = True
+
+    def call(self, inputs, training=None, mask=None):
+        self._check_rank(inputs.shape)
+        g = graph_of(inputs)
+        shape = ops.shape(inputs)
+        inner_shape = tuple(inputs.shape[2:])
+        folded = _reshape(g, inputs, ops.concatenate([g.constant(np.array([-1], np.int64)), shape[2:]], axis=0),
+                          (_mul(inputs.shape[0], inputs.shape[1]),) + inner_shape)
+        kwargs = {}
+        params = self.layer._call_params()
+        if params["training"] or params["var_kw"]:
+            kwargs["training"] = training
+        if mask is not None and params["mask"]:
+            m = flatten([mask])[0]
+            kwargs["mask"] = ops.reshape(m, (-1,) + tuple(m.shape[2:]))
+        y = self.layer(folded, **kwargs)
+        if isinstance(y, (list, tuple)):
+            raise ShapeError(f"TimeDistributed '{self.name}': the wrapped layer '{self.layer.name}' returns several "
+                             f"tensors; TimeDistributed needs one.")
+        out_shape = ops.concatenate([shape[:2], ops.shape(y)[1:]], axis=0)
+        return _reshape(g, y, out_shape, tuple(inputs.shape[:2]) + tuple(y.shape[1:]))
+
+    def compute_mask(self, inputs, mask=None):
+        return flatten([mask])[0] if mask is not None else None
+
+    def get_config(self):
+        config = super().get_config()
+        config["layer"] = serialize_layer(self.layer)
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["layer"] = deserialize_layer(config["layer"])
+        return cls(**config)
+
+
+def _mul(a, b):
+    return None if a is None or b is None else a * b
+
+
+def _reshape(g, x, shape_tensor, static_shape):
+    """Reshape to a run-time shape tensor, recording the statically known result shape."""
+    return g.emit("Reshape", [x, shape_tensor], {}, [(x.dtype, static_shape)])[0]

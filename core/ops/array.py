@@ -227,9 +227,11 @@ def zeros_like(x, dtype=None):
 
 @op
 def ones_like(x, dtype=None):
-    from core.ops.math import add
+    from core.ops.math import add, cast
 
-    return add(zeros_like(x, dtype), 1)
+    # Computed in x's dtype: ONNX Add has no bool kernel, so ones_like(x, "bool") must cast afterwards.
+    t = graph_of(x).as_tensor(x)
+    return cast(add(zeros_like(t), 1), dtype or t.dtype)
 
 
 @op
@@ -252,7 +254,7 @@ def pad(x, pad_width, constant_values=0):
         raise ShapeError(f"pad: {len(pad_width)} pairs for a tensor of rank {t.ndim}.")
     pads = [p[0] for p in pad_width] + [p[1] for p in pad_width]
     shape = tuple(None if d is None else d + a + b for d, (a, b) in zip(t.shape, pad_width))
-    value = g.constant(np.array(constant_values, dtype=t.dtype))
+    value = g.constant(np.array(constant_values, dtype=t.dtype), t.dtype)
     return g.emit("Pad", [t, _i64(g, pads), value], {"mode": "constant"}, [(t.dtype, shape)])[0]
 
 
@@ -330,3 +332,33 @@ def getitem(x, key):
     for a in new_axes:
         y = expand_dims(y, a)
     return y
+
+
+@op
+def repeat(x, repeats, axis=None):
+    """Repeat each element `repeats` times along `axis` (flattened when None), as `keras.ops.repeat` with an int.
+
+    Written as Unsqueeze, Tile and Reshape so it works for unknown lengths and every piece has a gradient.
+    """
+    g = graph_of(x)
+    t = g.as_tensor(x)
+    if isinstance(repeats, bool) or not isinstance(repeats, (int, np.integer)) or repeats < 1:
+        raise ShapeError(f"repeat: 'repeats' must be a positive integer, got {repeats!r}.")
+    repeats = int(repeats)
+    if axis is None:
+        t = reshape(t, (-1,))
+        axis = 0
+    ax = norm_axis(axis, t.ndim)
+    tiled = tile(expand_dims(t, ax + 1), [1] * (ax + 1) + [repeats] + [1] * (t.ndim - ax - 1))
+    merged = None if t.shape[ax] is None else t.shape[ax] * repeats
+    after = t.shape[ax + 1:]
+    out_shape = t.shape[:ax] + (merged,) + after
+    if merged is not None or builtins.all(d is not None for d in after):
+        # Reshape's 0 copies the leading dimensions (the batch among them) and -1 takes what is left.
+        return reshape(tiled, (0,) * ax + (-1 if merged is None else merged,) + after)
+    # Two unknown lengths: the target shape is computed from the input's runtime shape.
+    dims = shape(t)
+    from core.ops.math import multiply
+
+    target = concatenate([dims[:ax], multiply(dims[ax:ax + 1], np.int64(repeats)), dims[ax + 1:]], axis=0)
+    return g.emit("Reshape", [tiled, target], {}, [(t.dtype, out_shape)])[0]

@@ -257,3 +257,51 @@ def argmax(x, axis=-1, keepdims=False):
     shape = tuple(1 if i == ax else d for i, d in enumerate(t.shape)) if keepdims else \
         tuple(d for i, d in enumerate(t.shape) if i != ax)
     return g.emit("ArgMax", [t], {"axis": ax, "keepdims": int(keepdims)}, [("int64", shape)])[0]
+
+
+@op
+def normalize(x, axis=-1, order=2, epsilon=None):
+    """x divided by its L2 norm along `axis` (Keras's `ops.normalize`; the norm is floored at sqrt(epsilon))."""
+    if order != 2:
+        raise ValueError(f"normalize supports order=2 only, got {order}.")
+    eps = 1e-12 if epsilon is None else float(epsilon)
+    return multiply(x, rsqrt(maximum(sum(square(x), axis=axis, keepdims=True), eps)))
+
+
+@op
+def batch_dot(a, b, axes):
+    """Keras's batch_dot: contract axis axes[0] of `a` with axes[1] of `b`, sample by sample (axis 0 is the batch).
+
+    The result's shape is a's other axes then b's other non-batch axes; a result of rank 1 gets a trailing 1.
+    Written with Transpose, MatMul and Reshape-free squeezes for ranks up to 3, and as a broadcast product and sum
+    beyond, so every case stays within ops that have gradients.
+    """
+    from core.ops.array import expand_dims, squeeze, transpose
+
+    g = graph_of(a, b)
+    ta, tb = g.as_tensor(a), g.as_tensor(b)
+    ax_a, ax_b = norm_axis(axes[0], ta.ndim), norm_axis(axes[1], tb.ndim)
+    rest_a = [i for i in range(1, ta.ndim) if i != ax_a]
+    rest_b = [i for i in range(1, tb.ndim) if i != ax_b]
+    x = transpose(ta, [0] + rest_a + [ax_a])  # (B, a..., K)
+    if len(rest_a) <= 1 and len(rest_b) <= 1:
+        y = transpose(tb, [0, ax_b] + rest_b)  # (B, K, b...)
+        if not rest_a:
+            x = expand_dims(x, 1)
+        if not rest_b:
+            y = expand_dims(y, -1)
+        out = matmul(x, y)  # (B, a or 1, b or 1)
+        if not rest_a and not rest_b:
+            return squeeze(out, [2])  # (B, 1)
+        if not rest_a:
+            return squeeze(out, [1])
+        if not rest_b:
+            return squeeze(out, [2])
+        return out
+    y = transpose(tb, [0] + rest_b + [ax_b])  # (B, b..., K)
+    for _ in rest_b:
+        x = expand_dims(x, -2)
+    for _ in rest_a:
+        y = expand_dims(y, 1)
+    out = sum(multiply(x, y), axis=-1)
+    return out if out.ndim > 1 else expand_dims(out, -1)

@@ -107,7 +107,7 @@ def dropout(x, rate, noise_shape=None, seed=None):
     if rate <= 0:
         return t
     if noise_shape is None:
-        ratio = g.constant(np.array(rate, dtype=t.dtype))
+        ratio = g.constant(np.array(rate, dtype=t.dtype), t.dtype)
         train = g.constant(np.array(True))
         attrs = {} if seed is None else {"seed": int(seed)}
         return g.emit("Dropout", [t, ratio, train], attrs, [(t.dtype, t.shape)])[0]

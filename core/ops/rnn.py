@@ -1,1 +1,171 @@
-"""Recurrent ops: ONNX's LSTM, GRU and RNN nodes, and the Scan-based recurrence used where they cannot express Keras."""
+"""Recurrent ops: ONNX's LSTM, GRU and RNN nodes, and the Scan-based recurrence used where they cannot express Keras.
+
+The fused ONNX nodes compute X·W for all steps at once and run the recurrence in one kernel, so unmasked inference
+uses them. They cannot express Keras's masks (a masked step keeps the previous state and repeats the previous output,
+anywhere in the sequence), dropout, or activations outside ONNX's list; for those `scan_rnn` runs the recurrence as a
+`Scan` whose step is written with `core.ops`, the way Keras's `backend.rnn` runs a cell's step function.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from core.errors import ShapeError
+from core.graph import GraphBuilder, graph_scope
+from core.ops.dispatch import graph_of
+
+__all__ = ["onnx_activation", "onnx_recurrent", "scan_rnn", "zeros_state", "keras_to_onnx_gates"]
+
+def onnx_activation(fn):
+    """ONNX's (name, alpha, beta) for a Keras activation, or None when the fused ops cannot express it.
+
+    ORT consumes `activation_alpha`/`activation_beta` only for the functions that use them, in order.
+    """
+    from core import activations as a  # activations imports core.ops: look it up at call time
+
+    table = {
+        a.sigmoid: ("Sigmoid", None, None),
+        a.tanh: ("Tanh", None, None),
+        a.relu: ("Relu", None, None),
+        a.linear: ("Affine", 1.0, 0.0),
+        a.hard_sigmoid: ("HardSigmoid", 1.0 / 6.0, 0.5),  # Keras 3's relu6(x + 3) / 6
+        a.elu: ("Elu", 1.0, None),
+        a.softsign: ("Softsign", None, None),
+        a.softplus: ("Softplus", None, None),
+    }
+    return table.get(fn)
+
+
+def keras_to_onnx_gates(w, gate_order, units):
+    """Reorder the gate blocks of the last axis of `w` (a tensor whose last axis is G*units).
+
+    `gate_order` lists, for each ONNX gate, the index of the Keras gate that goes there (LSTM: Keras i,f,c,o ->
+    ONNX i,o,f,c is (0, 3, 1, 2)).
+    """
+    from core.ops.array import concatenate, getitem
+
+    if list(gate_order) == list(range(len(gate_order))):
+        return w
+    nd = len(w.shape)
+    pieces = []
+    for k in gate_order:
+        key = (slice(None),) * (nd - 1) + (slice(k * units, (k + 1) * units),)
+        pieces.append(getitem(w, key))
+    return concatenate(pieces, axis=-1)
+
+
+def zeros_state(like, units: int, dtype=None):
+    """Zeros of shape (batch, units), the batch taken at run time from `like` (batch first)."""
+    from onnx import numpy_helper
+
+    g = graph_of(like)
+    t = g.as_tensor(like)
+    dtype = dtype or t.dtype
+    batch = g.emit("Shape", [t], {"start": 0, "end": 1}, [("int64", (1,))])[0]
+    shape = g.emit("Concat", [batch, g.constant(np.array([units], dtype=np.int64))], {"axis": 0},
+                   [("int64", (2,))])[0]
+    value = numpy_helper.from_array(np.zeros((1,), dtype=dtype))
+    return g.emit("ConstantOfShape", [shape], {"value": value}, [(dtype, (t.shape[0], units))])[0]
+
+
+def onnx_recurrent(kind: str, x, W, R, B, initial_states, *, units: int, acts, go_backwards=False,
+                   return_sequences=False, linear_before_reset=None):
+    """One ONNX LSTM / GRU / RNN node over batch-major `x` (batch, time, features).
+
+    W, R, B are already in ONNX's layout ([1, G*units, I], [1, G*units, units], [1, 2*G*units]). `acts` are the
+    ONNX (name, alpha, beta) triples. Returns (outputs or None, [final states]) with outputs batch-major, in
+    processing order (reversed when `go_backwards`, as Keras returns them).
+    """
+    from core.ops.array import expand_dims, flip, squeeze, transpose
+
+    g = graph_of(x)
+    xt = transpose(x, (1, 0, 2))
+    T, batch = xt.shape[0], xt.shape[1]
+    states = [None if s is None else expand_dims(s, 0) for s in initial_states]
+    inputs = [xt, W, R, B, None] + states
+    while inputs and inputs[-1] is None:
+        inputs.pop()
+    attrs = {"hidden_size": int(units), "direction": "reverse" if go_backwards else "forward",
+             "activations": [a[0] for a in acts]}
+    alphas = [a[1] for a in acts if a[1] is not None]
+    betas = [a[2] for a in acts if a[2] is not None]
+    if alphas:
+        attrs["activation_alpha"] = [float(a) for a in alphas]
+    if betas:
+        attrs["activation_beta"] = [float(b) for b in betas]
+    if linear_before_reset is not None:
+        attrs["linear_before_reset"] = int(linear_before_reset)
+    n_states = 2 if kind == "LSTM" else 1
+    specs = [(xt.dtype, (T, 1, batch, units))] + [(xt.dtype, (1, batch, units))] * n_states
+    outs = g.emit(kind, inputs, attrs, specs, name_hint=f"onnx_{kind.lower()}")
+    final = [squeeze(s, [0]) for s in outs[1:]]
+    seq = None
+    if return_sequences:
+        seq = transpose(squeeze(outs[0], [1]), (1, 0, 2))
+        if go_backwards:  # ONNX writes Y in input order; Keras returns the processing order
+            seq = flip(seq, 1)
+    return seq, final
+
+
+def scan_rnn(step, sequences, initial_states, *, output_size: int, mask=None, go_backwards=False,
+             return_sequences=False, zero_output_for_mask=False, constants=(), name="rnn"):
+    """Keras's `backend.rnn` as an ONNX Scan.
+
+    `step(inputs_t, states, constants) -> (output, new_states)` is called once, on tensors of the Scan body: the
+    time slices of `sequences` (batch-major (batch, time, ...)), the states, and `constants` (outer tensors brought
+    into the body). With a `mask` (bool (batch, time)), a masked step keeps the previous states and its output is
+    the previous output (zeros before the first unmasked step), or zeros when `zero_output_for_mask`.
+    Returns (last_output, outputs (batch, time, output_size) or None, final states).
+    """
+    from core.ops.array import expand_dims, flip, transpose
+    from core.ops.math import cast, where
+
+    g = graph_of(*sequences)
+    seqs = []
+    for s in sequences:
+        s = g.as_tensor(s)
+        perm = (1, 0) + tuple(range(2, len(s.shape)))
+        s = transpose(s, perm)
+        seqs.append(flip(s, 0) if go_backwards else s)
+    T = seqs[0].shape[0]
+    if T == 0:
+        raise ShapeError(f"{name}: the sequence has no time steps.")
+    scan_inputs = list(seqs)
+    if mask is not None:
+        m = transpose(cast(g.as_tensor(mask), "bool"), (1, 0))
+        if go_backwards:
+            m = flip(m, 0)
+        scan_inputs.append(expand_dims(m, -1))
+    prev_output = zeros_state(sequences[0], output_size, seqs[0].dtype)
+    carried = list(initial_states) + [prev_output]
+
+    body = GraphBuilder(f"{name}_step", parent=g)
+    with graph_scope(body):
+        state_in = [body.add_input("state", s.dtype, s.shape) for s in carried]
+        slices = [body.add_input("step_in", s.dtype, s.shape[1:]) for s in scan_inputs]
+        mask_t = slices.pop() if mask is not None else None
+        consts = [body.emit("Identity", [body.as_tensor(c)], {}, [(c.dtype, c.shape)], name_hint="outer")[0]
+                  for c in constants]
+        states_t, prev_t = state_in[:-1], state_in[-1]
+        output, new_states = step(slices, states_t, consts)
+        if mask_t is not None:
+            new_states = [where(mask_t, n, o) for n, o in zip(new_states, states_t)]
+            fallback = zeros_state(output, output_size, output.dtype) if zero_output_for_mask else prev_t
+            output = where(mask_t, output, fallback)
+        outs = []
+        # A body output must be its own value: the same tensor twice (h is both state and output) breaks ORT.
+        for t in list(new_states) + [output] + ([output] if return_sequences else []):
+            if any(t is o for o in outs) or any(t is i for i in state_in + slices):
+                t = body.emit("Identity", [t], {}, [(t.dtype, t.shape)], name_hint="step_out")[0]
+            outs.append(t)
+        body.set_outputs(outs)
+
+    specs = [(s.dtype, s.shape) for s in carried]
+    if return_sequences:
+        specs.append((output.dtype, (T,) + tuple(output.shape)))
+    results = g.emit("Scan", carried + scan_inputs, {"body": body, "num_scan_inputs": len(scan_inputs)}, specs,
+                     name_hint=f"{name}_scan")
+    n = len(initial_states)
+    final_states, last_output = results[:n], results[n]
+    seq = transpose(results[n + 1], (1, 0, 2)) if return_sequences else None
+    return last_output, seq, final_states

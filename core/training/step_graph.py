@@ -1,0 +1,156 @@
+"""The training step (and the evaluation step) as ONE ONNX graph of standard ops.
+
+Forward pass (traced with weights as graph inputs) + losses + regularization penalties + metric statistics, and for
+training the reverse-mode gradient and the optimizer update. Weights, optimizer slots, the step count and the
+learning rate are inputs; their new values are outputs (DESIGN.md §3). `StepProgram` records which graph input
+and output holds what, so the session can bind buffers by meaning.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from core import losses as losses_module
+from core import ops
+from core.errors import InputDataError
+from core.graph import graph_scope
+from core.training.autodiff import gradients
+
+
+@dataclass
+class StateSlot:
+    """One persistent value: a weight ('w', id(var)), an optimizer slot ('s', id(var), name) or global ('g', name)."""
+
+    key: tuple
+    input_name: str
+    output_name: str | None  # None: read but never written by this graph
+    dtype: str
+    shape: tuple
+
+
+@dataclass
+class OutputTarget:
+    """How one model output is trained: its loss (or None), the loss weight and its metrics."""
+
+    name: str
+    loss: object
+    loss_weight: float | None
+    metrics: list
+    weighted_metrics: list
+
+
+@dataclass
+class StepProgram:
+    model_proto: object
+    x_inputs: list[str]
+    y_inputs: list[str | None]
+    sw_inputs: list[str | None]
+    lr_input: str | None
+    iterations_input: str | None
+    state: list[StateSlot]
+    # scalar outputs: ("loss", None) total, ("output_loss", i), ("metric", (i, j, weighted), k-th stat)
+    results: list[tuple] = field(default_factory=list)
+    result_names: list[str] = field(default_factory=list)
+    result_shapes: list[tuple] = field(default_factory=list)
+
+
+def build_step(model, x_specs, y_specs, targets: list[OutputTarget], *, optimizer=None) -> StepProgram:
+    """Trace `model` and write the step graph. `y_specs`: (dtype, shape) per output (None for outputs without
+    targets). With an optimizer, the graph also differentiates and updates; without, it only evaluates."""
+    train = optimizer is not None
+    g = model.inference_graph(x_specs, training=train, weights_as_inputs=True)
+    x_inputs = [t.name for t in g.inputs]
+    preds = list(g.outputs)
+    if len(preds) != len(targets):
+        raise InputDataError(f"Model '{model.name}' has {len(preds)} output(s) but {len(targets)} were configured.")
+    results, result_tensors = [], []
+    y_inputs, sw_inputs = [], []
+    with graph_scope(g):
+        total = None
+        for i, (pred, tgt, yspec) in enumerate(zip(preds, targets, y_specs)):
+            if yspec is None:
+                y_inputs.append(None)
+                sw_inputs.append(None)
+                continue
+            y = g.add_input(f"target_{tgt.name}", yspec[0], yspec[1])
+            sw = g.add_input(f"sample_weight_{tgt.name}", "float32", (None,))
+            y_inputs.append(y.name)
+            sw_inputs.append(sw.name)
+            if tgt.loss is not None:
+                values = tgt.loss.call(y, pred)
+                value = losses_module.reduce_weighted(values, sw, tgt.loss.reduction)
+                value = ops.cast(value, "float32")
+                if len(targets) > 1:
+                    results.append(("output_loss", i))
+                    result_tensors.append(value)
+                if tgt.loss_weight is not None:
+                    value = ops.multiply(value, float(tgt.loss_weight))
+                total = value if total is None else ops.add(total, value)
+            for j, m in enumerate(tgt.metrics):
+                for k, s in enumerate(m.batch_stats(y, pred, None)):
+                    results.append(("metric", (i, j, False), k))
+                    result_tensors.append(s)
+            for j, m in enumerate(tgt.weighted_metrics):
+                for k, s in enumerate(m.batch_stats(y, pred, sw)):
+                    results.append(("metric", (i, j, True), k))
+                    result_tensors.append(s)
+        if total is None:
+            total = g.constant(np.array(0.0, dtype=np.float32), "float32")
+        trainable_ids = {id(v) for v in model.trainable_weights}
+        for var, t in list(g.variable_inputs):
+            if var.regularizer is not None and id(var) in trainable_ids:
+                total = ops.add(total, ops.cast(var.regularizer(t), "float32"))
+        for penalty in getattr(g, "losses", []):
+            total = ops.add(total, ops.cast(penalty, "float32"))
+        results.insert(0, ("loss", None))
+        result_tensors.insert(0, total)
+
+        state: list[StateSlot] = []
+        outputs = list(result_tensors)
+        out_names = [f"result_{k}" for k in range(len(result_tensors))]
+        written: dict[int, object] = {}
+        lr_name = it_name = None
+        if train:
+            params = [(v, t) for v, t in g.variable_inputs if id(v) in trainable_ids]
+            grads = gradients(total, [t for _, t in params])
+            lr = g.add_input("learning_rate", "float32", ())
+            it = g.add_input("iterations", "float32", ())
+            lr_name, it_name = lr.name, it.name
+            slot_tensors = []
+            for v, _ in params:
+                slots = {}
+                for sname in optimizer.slot_names:
+                    slots[sname] = g.add_input(f"{v.path}/{sname}", v.dtype, v.shape)
+                slot_tensors.append(slots)
+            glob = {k: g.add_input(f"optimizer/{k}", "float32", ()) for k in sorted(optimizer.global_slots)}
+            new_params, new_slots, new_glob = optimizer.apply(grads, [t for _, t in params], slot_tensors, glob, lr, it)
+            for (v, _), p in zip(params, new_params):
+                written[id(v)] = ops.cast(p, v.dtype)
+            for (v, _), slots, news in zip(params, slot_tensors, new_slots):
+                for sname, tin in slots.items():
+                    state.append(StateSlot(("s", id(v), sname), tin.name, None, v.dtype, v.shape))
+                    outputs.append(news[sname])
+                    out_names.append(f"new_{len(out_names)}")
+                    state[-1].output_name = out_names[-1]
+            for k, tin in glob.items():
+                state.append(StateSlot(("g", k), tin.name, None, "float32", ()))
+                outputs.append(ops.cast(new_glob[k], "float32"))
+                out_names.append(f"new_{len(out_names)}")
+                state[-1].output_name = out_names[-1]
+            for var, value in getattr(g, "state_updates", []) or []:
+                written[id(var)] = ops.cast(value, var.dtype)
+        for v, t in g.variable_inputs:
+            slot = StateSlot(("w", id(v)), t.name, None, v.dtype, v.shape)
+            if id(v) in written:
+                outputs.append(written[id(v)])
+                out_names.append(f"new_{len(out_names)}")
+                slot.output_name = out_names[-1]
+            state.append(slot)
+    g.set_outputs(outputs, out_names)
+    n_res = len(result_tensors)
+    return StepProgram(
+        model_proto=g.to_model(), x_inputs=x_inputs, y_inputs=y_inputs, sw_inputs=sw_inputs, lr_input=lr_name,
+        iterations_input=it_name, state=state, results=results, result_names=out_names[:n_res],
+        result_shapes=[tuple(t.shape) for t in result_tensors])

@@ -1,0 +1,220 @@
+"""Model configs as JSON and YAML, for Keras 3 or tf.keras 2.
+
+The engine serializes to Keras 3's form (`core.models.model_config`). `to_config(model, "tf_keras2")` rewrites that
+into what tf.keras 2 writes and reads: InputLayer `batch_input_shape`, nested-list `inbound_nodes`
+(`[[["input_1", 0, 0, {}]]]`, an RNN's `initial_state` tensors listed after its input), references to nested models
+counted from 1, `input_layers`/`output_layers` always lists of triples, `keras_version`/`backend` beside the
+config. Neither Keras reads the other's JSON reliably, so the target picks the dialect.
+
+YAML carries the same dictionary (Keras dropped `to_yaml`): written with `yaml.safe_dump`, read with `yaml.safe_load`,
+so a file with Python-object tags is refused instead of executed.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import numpy as np
+
+from core.errors import FileFormatError
+from exporters.weights_io import KERAS_VERSIONS, check_target
+
+_MODEL_CLASSES = {"Functional", "Sequential", "Model"}
+
+# Arguments Keras 3 writes that tf.keras 2's constructors reject ("Keyword argument not understood").
+_KERAS3_ONLY_KEYS = {
+    "ZeroPadding1D": ("data_format",),
+    "Cropping1D": ("data_format",),
+    "UpSampling1D": ("data_format",),
+    "SimpleRNN": ("seed",),
+    "GRU": ("seed", "use_cudnn"),
+    "LSTM": ("seed", "use_cudnn"),
+    "Dense": ("quantization_config", "lora_rank", "lora_alpha"),
+    "Embedding": ("quantization_config", "lora_rank", "lora_alpha"),
+}
+
+
+def _plain(x):
+    """JSON-safe values (numpy scalars and arrays, tuples) so both json and yaml.safe_dump take the config."""
+    if isinstance(x, dict):
+        return {str(k): _plain(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_plain(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    if isinstance(x, np.generic):
+        return x.item()
+    return x
+
+
+def to_config(model, target: str = "keras3") -> dict:
+    """The model's `{class_name, config, ...}` dictionary as the target Keras writes it."""
+    from core.models.model_config import serialize_layer
+
+    check_target(target)
+    config = _plain(serialize_layer(model))
+    if target == "keras3":
+        return _to_keras3(config)
+    out = _to_tf_keras2(config)
+    out["keras_version"] = KERAS_VERSIONS["tf_keras2"]
+    out["backend"] = "tensorflow"
+    return out
+
+
+# -- Keras 3 -------------------------------------------------------------------------------------------------------
+def _to_keras3(entry: dict) -> dict:
+    """Our configs are Keras 3's already, except that Keras 3 layers take no `batch_input_shape` (the InputLayer
+    that Sequential and Functional configs carry holds the input shape)."""
+    entry = dict(entry)
+    cfg = entry.get("config")
+    if isinstance(cfg, dict):
+        cfg = dict(cfg)
+        if entry.get("class_name") != "InputLayer":
+            cfg.pop("batch_input_shape", None)
+        if isinstance(cfg.get("layers"), list):
+            cfg["layers"] = [_to_keras3(e) if isinstance(e, dict) else e for e in cfg["layers"]]
+        for key in ("layer", "backward_layer", "forward_layer", "cell"):
+            if isinstance(cfg.get(key), dict) and "class_name" in cfg[key]:
+                cfg[key] = _to_keras3(cfg[key])
+        entry["config"] = cfg
+    return entry
+
+
+# -- tf.keras 2 -----------------------------------------------------------------------------------------------------
+def _to_tf_keras2(entry: dict) -> dict:
+    entry = copy.deepcopy(entry)
+    cls = entry.get("class_name")
+    cfg = entry.get("config")
+    if cls in _MODEL_CLASSES:
+        entry.pop("module", None)
+        entry["registered_name"] = None
+    if cls == "InputLayer" and isinstance(cfg, dict) and "batch_shape" in cfg:
+        cfg["batch_input_shape"] = cfg.pop("batch_shape")
+    if isinstance(cfg, dict):
+        for key in _KERAS3_ONLY_KEYS.get(cls, ()):
+            cfg.pop(key, None)
+        if isinstance(cfg.get("dtype"), dict):
+            cfg["dtype"] = (cfg["dtype"].get("config") or {}).get("name", "float32")
+        for key in ("layer", "backward_layer", "forward_layer", "cell"):
+            if isinstance(cfg.get(key), dict) and "class_name" in cfg[key]:
+                cfg[key] = _to_tf_keras2(cfg[key])
+        if cls == "Functional" or (cls not in ("Sequential",) and "input_layers" in cfg):
+            _functional_to_tf_keras2(cfg)
+        elif isinstance(cfg.get("layers"), list):
+            cfg["layers"] = [_to_tf_keras2(e) for e in cfg["layers"]]
+    return entry
+
+
+def _functional_to_tf_keras2(cfg: dict) -> None:
+    classes = {e.get("name"): e.get("class_name") for e in cfg["layers"]}
+
+    def node_offset(name) -> int:  # tf.keras 2 counts a nested model's construction as its node 0
+        return 1 if classes.get(name) in _MODEL_CLASSES else 0
+
+    def ref(history) -> list:
+        name, node_index, tensor_index = history[0], history[1], history[2]
+        return [name, node_index + node_offset(name), tensor_index]
+
+    def tensor_refs(x) -> list:
+        if isinstance(x, dict) and x.get("class_name") == "__keras_tensor__":
+            return [ref(x["config"]["keras_history"])]
+        if isinstance(x, list):
+            return [r for v in x for r in tensor_refs(v)]
+        return []
+
+    def kwargs_value(x):
+        if isinstance(x, dict) and x.get("class_name") == "__keras_tensor__":
+            return ref(x["config"]["keras_history"])
+        if isinstance(x, list):
+            return [kwargs_value(v) for v in x]
+        if isinstance(x, dict):
+            return {k: kwargs_value(v) for k, v in x.items()}
+        return x
+
+    layers = []
+    for e in cfg["layers"]:
+        nodes = []
+        for node in e.get("inbound_nodes", []):
+            if not isinstance(node, dict):
+                nodes.append(node)
+                continue
+            refs = tensor_refs(node.get("args", []))
+            kwargs = dict(node.get("kwargs") or {})
+            # tf.keras 2 lists an RNN's initial state as further inputs of the same call.
+            for key in ("initial_state", "constants"):
+                if key in kwargs:
+                    refs.extend(tensor_refs(kwargs.pop(key)))
+            kwargs = {k: kwargs_value(v) for k, v in kwargs.items() if not (k == "mask" and v is None)}
+            nodes.append([r + [kwargs if i == 0 else {}] for i, r in enumerate(refs)])
+        converted = _to_tf_keras2({k: v for k, v in e.items() if k != "inbound_nodes"})
+        converted["inbound_nodes"] = nodes
+        layers.append(converted)
+    cfg["layers"] = layers
+
+    def io_refs(structure, sequential_offset):
+        if isinstance(structure, list) and len(structure) >= 3 and isinstance(structure[0], str):
+            name, node_index, tensor_index = structure[:3]
+            # Keras 3's form already counts a nested Functional from 1 here, but not a nested Sequential.
+            extra = 1 if sequential_offset and classes.get(name) == "Sequential" else 0
+            return [[name, node_index + extra, tensor_index]]
+        if isinstance(structure, dict):
+            return [r for v in structure.values() for r in io_refs(v, sequential_offset)]
+        return [r for v in structure for r in io_refs(v, sequential_offset)]
+
+    cfg["input_layers"] = io_refs(cfg["input_layers"], True)
+    cfg["output_layers"] = io_refs(cfg["output_layers"], True)
+
+
+# -- JSON and YAML -------------------------------------------------------------------------------------------------
+def to_json(model, target: str = "keras3", **json_kwargs) -> str:
+    return json.dumps(to_config(model, target), **json_kwargs)
+
+
+def to_yaml(model, target: str = "keras3", **yaml_kwargs) -> str:
+    import yaml
+
+    yaml_kwargs.setdefault("sort_keys", False)
+    return yaml.safe_dump(to_config(model, target), **yaml_kwargs)
+
+
+def model_from_dict(config, custom_objects=None, safe_mode: bool = True, source: str = "config"):
+    """A model from a parsed `{class_name, config}` dictionary of either Keras generation."""
+    from core.models import Model
+    from core.models.model_config import deserialize_layer
+
+    if not isinstance(config, dict) or "class_name" not in config or "config" not in config:
+        keys = sorted(config)[:8] if isinstance(config, dict) else type(config).__name__
+        raise FileFormatError(f"{source} is not a Keras model config: expected an object with 'class_name' and "
+                              f"'config', got {keys}.")
+    model = deserialize_layer(config, custom_objects=custom_objects, safe_mode=safe_mode)
+    if not isinstance(model, Model):
+        raise FileFormatError(f"{source} describes a single {config['class_name']} layer, not a model.")
+    return model
+
+
+def model_from_json(json_string, custom_objects=None, safe_mode: bool = True):
+    if isinstance(json_string, bytes):
+        json_string = json_string.decode("utf8", errors="replace")
+    if not isinstance(json_string, str):
+        raise FileFormatError(f"model_from_json needs a JSON string, got {type(json_string).__name__}.")
+    try:
+        config = json.loads(json_string)
+    except json.JSONDecodeError as exc:
+        raise FileFormatError(f"Not valid JSON: {exc}") from exc
+    return model_from_dict(config, custom_objects, safe_mode, source="The JSON")
+
+
+def model_from_yaml(yaml_string, custom_objects=None, safe_mode: bool = True):
+    import yaml
+
+    if isinstance(yaml_string, bytes):
+        yaml_string = yaml_string.decode("utf8", errors="replace")
+    try:
+        config = yaml.safe_load(yaml_string)
+    except yaml.constructor.ConstructorError as exc:
+        raise FileFormatError(f"The YAML holds a tag that Netweaver will not construct (Python objects are never "
+                              f"loaded from YAML): {exc.problem}") from exc
+    except yaml.YAMLError as exc:
+        raise FileFormatError(f"Not valid YAML: {exc}") from exc
+    return model_from_dict(config, custom_objects, safe_mode, source="The YAML")

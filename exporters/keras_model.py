@@ -1,0 +1,235 @@
+"""Whole models in one file: the legacy `.h5` (both Kerases) and Keras 3's `.keras` archive.
+
+`.h5`: root attributes `model_config` (JSON `{class_name, config}`), `keras_version`, `backend`, and
+`training_config` for a compiled model (with `optimizer_config` and `loss_weights`); the weights in the legacy layout
+under `model_weights` (see `exporters.weights_io`). The target ("keras3" or "tf_keras2") picks the config dialect.
+
+`.keras`: a zip of `config.json` (Keras 3's serialized model), `model.weights.h5` (Keras 3's weights layout) and
+`metadata.json`; Keras 3 only.
+
+Loading builds the model from the config, then checks and loads all its weights; any failure raises (a damaged,
+empty or non-Keras file is a `FileFormatError` naming the file) and no model is returned half-made.
+"""
+
+from __future__ import annotations
+
+import datetime
+import io
+import json
+import os
+import warnings
+import zipfile
+from pathlib import Path
+
+from core.errors import FileFormatError, NetweaverError
+from exporters import keras_config, weights_io
+
+
+def _model_kind(path: Path, save_format: str | None) -> str:
+    name = path.name.lower()
+    if save_format in ("h5", "hdf5"):
+        return "h5"
+    if save_format in ("keras", "keras_v3"):
+        return "keras"
+    if save_format not in (None, "tf"):
+        raise FileFormatError(f"Unknown save_format {save_format!r}; use 'keras' or 'h5'.")
+    if name.endswith(".keras"):
+        return "keras"
+    if name.endswith((".h5", ".hdf5")):
+        return "h5"
+    raise FileFormatError(f"Cannot tell the format of '{path}': a full model is saved as NAME.keras (Keras 3 "
+                          f"archive) or NAME.h5 (legacy HDF5, read by tf.keras 2 and Keras 3). TensorFlow's "
+                          f"SavedModel directory is not supported.")
+
+
+# -- training config -----------------------------------------------------------------------------------------------
+def _training_config(model) -> dict | None:
+    """What `compile` was given, in Keras's `training_config` form; None for a model that was not compiled."""
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is None or not hasattr(optimizer, "get_config"):
+        return None
+    compiled = getattr(model, "_compile_config", None) or {}
+
+    def name_of(x):
+        if x is None or isinstance(x, (str, int, float, bool)):
+            return x
+        if isinstance(x, (list, tuple)):
+            return [name_of(v) for v in x]
+        if isinstance(x, dict):
+            return {k: name_of(v) for k, v in x.items()}
+        if hasattr(x, "get_config"):
+            return {"class_name": type(x).__name__, "config": x.get_config()}
+        return getattr(x, "__name__", str(x))
+
+    return keras_config._plain({
+        "loss": name_of(compiled.get("loss", getattr(model, "loss", None))),
+        "metrics": name_of(compiled.get("metrics")),
+        "weighted_metrics": name_of(compiled.get("weighted_metrics")),
+        "loss_weights": name_of(compiled.get("loss_weights")),
+        "optimizer_config": {"class_name": type(optimizer).__name__, "config": optimizer.get_config()},
+    })
+
+
+def _compile_from(model, training_config: dict, source: str) -> None:
+    """Compile a loaded model as it was saved, when the engine can; warn (as Keras does) when it cannot."""
+    if not hasattr(model, "compile") or not isinstance(training_config, dict):
+        return
+    opt = training_config.get("optimizer_config") or "rmsprop"  # Keras's default optimizer
+    try:
+        from core import optimizers
+
+        if isinstance(opt, dict):  # tf.keras 2 writes registered names such as 'Custom>Adam'
+            opt = {"class_name": str(opt.get("class_name", "")).split(">")[-1], "config": opt.get("config", {})}
+        optimizer = optimizers.get(opt)
+        model.compile(optimizer=optimizer, loss=training_config.get("loss"),
+                      metrics=training_config.get("metrics"), loss_weights=training_config.get("loss_weights"),
+                      weighted_metrics=training_config.get("weighted_metrics"))
+    except Exception as exc:  # noqa: BLE001 - the model is fine without it; Keras warns here too
+        warnings.warn(f"{source}: the model was loaded but not compiled ({type(exc).__name__}: {exc}). Call "
+                      f"model.compile(...) before training.", stacklevel=3)
+
+
+# -- saving ---------------------------------------------------------------------------------------------------------
+def save_model(model, filepath, overwrite: bool = True, save_format: str | None = None,
+               include_optimizer: bool = True, target: str = "keras3") -> None:
+    path = Path(os.fspath(filepath))
+    kind = _model_kind(path, save_format)
+    weights_io.check_target(target)
+    if kind == "keras" and target != "keras3":
+        raise FileFormatError("The .keras archive is Keras 3's format; for tf.keras 2 save as NAME.h5.")
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} exists and overwrite=False.")
+    weights_io._require_built(model)
+    config = keras_config.to_config(model, target)  # fails before the file is touched
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if kind == "h5":
+        _save_h5(model, path, config, include_optimizer, target)
+    else:
+        _save_keras(model, path, config)
+
+
+def _save_h5(model, path: Path, config: dict, include_optimizer: bool, target: str) -> None:
+    import h5py
+
+    model_config = {"class_name": config["class_name"], "config": config["config"]}
+    with h5py.File(path, "w") as f:
+        f.attrs["model_config"] = json.dumps(model_config)
+        f.attrs["keras_version"] = weights_io.KERAS_VERSIONS[target]
+        f.attrs["backend"] = "tensorflow"
+        training = _training_config(model) if include_optimizer else None
+        if training is not None:
+            f.attrs["training_config"] = json.dumps(training)
+        weights_io.write_legacy_group(f.create_group("model_weights"), model, target)
+
+
+def _save_keras(model, path: Path, config: dict) -> None:
+    import h5py
+
+    config = dict(config)
+    training = _training_config(model)
+    if training is not None:
+        config["compile_config"] = {k: v for k, v in training.items() if k != "optimizer_config"}
+        config["compile_config"]["optimizer"] = training["optimizer_config"]
+    buf = io.BytesIO()
+    with h5py.File(buf, "w") as f:
+        weights_io.write_keras3_file(f, model)
+    metadata = {"keras_version": weights_io.KERAS_VERSIONS["keras3"],
+                "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S"),
+                "saved_by": "netweaver"}
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("metadata.json", json.dumps(metadata))
+        z.writestr("config.json", json.dumps(config))
+        z.writestr("model.weights.h5", buf.getvalue())
+
+
+# -- loading --------------------------------------------------------------------------------------------------------
+def load_model(filepath, custom_objects=None, compile: bool = True, safe_mode: bool = True):  # noqa: A002
+    """A model from `.keras`, `.h5`/`.hdf5`, or a Keras JSON or YAML config (by content, then by suffix)."""
+    path = Path(os.fspath(filepath))
+    if not path.exists():
+        raise FileNotFoundError(f"No model file at '{path}'.")
+    if path.is_dir():
+        raise FileFormatError(f"'{path}' is a directory (a TensorFlow SavedModel?); Netweaver reads .keras, .h5, "
+                              f".json and .yaml model files.")
+    source = f"Model file '{path}'"
+    name = path.name.lower()
+    head = path.read_bytes()[:8]
+    if head.startswith(b"\x89HDF"):
+        return _load_h5(path, source, custom_objects, compile, safe_mode)
+    if zipfile.is_zipfile(path):
+        return _load_keras(path, source, custom_objects, compile, safe_mode)
+    if name.endswith(".json"):
+        return keras_config.model_from_json(_read_text(path, source), custom_objects, safe_mode)
+    if name.endswith((".yaml", ".yml")):
+        return keras_config.model_from_yaml(_read_text(path, source), custom_objects, safe_mode)
+    raise FileFormatError(f"{source} is neither an HDF5 (.h5) nor a zip (.keras) file, and its suffix is not "
+                          f".json or .yaml.")
+
+
+def _read_text(path: Path, source: str) -> str:
+    try:
+        return path.read_text(encoding="utf8")
+    except UnicodeDecodeError as exc:
+        raise FileFormatError(f"{source} is not UTF-8 text: {exc}") from exc
+
+
+def _load_h5(path: Path, source: str, custom_objects, compile: bool, safe_mode: bool):  # noqa: A002
+    def read(f):
+        raw = f.attrs.get("model_config")
+        if raw is None:
+            hint = " (it holds weights only: build the model and call load_weights)" \
+                if weights_io.legacy_weights_group(f) is not None or "layers" in f else ""
+            raise FileFormatError(f"{source} has no 'model_config' attribute, so it is not a Keras model file{hint}.")
+        config = _json_attr(raw, f"{source}: model_config")
+        model = keras_config.model_from_dict(config, custom_objects, safe_mode, source=f"{source} (model_config)")
+        if "model_weights" not in f:
+            raise FileFormatError(f"{source} has a model_config but no 'model_weights' group.")
+        plan = weights_io.plan_from_open_hdf5(model, f, source, by_name=False, skip_mismatch=False)
+        raw_training = f.attrs.get("training_config")
+        training = _json_attr(raw_training, f"{source}: training_config") if raw_training is not None else None
+        return model, plan, training
+
+    model, plan, training = weights_io.read_hdf5(path, source, read)
+    plan.apply()
+    model._invalidate()
+    if compile and training is not None:
+        _compile_from(model, training, source)
+    return model
+
+
+def _json_attr(raw, what: str):
+    try:
+        return json.loads(raw.decode("utf8") if isinstance(raw, bytes) else str(raw))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise FileFormatError(f"{what} is not valid JSON: {exc}") from exc
+
+
+def _load_keras(path: Path, source: str, custom_objects, compile: bool, safe_mode: bool):  # noqa: A002
+    try:
+        with zipfile.ZipFile(path) as z:
+            names = set(z.namelist())
+            missing = {"config.json", "model.weights.h5"} - names
+            if missing:
+                raise FileFormatError(f"{source} is a zip file but not a Keras archive: it lacks {sorted(missing)}.")
+            config_text = z.read("config.json").decode("utf8")
+            weights_bytes = z.read("model.weights.h5")
+    except NetweaverError:
+        raise
+    except (zipfile.BadZipFile, OSError, KeyError, ValueError, EOFError, RuntimeError) as exc:
+        raise FileFormatError(f"{source} is a damaged zip archive: {exc}") from exc
+    try:
+        config = json.loads(config_text)
+    except json.JSONDecodeError as exc:
+        raise FileFormatError(f"{source}: config.json is not valid JSON: {exc}") from exc
+    model = keras_config.model_from_dict(config, custom_objects, safe_mode, source=f"{source} (config.json)")
+    weights_source = f"{source} (model.weights.h5)"
+    plan = weights_io.read_hdf5(io.BytesIO(weights_bytes), weights_source,
+                                lambda f: weights_io.plan_from_open_hdf5(model, f, weights_source, by_name=False,
+                                                                         skip_mismatch=False))
+    plan.apply()
+    model._invalidate()
+    compile_config = config.get("compile_config") if isinstance(config, dict) else None
+    if compile and isinstance(compile_config, dict) and compile_config.get("loss") is not None:
+        training = dict(compile_config, optimizer_config=compile_config.get("optimizer"))
+        _compile_from(model, training, source)
+    return model

@@ -1,0 +1,215 @@
+"""Every gradient rule against central finite differences, in float64 where ONNX Runtime has double kernels."""
+
+import numpy as np
+import pytest
+
+from core import ops
+from core.graph import GraphBuilder, graph_scope
+from core.training.autodiff import gradients
+from core.training.gradients import GradientError
+
+RNG = np.random.default_rng(0)
+
+
+def _check(fn, arrays, *, dtype="float64", eps=1e-6, tol=1e-6, wrt=None, dynamic=False):
+    """Build fn(*inputs) in a graph, loss = sum(out * R), compare autodiff with finite differences."""
+    import onnxruntime as ort
+
+    arrays = [np.asarray(a, dtype=dtype) if np.asarray(a).dtype.kind == "f" else np.asarray(a) for a in arrays]
+    g = GraphBuilder("grad_test")
+    # dynamic: every size unknown to the graph, so rules take their run-time (Shape op) paths.
+    ins = [g.add_input(f"x{i}", a.dtype.name, (None,) * a.ndim if dynamic else a.shape) for i, a in enumerate(arrays)]
+    with graph_scope(g):
+        out = fn(*ins)
+    # Find output shape by running the forward alone.
+    fwd = GraphBuilder("probe")
+    fwd_ins = [fwd.add_input(f"x{i}", a.dtype.name, t.shape) for i, (a, t) in enumerate(zip(arrays, ins))]
+    with graph_scope(fwd):
+        probe_out = fn(*fwd_ins)
+    fwd.set_outputs([probe_out], ["y"])
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    probe = ort.InferenceSession(fwd.to_model().SerializeToString(), so, providers=["CPUExecutionProvider"])
+    feeds = {f"x{i}": a for i, a in enumerate(arrays)}
+    y0 = probe.run(None, {t.name: feeds[f"x{i}"] for i, t in enumerate(fwd_ins)})[0]
+    r = RNG.standard_normal(y0.shape).astype(y0.dtype)
+    with graph_scope(g):
+        loss = ops.sum(ops.multiply(out, g.constant(r, r.dtype)))
+        wrt_idx = [i for i, a in enumerate(arrays) if a.dtype.kind == "f"] if wrt is None else wrt
+        grads = gradients(loss, [ins[i] for i in wrt_idx])
+    g.set_outputs([loss] + grads, ["loss"] + [f"g{i}" for i in wrt_idx])
+    sess = ort.InferenceSession(g.to_model().SerializeToString(), so, providers=["CPUExecutionProvider"])
+    names = [t.name for t in ins]
+    res = sess.run(None, dict(zip(names, arrays)))
+    for k, i in enumerate(wrt_idx):
+        analytic = res[1 + k]
+        numeric = np.zeros_like(arrays[i])
+        flat = numeric.reshape(-1)
+        for j in range(arrays[i].size):
+            vals = []
+            for s in (eps, -eps):
+                pert = [a.copy() for a in arrays]
+                pert[i].reshape(-1)[j] += s
+                vals.append(float(sess.run(["loss"], dict(zip(names, pert)))[0]))
+            flat[j] = (vals[0] - vals[1]) / (2 * eps)
+        np.testing.assert_allclose(analytic, numeric, rtol=tol, atol=tol, err_msg=f"gradient of input {i}")
+
+
+def r(*shape):
+    return RNG.standard_normal(shape)
+
+
+def away_from_zero(*shape):
+    x = r(*shape)
+    return np.where(np.abs(x) < 0.2, 0.5, x)
+
+
+BINARY = {
+    "add": ops.add, "subtract": ops.subtract, "multiply": ops.multiply, "maximum": ops.maximum,
+    "minimum": ops.minimum,
+}
+
+
+@pytest.mark.parametrize("name", sorted(BINARY))
+def test_broadcasting_binary(name):
+    _check(BINARY[name], [r(3, 4), r(4)])
+    _check(BINARY[name], [r(3, 1, 4), r(3, 2, 1)])
+    _check(BINARY[name], [r(3, 1, 4), r(3, 2, 1)], dynamic=True)
+
+
+def test_divide_and_power():
+    _check(ops.divide, [r(3, 4), away_from_zero(4) + 3])
+    _check(lambda a, b: ops.power(a, b), [np.abs(r(3, 4)) + 0.5, r(3, 4)])
+    _check(lambda a: ops.power(a, 3.0), [r(2, 3)])
+
+
+UNARY = {
+    "negative": (ops.negative, away_from_zero), "relu": (ops.relu, away_from_zero),
+    "sigmoid": (ops.sigmoid, r), "tanh": (ops.tanh, r), "exp": (ops.exp, r),
+    "log": (lambda x: ops.log(ops.abs(x)), away_from_zero), "sqrt": (lambda x: ops.sqrt(ops.abs(x)), away_from_zero),
+    "abs": (ops.abs, away_from_zero), "reciprocal": (ops.reciprocal, away_from_zero),
+    "softmax": (lambda x: ops.softmax(x, axis=-1), r), "softmax_axis0": (lambda x: ops.softmax(x, axis=0), r),
+    "log_softmax": (ops.log_softmax, r), "sin": (ops.sin, r), "cos": (ops.cos, r),
+    "identity": (ops.identity, r), "square": (ops.square, r),
+    "cast_roundtrip": (lambda x: ops.cast(ops.cast(x, "float32"), "float64"), r),
+}
+
+
+@pytest.mark.parametrize("name", sorted(UNARY))
+def test_unary(name):
+    fn, gen = UNARY[name]
+    tol = 1e-4 if name == "cast_roundtrip" else 1e-6
+    _check(fn, [gen(3, 5)], tol=tol, eps=1e-3 if name == "cast_roundtrip" else 1e-6)
+
+
+# Activations whose ONNX kernels are float32 only in ONNX Runtime: checked in float32 with a looser tolerance.
+FLOAT32_ONLY = {
+    "softplus": ops.softplus, "elu": lambda x: ops.elu(x, 0.7), "selu": ops.selu,
+    "leaky_relu": lambda x: ops.leaky_relu(x, 0.2), "hard_sigmoid": ops.hard_sigmoid, "erf": ops.erf,
+    "softsign": ops.softsign,
+}
+
+
+@pytest.mark.parametrize("name", sorted(FLOAT32_ONLY))
+def test_float32_activations(name):
+    x = away_from_zero(3, 4) * 1.5
+    try:
+        _check(FLOAT32_ONLY[name], [x], dtype="float64")
+    except Exception as exc:  # ORT lacks the double kernel: fall back to float32
+        if "NOT_IMPLEMENTED" not in str(exc) and "Could not find an implementation" not in str(exc):
+            raise
+        _check(FLOAT32_ONLY[name], [x], dtype="float32", eps=1e-2, tol=2e-2)
+
+
+def test_where_clip():
+    x = away_from_zero(3, 4)
+    _check(lambda a, b: ops.where(ops.greater(a, 0.0), a, b), [x, r(3, 4)])
+    _check(lambda a: ops.clip(a, -0.5, 0.5), [np.where(np.abs(np.abs(x) - 0.5) < 0.05, 0.2, x)])
+
+
+def test_matmul_shapes():
+    _check(ops.matmul, [r(3, 4), r(4, 5)])
+    _check(ops.matmul, [r(2, 3, 4), r(4, 5)])
+    _check(ops.matmul, [r(2, 3, 4), r(2, 4, 5)])
+
+
+def test_reshape_transpose_squeeze_expand():
+    _check(lambda a: ops.reshape(a, (-1, 6)), [r(2, 3, 2)])
+    _check(lambda a: ops.transpose(a, (0, 2, 1)), [r(2, 3, 4)])
+    _check(lambda a: ops.squeeze(ops.expand_dims(a, 1), 1), [r(2, 3)])
+    _check(lambda a: ops.tile(a, (2, 3)), [r(2, 3)])
+    _check(lambda a: ops.reshape(a, (-1, 6)), [r(2, 3, 2)], dynamic=True)
+
+
+def test_expand():
+    def fn(a):
+        g = a.graph
+        shape = g.constant(np.array([2, 3, 4], dtype=np.int64))
+        return g.emit("Expand", [a, shape], {}, [(a.dtype, (2, 3, 4))])[0]
+
+    x = r(1, 4)
+    _check(fn, [x])
+
+
+def test_concat_static_and_dynamic():
+    _check(lambda a, b: ops.concatenate([a, b], axis=-1), [r(2, 3), r(2, 2)])
+    _check(lambda a, b: ops.concatenate([a, b], axis=0), [r(2, 3), r(1, 3)])
+    _check(lambda a, b: ops.concatenate([a, b], axis=1), [r(2, 3), r(2, 2)], dynamic=True)
+
+
+def test_slice_and_getitem():
+    _check(lambda a: a[:, 1:3], [r(3, 4)])
+    _check(lambda a: a[:, ::-1], [r(3, 4)])
+    _check(lambda a: a[:, -1], [r(3, 4)])
+    _check(lambda a: a[:, 0:4:2, 1], [r(2, 5, 3)])
+    _check(lambda a: a[:, 1:3], [r(3, 4)], dynamic=True)
+
+
+def test_gather_embedding_and_axis1():
+    ids = np.array([[0, 2, 2], [1, 0, -1]], dtype=np.int64)
+    _check(lambda w, i: ops.take(w, i, axis=0), [r(4, 3), ids], wrt=[0])
+    _check(lambda w, i: ops.take(w, i, axis=1), [r(3, 4), ids], wrt=[0])
+
+
+def test_reductions():
+    x = r(3, 4)
+    _check(lambda a: ops.sum(a, axis=1), [x])
+    _check(lambda a: ops.sum(a), [x])
+    _check(lambda a: ops.mean(a, axis=0, keepdims=True), [x])
+    _check(lambda a: ops.mean(a, axis=-1), [x])
+    _check(lambda a: ops.max(a, axis=1), [x])
+    _check(lambda a: ops.min(a, axis=0), [x])
+    _check(lambda a: ops.logsumexp(a, axis=1), [x])
+
+
+def test_pad():
+    _check(lambda a: ops.pad(a, [(0, 0), (2, 1)]), [r(2, 3)])
+
+
+def test_dropout_gradient_uses_the_mask():
+    """Dropout in training mode: d/dx = mask / (1 - rate); with a fixed seed the same mask is drawn every run."""
+    import onnxruntime as ort
+
+    g = GraphBuilder("drop")
+    x = g.add_input("x", "float32", (None, 50))
+    with graph_scope(g):
+        y = ops.dropout(x, 0.4, seed=3)
+        loss = ops.sum(y)
+        (dx,) = gradients(loss, [x])
+    g.set_outputs([y, dx], ["y", "dx"])
+    sess = ort.InferenceSession(g.to_model().SerializeToString(), providers=["CPUExecutionProvider"])
+    xv = np.ones((4, 50), np.float32)
+    yv, dxv = sess.run(None, {"x": xv})
+    kept = yv != 0
+    assert 0 < kept.mean() < 1
+    np.testing.assert_allclose(dxv, np.where(kept, 1 / 0.6, 0.0), rtol=1e-6)
+
+
+def test_unknown_op_is_a_clear_error():
+    g = GraphBuilder("bad")
+    x = g.add_input("x", "float32", (None, 3))
+    with graph_scope(g):
+        y = g.emit("Hardmax", [x], {}, [("float32", x.shape)])[0]
+        loss = ops.sum(ops.multiply(y, x))
+        with pytest.raises(GradientError, match="Hardmax"):
+            gradients(loss, [x])

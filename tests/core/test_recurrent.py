@@ -1,0 +1,253 @@
+"""SimpleRNN, GRU and LSTM against NumPy transcriptions of Keras 3 (masks anywhere, go_backwards, states, initial
+states), the ONNX nodes they compile to, their weights, configs and errors."""
+
+import numpy as np
+import pytest
+
+import core as keras
+from core import activations, layers
+from core.errors import ConfigError, ShapeError
+from core.graph import GraphBuilder, graph_scope
+from rnn_reference import gru_step, lstm_step, run_rnn, simple_step
+
+RNG = np.random.default_rng(7)
+X = RNG.standard_normal((4, 6, 3)).astype(np.float32)
+MASKS = {
+    "right_padded": np.array([[1] * 6, [1] * 4 + [0] * 2, [1] + [0] * 5, [1] * 6], bool),
+    "holes": np.array([[1, 0, 1, 0, 1, 1], [0, 0, 1, 1, 0, 1], [0] * 6, [1, 1, 1, 1, 1, 0]], bool),
+    "left_padded": np.array([[0, 0, 1, 1, 1, 1], [0, 0, 0, 0, 0, 1], [1] * 6, [0] * 6], bool),
+}
+
+
+def _randomize(layer, scale=0.8):
+    layer.set_weights([RNG.standard_normal(w.shape).astype(np.float32) * scale for w in layer.weights])
+    return [w.numpy() for w in layer.weights]
+
+
+def _reference(kind, weights, x, **kw):
+    kernel, rec, bias = (weights + [None])[:3]
+    act = kw.pop("act", np.tanh)
+    if kind == "LSTM":
+        step = lambda xt, s: lstm_step(xt, s, kernel, rec, bias, act=act)  # noqa: E731
+        n = 2
+    elif kind == "GRU":
+        reset_after = kw.pop("reset_after", True)
+        step = lambda xt, s: gru_step(xt, s, kernel, rec, bias, act=act, reset_after=reset_after)  # noqa: E731
+        n = 1
+    else:
+        step = lambda xt, s: simple_step(xt, s, kernel, rec, bias, act=act)  # noqa: E731
+        n = 1
+    init = kw.pop("initial_state", None)
+    states = init if init is not None else [np.zeros((x.shape[0], kernel.shape[1] // {"LSTM": 4, "GRU": 3}.get(
+        kind, 1)), np.float32)] * n
+    return run_rnn(step, x, list(states), **kw)
+
+
+def _as_list(y):
+    return [np.asarray(t) for t in (y if isinstance(y, (list, tuple)) else [y])]
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "GRU", "SimpleRNN"])
+@pytest.mark.parametrize("mask_name", [None, "right_padded", "holes", "left_padded"])
+@pytest.mark.parametrize("go_backwards", [False, True])
+def test_matches_keras_rules_for_any_mask(kind, mask_name, go_backwards):
+    mask = None if mask_name is None else MASKS[mask_name]
+    for return_sequences in (False, True):
+        layer = getattr(layers, kind)(5, return_sequences=return_sequences, return_state=True,
+                                      go_backwards=go_backwards)
+        layer.build(X.shape)
+        weights = _randomize(layer)
+        got = _as_list(layer(X) if mask is None else layer(X, mask=mask))
+        want = _reference(kind, weights, X, mask=mask, go_backwards=go_backwards,
+                          return_sequences=return_sequences, return_state=True)
+        assert len(got) == len(want) == (3 if kind == "LSTM" else 2)
+        for g, w in zip(got, want):
+            np.testing.assert_allclose(g, w, atol=2e-5)
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "GRU", "SimpleRNN"])
+@pytest.mark.parametrize("mask_name", [None, "holes"])
+def test_initial_state_with_and_without_mask(kind, mask_name):
+    mask = None if mask_name is None else MASKS[mask_name]
+    n = 2 if kind == "LSTM" else 1
+    init = [RNG.standard_normal((4, 5)).astype(np.float32) for _ in range(n)]
+    layer = getattr(layers, kind)(5, return_sequences=True, return_state=True)
+    layer.build(X.shape)
+    weights = _randomize(layer)
+    kwargs = {"initial_state": init} if mask is None else {"initial_state": init, "mask": mask}
+    got = _as_list(layer(X, **kwargs))
+    want = _reference(kind, weights, X, initial_state=init, mask=mask, return_sequences=True, return_state=True)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, atol=2e-5)
+    # An all-masked row keeps its initial state but outputs zeros, as Keras does.
+    if mask is not None:
+        np.testing.assert_allclose(got[0][2], 0.0)
+        np.testing.assert_allclose(got[1][2], init[0][2], atol=1e-6)
+
+
+@pytest.mark.parametrize("reset_after", [True, False])
+@pytest.mark.parametrize("use_bias", [True, False])
+def test_gru_variants(reset_after, use_bias):
+    layer = layers.GRU(4, reset_after=reset_after, use_bias=use_bias, return_sequences=True)
+    layer.build(X.shape)
+    expected_shapes = [(3, 12), (4, 12)] + ([(2, 12) if reset_after else (12,)] if use_bias else [])
+    assert [w.shape for w in layer.weights] == expected_shapes
+    weights = _randomize(layer)
+    for mask in (None, MASKS["holes"]):
+        got = np.asarray(layer(X) if mask is None else layer(X, mask=mask))
+        want = _reference("GRU", weights, X, reset_after=reset_after, mask=mask, return_sequences=True)
+        np.testing.assert_allclose(got, want, atol=2e-5)
+
+
+@pytest.mark.parametrize("activation", ["relu", "hard_sigmoid", "linear", "selu", "gelu"])
+def test_other_activations_fused_or_scanned_agree_with_reference(activation):
+    layer = layers.SimpleRNN(4, activation=activation, return_sequences=True)
+    layer.build(X.shape)
+    weights = _randomize(layer, 0.3)
+    act = lambda v: np.asarray(activations.get(activation)(v.astype(np.float32)))  # noqa: E731
+    for mask in (None, MASKS["holes"]):
+        got = np.asarray(layer(X) if mask is None else layer(X, mask=mask))
+        want = _reference("SimpleRNN", weights, X, act=act, mask=mask, return_sequences=True)
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
+def test_length_one_and_batch_of_one():
+    layer = layers.LSTM(3, return_sequences=True)
+    layer.build((None, None, 3))
+    weights = _randomize(layer)
+    for x, mask in ((X[:, :1], None), (X[:1], MASKS["holes"][:1]), (X[:1, :1], np.array([[False]]))):
+        got = np.asarray(layer(x) if mask is None else layer(x, mask=mask))
+        np.testing.assert_allclose(got, _reference("LSTM", weights, x, mask=mask, return_sequences=True), atol=2e-5)
+
+
+def test_unmasked_inference_uses_onnx_nodes_and_masked_uses_scan():
+    def ops_of(layer, with_mask, training_graph=False):
+        g = GraphBuilder("t", weights_as_inputs=training_graph)
+        x = g.add_input("x", "float32", (None, None, 3))
+        if with_mask:
+            x._keras_mask = g.add_input("m", "bool", (None, None))
+        with graph_scope(g):
+            layer(x)
+        return {n.op_type for n in g.nodes}
+
+    for cls, onnx_op in ((layers.LSTM, "LSTM"), (layers.GRU, "GRU"), (layers.SimpleRNN, "RNN")):
+        layer = cls(4)
+        assert onnx_op in ops_of(layer, False) and "Scan" not in ops_of(layer, False)
+        assert "Scan" in ops_of(layer, True) and onnx_op not in ops_of(layer, True)
+        assert "Scan" in ops_of(layer, False, training_graph=True)
+    # The input projection happens once, outside the loop.
+    g = GraphBuilder("t")
+    x = g.add_input("x", "float32", (None, 7, 3))
+    x._keras_mask = g.add_input("m", "bool", (None, 7))
+    with graph_scope(g):
+        layers.LSTM(4)(x)
+    scan = next(n for n in g.nodes if n.op_type == "Scan")
+    body_matmuls = [n for n in scan.attrs["body"].nodes if n.op_type == "MatMul"]
+    assert len(body_matmuls) == 1  # only h·R
+
+
+def test_models_export_valid_onnx_masked_or_not():
+    import onnx
+
+    inp = keras.Input(shape=(6, 3))
+    layer = layers.LSTM(4, return_sequences=True)
+    model = keras.Model(inp, layer(inp))
+    proto = model.to_onnx()
+    assert any(n.op_type == "LSTM" for n in proto.graph.node)
+    np.testing.assert_allclose(model.predict(X), np.asarray(layer(X)), atol=1e-6)
+    g = GraphBuilder("masked")
+    x = g.add_input("x", "float32", (None, None, 3))
+    x._keras_mask = g.add_input("m", "bool", (None, None))
+    with graph_scope(g):
+        y = layers.Bidirectional(layers.GRU(3, return_sequences=True))(x)
+    g.set_outputs([y], ["y"])
+    onnx.checker.check_model(g.to_model(), full_check=True)
+
+
+def test_weights_shapes_names_and_param_counts():
+    lstm = layers.LSTM(128)
+    lstm.build((None, None, 64))
+    assert [w.path for w in lstm.weights] == ["lstm/lstm_cell/kernel", "lstm/lstm_cell/recurrent_kernel",
+                                              "lstm/lstm_cell/bias"]
+    assert [w.shape for w in lstm.weights] == [(64, 512), (128, 512), (512,)]
+    assert lstm.count_params() == 98816
+    # unit_forget_bias: forget gate starts at one.
+    np.testing.assert_array_equal(lstm.bias.numpy()[128:256], 1.0)
+    np.testing.assert_array_equal(lstm.bias.numpy()[:128], 0.0)
+    gru = layers.GRU(256)
+    gru.build((None, None, 64))
+    assert gru.count_params() == 247296
+    rnn = layers.SimpleRNN(128)
+    rnn.build((None, None, 256))
+    assert rnn.count_params() == 49280
+
+
+def test_output_shapes_and_masks_in_the_functional_api():
+    inp = keras.Input(shape=(None, 8))
+    seq, h, c = layers.LSTM(5, return_sequences=True, return_state=True)(inp)
+    assert seq.shape == (None, None, 5) and h.shape == (None, 5) and c.shape == (None, 5)
+    out, state = layers.GRU(3, return_state=True)(seq)
+    assert out.shape == (None, 3) and state.shape == (None, 3)
+    assert layers.SimpleRNN(2, return_sequences=True).compute_mask(None, "m") == "m"
+    assert layers.SimpleRNN(2).compute_mask(None, "m") is None
+    assert layers.LSTM(2, return_state=True).compute_mask(None, "m") == [None, None, None]
+
+
+def test_config_round_trip_and_tf_keras2_keys():
+    layer = layers.LSTM(7, activation="relu", recurrent_activation="hard_sigmoid", return_sequences=True,
+                        go_backwards=True, dropout=0.25, recurrent_dropout=0.5, unit_forget_bias=False,
+                        kernel_regularizer="l2", name="enc")
+    config = layer.get_config()
+    for key in ("units", "activation", "recurrent_activation", "return_sequences", "return_state", "go_backwards",
+                "stateful", "unroll", "zero_output_for_mask", "unit_forget_bias", "dropout", "recurrent_dropout",
+                "kernel_initializer", "recurrent_initializer", "bias_initializer", "seed"):
+        assert key in config, key
+    clone = layers.LSTM.from_config(config)
+    assert clone.get_config() == config
+    gru = layers.GRU.from_config({**layers.GRU(3, reset_after=False).get_config(), "name": "g2"})
+    assert gru.reset_after is False
+    # tf.keras 2 configs carry time_major and implementation.
+    layers.LSTM(3, time_major=False, implementation=2)
+
+
+def test_errors_name_what_was_wrong():
+    with pytest.raises(ConfigError, match="stateful"):
+        layers.LSTM(3, stateful=True)
+    with pytest.raises(ConfigError, match="time_major"):
+        layers.GRU(3, time_major=True)
+    with pytest.raises(ConfigError, match="units"):
+        layers.LSTM(0)
+    with pytest.raises(ConfigError, match="dropout"):
+        layers.GRU(3, dropout=1.5)
+    with pytest.raises(ShapeError, match=r"\(batch, time, features\)"):
+        layers.LSTM(3)(keras.Input(shape=(4,)))
+    with pytest.raises(ShapeError, match="initial_state"):
+        layers.LSTM(3)(X, initial_state=[np.zeros((4, 3), np.float32)])
+    with pytest.raises(ShapeError, match=r"initial_state\[0\]"):
+        layers.GRU(3)(X, initial_state=[np.zeros((4, 5), np.float32)])
+    layer = layers.SimpleRNN(2)
+    layer(X)
+    with pytest.raises(ShapeError, match="built for 3 input features"):
+        layer(np.zeros((2, 4, 5), np.float32))
+
+
+def test_dropout_only_in_training_and_scales_as_inverted_dropout():
+    layer = layers.LSTM(4, dropout=0.5, recurrent_dropout=0.5, return_sequences=True)
+    layer.build(X.shape)
+    weights = _randomize(layer)
+    # Inference: dropout off, fused node, exact.
+    np.testing.assert_allclose(np.asarray(layer(X)), _reference("LSTM", weights, X, return_sequences=True),
+                               atol=2e-5)
+    # Training: different from inference, finite, and still deterministic in shape.
+    y = np.asarray(layer(X, training=True))
+    assert y.shape == (4, 6, 4) and np.isfinite(y).all()
+    assert np.abs(y - np.asarray(layer(X))).max() > 1e-3
+
+
+def test_cell_is_a_one_step_layer():
+    cell = layers.LSTMCell(3)
+    h, (h2, c) = cell(X[:, 0], [np.zeros((4, 3), np.float32), np.zeros((4, 3), np.float32)])
+    k, r, b = [w.numpy() for w in cell.weights]
+    want_h, want = lstm_step(X[:, 0], [np.zeros((4, 3)), np.zeros((4, 3))], k, r, b)
+    np.testing.assert_allclose(np.asarray(h), want_h, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(c), want[1], atol=1e-5)

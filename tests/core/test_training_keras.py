@@ -1,0 +1,154 @@
+"""Losses, metrics, multi-output naming and weighting against real Keras 3 on the same data and weights."""
+
+import numpy as np
+import pytest
+
+import core
+
+keras = pytest.importorskip("keras")
+
+RNG = np.random.default_rng(3)
+
+
+def _pair(build, loss, metrics=None, **compile_kw):
+    """The same architecture in Keras and in core, with Keras's initial weights copied over."""
+    keras.utils.set_random_seed(0)
+    km = build(keras)
+    om = build(core)
+    om.set_weights(km.get_weights())
+    km.compile(optimizer=keras.optimizers.SGD(0.1), loss=loss, metrics=metrics, **compile_kw)
+    om.compile(optimizer=core.optimizers.SGD(0.1), loss=loss, metrics=metrics, **compile_kw)
+    return km, om
+
+
+def _check_history(kh, oh, rtol=1e-4):
+    assert set(oh.history) == set(kh.history), (sorted(oh.history), sorted(kh.history))
+    for k in kh.history:
+        np.testing.assert_allclose(oh.history[k], kh.history[k], rtol=rtol, atol=1e-6, err_msg=k)
+
+
+def _dense(units_out, activation):
+    def build(k):
+        return k.Sequential([k.Input((5,)), k.layers.Dense(8, activation="relu"),
+                             k.layers.Dense(units_out, activation=activation)])
+    return build
+
+
+X = RNG.standard_normal((40, 5)).astype(np.float32)
+Y_REG = RNG.standard_normal((40, 3)).astype(np.float32)
+Y_POS = np.abs(Y_REG) + 0.1
+Y_CLS = RNG.integers(0, 4, size=(40,))
+Y_ONEHOT = np.eye(4, dtype=np.float32)[Y_CLS]
+Y_BIN = RNG.integers(0, 2, size=(40, 1)).astype(np.float32)
+Y_PROB = RNG.dirichlet(np.ones(4), size=40).astype(np.float32)
+
+LOSS_CASES = {
+    "mse": (3, None, Y_REG), "mae": (3, None, Y_REG), "mape": (3, None, Y_POS), "msle": (3, "softplus", Y_POS),
+    "huber": (3, None, Y_REG * 2), "log_cosh": (3, None, Y_REG), "poisson": (3, "softplus", Y_POS),
+    "cosine_similarity": (3, None, Y_REG), "categorical_crossentropy": (4, "softmax", Y_ONEHOT),
+    "sparse_categorical_crossentropy": (4, "softmax", Y_CLS), "binary_crossentropy": (1, "sigmoid", Y_BIN),
+    "kl_divergence": (4, "softmax", Y_PROB), "hinge": (1, "tanh", Y_BIN), "squared_hinge": (1, "tanh", Y_BIN),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LOSS_CASES))
+def test_loss_trains_like_keras(name):
+    units, act, y = LOSS_CASES[name]
+    km, om = _pair(_dense(units, act), name)
+    kh = km.fit(X, y, batch_size=16, epochs=2, shuffle=False, verbose=0)
+    oh = om.fit(X, y, batch_size=16, epochs=2, shuffle=False, verbose=0)
+    _check_history(kh, oh)
+    for a, b in zip(om.get_weights(), km.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-5)
+
+
+@pytest.mark.parametrize("loss", [
+    lambda k: k.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=0.1),
+    lambda k: k.losses.BinaryCrossentropy(from_logits=True, label_smoothing=0.2),
+    lambda k: k.losses.SparseCategoricalCrossentropy(from_logits=True),
+    lambda k: k.losses.Huber(delta=0.5),
+])
+def test_loss_objects_with_options(loss):
+    k_loss, o_loss = loss(keras), loss(core)
+    units = 1 if "Binary" in type(k_loss).__name__ else 4
+    y = {"Binary": Y_BIN, "Sparse": Y_CLS}.get(type(k_loss).__name__[:6], Y_ONEHOT)
+    if type(k_loss).__name__ == "Huber":
+        y = Y_ONEHOT
+    keras.utils.set_random_seed(0)
+    build = _dense(units, None)
+    km, om = build(keras), build(core)
+    om.set_weights(km.get_weights())
+    km.compile(optimizer="sgd", loss=k_loss)
+    om.compile(optimizer="sgd", loss=o_loss)
+    _check_history(km.fit(X, y, batch_size=16, epochs=2, shuffle=False, verbose=0),
+                   om.fit(X, y, batch_size=16, epochs=2, shuffle=False, verbose=0))
+
+
+def test_metrics_like_keras_binary():
+    metrics = lambda k: ["accuracy", "mae", "mse", k.metrics.RootMeanSquaredError(), k.metrics.AUC(),  # noqa: E731
+                         k.metrics.Precision(), k.metrics.Recall(), "binary_accuracy"]
+    keras.utils.set_random_seed(0)
+    build = _dense(1, "sigmoid")
+    km, om = build(keras), build(core)
+    om.set_weights(km.get_weights())
+    km.compile(optimizer="sgd", loss="binary_crossentropy", metrics=metrics(keras))
+    om.compile(optimizer="sgd", loss="binary_crossentropy", metrics=metrics(core))
+    val = (X[:20], Y_BIN[:20])
+    _check_history(km.fit(X, Y_BIN, batch_size=16, epochs=2, shuffle=False, verbose=0, validation_data=val),
+                   om.fit(X, Y_BIN, batch_size=16, epochs=2, shuffle=False, verbose=0, validation_data=val))
+    k_eval = km.evaluate(X, Y_BIN, verbose=0, return_dict=True)
+    o_eval = om.evaluate(X, Y_BIN, verbose=0, return_dict=True)
+    for key, value in k_eval.items():
+        np.testing.assert_allclose(o_eval[key], value, rtol=1e-4, err_msg=key)
+
+
+def test_metrics_like_keras_categorical_and_sparse():
+    for y, loss in ((Y_ONEHOT, "categorical_crossentropy"), (Y_CLS, "sparse_categorical_crossentropy")):
+        top_k = "top_k_categorical_accuracy" if y is Y_ONEHOT else "sparse_top_k_categorical_accuracy"
+        km, om = _pair(_dense(4, "softmax"), loss, ["accuracy", top_k])
+        _check_history(km.fit(X, y, batch_size=16, epochs=2, shuffle=False, verbose=0),
+                       om.fit(X, y, batch_size=16, epochs=2, shuffle=False, verbose=0))
+
+
+def _two_outputs(k):
+    inp = k.Input((5,), name="features")
+    h = k.layers.Dense(8, activation="relu", name="trunk")(inp)
+    cls = k.layers.Dense(4, activation="softmax", name="cls")(h)
+    reg = k.layers.Dense(2, name="reg")(h)
+    return k.Model(inp, [cls, reg])
+
+
+def test_multi_output_names_weights_and_validation_split():
+    loss = {"cls": "sparse_categorical_crossentropy", "reg": "mse"}
+    metrics = {"cls": ["accuracy"], "reg": ["mae"]}
+    km, om = _pair(_two_outputs, loss, metrics, loss_weights={"cls": 1.0, "reg": 0.5})
+    y = {"cls": Y_CLS, "reg": Y_REG[:, :2]}
+    kh = km.fit(X, y, batch_size=8, epochs=2, shuffle=False, verbose=0, validation_split=0.25)
+    oh = om.fit({"features": X}, y, batch_size=8, epochs=2, shuffle=False, verbose=0, validation_split=0.25)
+    _check_history(kh, oh)
+    assert {"cls_loss", "reg_mae", "val_cls_accuracy", "val_reg_loss"} <= set(oh.history)
+
+
+def test_sample_weight_and_class_weight_like_keras():
+    sw = RNG.random(40).astype(np.float32) + 0.5
+    km, om = _pair(_dense(4, "softmax"), "sparse_categorical_crossentropy", ["accuracy"],
+                   weighted_metrics=["accuracy"])
+    _check_history(km.fit(X, Y_CLS, batch_size=16, epochs=2, shuffle=False, verbose=0, sample_weight=sw),
+                   om.fit(X, Y_CLS, batch_size=16, epochs=2, shuffle=False, verbose=0, sample_weight=sw))
+    cw = {0: 1.0, 1: 2.0, 2: 0.5, 3: 3.0}
+    km, om = _pair(_dense(4, "softmax"), "categorical_crossentropy")
+    _check_history(km.fit(X, Y_ONEHOT, batch_size=16, epochs=2, shuffle=False, verbose=0, class_weight=cw),
+                   om.fit(X, Y_ONEHOT, batch_size=16, epochs=2, shuffle=False, verbose=0, class_weight=cw))
+
+
+def test_regularizers_and_initial_epoch_like_keras():
+    def build(k):
+        return k.Sequential([k.Input((5,)), k.layers.Dense(6, activation="relu",
+                                                           kernel_regularizer=k.regularizers.L1L2(0.01, 0.02),
+                                                           bias_regularizer=k.regularizers.L2(0.1)),
+                             k.layers.Dense(3)])
+
+    km, om = _pair(build, "mse")
+    _check_history(km.fit(X, Y_REG, batch_size=16, epochs=3, initial_epoch=1, shuffle=False, verbose=0),
+                   om.fit(X, Y_REG, batch_size=16, epochs=3, initial_epoch=1, shuffle=False, verbose=0))
+    np.testing.assert_allclose(om.evaluate(X, Y_REG, verbose=0), km.evaluate(X, Y_REG, verbose=0), rtol=1e-4)

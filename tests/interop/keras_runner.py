@@ -1,0 +1,51 @@
+"""Run in a subprocess by the interop tests: load files Netweaver wrote in real Keras and predict.
+
+    python keras_runner.py keras3|tf_keras2 JOBS.json OUT.npz
+
+JOBS.json is a list of {"id", "kind": "json"|"h5"|"keras"|"script", "model", "weights", "inputs"}; OUT.npz gets
+`<id>__<i>` for each output of each job, and `<id>__error` (a string) for a job that failed.
+"""
+
+import json
+import os
+import sys
+import traceback
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+os.environ["KERAS_BACKEND"] = "tensorflow"
+
+import numpy as np  # noqa: E402
+
+
+def main(target: str, jobs_path: str, out_path: str) -> None:
+    if target == "keras3":
+        import keras
+    else:
+        import tf_keras as keras
+    jobs = json.load(open(jobs_path))
+    results = {}
+    for job in jobs:
+        try:
+            if job["kind"] == "json":
+                model = keras.models.model_from_json(open(job["model"]).read())
+                model.load_weights(job["weights"])
+            elif job["kind"] == "script":
+                namespace = {"__name__": "netweaver_export"}
+                exec(compile(open(job["model"]).read(), job["model"], "exec"), namespace)
+                model = namespace["build_model"](weights=job["weights"])
+            else:
+                model = keras.models.load_model(job["model"], compile=False)
+            with np.load(job["inputs"]) as data:
+                inputs = [data[k] for k in sorted(data.files)]
+            out = model.predict(inputs[0] if len(inputs) == 1 else inputs, verbose=0)
+            outs = out if isinstance(out, list) else [out]
+            for i, o in enumerate(outs):
+                results[f"{job['id']}__{i}"] = np.asarray(o)
+        except Exception:  # noqa: BLE001 - reported to the test, which fails with it
+            results[f"{job['id']}__error"] = np.array(traceback.format_exc())
+    np.savez(out_path, **results)
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:4])
