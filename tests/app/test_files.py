@@ -1,8 +1,12 @@
 """The window's files: save and reopen, broken files, unsaved changes, crash recovery, Keras import, screenshot."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
+
+import numpy as np
+import pytest
 
 from core.document import Wire
 
@@ -81,24 +85,44 @@ def test_crash_leaves_an_autosave_offered_at_next_start(window, qtbot):
     assert not declined.offer_recovery()  # recovered copies are gone
 
 
-def test_import_keras_fixture_lays_out_keeps_weights_and_matches_keras_summary(window, qtbot, fixtures_dir):
-    import json
+@pytest.mark.parametrize("name", ["seed_mlp", "seed_functional", "seed_seq2seq", "seed_bidirectional",
+                                  "seed_conv1d"])
+def test_import_keras_fixture_lays_out_keeps_weights_and_matches_keras_summary(window, qtbot, fixtures_dir, name):
+    from core import models
+    from core.summary import summary_rows
 
-    import numpy as np
-
-    path = fixtures_dir / "keras3" / "seed_mlp.h5"
+    path = fixtures_dir / "keras3" / f"{name}.h5"
     window.open_path(str(path))
     qtbot.waitUntil(lambda: bool(window.problems or window.editor.doc.nodes), timeout=30000)
     assert window.problems == []
     doc = window.editor.doc
-    manifest = json.loads((fixtures_dir / "keras3" / "manifest.json").read_text())
-    entry = manifest["seed_mlp"] if isinstance(manifest, dict) else next(m for m in manifest if m["name"] == "seed_mlp")
-    assert doc.total_params() == entry["params"] if "params" in entry else entry["count_params"]
-    xs = [n.position[0] for n in doc.nodes.values()]
-    assert len(set(xs)) == len(xs)
-    io = np.load(fixtures_dir / "keras3" / "seed_mlp_io.npz")
-    np.testing.assert_allclose(doc.to_model().predict(io["input_0"]), io["output_0"], atol=1e-5)
+    manifest = json.loads((fixtures_dir / "keras3" / "manifest.json").read_text())["models"][name]
+    params = manifest.get("params", manifest.get("count_params"))
+    assert doc.total_params() == params
+    keras_model = models.load_model(str(path), compile=False)
+    ours = [(r.name, r.class_name, r.output_shape, r.params) for r in doc.summary_rows()
+            if r.class_name != "InputLayer" or type(keras_model).__name__ != "Sequential"]
+    assert ours == [(r.name, r.class_name, r.output_shape, r.params) for r in summary_rows(keras_model)]
+    xs = {n.position for n in doc.nodes.values()}
+    assert len(xs) == len(doc.nodes)  # laid out: no two nodes on top of each other
+    io = np.load(fixtures_dir / "keras3" / f"{name}_io.npz")
+    inputs = [io[k] for k in sorted(io.files) if k.startswith("input_")]
+    outputs = [io[k] for k in sorted(io.files) if k.startswith("output_")]
+    got = doc.to_model().predict(inputs if len(inputs) > 1 else inputs[0])
+    for g, want in zip(got if isinstance(got, list) else [got], outputs):
+        np.testing.assert_allclose(g, want, atol=1e-5)
     assert window.path is None and window.windowTitle() == "Untitled — Netweaver"
+
+
+def test_importing_a_foreign_file_names_the_problem(window, qtbot, tmp_path):
+    build(window)
+    before = window.editor.doc.graph_dict()
+    fake = tmp_path / "model.h5"
+    fake.write_text("this is not HDF5")
+    window.open_path(str(fake))
+    qtbot.waitUntil(lambda: bool(window.problems), timeout=10000)
+    assert "model.h5" in window.problems[0]
+    assert window.editor.doc.graph_dict() == before
 
 
 def test_files_load_on_a_worker_and_results_arrive_in_the_gui_thread(window, qtbot, tmp_path):
