@@ -513,7 +513,9 @@ class Document:
             raise GraphError(f"Model '{model.name}' is a subclassed model: its graph lives in Python code, so it "
                              f"cannot be drawn. Build it with the Functional API or Sequential.")
         node_ids: dict[int, str] = {}
-        for layer in model.layers:
+        listed = {id(l) for l in model.layers}
+        hidden_inputs = [n.layer for n in nodes if n.is_input and id(n.layer) not in listed]  # Sequential's
+        for layer in hidden_inputs + list(model.layers):
             calls = [n for n in nodes if n.layer is layer]
             if len(calls) > 1:
                 raise GraphError(f"Layer '{layer.name}' is called {len(calls)} times in model '{model.name}' (a "

@@ -18,7 +18,7 @@ from core import activations, constraints, initializers, regularizers
 
 # Keyword arguments every layer takes from `Layer.__init__`; edited elsewhere (name by renaming) or meaningless in a
 # drawn graph (input_shape: the graph's InputLayers give shapes).
-_HIDDEN = {"name", "dtype", "input_shape", "batch_input_shape", "batch_size", "input_dim_", "kwargs", "self",
+_HIDDEN = {"name", "dtype", "weights", "input_shape", "batch_input_shape", "batch_size", "input_dim_", "kwargs", "self",
            "input_length", "autocast", "lora_rank", "lora_alpha", "seed_generator", "ragged", "sparse",
            "input_tensor", "optional", "batch_shape", "module", "registered_name",
            # accepted for compatibility with Keras files, but with nothing to choose here
@@ -160,7 +160,7 @@ def _kind_of(name: str, default) -> tuple[str, dict]:
                                  ("_constraint", "constraint", constraints)):
         if name.endswith(suffix) or name == kind:
             return kind, {}
-    if name == "layer" or name == "backward_layer":
+    if name == "layer":
         return "layer", {}
     if name in CHOICES:
         return "choice", {"choices": tuple(CHOICES[name])}
@@ -191,24 +191,26 @@ def _schema_for_class(cls) -> LayerSchema:
                   FieldSpec("dtype", "choice", "float32", choices=tuple(CHOICES["dtype"]),
                             doc="Element type of the input (int32 for token ids).")]
     else:
-        # **kwargs forwarded to a base still name real fields; a recurrent layer's cell arguments are its own too.
-        chain = [k for k in cls.__mro__ if "__init__" in k.__dict__ and k.__name__ != "Layer"]
-        cell_class = getattr(cls, "cell_class", None)
-        if isinstance(cell_class, type):
-            chain += [k for k in cell_class.__mro__ if "__init__" in k.__dict__ and k.__name__ != "Layer"]
-        for klass in chain:
+        own_init = None  # the class whose __init__ the user calls
+        for klass in cls.__mro__:  # **kwargs forwarded to a base (Keras's RNN layers) still name real fields
+            if "__init__" not in klass.__dict__ or klass.__name__ == "Layer":
+                continue
+            own_init = own_init or klass
             for p in inspect.signature(klass.__init__).parameters.values():
                 if p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL) or p.name in _HIDDEN:
                     continue
                 if any(f.name == p.name for f in fields):
                     continue
-                if klass is not cls and p.default is inspect.Parameter.empty and klass not in cell_mro(cls):
-                    continue  # a base's required argument is supplied by the subclass itself, not by the user
                 required = p.default is inspect.Parameter.empty
+                if required and klass is not own_init:
+                    continue  # a base's required argument is the subclass's business (e.g. RNN cell_kwargs)
                 default = PALETTE_DEFAULTS.get(p.name) if required else p.default
                 kind, extra = _kind_of(p.name, default)
                 fields.append(FieldSpec(p.name, kind, default, required, optional=default is None,
                                         doc=docs.get(p.name) or COMMON_DOCS.get(p.name, ""), **extra))
+            if not any(p.kind is p.VAR_KEYWORD for p in inspect.signature(klass.__init__).parameters.values()):
+                break
+        fields += _fields_from_config(cls, fields, docs)
         if not any(f.name == "trainable" for f in fields):
             fields.append(FieldSpec("trainable", "bool", True, doc="Whether training updates this layer's weights."))
     group = _GROUP_OVERRIDES.get(cls.__name__) or _MODULE_GROUPS.get(cls.__module__, "Custom")
@@ -216,9 +218,22 @@ def _schema_for_class(cls) -> LayerSchema:
     return LayerSchema(cls.__name__, group, doc, fields)
 
 
-def cell_mro(cls) -> tuple:
-    cell_class = getattr(cls, "cell_class", None)
-    return cell_class.__mro__ if isinstance(cell_class, type) else ()
+def _fields_from_config(cls, fields: list[FieldSpec], docs: dict[str, str]) -> list[FieldSpec]:
+    """Config keys a layer forwards to an inner object (an RNN's cell arguments) appear only in `get_config`."""
+    required = {f.name: f.default for f in fields if f.required}
+    try:
+        config = cls(**required, name="probe").get_config()
+    except Exception:
+        return []
+    known = {f.name for f in fields}
+    extra = []
+    for key, value in config.items():
+        if key in known or key in _HIDDEN or key == "trainable":
+            continue
+        kind, more = _kind_of(key, value)
+        extra.append(FieldSpec(key, kind, value, optional=value is None,
+                               doc=docs.get(key) or COMMON_DOCS.get(key, ""), **more))
+    return extra
 
 
 def layer_class(class_name: str):
@@ -252,8 +267,8 @@ def palette() -> dict[str, list[str]]:
     for cls_name, cls in sorted(layer_registry().items()):
         if not isinstance(cls, type) or not issubclass(cls, Layer) or issubclass(cls, Model) or cls is Layer:
             continue
-        if cls_name.startswith("_") or inspect.isabstract(cls) or cls_name.endswith("Cell"):
-            continue  # an RNN cell only runs inside an RNN layer
+        if cls_name.startswith("_") or cls_name.endswith("Cell") or inspect.isabstract(cls):
+            continue
         if not _creatable(cls_name):
             continue
         groups.setdefault(_schema_for_class(cls).group, []).append(cls_name)

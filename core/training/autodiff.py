@@ -97,10 +97,6 @@ def backprop(g: GraphBuilder, forward: list, seeds: dict, wrt_names) -> dict:
                 continue
             if n.op_type == "Dropout" and len(n.outputs) == 1:
                 _add_dropout_mask(g, n)
-            if n.op_type == "MaxPool" and len(n.outputs) == 1:
-                from core.training.conv_grad import add_max_pool_indices
-
-                add_max_pool_indices(g, n)
             xs = [lookup(g, i) if i else None for i in n.inputs]
             ys = [lookup(g, o) for o in n.outputs]
             dys = [grads.get(o) for o in n.outputs]

@@ -639,4 +639,5 @@ def rule_for(node: OpNode):
     return rule
 
 
-from core.training import conv_grad, scan_grad  # noqa: E402,F401  (rules kept in their own modules)
+# Rules that live beside the ops they differentiate register themselves on import.
+from core.training import conv_gradients, scan_grad  # noqa: E402,F401
