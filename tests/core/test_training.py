@@ -246,12 +246,12 @@ def test_frozen_layer_is_not_updated():
 
 def test_dropout_and_noise_train_and_stay_off_at_inference():
     core.utils.set_random_seed(1)
-    m = core.Sequential([core.Input((4,)), layers.Dense(32, activation="relu"), layers.Dropout(0.5),
-                         layers.GaussianNoise(0.1), layers.Dense(3, activation="softmax")])
-    m.compile("adam", "categorical_crossentropy", metrics=["accuracy"])
+    m = core.Sequential([core.Input((4,)), layers.Dense(32, activation="relu"), layers.Dropout(0.3, seed=3),
+                         layers.GaussianNoise(0.1, seed=4), layers.Dense(3, activation="softmax")])
+    m.compile(core.optimizers.Adam(0.02), "categorical_crossentropy", metrics=["accuracy"])
     labels = np.eye(3, dtype=np.float32)[np.argmax(X[:, :3], axis=1)]  # a learnable rule
-    h = m.fit(X, labels, batch_size=16, epochs=30, verbose=0)
-    assert h.history["loss"][-1] < 0.7 * h.history["loss"][0]
+    h = m.fit(X, labels, batch_size=16, epochs=40, verbose=0)
+    assert h.history["loss"][-1] < 0.5 * h.history["loss"][0]
     assert m.evaluate(X, labels, verbose=0) == m.evaluate(X, labels, verbose=0)
     np.testing.assert_array_equal(m.predict(X, verbose=0), m.predict(X, verbose=0))
 
