@@ -266,3 +266,51 @@ def test_conv2d_and_dynamic_length():
 def test_pooling(pool, kwargs):
     x = r(2, 7, 3) + np.arange(7)[None, :, None] * 0.01  # no ties inside a window
     _check(lambda a: getattr(ops, pool)(a, **kwargs), [x], dtype="float32", eps=1e-3, tol=2e-3)
+
+
+def _emit(op_type, attrs=None, n_out=1, shape_of_out=None):
+    """A raw ONNX node on the inputs, for ops that core.ops does not expose directly."""
+    def fn(*xs):
+        g = xs[0].graph
+        shape = shape_of_out(*xs) if shape_of_out else xs[0].shape
+        return g.emit(op_type, list(xs), attrs or {}, [(xs[0].dtype, shape)] * n_out)[0]
+    return fn
+
+
+def test_variadic_sum_mean_flatten_and_sum_square():
+    _check(lambda a, b, c: _emit("Sum", shape_of_out=lambda *x: (3, 4))(a, b, c), [r(3, 4), r(4), r(3, 1)])
+    _check(lambda a, b: _emit("Mean", shape_of_out=lambda *x: (3, 4))(a, b), [r(3, 4), r(1, 4)],
+           dtype="float32", eps=1e-2, tol=2e-3)  # no double Mean kernel in ONNX Runtime
+    _check(_emit("Flatten", {"axis": 1}, shape_of_out=lambda x: (2, 12)), [r(2, 3, 4)])
+
+    def sum_square(x):
+        g = x.graph
+        return g.emit("ReduceSumSquare", [x, g.constant(np.array([1], dtype=np.int64))], {"keepdims": 0},
+                      [(x.dtype, (3,))])[0]
+
+    _check(sum_square, [r(3, 4)])
+
+
+def test_split():
+    def fn(x):
+        g = x.graph
+        a, b = g.emit("Split", [x, g.constant(np.array([1, 3], dtype=np.int64))], {"axis": 1},
+                      [(x.dtype, (3, 1)), (x.dtype, (3, 3))])
+        return ops.add(ops.multiply(a, 2.0), ops.sum(b, axis=1, keepdims=True))
+
+    _check(fn, [r(3, 4)])
+
+
+def test_every_rule_is_exercised_here():
+    """A rule added without a finite-difference test fails this list (the window ops' rules are also checked in
+    tests/core/test_conv_gradients.py)."""
+    from core.training.gradients import RULES
+
+    tested = {"Add", "Sub", "Mul", "Div", "Neg", "Pow", "Max", "Min", "Where", "Sum", "Mean", "Identity", "Cast",
+              "Relu", "Sigmoid", "Tanh", "Exp", "Log", "Sqrt", "Reciprocal", "Abs", "Sin", "Cos", "Erf", "Softplus",
+              "Softsign", "Elu", "Selu", "LeakyRelu", "HardSigmoid", "Clip", "Softmax", "LogSoftmax", "Dropout",
+              "MatMul", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Expand", "Transpose", "Concat", "Split",
+              "Slice", "Gather", "Tile", "Pad", "ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin",
+              "ReduceLogSumExp", "ReduceSumSquare", "Scan", "Conv", "MaxPool", "AveragePool",
+              "ConvTranspose"}  # (ConvTranspose's own checks: tests/core/test_conv_gradients.py)
+    assert set(RULES) == tested
