@@ -491,7 +491,7 @@ class TrainerMixin:
         try:
             first = next(it)
         except StopIteration:
-            raise InputDataError("fit got no data (the dataset or generator is empty).") from None
+            raise InputDataError("No data: the dataset or generator is empty.") from None
         source._peeked = (first, it)
         return first
 
