@@ -34,6 +34,9 @@ class NodeItem(QGraphicsItem):
                       | QGraphicsItem.ItemSendsGeometryChanges)
         self.setAcceptHoverEvents(True)
         self.setZValue(1)
+        # Repaints (panning, selection elsewhere, a status change of another node) blit the cached picture
+        # instead of calling paint() in Python for every node.
+        self.setCacheMode(QGraphicsItem.DeviceCoordinateCache)
         self.sync()
 
     # -- geometry -------------------------------------------------------------------------------------------------
@@ -76,6 +79,13 @@ class NodeItem(QGraphicsItem):
         theme = self.graph_scene.theme
         status = self.info.status if self.info else "incomplete"
         rect = QRectF(0, 0, NODE_WIDTH, self.height)
+        lod = option.levelOfDetailFromTransform(painter.worldTransform())
+        if lod < 0.4:  # too small to read: a coloured block keeps the structure visible and the repaint fast
+            painter.setPen(QPen(theme.error if status == "error" else (
+                theme.selection if self.isSelected() else theme.node_border), 0))
+            painter.setBrush(theme.group_color(self.group))
+            painter.drawRect(rect)
+            return
         painter.setRenderHint(QPainter.Antialiasing, True)
         border = theme.error if status == "error" else (theme.selection if self.isSelected() else theme.node_border)
         painter.setPen(QPen(border, 2.4 if status == "error" or self.isSelected() else 1.2))
@@ -158,6 +168,7 @@ class WireItem(QGraphicsPathItem):
         self.masked = False
         self.setFlags(QGraphicsItem.ItemIsSelectable)
         self.setZValue(0)
+        self.setCacheMode(QGraphicsItem.DeviceCoordinateCache)
         self.update_path()
 
     def endpoints(self) -> tuple[QPointF, QPointF]:
@@ -168,6 +179,7 @@ class WireItem(QGraphicsPathItem):
 
     def update_path(self) -> None:
         a, b = self.endpoints()
+        self._a, self._b = a, b
         dx = max(40.0, abs(b.x() - a.x()) * 0.5)
         path = QPainterPath(a)
         path.cubicTo(a + QPointF(dx, 0), b - QPointF(dx, 0), b)
@@ -191,6 +203,11 @@ class WireItem(QGraphicsPathItem):
 
     def paint(self, painter: QPainter, option, widget=None) -> None:
         theme = self.graph_scene.theme
+        lod = option.levelOfDetailFromTransform(painter.worldTransform())
+        if lod < 0.4:  # zoomed far out: a straight hairline reads the same and costs far less than a curve
+            painter.setPen(QPen(theme.selection if self.isSelected() else theme.wire, 0))
+            painter.drawLine(self._a, self._b)
+            return
         painter.setRenderHint(QPainter.Antialiasing, True)
         color = theme.selection if self.isSelected() else (theme.mask_wire if self.masked else theme.wire)
         pen = QPen(color, 2.6 if self.isSelected() else 1.8)
@@ -199,7 +216,7 @@ class WireItem(QGraphicsPathItem):
         painter.setPen(pen)
         painter.setBrush(Qt.NoBrush)
         painter.drawPath(self.path())
-        if self.label:
+        if self.label and lod >= 0.4:
             mid = self.path().pointAtPercent(0.5)
             fm = self.graph_scene.small_metrics
             w = fm.horizontalAdvance(self.label) + 10

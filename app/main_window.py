@@ -123,7 +123,13 @@ class MainWindow(QMainWindow):
         self.editor.cleanChanged.connect(self.update_title)
         self.editor.documentReplaced.connect(self._document_replaced)
         self.editor.scene.renameRequested.connect(self.start_rename)
-        self.editor.scene.selectionChanged.connect(self._selection_changed)
+        self.editor.scene.selectionChanged.connect(self._selection_timer_start)
+        # Selection updates the inspector once per event-loop turn: a script or paste that selects many times
+        # builds one form, not hundreds.
+        self._selection_timer = QTimer(self)
+        self._selection_timer.setSingleShot(True)
+        self._selection_timer.setInterval(0)
+        self._selection_timer.timeout.connect(self._selection_changed)
 
         self._build_menus()
         self.apply_theme(theme)
@@ -252,7 +258,8 @@ class MainWindow(QMainWindow):
         self.theme.__init__(name)  # the scene and items hold this object: recolour in place
         self.setStyleSheet(self.theme.stylesheet())
         self.editor.scene.setBackgroundBrush(self.theme.canvas)
-        self.editor.scene.update()
+        for item in self.editor.scene.items():
+            item.update()  # drops each item's cached picture in the old colours
         (self.dark_action if name == "dark" else self.light_action).setChecked(True)
 
     # -- reacting to the document -----------------------------------------------------------------------------
@@ -274,7 +281,12 @@ class MainWindow(QMainWindow):
     def _document_replaced(self) -> None:
         self.inspector.show_node(self.editor.doc, None)
 
+    @Slot()
+    def _selection_timer_start(self) -> None:
+        self._selection_timer.start()
+
     def _selection_changed(self) -> None:
+        self._selection_timer.stop()
         ids = self.editor.scene.selected_node_ids()
         self.inspector.show_node(self.editor.doc, ids[0] if len(ids) == 1 else None)
         self.summary.select_node(ids[0] if len(ids) == 1 else None)

@@ -234,11 +234,20 @@ def _fields_from_config(cls, fields: list[FieldSpec], docs: dict[str, str]) -> l
     return extra
 
 
+_registry_cache: dict[str, type] = {}
+
+
 def layer_class(class_name: str):
+    """The layer class for a Keras class name (built-in, or registered as a custom object)."""
+    cls = _registry_cache.get(class_name)
+    if cls is not None:
+        return cls
     from core.layers import layer_registry
     from core.serialization import lookup
 
-    return lookup(class_name, layer_registry(), "layer")
+    _registry_cache.update(layer_registry())  # re-read on a miss: layers added since the last call appear
+    cls = lookup(class_name, _registry_cache, "layer")
+    return cls
 
 
 def schema(class_name: str) -> LayerSchema:
@@ -283,6 +292,7 @@ def _creatable(class_name: str) -> bool:
 
 
 # -- ports ----------------------------------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=None)
 def is_merge(class_name: str) -> bool:
     try:
         cls = layer_class(class_name)

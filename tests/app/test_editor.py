@@ -5,7 +5,7 @@ import json
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QGuiApplication
 
-from canvas_gestures import drag, drop_layer, view_point, wire
+from canvas_gestures import drag, drop_layer, select, view_point, wire
 from core.document import Wire
 
 
@@ -26,6 +26,7 @@ def make_mlp(win):
 
 def test_drag_from_palette_creates_a_node_where_it_is_dropped(window, qtbot):
     drop_layer(window, "Dense", QPoint(300, 200))
+    qtbot.waitUntil(lambda: window.inspector.node_id is not None, timeout=2000)
     doc = window.editor.doc
     assert [n.class_name for n in doc.nodes.values()] == ["Dense"]
     node = next(iter(doc.nodes.values()))
@@ -83,7 +84,7 @@ def test_undo_redo_of_every_command_type_through_the_edit_menu(window, qtbot):
     history.append(snap())
     window.editor.set_config(b, dict(doc.nodes[b].config, units=5))  # property change
     history.append(snap())
-    window.editor.scene.select_nodes([b])
+    select(window, [b])
     window.editor.delete_selection()  # delete (node and its wire)
     history.append(snap())
     for expected in reversed(history[:-1]):
@@ -101,7 +102,7 @@ def test_undo_redo_of_every_command_type_through_the_edit_menu(window, qtbot):
 
 def test_property_edit_updates_shapes_and_summary(window, qtbot):
     i, a, b = make_mlp(window)
-    window.editor.scene.select_nodes([a])
+    select(window, [a])
     spin = window.inspector.editors["units"].widget
     spin.setValue(40)
     window.editor.refresh()
@@ -113,7 +114,7 @@ def test_property_edit_updates_shapes_and_summary(window, qtbot):
 
 def test_impossible_config_is_refused_by_the_inspector_with_the_reason(window, qtbot):
     i, a, b = make_mlp(window)
-    window.editor.scene.select_nodes([a])
+    select(window, [a])
     window.inspector._field_edited("units", 0)  # what a file or a typed value can hold; the spin box stops at 1
     assert "'units' must be a positive integer, got 0" in window.inspector.error_label.text()
     assert window.inspector.error_label.isVisibleTo(window.inspector)
@@ -131,7 +132,7 @@ def test_impossible_config_is_refused_by_the_inspector_with_the_reason(window, q
 
 def test_inspector_generated_fields_and_tooltips(window, qtbot):
     i, a, b = make_mlp(window)
-    window.editor.scene.select_nodes([a])
+    select(window, [a])
     editors = window.inspector.editors
     assert editors["units"].widget.minimum() == 1
     assert "Dimensionality of the output space" in editors["units"].toolTip()
@@ -156,7 +157,7 @@ def test_node_with_bad_inputs_is_red_with_the_engine_error(window, qtbot):
     window.editor.refresh()
     item = window.editor.scene.node_items[a]
     assert item.info.status == "error" and "known last input dimension" in item.toolTip()
-    window.editor.scene.select_nodes([a])
+    select(window, [a])
     assert "known last input dimension" in window.statusBar().currentMessage()
     assert window.validate()[0].startswith("dense:")
 
@@ -165,7 +166,7 @@ def test_copy_paste_within_and_between_windows_and_duplicate(window, qtbot):
     from app.main_window import MainWindow
 
     i, a, b = make_mlp(window)
-    window.editor.scene.select_nodes([a, b])
+    select(window, [a, b])
     assert window.copy()
     data = json.loads(QGuiApplication.clipboard().text())
     assert data["format"] == "netweaver-fragment" and len(data["nodes"]) == 2
@@ -175,17 +176,17 @@ def test_copy_paste_within_and_between_windows_and_duplicate(window, qtbot):
     assert sorted(doc.nodes[n].name for n in new) == ["dense_2", "dense_3"]
     window.undo()
     assert len(doc.nodes) == 3
-    window.editor.scene.select_nodes([b])
+    select(window, [b])
     assert len(window.duplicate()) == 1 and len(doc.nodes) == 4
     other = MainWindow()
     qtbot.addWidget(other)
     other.ask_unsaved = lambda: "discard"
-    window.editor.scene.select_nodes([a, b])
+    select(window, [a, b])
     window.copy()
     pasted = other.paste()
     assert [other.editor.doc.nodes[n].name for n in pasted] == ["dense", "dense_1"]
     assert len(other.editor.doc.wires) == 1
-    window.editor.scene.select_nodes([b])
+    select(window, [b])
     window.cut()
     assert b not in doc.nodes
 
