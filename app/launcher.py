@@ -58,7 +58,7 @@ def screenshot(app, window, args) -> int:
     window.resize(width, height)
     window.show()
     target = args.project or default_example()
-    if target and not window.open_path(target, wait=True):
+    if target and not window.open_path(target, wait=True, as_example=not args.project):
         print(f"cannot open {target}", file=sys.stderr)
         return 1
     app.processEvents()

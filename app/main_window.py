@@ -437,17 +437,18 @@ class MainWindow(QMainWindow):
         if path and self.maybe_save():
             self._start_open(path, as_example=True)
 
-    def open_path(self, path: str, wait: bool = False) -> bool:
-        """Open a project or Keras file; `wait` loads it before returning (screenshots, scripts)."""
-        if wait:
-            try:
-                doc = load_any(path)
-            except Exception as exc:
-                self.show_problem("Cannot open", str(exc))
-                return False
-            self._opened(doc, path, Path(path).suffix.lower() in KERAS_SUFFIXES)
+    def open_path(self, path: str, wait: bool = False, as_example: bool = False) -> bool:
+        """Open a project or Keras file; `wait` loads it before returning (screenshots, scripts); an example or a
+        Keras file opens as a new untitled model, so saving never overwrites it."""
+        if not wait:
+            self._start_open(path, as_example)
             return True
-        self._start_open(path)
+        try:
+            doc = load_any(path)
+        except Exception as exc:
+            self.show_problem("Cannot open", f"Cannot open {Path(path).name}: {exc}")
+            return False
+        self._opened(doc, path, as_example or Path(path).suffix.lower() in KERAS_SUFFIXES)
         return True
 
     def _start_open(self, path: str, as_example: bool = False) -> None:

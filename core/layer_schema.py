@@ -305,14 +305,24 @@ def max_merge_inputs(class_name: str) -> int | None:
     return 2 if class_name in _TWO_INPUT_MERGES else None
 
 
+def _has_return_state(class_name: str) -> bool:
+    try:
+        return schema(class_name).field("return_state") is not None
+    except Exception:
+        return False
+
+
 def _recurrent_config(class_name: str, config: dict) -> tuple[str, dict] | None:
-    """(class name, config) of the recurrent layer inside (Bidirectional) or of this one, if recurrent."""
-    if "return_state" in config:
-        return class_name, config
-    inner = config.get("layer")
-    if class_name == "Bidirectional" and isinstance(inner, dict) and "return_state" in inner.get("config", {}):
-        return inner.get("class_name", ""), inner["config"]
-    return None
+    """(class name, config with return_state filled in) of the recurrent layer inside a Bidirectional, or of this
+    one, if it is recurrent (its schema has return_state)."""
+    if class_name == "Bidirectional":
+        inner = config.get("layer")
+        if not isinstance(inner, dict):
+            return None
+        class_name, config = inner.get("class_name", ""), inner.get("config") or {}
+    if "return_state" not in config and not _has_return_state(class_name):
+        return None
+    return class_name, {"return_state": False, **config}
 
 
 def state_count(class_name: str, config: dict) -> int:
@@ -322,6 +332,7 @@ def state_count(class_name: str, config: dict) -> int:
         return 0
     per_direction = 2 if "LSTM" in rec[0] else 1
     return per_direction * (2 if class_name == "Bidirectional" else 1)
+
 
 
 def input_ports(class_name: str, config: dict, connected: int = 0) -> list[PortSpec]:
