@@ -180,7 +180,7 @@ class Editor(QObject):
             return
         sizes = {nid: (NODE_WIDTH, item.height) for nid, item in self.scene.node_items.items()}
         try:
-            layout = layered_layout(self.doc, dx=NODE_WIDTH + 90, dy=40, sizes=sizes)
+            layout = layered_layout(self.doc, dx=NODE_WIDTH + 120, dy=60, sizes=sizes)
         except NetweaverError as exc:
             self.statusMessage.emit(str(exc))
             return

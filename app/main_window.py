@@ -111,7 +111,7 @@ class MainWindow(QMainWindow):
         self.palette_dock = self._dock("Layers", self.palette, Qt.LeftDockWidgetArea)
         self.inspector_dock = self._dock("Inspector", self.inspector, Qt.RightDockWidgetArea)
         self.summary_dock = self._dock("Summary", self.summary, Qt.BottomDockWidgetArea)
-        self.resizeDocks([self.palette_dock, self.inspector_dock], [200, 320], Qt.Horizontal)
+        self.resizeDocks([self.palette_dock, self.inspector_dock], [200, 360], Qt.Horizontal)
         self.resizeDocks([self.summary_dock], [190], Qt.Vertical)
 
         self.palette.layerActivated.connect(self.add_layer_at_centre)
