@@ -20,7 +20,9 @@ from core import activations, constraints, initializers, regularizers
 # drawn graph (input_shape: the graph's InputLayers give shapes).
 _HIDDEN = {"name", "dtype", "weights", "input_shape", "batch_input_shape", "batch_size", "input_dim_", "kwargs", "self",
            "input_length", "autocast", "lora_rank", "lora_alpha", "seed_generator", "ragged", "sparse",
-           "input_tensor", "optional", "batch_shape", "module", "registered_name"}
+           "input_tensor", "optional", "batch_shape", "module", "registered_name",
+           # accepted for compatibility with Keras files, but with nothing to choose here
+           "time_major", "use_cudnn", "implementation", "unroll", "stateful"}
 
 # Values for required arguments (no default in `__init__`) so a layer dropped from the palette builds at once.
 PALETTE_DEFAULTS: dict[str, Any] = {

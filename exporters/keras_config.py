@@ -17,22 +17,41 @@ import json
 
 import numpy as np
 
-from core.errors import FileFormatError
+from core.errors import ConfigError, FileFormatError
 from exporters.weights_io import KERAS_VERSIONS, check_target
 
 _MODEL_CLASSES = {"Functional", "Sequential", "Model"}
-
-# Arguments Keras 3 writes that tf.keras 2's constructors reject ("Keyword argument not understood").
-_KERAS3_ONLY_KEYS = {
-    "ZeroPadding1D": ("data_format",),
-    "Cropping1D": ("data_format",),
-    "UpSampling1D": ("data_format",),
-    "SimpleRNN": ("seed",),
-    "GRU": ("seed", "use_cudnn"),
-    "LSTM": ("seed", "use_cudnn"),
-    "Dense": ("quantization_config", "lora_rank", "lora_alpha"),
-    "Embedding": ("quantization_config", "lora_rank", "lora_alpha"),
+# Keras 3 layers whose constructors take no **kwargs, so a config key they do not list (even `trainable`) is an
+# error there; found by comparing every class in `layer_registry()` with Keras 3.15's signatures.
+_KERAS3_CLOSED_SIGNATURES = {
+    "SpatialDropout1D": {"name", "dtype", "rate", "seed"},
+    "SpatialDropout2D": {"name", "dtype", "rate", "seed", "data_format"},
+    "SpatialDropout3D": {"name", "dtype", "rate", "seed", "data_format"},
 }
+
+_ANY = object()
+# Keras 3 arguments that tf.keras 2 (2.21) rejects, found by constructing its layers with each key: (classes or None
+# for every class, key, the values that mean "nothing to express" and are dropped). Other values cannot be written
+# for tf.keras 2 and raise.
+_TF_KERAS2_UNKNOWN_KEYS = [
+    (None, "quantization_config", (None,)),
+    (None, "lora_rank", (None,)),
+    (None, "lora_alpha", (None,)),
+    (None, "use_cudnn", _ANY),  # a speed choice, not a result
+    ({"SimpleRNN"}, "seed", _ANY),  # only seeds recurrent dropout, which inference does not run
+    ({"ZeroPadding1D", "Cropping1D", "UpSampling1D"}, "data_format", ("channels_last",)),
+    ({"LayerNormalization"}, "rms_scaling", (False,)),
+]
+
+
+def _drop_for_tf_keras2(class_name: str, cfg: dict) -> None:
+    for classes, key, droppable in _TF_KERAS2_UNKNOWN_KEYS:
+        if key not in cfg or (classes is not None and class_name not in classes):
+            continue
+        if droppable is not _ANY and cfg[key] not in droppable:
+            raise ConfigError(f"Layer '{cfg.get('name')}' ({class_name}) has {key}={cfg[key]!r}, which tf.keras 2 "
+                              f"cannot express; save for target 'keras3' instead.")
+        del cfg[key]
 
 
 def _plain(x):
@@ -72,6 +91,9 @@ def _to_keras3(entry: dict) -> dict:
         cfg = dict(cfg)
         if entry.get("class_name") != "InputLayer":
             cfg.pop("batch_input_shape", None)
+        allowed = _KERAS3_CLOSED_SIGNATURES.get(entry.get("class_name"))
+        if allowed is not None:
+            cfg = {k: v for k, v in cfg.items() if k in allowed}
         if isinstance(cfg.get("layers"), list):
             cfg["layers"] = [_to_keras3(e) if isinstance(e, dict) else e for e in cfg["layers"]]
         for key in ("layer", "backward_layer", "forward_layer", "cell"):
@@ -92,10 +114,11 @@ def _to_tf_keras2(entry: dict) -> dict:
     if cls == "InputLayer" and isinstance(cfg, dict) and "batch_shape" in cfg:
         cfg["batch_input_shape"] = cfg.pop("batch_shape")
     if isinstance(cfg, dict):
-        for key in _KERAS3_ONLY_KEYS.get(cls, ()):
-            cfg.pop(key, None)
+        _drop_for_tf_keras2(cls, cfg)
         if isinstance(cfg.get("dtype"), dict):
             cfg["dtype"] = (cfg["dtype"].get("config") or {}).get("name", "float32")
+        if cls == "LayerNormalization" and cfg.get("rms_scaling") is False:
+            cfg.pop("rms_scaling")  # a Keras 3 key that tf.keras 2 refuses even when off
         for key in ("layer", "backward_layer", "forward_layer", "cell"):
             if isinstance(cfg.get(key), dict) and "class_name" in cfg[key]:
                 cfg[key] = _to_tf_keras2(cfg[key])

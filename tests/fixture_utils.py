@@ -17,6 +17,14 @@ GENERATIONS = ("keras2", "keras3")
 FIXTURE_KINDS = [("keras2", ".h5"), ("keras3", ".h5"), ("keras3", ".keras")]
 
 
+def default_fixtures_dir() -> Path:
+    """The same directory as conftest's `fixtures_dir`, for code that runs before fixtures (parametrization)."""
+    import os
+
+    shared = Path(os.environ.get("NETWEAVER_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+    return shared / "fixtures" / "keras"
+
+
 def fixture_path(fixtures_dir, generation: str, filename: str) -> Path:
     if generation not in GENERATIONS:
         raise ValueError(f"generation must be one of {GENERATIONS}, got {generation!r}")

@@ -516,7 +516,15 @@ class Layer:
         sym_kwargs = {k: _map_arrays(to_input, v) for k, v in kwargs.items()}
         with graph_scope(g):
             outputs = self._symbolic_call(sym_args, sym_kwargs)
-        return evaluate(g, outputs, feeds)
+        # State that a training call asked to update (BatchNormalization's moving statistics) is assigned at once,
+        # as an eager Keras call does.
+        updates = getattr(g, "state_updates", [])
+        if not updates:
+            return evaluate(g, outputs, feeds)
+        outputs, new_values = evaluate(g, [outputs, [value for _, value in updates]], feeds)
+        for (variable, _), value in zip(updates, new_values):
+            variable.assign(value)
+        return outputs
 
     # -- shapes and history ------------------------------------------------------------------------------------
     def compute_output_shape(self, input_shape):

@@ -23,6 +23,7 @@ from typing import Any
 
 from core.errors import ConfigError, GraphError, NetweaverError
 from core.layers.base import InputLayer, KerasTensor, Layer, flatten, map_structure
+from core.serialization import in_safe_mode, safe_mode_scope as serialization_safe_mode_scope
 
 # Keys real Keras writes into a layer's config that our constructors do not take. They are dropped only when the
 # class's `__init__` does not accept them, so a layer that does implement one still receives it.
@@ -282,7 +283,7 @@ def deserialize_layer(config, custom_objects=None, safe_mode: bool | None = None
             return deserialize_layer(config, custom_objects)
     from core.serialization import custom_object_scope
 
-    safe_mode = _SAFE_MODE[-1]
+    safe_mode = in_safe_mode()
     if not isinstance(config, dict):
         raise ConfigError(f"A layer config must be a dict with 'class_name' and 'config', got {type(config).__name__}.")
     class_name = config.get("class_name")
@@ -526,21 +527,8 @@ def functional_from_config(config: dict, custom_objects=None, cls=None):
     return cls(inputs=inputs, outputs=outputs, name=model_name, **kwargs)
 
 
-_SAFE_MODE: list[bool] = [True]
-
-
-class safe_mode_scope:
-    """Deserialization inside this scope refuses (True) or allows (False) layers that run stored code."""
-
-    def __init__(self, safe_mode: bool):
-        self.safe_mode = bool(safe_mode)
-
-    def __enter__(self):
-        _SAFE_MODE.append(self.safe_mode)
-        return self
-
-    def __exit__(self, *exc):
-        _SAFE_MODE.pop()
+# One switch for every loader and for Lambda.from_config (which tells bytecode from a named function).
+safe_mode_scope = serialization_safe_mode_scope
 
 
 def sequential_from_config(config, custom_objects=None, cls=None):

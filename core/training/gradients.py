@@ -73,7 +73,9 @@ def unbroadcast(grad: SymbolicTensor, target: SymbolicTensor) -> SymbolicTensor:
     axes = list(range(lead))
     for i, d in enumerate(ts):
         gd = gs[lead + i]
-        if d == gd and d is not None:
+        if d == gd and (d is not None or (lead == 0 and i == 0)):
+            # Equal known sizes; or the batch axis of two tensors of the same rank, which is never broadcast
+            # (a tensor made from the data has the whole batch there; a broadcast one has a static 1).
             continue
         if d == 1:
             if gd != 1:
@@ -610,3 +612,7 @@ def rule_for(node: OpNode):
         raise GradientError(f"Training cannot differentiate the ONNX op '{node.op_type}' (node '{node.name}'): no "
                             f"gradient rule is registered for it.")
     return rule
+
+
+# Rules that live beside the ops they differentiate register themselves on import.
+from core.training import conv_gradients, scan_grad  # noqa: E402,F401

@@ -6,7 +6,6 @@ classes all exist in `core.layers.layer_registry()`, so each joins as its layers
 """
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,12 +13,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.fixture_utils import architectures_available, fixture_io, load_fixture_model, predict_list
+from tests.fixture_utils import (architectures_available, default_fixtures_dir, fixture_io, load_fixture_model,
+                                 predict_list)
 
 RUNNER = Path(__file__).with_name("keras_runner.py")
-FIXTURES = Path(os.environ.get("NETWEAVER_SHARED", Path(__file__).resolve().parents[2].parent / "shared")) \
-    / "fixtures" / "keras"
-TARGET_KINDS = {"keras3": ["json", "h5", "keras"], "tf_keras2": ["json", "h5"]}
+FIXTURES = default_fixtures_dir()
+TARGET_KINDS = {"keras3": ["json", "h5", "keras", "script"], "tf_keras2": ["json", "h5", "script"]}
 
 
 def _selected() -> list[str]:
@@ -33,6 +32,13 @@ CASES = [(t, n, k) for t, kinds in TARGET_KINDS.items() for n in NAMES for k in 
 
 
 def _write(model, target: str, kind: str, base: Path) -> dict:
+    if kind == "script":  # exporters.python_source: a Keras script that rebuilds the model, plus its weights
+        from exporters.python_source import export_python_source
+
+        script = export_python_source(model, base.with_suffix(".py"), target=target)
+        weights = str(base) + (".weights.h5" if target == "keras3" else "_weights.h5")
+        model.save_weights(weights, target=target)
+        return {"model": str(script), "weights": weights}
     if kind == "json":
         (base.with_suffix(".json")).write_text(model.to_json(target=target))
         weights = str(base) + (".weights.h5" if target == "keras3" else "_weights.h5")
@@ -61,14 +67,18 @@ def keras_results(tmp_path_factory):
             for kind in kinds:
                 job = _write(model, target, kind, tmp / f"{name}_{target}_{kind}")
                 jobs[target].append(dict(job, id=f"{name}_{kind}", kind=kind, inputs=str(tmp / f"{name}_in.npz")))
-    theirs = {}
-    for target, target_jobs in jobs.items():
-        jobs_path, out_path = tmp / f"jobs_{target}.json", tmp / f"out_{target}.npz"
+    procs = {}
+    for target, target_jobs in jobs.items():  # both Kerases at once: each spends most of its time importing TF
+        jobs_path = tmp / f"jobs_{target}.json"
         jobs_path.write_text(json.dumps(target_jobs))
-        proc = subprocess.run([sys.executable, str(RUNNER), target, str(jobs_path), str(out_path)],
-                              capture_output=True, text=True, timeout=600)
-        assert proc.returncode == 0, f"{target} runner failed:\n{proc.stderr[-3000:]}"
-        with np.load(out_path) as data:
+        procs[target] = subprocess.Popen([sys.executable, str(RUNNER), target, str(jobs_path),
+                                          str(tmp / f"out_{target}.npz")],
+                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    theirs = {}
+    for target, proc in procs.items():
+        _, stderr = proc.communicate(timeout=600)
+        assert proc.returncode == 0, f"{target} runner failed:\n{stderr[-3000:]}"
+        with np.load(tmp / f"out_{target}.npz") as data:
             theirs[target] = {k: data[k] for k in data.files}
     return ours, theirs
 

@@ -1,0 +1,47 @@
+"""Keras scripts written from models (tests/interop runs them in real Keras; here: their shape and refusals)."""
+
+import ast
+
+import pytest
+
+import core as keras
+from core import layers
+from core.errors import ConfigError
+from exporters.python_source import export_python_source, to_python_source
+
+
+def _nested():
+    inner_in = keras.Input((4,))
+    inner = keras.Model(inner_in, layers.Dense(3, name="idense")(inner_in), name="inner")
+    x = keras.Input((4,), name="x")
+    shared = layers.Dense(3, name="shared")
+    y = shared(shared(inner(x)))
+    return keras.Model(x, y, name="outer")
+
+
+@pytest.mark.parametrize("target", ["keras3", "tf_keras2"])
+def test_script_defines_builders_and_wires_calls(tmp_path, target):
+    path = export_python_source(_nested(), tmp_path / "model.py", target=target)
+    source = path.read_text()
+    tree = ast.parse(source)
+    functions = [n.name for n in tree.body if isinstance(n, ast.FunctionDef)]
+    assert functions == ["build_inner", "build_outer", "build_model"]
+    assert "shared_out = shared(inner_out)" in source and "shared_out_1 = shared(shared_out)" in source
+    assert ("import keras" if target == "keras3" else "import tf_keras as keras") in source
+    assert "keras.initializers.GlorotUniform(seed=None)" in source
+
+
+def test_custom_layers_cannot_be_written():
+    class Scale(layers.Layer):
+        def call(self, x):
+            return x
+
+    x = keras.Input((2,))
+    model = keras.Model(x, Scale(name="scale")(x))
+    with pytest.raises(ConfigError, match="scale"):
+        to_python_source(model)
+
+
+def test_unbuilt_sequential_is_refused():
+    with pytest.raises(ConfigError, match="not a built"):
+        to_python_source(keras.Sequential([layers.Dense(2)]))
