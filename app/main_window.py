@@ -57,6 +57,9 @@ def import_keras(path: str) -> Document:
         model = model._functional  # a Sequential keeps its traced Functional graph
     doc = Document.from_model(model)
     doc.name = getattr(model, "name", p.stem)
+    if suffix in (".json", ".yaml", ".yml"):  # an architecture only: its weights are fresh initial values
+        for node in doc.nodes.values():
+            node.weights = None
     return doc
 
 

@@ -216,6 +216,9 @@ def test_selection_rubber_band_select_all_and_summary_row(window, qtbot):
     assert set(window.editor.scene.selected_node_ids()) == {i, a}
     window.summary.table.selectRow(2)
     assert window.editor.scene.selected_node_ids() == [b]
+    ctrl_point = view_point(window, window.editor.scene.node_items[i].mapToScene(QPointF(60, 60)))
+    qtbot.mouseClick(window.view.viewport(), Qt.LeftButton, Qt.ControlModifier, ctrl_point)
+    assert set(window.editor.scene.selected_node_ids()) == {i, b}
 
 
 def test_zoom_fit_and_auto_layout(window, qtbot):
@@ -223,8 +226,11 @@ def test_zoom_fit_and_auto_layout(window, qtbot):
     window.editor.stack.push(__import__("core.commands", fromlist=["MoveNodes"]).MoveNodes(
         {a: (window.editor.doc.nodes[a].position, (50.0, 900.0))}))
     scale = window.view.transform().m11()
+    under_cursor = window.view.mapToScene(QPoint(100, 100))
     window.view.zoom(1.25, QPoint(100, 100))
     assert abs(window.view.transform().m11() - scale * 1.25) < 1e-6
+    after = window.view.mapToScene(QPoint(100, 100))
+    assert abs(after.x() - under_cursor.x()) < 2 and abs(after.y() - under_cursor.y()) < 2  # zoom about the cursor
     window.auto_layout()
     xs = [window.editor.doc.nodes[n].position[0] for n in (i, a, b)]
     assert xs == sorted(xs) and len(set(xs)) == 3
