@@ -236,6 +236,7 @@ class GraphScene(QGraphicsScene):
     nodesMoved = Signal(dict)                     # id -> ((old x, y), (new x, y))
     layerDropped = Signal(str, QPointF)           # class name, scene position
     renameRequested = Signal(str)
+    wireDetached = Signal(object)                 # a wire pulled off its input port (to drop elsewhere)
     statusMessage = Signal(str)
 
     def __init__(self, doc: Document, theme: Theme, parent=None):
@@ -362,19 +363,28 @@ class GraphScene(QGraphicsScene):
             item = self.node_at(event.scenePos())
             port = item.port_at(event.scenePos()) if item is not None else None
             if port is not None and port[0] == "out":
-                self._drag_from = (item.node_id, port[1], item.port_scene_pos("out", port[1]))
-                self._drag_wire = QGraphicsPathItem()
-                self._drag_wire.setPen(QPen(self.theme.selection, 2, Qt.DashLine))
-                self._drag_wire.setZValue(3)
-                self.addItem(self._drag_wire)
+                self._start_wire_drag(item.node_id, port[1])
                 event.accept()
                 return
             if port is not None and port[0] == "in":  # pull an existing wire off its input to rewire it
+                attached = [w for w in item.wires if w.wire.dst == item.node_id
+                            and self.doc.port_slot(w.wire) == port[1]]
+                if attached:
+                    wire = attached[0].wire
+                    self.wireDetached.emit(wire)
+                    self._start_wire_drag(wire.src, wire.src_port)
                 event.accept()
                 return
         super().mousePressEvent(event)
         self._press_positions = {i.node_id: (i.pos().x(), i.pos().y()) for i in self.selectedItems()
                                  if isinstance(i, NodeItem)}
+
+    def _start_wire_drag(self, src: str, port: int) -> None:
+        self._drag_from = (src, port, self.node_items[src].port_scene_pos("out", port))
+        self._drag_wire = QGraphicsPathItem()
+        self._drag_wire.setPen(QPen(self.theme.selection, 2, Qt.DashLine))
+        self._drag_wire.setZValue(3)
+        self.addItem(self._drag_wire)
 
     def mouseMoveEvent(self, event):
         if self._drag_wire is not None:

@@ -36,6 +36,7 @@ class Editor(QObject):
         self.scene.nodesMoved.connect(self.move_nodes)
         self.scene.layerDropped.connect(self._layer_dropped)
         self.scene.statusMessage.connect(self.statusMessage)
+        self.scene.wireDetached.connect(self.remove_wire)
         self._refresh_timer = QTimer(self)
         self._refresh_timer.setSingleShot(True)
         self._refresh_timer.setInterval(0)
@@ -124,6 +125,9 @@ class Editor(QObject):
             return reason
         self.push(commands.AddWire(Wire(src, src_port, dst, port)))
         return None
+
+    def remove_wire(self, wire: Wire) -> None:
+        self.push(commands.RemoveWire(wire))
 
     # -- editing the selection ---------------------------------------------------------------------------------
     def delete_selection(self) -> None:

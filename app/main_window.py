@@ -53,8 +53,6 @@ def import_keras(path: str) -> Document:
         raise RuntimeError(f"This build cannot read Keras {suffix} files yet ({exc}).") from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise RuntimeError(f"Cannot read '{p.name}': {exc}") from exc
-    if not hasattr(model, "_nodes_in_order") and hasattr(model, "layers") and hasattr(model, "_functional"):
-        model = model._functional  # a Sequential keeps its traced Functional graph
     doc = Document.from_model(model)
     doc.name = getattr(model, "name", p.stem)
     if suffix in (".json", ".yaml", ".yml"):  # an architecture only: its weights are fresh initial values

@@ -250,3 +250,22 @@ def test_theme_switch_and_title_shows_unsaved_state(window, qtbot):
     assert "#23272e" in window.styleSheet() and window.dark_action.isChecked()
     window.apply_theme("light")
     assert window.light_action.isChecked()
+
+
+def test_wires_are_deleted_and_pulled_off_to_rewire(window, qtbot):
+    i, a, b = make_mlp(window)
+    scene = window.editor.scene
+    scene.clearSelection()
+    scene.wire_items[Wire(a, 0, b, 0)].setSelected(True)
+    window.editor.delete_selection()
+    assert Wire(a, 0, b, 0) not in window.editor.doc.wires and b in window.editor.doc.nodes
+    window.undo()
+    assert Wire(a, 0, b, 0) in window.editor.doc.wires
+    c = window.editor.add_layer("Dense", (600, 250), {"units": 2})
+    window.editor.refresh()
+    # drag the wire's end from b's input to c's input
+    drag(window, scene.node_items[b].port_scene_pos("in", 0), scene.node_items[c].port_scene_pos("in", 0))
+    window.editor.refresh()
+    wires = window.editor.doc.wires
+    assert Wire(a, 0, c, 0) in wires and Wire(a, 0, b, 0) not in wires
+    assert scene.node_items[b].info.status == "incomplete"
