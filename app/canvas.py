@@ -110,7 +110,7 @@ class NodeItem(QGraphicsItem):
             self._paint_port(painter, theme, "out", i, port.kind, masked)
             painter.setPen(theme.text_dim)
             painter.drawText(QRectF(NODE_WIDTH / 2, HEADER + i * PORT_ROW, NODE_WIDTH / 2 - 10, PORT_ROW),
-                             Qt.AlignVCenter | Qt.AlignRight, port.name + (" (masked)" if masked else ""))
+                             Qt.AlignVCenter | Qt.AlignRight, "masked" if masked and port.name == "output" else port.name)
         painter.setPen(theme.error if status == "error" else theme.text_dim)
         footer = QRectF(9, self.height - FOOTER, NODE_WIDTH - 18, FOOTER - 2)
         painter.drawText(footer, Qt.AlignVCenter | Qt.AlignLeft, self.footer_text())

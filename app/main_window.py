@@ -196,7 +196,8 @@ class MainWindow(QMainWindow):
         self._action(e, "&Copy", self.copy, QKeySequence.Copy)
         self._action(e, "&Paste", self.paste, QKeySequence.Paste)
         self._action(e, "&Duplicate", self.duplicate, "Ctrl+D")
-        self._action(e, "De&lete", self.editor.delete_selection, QKeySequence.Delete)
+        delete = self._action(e, "De&lete", self.editor.delete_selection, QKeySequence.Delete)
+        delete.setShortcuts([QKeySequence(QKeySequence.Delete), QKeySequence(Qt.Key_Backspace)])
         e.addSeparator()
         self._action(e, "Select &All", self.select_all, QKeySequence.SelectAll)
 

@@ -194,3 +194,14 @@ def test_export_of_an_incomplete_model_names_the_problem(window, qtbot, tmp_path
     window.export(str(tmp_path / "x.onnx"), "onnx")
     assert window.problems and "Not connected: dense" in window.problems[0]
     assert not (tmp_path / "x.onnx").exists()
+
+
+def test_new_from_example_menu_opens_an_untitled_copy(window, qtbot):
+    actions = window.examples_menu.actions()
+    titles = [a.text() for a in actions]
+    assert "Encoder–decoder (encoder LSTM states start the decoder)" in titles and len(actions) >= 9
+    action = actions[titles.index("Encoder–decoder (encoder LSTM states start the decoder)")]
+    action.trigger()
+    qtbot.waitUntil(lambda: len(window.editor.doc.nodes) == 7, timeout=10000)
+    assert window.path is None and window.editor.doc.total_params() == 258_698
+    assert window.validate() == []
