@@ -62,15 +62,23 @@ def import_keras(path: str) -> Document:
 
 
 def export_model(doc: Document, path: str, fmt: str) -> str:
+    """Write the drawn model in one format (runs on a worker thread). fmt: onnx, json, yaml, h5, keras, py, and
+    h5_tf2/json_tf2 for tf.keras 2."""
     model = doc.to_model()
-    if fmt == "onnx":
+    base, _, target = fmt.partition("_")
+    target = "tf_keras2" if target == "tf2" else "keras3"
+    if base == "onnx":
         model.to_onnx(path)
-    elif fmt == "json":
-        Path(path).write_text(model.to_json(), encoding="utf-8")
-    elif fmt == "yaml":
-        Path(path).write_text(model.to_yaml(), encoding="utf-8")
-    elif fmt in ("h5", "keras"):
-        model.save(path)
+    elif base == "json":
+        Path(path).write_text(model.to_json(target=target), encoding="utf-8")
+    elif base == "yaml":
+        Path(path).write_text(model.to_yaml(target=target), encoding="utf-8")
+    elif base in ("h5", "keras"):
+        model.save(path, target=target)
+    elif base == "py":
+        from exporters.python_source import export_python_source
+
+        export_python_source(model, path, target=target)
     else:
         raise ValueError(f"Unknown export format '{fmt}'.")
     return path
@@ -81,12 +89,21 @@ def available_exports() -> list[tuple[str, str, str]]:
     from core.models import Model
 
     formats = [("onnx", "ONNX model (.onnx)…", "ONNX (*.onnx)")]
+    if hasattr(Model, "save"):
+        formats += [("keras", "Keras 3 archive (.keras)…", "Keras archive (*.keras)"),
+                    ("h5", "Keras HDF5 for Keras 3 (.h5)…", "HDF5 (*.h5)"),
+                    ("h5_tf2", "Keras HDF5 for tf.keras 2 (.h5)…", "HDF5 (*.h5)")]
     if hasattr(Model, "to_json"):
-        formats.append(("json", "Keras JSON (.json)…", "Keras JSON (*.json)"))
+        formats += [("json", "Keras JSON (.json)…", "Keras JSON (*.json)"),
+                    ("json_tf2", "Keras JSON for tf.keras 2 (.json)…", "Keras JSON (*.json)")]
     if hasattr(Model, "to_yaml"):
         formats.append(("yaml", "Keras YAML (.yaml)…", "YAML (*.yaml)"))
-    if hasattr(Model, "save"):
-        formats.append(("h5", "Keras HDF5 (.h5)…", "HDF5 (*.h5)"))
+    try:
+        import exporters.python_source  # noqa: F401
+
+        formats.append(("py", "Python script (.py)…", "Python (*.py)"))
+    except ImportError:
+        pass
     return formats
 
 
@@ -508,7 +525,7 @@ class MainWindow(QMainWindow):
 
     def _export_chosen(self) -> None:
         fmt, filt = self.sender().data()
-        path = self.ask_save_path("Export model", filt, f"{self.editor.doc.name}.{fmt}")
+        path = self.ask_save_path("Export model", filt, f"{self.editor.doc.name}.{fmt.partition('_')[0]}")
         if path:
             self.export(path, fmt)
 

@@ -177,15 +177,27 @@ def test_screenshot_command_writes_the_window(tmp_path):
     assert len(colours) > 10  # a drawn window, not a blank one
 
 
-def test_export_runs_off_the_gui_thread_and_writes_onnx(window, qtbot, tmp_path):
-    import onnx
+@pytest.mark.parametrize("fmt, suffix", [("onnx", "onnx"), ("keras", "keras"), ("h5_tf2", "h5"), ("json", "json"),
+                                         ("py", "py")])
+def test_export_runs_off_the_gui_thread_and_reloads(window, qtbot, tmp_path, fmt, suffix):
+    from app.main_window import load_any
 
     build(window)
-    out = tmp_path / "model.onnx"
-    window.export(str(out), "onnx")
-    qtbot.waitUntil(lambda: "Exported model.onnx" in window.statusBar().currentMessage(), timeout=30000)
-    model = onnx.load(str(out))
-    assert [i.name for i in model.graph.input][:1] and len(model.graph.output) == 1
+    out = tmp_path / f"model.{suffix}"
+    window.export(str(out), fmt)
+    qtbot.waitUntil(lambda: f"Exported model.{suffix}" in window.statusBar().currentMessage() or
+                    bool(window.problems), timeout=30000)
+    assert window.problems == []
+    if fmt == "onnx":
+        import onnx
+
+        assert len(onnx.load(str(out)).graph.output) == 1
+    elif fmt == "py":
+        assert "layers.Dense(" in out.read_text()
+    else:  # what we wrote, we read back as the same graph
+        again = load_any(str(out))
+        assert [(r.class_name, r.output_shape, r.params) for r in again.summary_rows()] == \
+            [(r.class_name, r.output_shape, r.params) for r in window.editor.doc.summary_rows()]
 
 
 def test_export_of_an_incomplete_model_names_the_problem(window, qtbot, tmp_path):
