@@ -253,6 +253,7 @@ class GraphScene(QGraphicsScene):
         self._drag_wire: QGraphicsPathItem | None = None
         self._drag_from = None
         self._press_positions: dict[str, tuple[float, float]] = {}
+        self.wire_checker = None  # (src, port, dst, slot) -> reason or None; the Editor sets it
         self.setBackgroundBrush(theme.canvas)
         self.set_document(doc)
 
@@ -386,8 +387,21 @@ class GraphScene(QGraphicsScene):
         self._drag_wire.setZValue(3)
         self.addItem(self._drag_wire)
 
+    def _drop_feedback(self, scene_pos: QPointF) -> None:
+        """While dragging a wire over an input port: green if it would fit, red with the reason if not."""
+        color = self.theme.selection
+        target = self.node_at(scene_pos)
+        hit = target.port_at(scene_pos, slack=12) if target is not None else None
+        if hit is not None and hit[0] == "in" and self.wire_checker is not None:
+            reason = self.wire_checker(self._drag_from[0], self._drag_from[1], target.node_id, hit[1])
+            color = self.theme.error if reason else self.theme.ok
+            if reason:
+                self.statusMessage.emit(reason)
+        self._drag_wire.setPen(QPen(color, 2, Qt.DashLine))
+
     def mouseMoveEvent(self, event):
         if self._drag_wire is not None:
+            self._drop_feedback(event.scenePos())
             a = self._drag_from[2]
             b = event.scenePos()
             dx = max(40.0, abs(b.x() - a.x()) * 0.5)

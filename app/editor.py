@@ -37,6 +37,7 @@ class Editor(QObject):
         self.scene.layerDropped.connect(self._layer_dropped)
         self.scene.statusMessage.connect(self.statusMessage)
         self.scene.wireDetached.connect(self.remove_wire)
+        self.scene.wire_checker = self.wire_problem
         self._refresh_timer = QTimer(self)
         self._refresh_timer.setSingleShot(True)
         self._refresh_timer.setInterval(0)
@@ -116,10 +117,15 @@ class Editor(QObject):
                 return i
         return 0 if ports else f"'{node.name}' takes no inputs."
 
+    def wire_problem(self, src: str, src_port: int, dst: str, slot: int) -> str | None:
+        """Why a wire dropped on this drawn slot would be refused, or None."""
+        port = self.resolve_port(src, src_port, dst, slot)
+        return port if isinstance(port, str) else self.doc.check_wire(src, src_port, dst, port)
+
     def request_wire(self, src: str, src_port: int, dst: str, slot: int) -> str | None:
         """Wire src's output to dst; returns None when done, else the reason it was refused (also shown)."""
+        reason = self.wire_problem(src, src_port, dst, slot)
         port = self.resolve_port(src, src_port, dst, slot)
-        reason = port if isinstance(port, str) else self.doc.check_wire(src, src_port, dst, port)
         if reason:
             self.statusMessage.emit(f"Wire refused: {reason}")
             return reason

@@ -269,3 +269,22 @@ def test_wires_are_deleted_and_pulled_off_to_rewire(window, qtbot):
     wires = window.editor.doc.wires
     assert Wire(a, 0, c, 0) in wires and Wire(a, 0, b, 0) not in wires
     assert scene.node_items[b].info.status == "incomplete"
+
+
+def test_dragged_wire_turns_red_over_a_port_that_refuses_it(window, qtbot):
+    from canvas_gestures import _send
+    from PySide6.QtGui import QMouseEvent
+
+    i, a, b = make_mlp(window)
+    scene = window.editor.scene
+    vp = window.view.viewport()
+    start = view_point(window, scene.node_items[b].port_scene_pos("out", 0))
+    over = view_point(window, scene.node_items[i].port_scene_pos("out", 0) + QPointF(-190, 20))
+    _send(vp, QMouseEvent.MouseButtonPress, start, Qt.LeftButton, Qt.LeftButton)
+    _send(vp, QMouseEvent.MouseMove, view_point(window, scene.node_items[a].port_scene_pos("in", 0)),
+          Qt.NoButton, Qt.LeftButton)
+    assert scene._drag_wire.pen().color() == window.theme.error
+    assert "already wired" in window.statusBar().currentMessage()
+    _send(vp, QMouseEvent.MouseMove, over, Qt.NoButton, Qt.LeftButton)
+    _send(vp, QMouseEvent.MouseButtonRelease, over, Qt.LeftButton, Qt.NoButton)
+    assert scene._drag_wire is None and len(window.editor.doc.wires) == 2
