@@ -288,3 +288,19 @@ def test_dragged_wire_turns_red_over_a_port_that_refuses_it(window, qtbot):
     _send(vp, QMouseEvent.MouseMove, over, Qt.NoButton, Qt.LeftButton)
     _send(vp, QMouseEvent.MouseButtonRelease, over, Qt.LeftButton, Qt.NoButton)
     assert scene._drag_wire is None and len(window.editor.doc.wires) == 2
+
+
+def test_summary_sorts_by_parameter_count_as_numbers(window, qtbot):
+    i = window.editor.add_layer("InputLayer", (0, 0), {"shape": [300]})
+    big = window.editor.add_layer("Dense", (300, 0), {"units": 40})     # 12,040 params
+    small = window.editor.add_layer("Dense", (600, 0), {"units": 9})    # 369 params
+    window.editor.request_wire(i, 0, big, 0)
+    window.editor.request_wire(big, 0, small, 0)
+    window.editor.refresh()
+    table = window.summary.table
+    assert [r[0] for r in window.summary.row_texts()] == ["input_layer (InputLayer)", "dense (Dense)",
+                                                          "dense_1 (Dense)"]  # Keras's order until sorted
+    table.sortByColumn(2, Qt.DescendingOrder)
+    assert [r[2] for r in window.summary.row_texts()] == ["12,040", "369", "0"]
+    table.selectRow(1)
+    assert window.editor.scene.selected_node_ids() == [small]
