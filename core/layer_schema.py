@@ -336,7 +336,6 @@ def state_count(class_name: str, config: dict) -> int:
     return per_direction * (2 if class_name == "Bidirectional" else 1)
 
 
-
 def input_ports(class_name: str, config: dict, connected: int = 0) -> list[PortSpec]:
     """A merge layer grows one free port per wire; a recurrent layer takes optional initial_state inputs."""
     if class_name == "InputLayer":

@@ -127,7 +127,6 @@ def project_from_dict(data, path: Path | None = None) -> Document:
         if path is None:
             raise FileFormatError(f"{where} refers to weights file '{weights_file}' but has no folder to find it in.")
         _load_weights(doc, path.parent / weights_file, where)
-    doc.revision += 1
     return doc
 
 
