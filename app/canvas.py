@@ -23,6 +23,11 @@ FOOTER = 20.0
 PORT_R = 5.5
 
 
+def node_height(doc: Document, node_id: str) -> float:
+    rows = max(len(doc.input_ports(node_id)), len(doc.output_ports(node_id)), 1)
+    return HEADER + rows * PORT_ROW + FOOTER
+
+
 class NodeItem(QGraphicsItem):
     def __init__(self, scene: "GraphScene", node_id: str):
         super().__init__()
@@ -47,9 +52,8 @@ class NodeItem(QGraphicsItem):
         self.in_ports = doc.input_ports(self.node_id)
         self.out_ports = doc.output_ports(self.node_id)
         self.group = layer_schema.schema(node.class_name).group if node.class_name else "Custom"
-        rows = max(len(self.in_ports), len(self.out_ports), 1)
         self.prepareGeometryChange()
-        self.height = HEADER + rows * PORT_ROW + FOOTER
+        self.height = node_height(doc, self.node_id)
         self.setPos(QPointF(*node.position))
         self.update()
 

@@ -11,7 +11,7 @@ import json
 
 from PySide6.QtCore import QObject, QPointF, QTimer, Signal
 
-from app.canvas import NODE_WIDTH, GraphScene
+from app.canvas import NODE_WIDTH, GraphScene, node_height
 from app.theme import Theme
 from core import commands, layer_schema
 from core.document import Document, LayerNode, Wire, layered_layout
@@ -188,7 +188,7 @@ class Editor(QObject):
     def auto_layout(self) -> None:
         if not self.doc.nodes:
             return
-        sizes = {nid: (NODE_WIDTH, item.height) for nid, item in self.scene.node_items.items()}
+        sizes = {nid: (NODE_WIDTH, node_height(self.doc, nid)) for nid in self.doc.nodes}
         try:
             layout = layered_layout(self.doc, dx=NODE_WIDTH + 120, dy=60, sizes=sizes)
         except NetweaverError as exc:

@@ -489,11 +489,22 @@ class MainWindow(QMainWindow):
     def _opened(self, doc: Document, path: str, untitled: bool) -> None:
         self._discard_autosave()
         self.path = None if untitled else path
+        if Path(path).suffix.lower() in KERAS_SUFFIXES:
+            self._lay_out_with_drawn_sizes(doc)
         self.editor.set_document(doc)
         if not untitled:
             self._add_recent(path)
         self.view.fit()
         self.show_status(f"Opened {Path(path).name}: {len(doc.nodes)} layers, {doc.total_params():,} parameters.")
+
+    def _lay_out_with_drawn_sizes(self, doc: Document) -> None:
+        """An imported model is laid out once more with its nodes' drawn heights (part of loading, not an edit)."""
+        from app.canvas import NODE_WIDTH, node_height
+        from core.document import layered_layout
+
+        sizes = {nid: (NODE_WIDTH, node_height(doc, nid)) for nid in doc.nodes}
+        for nid, pos in layered_layout(doc, dx=NODE_WIDTH + 120, dy=60, sizes=sizes).items():
+            doc.nodes[nid].position = pos
 
     def save(self) -> bool:
         if not self.path:

@@ -272,8 +272,12 @@ def palette() -> dict[str, list[str]]:
     from core.layers import Layer, layer_registry
     from core.models import Model
 
+    from core.serialization import custom_objects
+
     groups: dict[str, list[str]] = {g: [] for g in GROUP_ORDER}
-    for cls_name, cls in sorted(layer_registry().items()):
+    candidates = dict(layer_registry())
+    candidates.update({k: v for k, v in custom_objects().items() if ">" not in k})  # registered custom layers
+    for cls_name, cls in sorted(candidates.items()):
         if not isinstance(cls, type) or not issubclass(cls, Layer) or issubclass(cls, Model) or cls is Layer:
             continue
         if cls_name.startswith("_") or cls_name.endswith("Cell") or inspect.isabstract(cls):

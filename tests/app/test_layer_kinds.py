@@ -113,3 +113,38 @@ def test_examples_open_complete_and_valid(window, qtbot):
         assert window.open_path(str(path), wait=True, as_example=True)
         assert window.validate() == [], path.name
         assert window.path is None  # an example opens as a new, untitled model
+
+
+def test_registered_custom_layers_appear_in_the_custom_group(window, qtbot):
+    from core import layer_schema, layers, ops
+    from core.serialization import _GLOBAL_CUSTOM_OBJECTS, register_keras_serializable
+
+    @register_keras_serializable(package="Tests")
+    class Doubler(layers.Layer):
+        """Multiplies its input by a factor."""
+
+        def __init__(self, factor=2.0, **kwargs):
+            super().__init__(**kwargs)
+            self.factor = float(factor)
+
+        def call(self, inputs):
+            return ops.multiply(inputs, self.factor)
+
+        def get_config(self):
+            return {**super().get_config(), "factor": self.factor}
+
+    try:
+        assert "Doubler" in layer_schema.palette()["Custom"]
+        window.palette.reload()
+        assert "Doubler" in window.palette.visible_layers()
+        i = add(window, "InputLayer", 0, shape=[3])
+        d = add(window, "Doubler", 300)
+        window.editor.request_wire(i, 0, d, 0)
+        window.editor.refresh()
+        assert window.editor.doc.analyze()[d].outputs[0].shape == (None, 3)
+        select(window, [d])
+        assert window.inspector.editors["factor"].widget.value() == 2.0
+    finally:
+        _GLOBAL_CUSTOM_OBJECTS.pop("Doubler", None)
+        _GLOBAL_CUSTOM_OBJECTS.pop("Tests>Doubler", None)
+        layer_schema._registry_cache.pop("Doubler", None)
