@@ -304,3 +304,19 @@ def test_summary_sorts_by_parameter_count_as_numbers(window, qtbot):
     assert [r[2] for r in window.summary.row_texts()] == ["12,040", "369", "0"]
     table.selectRow(1)
     assert window.editor.scene.selected_node_ids() == [small]
+
+
+def test_input_shape_typed_in_the_inspector_flows_downstream(window, qtbot):
+    i, a, b = make_mlp(window)
+    select(window, [i])
+    edit = window.inspector.editors["shape"].widget
+    edit.setText("None, 7, 20")
+    edit.editingFinished.emit()
+    window.editor.refresh()
+    assert window.editor.doc.nodes[i].config["shape"] == [None, 7, 20]
+    assert window.editor.scene.wire_items[Wire(a, 0, b, 0)].label == "(None, None, 7, 16)"  # batch axis first
+    edit = window.inspector.editors["shape"].widget
+    edit.setText("7, x")
+    edit.editingFinished.emit()
+    assert "'x' is not a dimension" in window.inspector.error_label.text()
+    assert window.editor.doc.nodes[i].config["shape"] == [None, 7, 20]
