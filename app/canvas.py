@@ -140,14 +140,34 @@ class NodeItem(QGraphicsItem):
 
     def set_info(self, info: NodeInfo) -> None:
         self.info = info
+        self.setToolTip(self.node_tip())
+        self.update()
+
+    def node_tip(self) -> str:
+        info = self.info
         tip = f"{self.name} ({self.class_name})"
-        if info.status == "ok":
+        if info is not None and info.status == "ok":
             shapes = ", ".join(s.label() for s in info.outputs)
             tip += f"\noutput: {shapes}\n{info.params:,} parameters"
-        elif info.error:
+        elif info is not None and info.error:
             tip += f"\n{info.error}"
-        self.setToolTip(tip)
-        self.update()
+        return tip
+
+    def port_tip(self, side: str, slot: int) -> str:
+        if side == "out":
+            port = self.out_ports[slot]
+            outs = self.info.outputs if self.info and self.info.status == "ok" else []
+            shape = f" {outs[slot].label()}" if slot < len(outs) else ""
+            mask = ", carries a mask" if slot < len(outs) and outs[slot].masked else ""
+            return f"{port.name}{shape}{mask} — drag to an input to wire it"
+        port = self.in_ports[slot]
+        what = "a recurrent state (from a state output)" if port.kind == "state" else "a tensor"
+        return f"{port.name}: takes {what}"
+
+    def hoverMoveEvent(self, event):
+        port = self.port_at(event.scenePos())
+        self.setToolTip(self.port_tip(*port) if port is not None else self.node_tip())
+        super().hoverMoveEvent(event)
 
     def itemChange(self, change, value):
         if change == QGraphicsItem.ItemPositionHasChanged:

@@ -148,3 +148,12 @@ def test_registered_custom_layers_appear_in_the_custom_group(window, qtbot):
         _GLOBAL_CUSTOM_OBJECTS.pop("Doubler", None)
         _GLOBAL_CUSTOM_OBJECTS.pop("Tests>Doubler", None)
         layer_schema._registry_cache.pop("Doubler", None)
+
+
+def test_ports_explain_themselves_on_hover(window, qtbot):
+    enc = add(window, "LSTM", 300, units=6, return_state=True)
+    window.editor.refresh()
+    item = window.editor.scene.node_items[enc]
+    assert item.port_tip("in", 1) == "initial_state 0: takes a recurrent state (from a state output)"
+    assert item.port_tip("out", 1).startswith("state h")
+    assert "has no input yet" in item.toolTip()
