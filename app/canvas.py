@@ -462,6 +462,14 @@ class GraphScene(QGraphicsScene):
         if moves:
             self.nodesMoved.emit(moves)
 
+    def cancel_wire_drag(self) -> bool:
+        """Abandon the wire being drawn (Escape); True if there was one."""
+        if self._drag_wire is None:
+            return False
+        self.removeItem(self._drag_wire)
+        self._drag_wire = None
+        return True
+
     # -- drops from the palette ------------------------------------------------------------------------------
     def dragEnterEvent(self, event):
         if event.mimeData().hasFormat(LAYER_MIME):
@@ -528,6 +536,12 @@ class GraphView(QGraphicsView):
             self.resetTransform()
             self.scale(1.2, 1.2)
             self.centerOn(rect.center())
+
+    def keyPressEvent(self, event):
+        if event.key() == Qt.Key_Escape and self.scene().cancel_wire_drag():
+            event.accept()
+            return
+        super().keyPressEvent(event)
 
     def mousePressEvent(self, event):
         if event.button() == Qt.MiddleButton:

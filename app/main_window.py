@@ -386,6 +386,23 @@ class MainWindow(QMainWindow):
         self._rename_edit = edit
         self._rename_node = node_id
         edit.editingFinished.connect(self._finish_rename)
+        cancel = QAction(edit)
+        cancel.setShortcut(QKeySequence(Qt.Key_Escape))
+        cancel.setShortcutContext(Qt.WidgetShortcut)
+        cancel.triggered.connect(self._cancel_rename)
+        edit.addAction(cancel)
+
+    @Slot()
+    def _cancel_rename(self) -> None:
+        edit, self._rename_edit = self._rename_edit, None
+        if edit is not None:
+            self._drop_rename_edit(edit)
+
+    def _drop_rename_edit(self, edit: QLineEdit) -> None:
+        # hidden at once so its Escape shortcut and focus go with it; deleted when control returns to Qt
+        edit.hide()
+        self.view.setFocus()
+        edit.deleteLater()
 
     @Slot()
     def _finish_rename(self) -> None:
@@ -394,7 +411,7 @@ class MainWindow(QMainWindow):
             return
         self._rename_edit = None
         name = edit.text().strip()
-        edit.deleteLater()
+        self._drop_rename_edit(edit)
         if name and name != self.editor.doc.nodes[self._rename_node].name:
             reason = self.editor.rename(self._rename_node, name)
             if reason:

@@ -320,3 +320,30 @@ def test_input_shape_typed_in_the_inspector_flows_downstream(window, qtbot):
     edit.editingFinished.emit()
     assert "'x' is not a dimension" in window.inspector.error_label.text()
     assert window.editor.doc.nodes[i].config["shape"] == [None, 7, 20]
+
+
+def test_escape_cancels_rename_and_wire_drag_and_middle_button_pans(window, qtbot):
+    from canvas_gestures import _send
+    from PySide6.QtGui import QMouseEvent
+
+    i, a, b = make_mlp(window)
+    window.start_rename(a)
+    edit = window._rename_edit
+    edit.setText("never")
+    qtbot.keyClick(edit, Qt.Key_Escape)
+    assert window._rename_edit is None and window.editor.doc.nodes[a].name == "dense"
+    scene = window.editor.scene
+    vp = window.view.viewport()
+    _send(vp, QMouseEvent.MouseButtonPress, view_point(window, scene.node_items[a].port_scene_pos("out", 0)),
+          Qt.LeftButton, Qt.LeftButton)
+    assert scene._drag_wire is not None
+    qtbot.keyClick(window.view, Qt.Key_Escape)
+    assert scene._drag_wire is None
+    _send(vp, QMouseEvent.MouseButtonRelease, QPoint(5, 5), Qt.LeftButton, Qt.NoButton)
+    assert len(window.editor.doc.wires) == 2
+    before = window.view.mapToScene(QPoint(200, 200))
+    _send(vp, QMouseEvent.MouseButtonPress, QPoint(200, 200), Qt.MiddleButton, Qt.MiddleButton)
+    _send(vp, QMouseEvent.MouseMove, QPoint(260, 230), Qt.NoButton, Qt.MiddleButton)
+    _send(vp, QMouseEvent.MouseButtonRelease, QPoint(260, 230), Qt.MiddleButton, Qt.NoButton)
+    after = window.view.mapToScene(QPoint(260, 230))
+    assert abs(after.x() - before.x()) < 2 and abs(after.y() - before.y()) < 2  # the canvas moved with the mouse
