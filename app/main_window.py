@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 from PySide6.QtCore import QMimeData, QPointF, Qt, QTimer, Slot
-from PySide6.QtGui import QAction, QActionGroup, QGuiApplication, QKeySequence
+from PySide6.QtGui import QAction, QActionGroup, QGuiApplication, QIcon, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QLineEdit, QMainWindow, QMessageBox
 
 from app.canvas import NodeItem, GraphView
@@ -24,7 +24,8 @@ from app.workers import TaskRunner
 from core.document import Document
 from exporters import project
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "resources" / "examples"
+RESOURCES = Path(__file__).resolve().parents[1] / "resources"
+EXAMPLES = RESOURCES / "examples"
 KERAS_SUFFIXES = (".h5", ".hdf5", ".json", ".yaml", ".yml", ".keras")
 AUTOSAVE_MS = 30_000
 
@@ -115,6 +116,7 @@ class MainWindow(QMainWindow):
     def __init__(self, theme: str = "light"):
         super().__init__()
         self.theme = Theme(theme)
+        self.setWindowIcon(QIcon(str(RESOURCES / "icons" / "netweaver.svg")))
         self.editor = Editor(self.theme, self)
         self.path: str | None = None
         self.untitled_key = f"untitled-{os.getpid()}-{id(self):x}"

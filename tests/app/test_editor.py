@@ -248,6 +248,7 @@ def test_theme_switch_and_title_shows_unsaved_state(window, qtbot):
     assert window.windowTitle() == "Untitled* — Netweaver"
     window.apply_theme("dark")
     assert "#23272e" in window.styleSheet() and window.dark_action.isChecked()
+    assert not window.windowIcon().isNull()
     window.apply_theme("light")
     assert window.light_action.isChecked()
 
