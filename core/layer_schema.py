@@ -236,11 +236,20 @@ def _fields_from_config(cls, fields: list[FieldSpec], docs: dict[str, str]) -> l
     return extra
 
 
+_registry_cache: dict[str, type] = {}
+
+
 def layer_class(class_name: str):
+    """The layer class for a Keras class name (built-in, or registered as a custom object)."""
+    cls = _registry_cache.get(class_name)
+    if cls is not None:
+        return cls
     from core.layers import layer_registry
     from core.serialization import lookup
 
-    return lookup(class_name, layer_registry(), "layer")
+    _registry_cache.update(layer_registry())  # re-read on a miss: layers added since the last call appear
+    cls = lookup(class_name, _registry_cache, "layer")
+    return cls
 
 
 def schema(class_name: str) -> LayerSchema:
@@ -263,8 +272,12 @@ def palette() -> dict[str, list[str]]:
     from core.layers import Layer, layer_registry
     from core.models import Model
 
+    from core.serialization import custom_objects
+
     groups: dict[str, list[str]] = {g: [] for g in GROUP_ORDER}
-    for cls_name, cls in sorted(layer_registry().items()):
+    candidates = dict(layer_registry())
+    candidates.update({k: v for k, v in custom_objects().items() if ">" not in k})  # registered custom layers
+    for cls_name, cls in sorted(candidates.items()):
         if not isinstance(cls, type) or not issubclass(cls, Layer) or issubclass(cls, Model) or cls is Layer:
             continue
         if cls_name.startswith("_") or cls_name.endswith("Cell") or inspect.isabstract(cls):
@@ -285,6 +298,7 @@ def _creatable(class_name: str) -> bool:
 
 
 # -- ports ----------------------------------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=None)
 def is_merge(class_name: str) -> bool:
     try:
         cls = layer_class(class_name)
@@ -297,14 +311,24 @@ def max_merge_inputs(class_name: str) -> int | None:
     return 2 if class_name in _TWO_INPUT_MERGES else None
 
 
+def _has_return_state(class_name: str) -> bool:
+    try:
+        return schema(class_name).field("return_state") is not None
+    except Exception:
+        return False
+
+
 def _recurrent_config(class_name: str, config: dict) -> tuple[str, dict] | None:
-    """(class name, config) of the recurrent layer inside (Bidirectional) or of this one, if recurrent."""
-    if "return_state" in config:
-        return class_name, config
-    inner = config.get("layer")
-    if class_name == "Bidirectional" and isinstance(inner, dict) and "return_state" in inner.get("config", {}):
-        return inner.get("class_name", ""), inner["config"]
-    return None
+    """(class name, config with return_state filled in) of the recurrent layer inside a Bidirectional, or of this
+    one, if it is recurrent (its schema has return_state)."""
+    if class_name == "Bidirectional":
+        inner = config.get("layer")
+        if not isinstance(inner, dict):
+            return None
+        class_name, config = inner.get("class_name", ""), inner.get("config") or {}
+    if "return_state" not in config and not _has_return_state(class_name):
+        return None
+    return class_name, {"return_state": False, **config}
 
 
 def state_count(class_name: str, config: dict) -> int:

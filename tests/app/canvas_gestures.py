@@ -49,3 +49,9 @@ def drop_layer(win, class_name: str, view_pos: QPoint) -> None:
         QApplication.sendEvent(vp, event)
     QApplication.processEvents()
     win.editor.refresh()
+
+
+def select(win, ids) -> None:
+    """Select nodes and let the event loop run the (coalesced) inspector and summary updates."""
+    win.editor.scene.select_nodes(ids)
+    QApplication.processEvents()

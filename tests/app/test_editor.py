@@ -5,7 +5,7 @@ import json
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QGuiApplication
 
-from canvas_gestures import drag, drop_layer, view_point, wire
+from canvas_gestures import drag, drop_layer, select, view_point, wire
 from core.document import Wire
 
 
@@ -26,6 +26,7 @@ def make_mlp(win):
 
 def test_drag_from_palette_creates_a_node_where_it_is_dropped(window, qtbot):
     drop_layer(window, "Dense", QPoint(300, 200))
+    qtbot.waitUntil(lambda: window.inspector.node_id is not None, timeout=2000)
     doc = window.editor.doc
     assert [n.class_name for n in doc.nodes.values()] == ["Dense"]
     node = next(iter(doc.nodes.values()))
@@ -83,7 +84,7 @@ def test_undo_redo_of_every_command_type_through_the_edit_menu(window, qtbot):
     history.append(snap())
     window.editor.set_config(b, dict(doc.nodes[b].config, units=5))  # property change
     history.append(snap())
-    window.editor.scene.select_nodes([b])
+    select(window, [b])
     window.editor.delete_selection()  # delete (node and its wire)
     history.append(snap())
     for expected in reversed(history[:-1]):
@@ -101,7 +102,7 @@ def test_undo_redo_of_every_command_type_through_the_edit_menu(window, qtbot):
 
 def test_property_edit_updates_shapes_and_summary(window, qtbot):
     i, a, b = make_mlp(window)
-    window.editor.scene.select_nodes([a])
+    select(window, [a])
     spin = window.inspector.editors["units"].widget
     spin.setValue(40)
     window.editor.refresh()
@@ -113,7 +114,7 @@ def test_property_edit_updates_shapes_and_summary(window, qtbot):
 
 def test_impossible_config_is_refused_by_the_inspector_with_the_reason(window, qtbot):
     i, a, b = make_mlp(window)
-    window.editor.scene.select_nodes([a])
+    select(window, [a])
     window.inspector._field_edited("units", 0)  # what a file or a typed value can hold; the spin box stops at 1
     assert "'units' must be a positive integer, got 0" in window.inspector.error_label.text()
     assert window.inspector.error_label.isVisibleTo(window.inspector)
@@ -131,7 +132,7 @@ def test_impossible_config_is_refused_by_the_inspector_with_the_reason(window, q
 
 def test_inspector_generated_fields_and_tooltips(window, qtbot):
     i, a, b = make_mlp(window)
-    window.editor.scene.select_nodes([a])
+    select(window, [a])
     editors = window.inspector.editors
     assert editors["units"].widget.minimum() == 1
     assert "Dimensionality of the output space" in editors["units"].toolTip()
@@ -156,7 +157,7 @@ def test_node_with_bad_inputs_is_red_with_the_engine_error(window, qtbot):
     window.editor.refresh()
     item = window.editor.scene.node_items[a]
     assert item.info.status == "error" and "known last input dimension" in item.toolTip()
-    window.editor.scene.select_nodes([a])
+    select(window, [a])
     assert "known last input dimension" in window.statusBar().currentMessage()
     assert window.validate()[0].startswith("dense:")
 
@@ -165,7 +166,7 @@ def test_copy_paste_within_and_between_windows_and_duplicate(window, qtbot):
     from app.main_window import MainWindow
 
     i, a, b = make_mlp(window)
-    window.editor.scene.select_nodes([a, b])
+    select(window, [a, b])
     assert window.copy()
     data = json.loads(QGuiApplication.clipboard().text())
     assert data["format"] == "netweaver-fragment" and len(data["nodes"]) == 2
@@ -175,17 +176,17 @@ def test_copy_paste_within_and_between_windows_and_duplicate(window, qtbot):
     assert sorted(doc.nodes[n].name for n in new) == ["dense_2", "dense_3"]
     window.undo()
     assert len(doc.nodes) == 3
-    window.editor.scene.select_nodes([b])
+    select(window, [b])
     assert len(window.duplicate()) == 1 and len(doc.nodes) == 4
     other = MainWindow()
     qtbot.addWidget(other)
     other.ask_unsaved = lambda: "discard"
-    window.editor.scene.select_nodes([a, b])
+    select(window, [a, b])
     window.copy()
     pasted = other.paste()
     assert [other.editor.doc.nodes[n].name for n in pasted] == ["dense", "dense_1"]
     assert len(other.editor.doc.wires) == 1
-    window.editor.scene.select_nodes([b])
+    select(window, [b])
     window.cut()
     assert b not in doc.nodes
 
@@ -215,6 +216,9 @@ def test_selection_rubber_band_select_all_and_summary_row(window, qtbot):
     assert set(window.editor.scene.selected_node_ids()) == {i, a}
     window.summary.table.selectRow(2)
     assert window.editor.scene.selected_node_ids() == [b]
+    ctrl_point = view_point(window, window.editor.scene.node_items[i].mapToScene(QPointF(60, 60)))
+    qtbot.mouseClick(window.view.viewport(), Qt.LeftButton, Qt.ControlModifier, ctrl_point)
+    assert set(window.editor.scene.selected_node_ids()) == {i, b}
 
 
 def test_zoom_fit_and_auto_layout(window, qtbot):
@@ -222,8 +226,11 @@ def test_zoom_fit_and_auto_layout(window, qtbot):
     window.editor.stack.push(__import__("core.commands", fromlist=["MoveNodes"]).MoveNodes(
         {a: (window.editor.doc.nodes[a].position, (50.0, 900.0))}))
     scale = window.view.transform().m11()
+    under_cursor = window.view.mapToScene(QPoint(100, 100))
     window.view.zoom(1.25, QPoint(100, 100))
     assert abs(window.view.transform().m11() - scale * 1.25) < 1e-6
+    after = window.view.mapToScene(QPoint(100, 100))
+    assert abs(after.x() - under_cursor.x()) < 2 and abs(after.y() - under_cursor.y()) < 2  # zoom about the cursor
     window.auto_layout()
     xs = [window.editor.doc.nodes[n].position[0] for n in (i, a, b)]
     assert xs == sorted(xs) and len(set(xs)) == 3
@@ -241,5 +248,103 @@ def test_theme_switch_and_title_shows_unsaved_state(window, qtbot):
     assert window.windowTitle() == "Untitled* — Netweaver"
     window.apply_theme("dark")
     assert "#23272e" in window.styleSheet() and window.dark_action.isChecked()
+    assert not window.windowIcon().isNull()
     window.apply_theme("light")
     assert window.light_action.isChecked()
+
+
+def test_wires_are_deleted_and_pulled_off_to_rewire(window, qtbot):
+    i, a, b = make_mlp(window)
+    scene = window.editor.scene
+    scene.clearSelection()
+    scene.wire_items[Wire(a, 0, b, 0)].setSelected(True)
+    window.editor.delete_selection()
+    assert Wire(a, 0, b, 0) not in window.editor.doc.wires and b in window.editor.doc.nodes
+    window.undo()
+    assert Wire(a, 0, b, 0) in window.editor.doc.wires
+    c = window.editor.add_layer("Dense", (600, 250), {"units": 2})
+    window.editor.refresh()
+    # drag the wire's end from b's input to c's input
+    drag(window, scene.node_items[b].port_scene_pos("in", 0), scene.node_items[c].port_scene_pos("in", 0))
+    window.editor.refresh()
+    wires = window.editor.doc.wires
+    assert Wire(a, 0, c, 0) in wires and Wire(a, 0, b, 0) not in wires
+    assert scene.node_items[b].info.status == "incomplete"
+
+
+def test_dragged_wire_turns_red_over_a_port_that_refuses_it(window, qtbot):
+    from canvas_gestures import _send
+    from PySide6.QtGui import QMouseEvent
+
+    i, a, b = make_mlp(window)
+    scene = window.editor.scene
+    vp = window.view.viewport()
+    start = view_point(window, scene.node_items[b].port_scene_pos("out", 0))
+    over = view_point(window, scene.node_items[i].port_scene_pos("out", 0) + QPointF(-190, 20))
+    _send(vp, QMouseEvent.MouseButtonPress, start, Qt.LeftButton, Qt.LeftButton)
+    _send(vp, QMouseEvent.MouseMove, view_point(window, scene.node_items[a].port_scene_pos("in", 0)),
+          Qt.NoButton, Qt.LeftButton)
+    assert scene._drag_wire.pen().color() == window.theme.error
+    assert "already wired" in window.statusBar().currentMessage()
+    _send(vp, QMouseEvent.MouseMove, over, Qt.NoButton, Qt.LeftButton)
+    _send(vp, QMouseEvent.MouseButtonRelease, over, Qt.LeftButton, Qt.NoButton)
+    assert scene._drag_wire is None and len(window.editor.doc.wires) == 2
+
+
+def test_summary_sorts_by_parameter_count_as_numbers(window, qtbot):
+    i = window.editor.add_layer("InputLayer", (0, 0), {"shape": [300]})
+    big = window.editor.add_layer("Dense", (300, 0), {"units": 40})     # 12,040 params
+    small = window.editor.add_layer("Dense", (600, 0), {"units": 9})    # 369 params
+    window.editor.request_wire(i, 0, big, 0)
+    window.editor.request_wire(big, 0, small, 0)
+    window.editor.refresh()
+    table = window.summary.table
+    assert [r[0] for r in window.summary.row_texts()] == ["input_layer (InputLayer)", "dense (Dense)",
+                                                          "dense_1 (Dense)"]  # Keras's order until sorted
+    table.sortByColumn(2, Qt.DescendingOrder)
+    assert [r[2] for r in window.summary.row_texts()] == ["12,040", "369", "0"]
+    table.selectRow(1)
+    assert window.editor.scene.selected_node_ids() == [small]
+
+
+def test_input_shape_typed_in_the_inspector_flows_downstream(window, qtbot):
+    i, a, b = make_mlp(window)
+    select(window, [i])
+    edit = window.inspector.editors["shape"].widget
+    edit.setText("None, 7, 20")
+    edit.editingFinished.emit()
+    window.editor.refresh()
+    assert window.editor.doc.nodes[i].config["shape"] == [None, 7, 20]
+    assert window.editor.scene.wire_items[Wire(a, 0, b, 0)].label == "(None, None, 7, 16)"  # batch axis first
+    edit = window.inspector.editors["shape"].widget
+    edit.setText("7, x")
+    edit.editingFinished.emit()
+    assert "'x' is not a dimension" in window.inspector.error_label.text()
+    assert window.editor.doc.nodes[i].config["shape"] == [None, 7, 20]
+
+
+def test_escape_cancels_rename_and_wire_drag_and_middle_button_pans(window, qtbot):
+    from canvas_gestures import _send
+    from PySide6.QtGui import QMouseEvent
+
+    i, a, b = make_mlp(window)
+    window.start_rename(a)
+    edit = window._rename_edit
+    edit.setText("never")
+    qtbot.keyClick(edit, Qt.Key_Escape)
+    assert window._rename_edit is None and window.editor.doc.nodes[a].name == "dense"
+    scene = window.editor.scene
+    vp = window.view.viewport()
+    _send(vp, QMouseEvent.MouseButtonPress, view_point(window, scene.node_items[a].port_scene_pos("out", 0)),
+          Qt.LeftButton, Qt.LeftButton)
+    assert scene._drag_wire is not None
+    qtbot.keyClick(window.view, Qt.Key_Escape)
+    assert scene._drag_wire is None
+    _send(vp, QMouseEvent.MouseButtonRelease, QPoint(5, 5), Qt.LeftButton, Qt.NoButton)
+    assert len(window.editor.doc.wires) == 2
+    before = window.view.mapToScene(QPoint(200, 200))
+    _send(vp, QMouseEvent.MouseButtonPress, QPoint(200, 200), Qt.MiddleButton, Qt.MiddleButton)
+    _send(vp, QMouseEvent.MouseMove, QPoint(260, 230), Qt.NoButton, Qt.MiddleButton)
+    _send(vp, QMouseEvent.MouseButtonRelease, QPoint(260, 230), Qt.MiddleButton, Qt.NoButton)
+    after = window.view.mapToScene(QPoint(260, 230))
+    assert abs(after.x() - before.x()) < 2 and abs(after.y() - before.y()) < 2  # the canvas moved with the mouse

@@ -85,13 +85,15 @@ def test_crash_leaves_an_autosave_offered_at_next_start(window, qtbot):
     assert not declined.offer_recovery()  # recovered copies are gone
 
 
-@pytest.mark.parametrize("name", ["seed_mlp", "seed_functional", "seed_seq2seq", "seed_bidirectional",
-                                  "seed_conv1d"])
-def test_import_keras_fixture_lays_out_keeps_weights_and_matches_keras_summary(window, qtbot, fixtures_dir, name):
+@pytest.mark.parametrize("name, suffix", [("seed_mlp", "h5"), ("seed_functional", "keras"), ("seed_seq2seq", "h5"),
+                                          ("seed_bidirectional", "keras"), ("seed_conv1d", "h5"),
+                                          ("seed_mask_zero", "json")])
+def test_import_keras_fixture_lays_out_keeps_weights_and_matches_keras_summary(window, qtbot, fixtures_dir, name,
+                                                                               suffix):
     from core import models
     from core.summary import summary_rows
 
-    path = fixtures_dir / "keras3" / f"{name}.h5"
+    path = fixtures_dir / "keras3" / f"{name}.{suffix}"
     window.open_path(str(path))
     qtbot.waitUntil(lambda: bool(window.problems or window.editor.doc.nodes), timeout=30000)
     assert window.problems == []
@@ -99,12 +101,15 @@ def test_import_keras_fixture_lays_out_keeps_weights_and_matches_keras_summary(w
     manifest = json.loads((fixtures_dir / "keras3" / "manifest.json").read_text())["models"][name]
     params = manifest.get("params", manifest.get("count_params"))
     assert doc.total_params() == params
-    keras_model = models.load_model(str(path), compile=False)
+    keras_model = models.load_model(str(fixtures_dir / "keras3" / f"{name}.h5"), compile=False)
     ours = [(r.name, r.class_name, r.output_shape, r.params) for r in doc.summary_rows()
             if r.class_name != "InputLayer" or type(keras_model).__name__ != "Sequential"]
     assert ours == [(r.name, r.class_name, r.output_shape, r.params) for r in summary_rows(keras_model)]
     xs = {n.position for n in doc.nodes.values()}
     assert len(xs) == len(doc.nodes)  # laid out: no two nodes on top of each other
+    if suffix == "json":  # an architecture without weights
+        assert all(n.weights is None for n in doc.nodes.values())
+        return
     io = np.load(fixtures_dir / "keras3" / f"{name}_io.npz")
     inputs = [io[k] for k in sorted(io.files) if k.startswith("input_")]
     outputs = [io[k] for k in sorted(io.files) if k.startswith("output_")]
@@ -170,3 +175,45 @@ def test_screenshot_command_writes_the_window(tmp_path):
     assert (image.width(), image.height()) == (1000, 700)
     colours = {image.pixel(x, y) for x in range(0, 1000, 37) for y in range(0, 700, 29)}
     assert len(colours) > 10  # a drawn window, not a blank one
+
+
+@pytest.mark.parametrize("fmt, suffix", [("onnx", "onnx"), ("keras", "keras"), ("h5_tf2", "h5"), ("json", "json"),
+                                         ("py", "py")])
+def test_export_runs_off_the_gui_thread_and_reloads(window, qtbot, tmp_path, fmt, suffix):
+    from app.main_window import load_any
+
+    build(window)
+    out = tmp_path / f"model.{suffix}"
+    window.export(str(out), fmt)
+    qtbot.waitUntil(lambda: f"Exported model.{suffix}" in window.statusBar().currentMessage() or
+                    bool(window.problems), timeout=30000)
+    assert window.problems == []
+    if fmt == "onnx":
+        import onnx
+
+        assert len(onnx.load(str(out)).graph.output) == 1
+    elif fmt == "py":
+        assert "layers.Dense(" in out.read_text()
+    else:  # what we wrote, we read back as the same graph
+        again = load_any(str(out))
+        assert [(r.class_name, r.output_shape, r.params) for r in again.summary_rows()] == \
+            [(r.class_name, r.output_shape, r.params) for r in window.editor.doc.summary_rows()]
+
+
+def test_export_of_an_incomplete_model_names_the_problem(window, qtbot, tmp_path):
+    window.editor.add_layer("Dense", (0, 0))
+    window.editor.refresh()
+    window.export(str(tmp_path / "x.onnx"), "onnx")
+    assert window.problems and "Not connected: dense" in window.problems[0]
+    assert not (tmp_path / "x.onnx").exists()
+
+
+def test_new_from_example_menu_opens_an_untitled_copy(window, qtbot):
+    actions = window.examples_menu.actions()
+    titles = [a.text() for a in actions]
+    assert "Encoder–decoder (encoder LSTM states start the decoder)" in titles and len(actions) >= 9
+    action = actions[titles.index("Encoder–decoder (encoder LSTM states start the decoder)")]
+    action.trigger()
+    qtbot.waitUntil(lambda: len(window.editor.doc.nodes) == 7, timeout=10000)
+    assert window.path is None and window.editor.doc.total_params() == 258_698
+    assert window.validate() == []

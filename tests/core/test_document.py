@@ -203,3 +203,18 @@ def test_property_change_retraces_only_what_it_affects():
     info = doc.analyze()
     assert info[mid].outputs[0].shape == (None, 4)
     assert info[list(doc.nodes)[11]].params == 4 * 8 + 8
+
+
+def test_imported_state_outputs_stay_model_outputs():
+    inputs = keras.Input(shape=(4, 3), name="seq")
+    out, h, c = layers.LSTM(5, return_state=True, name="enc")(inputs)
+    head = layers.Dense(2, name="head")(out)
+    model = keras.Model(inputs, [head, h, c], name="with_states")
+    doc = Document.from_model(model)
+    enc = doc.node_by_name("enc").id
+    assert doc.output_node_ports() == [(doc.node_by_name("head").id, 0), (enc, 1), (enc, 2)]
+    rebuilt = doc.to_model()
+    assert [t.shape for t in rebuilt.outputs] == [(None, 2), (None, 5), (None, 5)]
+    x = np.random.default_rng(1).normal(size=(2, 4, 3)).astype("float32")
+    for a, b in zip(rebuilt.predict(x), model.predict(x)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
