@@ -118,7 +118,7 @@ def build_step(model, x_specs, y_specs, targets: list[OutputTarget], *, optimize
         flat_layout = None
         if train:
             params = [(v, t) for v, t in g.variable_inputs if id(v) in trainable_ids]
-            grads, grad_squares = _gradients_and_sparse_squares(g, total, [t for _, t in params])
+            grads, sparse = _gradients_and_sparse_parts(g, total, [t for _, t in params])
             lr = g.add_input("learning_rate", "float32", ())
             it = g.add_input("iterations", "float32", ())
             lr_name, it_name = lr.name, it.name
@@ -135,12 +135,14 @@ def build_step(model, x_specs, y_specs, targets: list[OutputTarget], *, optimize
                 total_size = sum(sizes)
                 slots = {sname: g.add_input(f"optimizer/{sname}", dtype, (total_size,))
                          for sname in optimizer.slot_names}
-                flat_sq = None
-                if any(sq is not None for sq in grad_squares) and not optimizer.clips:
-                    flat_sq = ops.concatenate([ops.reshape(sq if sq is not None else ops.square(gr), (-1,))
-                                               for gr, sq in zip(grads, grad_squares)], axis=0)
+                flat_sparse = None
+                if any(sp is not None for sp in sparse) and not optimizer.clips:
+                    flat_sparse = {
+                        kind: ops.concatenate([ops.reshape(sp[kind] if sp is not None else fn(gr), (-1,))
+                                               for gr, sp in zip(grads, sparse)], axis=0)
+                        for kind, fn in (("square", ops.square), ("abs", ops.abs))}
                 new_p, new_s, new_glob = optimizer.apply([flat_g], [flat_p], [slots], glob, lr, it, clip=False,
-                                                         grad_squares=[flat_sq])
+                                                         sparse=[flat_sparse])
                 pieces = g.emit("Split", [new_p[0], g.constant(np.array(sizes, dtype=np.int64))], {"axis": 0},
                                 [(dtype, (n,)) for n in sizes])
                 for (v, _), piece in zip(params, pieces):
@@ -157,7 +159,7 @@ def build_step(model, x_specs, y_specs, targets: list[OutputTarget], *, optimize
                     slot_tensors.append({sname: g.add_input(f"{v.path}/{sname}", v.dtype, v.shape)
                                          for sname in optimizer.slot_names})
                 new_params, new_slots, new_glob = optimizer.apply(grads, [t for _, t in params], slot_tensors, glob,
-                                                                  lr, it, grad_squares=grad_squares)
+                                                                  lr, it, sparse=sparse)
                 for (v, _), p in zip(params, new_params):
                     written[id(v)] = ops.cast(p, v.dtype)
                 for (v, _), slots, news in zip(params, slot_tensors, new_slots):
@@ -198,37 +200,40 @@ def build_step(model, x_specs, y_specs, targets: list[OutputTarget], *, optimize
         result_shapes=[tuple(t.shape) for t in result_tensors], flat_layout=flat_layout)
 
 
-def _gradients_and_sparse_squares(g, loss, params):
-    """Gradients of `loss` for `params`, and for weights read only by Gather (embeddings) the sum over looked-up
-    rows of each row's squared gradient, which is what Keras's sparse update squares (None for other weights)."""
+def _gradients_and_sparse_parts(g, loss, params):
+    """Gradients of `loss` for `params`; and for weights read only by Gather (embeddings), what Keras's sparse
+    update uses instead of the summed row gradient: the per-row sums of each lookup's squared and absolute
+    gradient ({"square": ..., "abs": ...}; None for other weights)."""
     readers: dict[str, list] = {}
     for n in g.nodes:
         for i in n.inputs:
             readers.setdefault(i, []).append(n)
-    sparse = {}
+    lookups = {}
     for t in params:
         nodes = readers.get(t.name, [])
         if nodes and all(n.op_type == "Gather" and n.inputs[0] == t.name and int(n.attrs.get("axis", 0)) == 0
                          for n in nodes):
-            sparse[t.name] = nodes
-    extra = [n.outputs[0] for nodes in sparse.values() for n in nodes]
+            lookups[t.name] = nodes
+    extra = [n.outputs[0] for nodes in lookups.values() for n in nodes]
     with graph_scope(g):
         seed = g.constant(np.array(1.0, dtype=loss.dtype), loss.dtype)
     found = backprop(g, list(g.nodes), {loss.name: seed}, [t.name for t in params] + extra)
-    grads, squares = [], []
+    grads, sparse = [], []
     with graph_scope(g):
         for t in params:
             grads.append(found.get(t.name) if found.get(t.name) is not None else ops.zeros_like(t))
-            sq = None
-            for n in sparse.get(t.name, []):
+            parts = None
+            for n in lookups.get(t.name, []):
                 dy = found.get(n.outputs[0])
                 if dy is None:
                     continue
                 xs = [g.values[i] for i in n.inputs]
-                part = RULES["Gather"](g, n, xs, [g.values[n.outputs[0]]], [ops.square(dy)])[0]
-                sq = part if sq is None else ops.add(sq, part)
-            squares.append(sq)
-    return grads, squares
+                ys = [g.values[n.outputs[0]]]
+                new = {kind: RULES["Gather"](g, n, xs, ys, [fn(dy)])[0]
+                       for kind, fn in (("square", ops.square), ("abs", ops.abs))}
+                parts = new if parts is None else {k: ops.add(parts[k], new[k]) for k in parts}
+            sparse.append(parts)
+    return grads, sparse
 
 
 def _output_mask(g, out):

@@ -237,3 +237,23 @@ def test_conv2d_layernorm_merges_train_like_keras():
                    om.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0))
     for a, b in zip(om.get_weights(), km.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["Adamax", "Adagrad", "Nadam", "Adadelta"])
+def test_embedding_with_repeated_ids_updates_like_keras(name):
+    """Keras applies an embedding's sparse gradient row by row: squares and absolute values are taken per lookup
+    before repeated ids are summed."""
+    def build(k):
+        return k.Sequential([k.Input((5,)), k.layers.Embedding(6, 3), k.layers.Flatten(), k.layers.Dense(2)])
+
+    x = RNG.integers(0, 6, (16, 5))  # ids repeat within and across samples
+    y = RNG.standard_normal((16, 2)).astype(np.float32)
+    keras.utils.set_random_seed(0)
+    km, om = build(keras), build(core)
+    om.set_weights(km.get_weights())
+    km.compile(optimizer=getattr(keras.optimizers, name)(0.05), loss="mse")
+    om.compile(optimizer=getattr(core.optimizers, name)(0.05), loss="mse")
+    _check_history(km.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0),
+                   om.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0))
+    for a, b in zip(om.get_weights(), km.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-5)
