@@ -480,8 +480,6 @@ class _RecurrentLayer(Layer):
                                   sequence_lens=sequence_lens, **extra)
 
     def _scan(self, sequences, states, mask, training, carry_constants=False):
-        if carry_constants:
-            _register_scan_gradient()
         cell = self.cell
         input_masks, rec_masks = [], []
         if training and cell.dropout > 0:
@@ -529,17 +527,6 @@ class _RecurrentLayer(Layer):
             cell_config.pop(key, None)
         config.update(cell_config)
         return config
-
-
-def _register_scan_gradient() -> None:
-    """Give training the reverse-mode rule of the Scan this layer emits (`core.ops.scan_vjp`), once."""
-    try:
-        from core.training.gradients import NON_DIFFERENTIABLE, RULES, register_gradient, rule_for
-    except ImportError:  # an engine without the training package: nothing to register with
-        return
-    if "Scan" not in RULES:
-        register_gradient("Scan")(lambda g, node, xs, ys, dys: ops.scan_vjp(g, node, xs, ys, dys, rule_for,
-                                                                            NON_DIFFERENTIABLE))
 
 
 # Arguments a recurrent layer hands to its cell.

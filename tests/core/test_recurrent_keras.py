@@ -86,9 +86,8 @@ def test_time_distributed_matches_keras():
                                          ("GRU", {"reset_after": False}), ("SimpleRNN", {})])
 @pytest.mark.parametrize("return_sequences", [False, True])
 def test_training_graph_gradients_match_keras_gradient_tape(kind, kwargs, return_sequences):
-    """The Scan's reverse-mode rule (core.ops.scan_vjp, registered by the layer for training graphs) gives
+    """The Scan's reverse-mode rule (core.training.scan_grad) gives
     TensorFlow's gradients for the weights and the inputs, through a mask with holes."""
-    pytest.importorskip("core.training.autodiff")
     import onnxruntime as ort
     import tensorflow as tf
 

@@ -11,7 +11,6 @@ from core import layers
 
 
 def test_bidirectional_gru_simple_rnn_trajectory(fixtures_dir):
-    pytest.importorskip("core.training.autodiff")  # the training engine lands from its own branch
     case = "traj_gru_bidir_adam"
     folder = fixtures_dir / "trajectories"
     meta = json.loads((folder / "trajectories.json").read_text())["cases"][case]
