@@ -4,7 +4,6 @@ Bidirectional(GRU) -> SimpleRNN trajectory in fixtures/keras/trajectories, histo
 import json
 
 import numpy as np
-import pytest
 
 import core as keras
 from core import layers
