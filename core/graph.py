@@ -63,32 +63,10 @@ class OpNode:
     name: str = ""
 
 
-class SymbolicTensor:
-    """A value in a graph under construction: a name, a dtype and a shape with None for unknown dimensions.
+class TensorOperators:
+    """Python operators on tensors and weights, recorded as `core.ops` calls (`x @ kernel + bias`)."""
 
-    Keras code treats these like tensors: arithmetic operators, slicing and `.shape` work. A mask computed by a
-    layer travels as `_keras_mask`, as in tf.keras.
-    """
-
-    __array_priority__ = 100  # so numpy defers `ndarray + tensor` to us
-
-    def __init__(self, graph: "GraphBuilder", name: str, dtype: str, shape: Sequence[int | None]):
-        self.graph = graph
-        self.name = name
-        self.dtype = dtype
-        self.shape = tuple(None if d is None else int(d) for d in shape)
-        self._keras_mask = None
-
-    @property
-    def ndim(self) -> int:
-        return len(self.shape)
-
-    def __repr__(self) -> str:
-        return f"<SymbolicTensor {self.name} shape={self.shape} dtype={self.dtype}>"
-
-    __hash__ = object.__hash__
-
-    # Arithmetic delegates to core.ops (imported lazily: ops imports this module).
+    # core.ops is imported lazily: it imports this module.
     def _op(self, name, *args):
         from core import ops
 
@@ -116,6 +94,33 @@ class SymbolicTensor:
     def __or__(self, o): return self._op("logical_or", self, o)
     def __invert__(self): return self._op("logical_not", self)
     def __getitem__(self, key): return self._op("getitem", self, key)
+
+
+class SymbolicTensor(TensorOperators):
+    """A value in a graph under construction: a name, a dtype and a shape with None for unknown dimensions.
+
+    Keras code treats these like tensors: arithmetic operators, slicing and `.shape` work. A mask computed by a
+    layer travels as `_keras_mask`, as in tf.keras.
+    """
+
+    __array_priority__ = 100  # so numpy defers `ndarray + tensor` to us
+
+    def __init__(self, graph: "GraphBuilder", name: str, dtype: str, shape: Sequence[int | None]):
+        self.graph = graph
+        self.name = name
+        self.dtype = dtype
+        self.shape = tuple(None if d is None else int(d) for d in shape)
+        self._keras_mask = None
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def __repr__(self) -> str:
+        return f"<SymbolicTensor {self.name} shape={self.shape} dtype={self.dtype}>"
+
+    __hash__ = object.__hash__
+
 
 
 def onnx_dtype(dtype: str) -> int:
