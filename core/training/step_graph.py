@@ -173,6 +173,10 @@ def build_step(model, x_specs, y_specs, targets: list[OutputTarget], *, optimize
                 outputs.append(ops.cast(new_glob[k], "float32"))
                 out_names.append(f"new_{len(out_names)}")
                 state[-1].output_name = out_names[-1]
+            # Keras applies each weight's constraint to its value right after the optimizer's update.
+            for v, _ in params:
+                if getattr(v, "constraint", None) is not None and id(v) in written:
+                    written[id(v)] = ops.cast(v.constraint(written[id(v)]), v.dtype)
             for var, value in getattr(g, "state_updates", []) or []:
                 written[id(var)] = ops.cast(value, var.dtype)
         for v, t in g.variable_inputs:
