@@ -175,7 +175,7 @@ def _read_text(path: Path, source: str) -> str:
 
 def _load_h5(path: Path, source: str, custom_objects, compile: bool, safe_mode: bool):  # noqa: A002
     def read(f):
-        raw = f.attrs.get("model_config")
+        raw = weights_io.read_attr(f, "model_config") if "model_config" in f.attrs else None
         if raw is None:
             hint = " (it holds weights only: build the model and call load_weights)" \
                 if weights_io.legacy_weights_group(f) is not None or "layers" in f else ""
@@ -185,7 +185,7 @@ def _load_h5(path: Path, source: str, custom_objects, compile: bool, safe_mode: 
         if "model_weights" not in f:
             raise FileFormatError(f"{source} has a model_config but no 'model_weights' group.")
         plan = weights_io.plan_from_open_hdf5(model, f, source, by_name=False, skip_mismatch=False)
-        raw_training = f.attrs.get("training_config")
+        raw_training = weights_io.read_attr(f, "training_config") if "training_config" in f.attrs else None
         training = _json_attr(raw_training, f"{source}: training_config") if raw_training is not None else None
         return model, plan, training
 

@@ -38,6 +38,9 @@ _ENTRY_KEYS = {"module", "class_name", "config", "registered_name", "build_confi
 # Keras 3 initializer arguments our initializers do not take; only their default (None) is accepted.
 _INITIALIZER_NONE_KEYS = {"input_axes", "output_axes"}
 _MODEL_ALIASES = {"Model": "Functional"}
+# What layer code raises on values a damaged config gives it (a string for a number, 10**9 units that cannot be
+# allocated, an initializer range numpy cannot draw from); reported as a ConfigError or GraphError naming the layer.
+_CALL_ERRORS = (TypeError, ValueError, IndexError, KeyError, AttributeError, MemoryError, OverflowError)
 _NESTED_LAYER_KEYS = ("layer", "backward_layer", "forward_layer", "cell")
 
 
@@ -308,7 +311,7 @@ def deserialize_layer(config, custom_objects=None, safe_mode: bool | None = None
             layer = cls.from_config(cleaned) if hasattr(cls, "from_config") else cls(**cleaned)
     except NetweaverError:
         raise
-    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+    except _CALL_ERRORS as exc:
         name = inner.get("name", "?") if isinstance(inner, dict) else "?"
         raise ConfigError(f"Invalid config for layer '{name}' ({class_name}): {exc}") from exc
     if not isinstance(layer, Layer):
@@ -414,6 +417,8 @@ class _GraphReader:
                              f"{node!r}.")
         if not isinstance(args, list) or not isinstance(kwargs, dict):
             raise GraphError(f"Model '{self.model_name}': {where} has malformed args/kwargs.")
+        if not args or not any(isinstance(t, KerasTensor) for t in flatten([args, kwargs])):
+            raise GraphError(f"Model '{self.model_name}': {where} has no input tensors.")
         # Keras replays with the caller's training flag; a recorded `training`/`mask=None` would pin it.
         kwargs.pop("training", None)
         if "mask" in kwargs and kwargs["mask"] is None:
@@ -443,6 +448,18 @@ def _call_params(layer: Layer) -> set[str]:
         return set(inspect.signature(layer.call).parameters)
     except (TypeError, ValueError):
         return set()
+
+
+
+
+def _call_layer(model_name: str, layer: Layer, args, kwargs):
+    try:
+        return layer(*args, **kwargs)
+    except NetweaverError:
+        raise
+    except _CALL_ERRORS as exc:
+        raise GraphError(f"Model '{model_name}': calling layer '{layer.name}' ({type(layer).__name__}) on the inputs "
+                         f"its config names failed: {type(exc).__name__}: {exc}") from exc
 
 
 def functional_from_config(config: dict, custom_objects=None, cls=None):
@@ -490,7 +507,7 @@ def functional_from_config(config: dict, custom_objects=None, cls=None):
                     args, kwargs = reader.node_call(layers[name], queue[0])
                 except _NotYet:
                     break
-                out = layers[name](*args, **kwargs)
+                out = _call_layer(model_name, layers[name], args, kwargs)
                 reader.outputs[name].append([t for t in flatten(out) if isinstance(t, KerasTensor)])
                 queue.pop(0)
                 progressed = True
@@ -557,11 +574,17 @@ def sequential_from_config(config, custom_objects=None, cls=None):
         kwargs["name"] = config["name"]
     if config.get("trainable") is not None:
         kwargs["trainable"] = bool(config["trainable"])
-    model = cls(layers=layers, **kwargs)
-    build_shape = config.get("build_input_shape")
-    if not model.built and isinstance(build_shape, (list, tuple)) and build_shape \
-            and all(d is None or isinstance(d, int) for d in build_shape):
-        model.build(tuple(build_shape))
+    try:
+        model = cls(layers=layers, **kwargs)
+        build_shape = config.get("build_input_shape")
+        if not model.built and isinstance(build_shape, (list, tuple)) and build_shape \
+                and all(d is None or isinstance(d, int) for d in build_shape):
+            model.build(tuple(build_shape))
+    except NetweaverError:
+        raise
+    except _CALL_ERRORS as exc:
+        raise GraphError(f"Sequential '{kwargs.get('name', '?')}': stacking its layers failed: "
+                         f"{type(exc).__name__}: {exc}") from exc
     return model
 
 
