@@ -107,6 +107,8 @@ def read_dataset(ds) -> np.ndarray:
     """A dataset's array, refusing one whose header claims far more data than the file stores for it."""
     import h5py
 
+    if not isinstance(ds, h5py.Dataset):
+        raise FileFormatError(f"'{ds.name}' should be a dataset of weights but is a {type(ds).__name__}.")
     _check_type(ds.id.get_type(), f"dataset '{ds.name}'", (h5py.h5t.FLOAT, h5py.h5t.INTEGER))
     claimed = int(np.prod(ds.shape or (1,), dtype=np.float64)) * ds.dtype.itemsize
     stored = ds.id.get_storage_size()

@@ -22,7 +22,7 @@ import inspect
 from typing import Any
 
 from core.errors import ConfigError, GraphError, NetweaverError
-from core.layers.base import InputLayer, KerasTensor, Layer, flatten, map_structure
+from core.layers.base import InputLayer, KerasTensor, Layer, flatten
 
 # Keys real Keras writes into a layer's config that our constructors do not take. They are dropped only when the
 # class's `__init__` does not accept them, so a layer that does implement one still receives it.
@@ -277,25 +277,21 @@ def clean_layer_config(cls, config: dict, custom_objects=None) -> dict:
 def deserialize_layer(config, custom_objects=None, safe_mode: bool | None = None):
     """A layer or model from `{class_name, config, ...}` (either Keras generation).
 
-    `safe_mode=None` inherits the setting of the load in progress (True outside any), so wrappers that deserialize
-    their inner layer need not pass it on.
+    `safe_mode=None` inherits the setting of the load in progress (`core.serialization.safe_mode_scope`; safe
+    outside any), so wrappers that deserialize their inner layer need not pass it on. In safe mode a Lambda's stored
+    bytecode is refused (by `Lambda.from_config`).
     """
+    from core.serialization import custom_object_scope, safe_mode_scope
+
     if safe_mode is not None:
         with safe_mode_scope(safe_mode):
             return deserialize_layer(config, custom_objects)
-    from core.serialization import custom_object_scope
-
-    safe_mode = _SAFE_MODE[-1]
     if not isinstance(config, dict):
         raise ConfigError(f"A layer config must be a dict with 'class_name' and 'config', got {type(config).__name__}.")
     class_name = config.get("class_name")
     inner = config.get("config", {})
     if inner is None:
         inner = {}
-    if class_name == "Lambda" and safe_mode and not _is_custom(class_name, custom_objects):
-        raise ConfigError(f"Layer '{inner.get('name', '?') if isinstance(inner, dict) else '?'}' is a Lambda: "
-                          f"loading it would run code stored in the file. Load with safe_mode=False only if you "
-                          f"trust the file.")
     cls = _resolve_class(config, custom_objects)
     if not isinstance(inner, (dict, list)):
         raise ConfigError(f"The config of '{class_name}' must be a dict, got {type(inner).__name__}.")
@@ -317,10 +313,6 @@ def deserialize_layer(config, custom_objects=None, safe_mode: bool | None = None
     if not isinstance(layer, Layer):
         raise ConfigError(f"'{class_name}' is not a layer (got {type(layer).__name__}).")
     return layer
-
-
-def _is_custom(class_name: str, custom_objects) -> bool:
-    return bool(custom_objects) and (class_name in custom_objects or class_name.split(">")[-1] in custom_objects)
 
 
 # -- Functional --------------------------------------------------------------------------------------------------
@@ -543,23 +535,6 @@ def functional_from_config(config: dict, custom_objects=None, cls=None):
     return cls(inputs=inputs, outputs=outputs, name=model_name, **kwargs)
 
 
-_SAFE_MODE: list[bool] = [True]
-
-
-class safe_mode_scope:
-    """Deserialization inside this scope refuses (True) or allows (False) layers that run stored code."""
-
-    def __init__(self, safe_mode: bool):
-        self.safe_mode = bool(safe_mode)
-
-    def __enter__(self):
-        _SAFE_MODE.append(self.safe_mode)
-        return self
-
-    def __exit__(self, *exc):
-        _SAFE_MODE.pop()
-
-
 def sequential_from_config(config, custom_objects=None, cls=None):
     from core.models.sequential import Sequential
 
@@ -598,5 +573,4 @@ def map_refs(structure, fn):
 
 
 __all__ = ["serialize_layer", "deserialize_layer", "functional_config", "functional_from_config",
-           "sequential_config", "sequential_from_config", "clean_layer_config", "safe_mode_scope", "map_refs",
-           "map_structure"]
+           "sequential_config", "sequential_from_config", "clean_layer_config", "map_refs"]

@@ -26,7 +26,7 @@ from tests.fixture_utils import architectures_available, default_fixtures_dir, f
 # recurrent stacks; seq2seq and bidirectional cover recurrent configs) so 500+ reads fit well within a minute.
 NAMES = [n for n in architectures_available(default_fixtures_dir()) if n not in ("seed_lstm", "seed_gru_simplernn")]
 JUNK = [None, -1, 0, 2.5, "x", "", [], {}, [None], {"class_name": "Dense"}, True, 10 ** 9, ["a", 0, 0]]
-TOTAL_CASES = 560
+TOTAL_CASES = 504
 
 
 def _files():
