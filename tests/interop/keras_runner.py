@@ -35,7 +35,10 @@ def main(target: str, jobs_path: str, out_path: str) -> None:
                 exec(compile(open(job["model"]).read(), job["model"], "exec"), namespace)
                 model = namespace["build_model"](weights=job["weights"])
             else:
-                model = keras.models.load_model(job["model"], compile=False)
+                # The files carry the compile arguments (training_config / compile_config): Keras compiles from them.
+                model = keras.models.load_model(job["model"], compile=True)
+                if getattr(model, "optimizer", None) is None:
+                    raise AssertionError("the loaded model was not compiled")
             with np.load(job["inputs"]) as data:
                 inputs = [data[k] for k in sorted(data.files)]
             # A direct call runs eagerly: the same numbers as predict without tracing a tf.function per model.

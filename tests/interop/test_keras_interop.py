@@ -60,6 +60,7 @@ def keras_results(tmp_path_factory):
     for name in NAMES:
         backend.clear_session()
         model = load_fixture_model(FIXTURES, "keras3", name)
+        model.compile(optimizer="adam", loss="mse")  # so .h5/.keras carry a training config for Keras to read
         inputs, _ = fixture_io(FIXTURES, "keras3", name)
         np.savez(tmp / f"{name}_in.npz", **{f"input_{i}": a for i, a in enumerate(inputs)})
         ours[name] = predict_list(model, inputs)
