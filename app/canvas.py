@@ -23,6 +23,11 @@ FOOTER = 20.0
 PORT_R = 5.5
 
 
+def node_height(doc: Document, node_id: str) -> float:
+    rows = max(len(doc.input_ports(node_id)), len(doc.output_ports(node_id)), 1)
+    return HEADER + rows * PORT_ROW + FOOTER
+
+
 class NodeItem(QGraphicsItem):
     def __init__(self, scene: "GraphScene", node_id: str):
         super().__init__()
@@ -34,6 +39,9 @@ class NodeItem(QGraphicsItem):
                       | QGraphicsItem.ItemSendsGeometryChanges)
         self.setAcceptHoverEvents(True)
         self.setZValue(1)
+        # Repaints (panning, selection elsewhere, a status change of another node) blit the cached picture
+        # instead of calling paint() in Python for every node.
+        self.setCacheMode(QGraphicsItem.DeviceCoordinateCache)
         self.sync()
 
     # -- geometry -------------------------------------------------------------------------------------------------
@@ -44,9 +52,8 @@ class NodeItem(QGraphicsItem):
         self.in_ports = doc.input_ports(self.node_id)
         self.out_ports = doc.output_ports(self.node_id)
         self.group = layer_schema.schema(node.class_name).group if node.class_name else "Custom"
-        rows = max(len(self.in_ports), len(self.out_ports), 1)
         self.prepareGeometryChange()
-        self.height = HEADER + rows * PORT_ROW + FOOTER
+        self.height = node_height(doc, self.node_id)
         self.setPos(QPointF(*node.position))
         self.update()
 
@@ -76,6 +83,13 @@ class NodeItem(QGraphicsItem):
         theme = self.graph_scene.theme
         status = self.info.status if self.info else "incomplete"
         rect = QRectF(0, 0, NODE_WIDTH, self.height)
+        lod = option.levelOfDetailFromTransform(painter.worldTransform())
+        if lod < 0.4:  # too small to read: a coloured block keeps the structure visible and the repaint fast
+            painter.setPen(QPen(theme.error if status == "error" else (
+                theme.selection if self.isSelected() else theme.node_border), 0))
+            painter.setBrush(theme.group_color(self.group))
+            painter.drawRect(rect)
+            return
         painter.setRenderHint(QPainter.Antialiasing, True)
         border = theme.error if status == "error" else (theme.selection if self.isSelected() else theme.node_border)
         painter.setPen(QPen(border, 2.4 if status == "error" or self.isSelected() else 1.2))
@@ -100,7 +114,7 @@ class NodeItem(QGraphicsItem):
             self._paint_port(painter, theme, "out", i, port.kind, masked)
             painter.setPen(theme.text_dim)
             painter.drawText(QRectF(NODE_WIDTH / 2, HEADER + i * PORT_ROW, NODE_WIDTH / 2 - 10, PORT_ROW),
-                             Qt.AlignVCenter | Qt.AlignRight, port.name + (" (masked)" if masked else ""))
+                             Qt.AlignVCenter | Qt.AlignRight, "masked" if masked and port.name == "output" else port.name)
         painter.setPen(theme.error if status == "error" else theme.text_dim)
         footer = QRectF(9, self.height - FOOTER, NODE_WIDTH - 18, FOOTER - 2)
         painter.drawText(footer, Qt.AlignVCenter | Qt.AlignLeft, self.footer_text())
@@ -126,14 +140,34 @@ class NodeItem(QGraphicsItem):
 
     def set_info(self, info: NodeInfo) -> None:
         self.info = info
+        self.setToolTip(self.node_tip())
+        self.update()
+
+    def node_tip(self) -> str:
+        info = self.info
         tip = f"{self.name} ({self.class_name})"
-        if info.status == "ok":
+        if info is not None and info.status == "ok":
             shapes = ", ".join(s.label() for s in info.outputs)
             tip += f"\noutput: {shapes}\n{info.params:,} parameters"
-        elif info.error:
+        elif info is not None and info.error:
             tip += f"\n{info.error}"
-        self.setToolTip(tip)
-        self.update()
+        return tip
+
+    def port_tip(self, side: str, slot: int) -> str:
+        if side == "out":
+            port = self.out_ports[slot]
+            outs = self.info.outputs if self.info and self.info.status == "ok" else []
+            shape = f" {outs[slot].label()}" if slot < len(outs) else ""
+            mask = ", carries a mask" if slot < len(outs) and outs[slot].masked else ""
+            return f"{port.name}{shape}{mask} — drag to an input to wire it"
+        port = self.in_ports[slot]
+        what = "a recurrent state (from a state output)" if port.kind == "state" else "a tensor"
+        return f"{port.name}: takes {what}"
+
+    def hoverMoveEvent(self, event):
+        port = self.port_at(event.scenePos())
+        self.setToolTip(self.port_tip(*port) if port is not None else self.node_tip())
+        super().hoverMoveEvent(event)
 
     def itemChange(self, change, value):
         if change == QGraphicsItem.ItemPositionHasChanged:
@@ -158,6 +192,7 @@ class WireItem(QGraphicsPathItem):
         self.masked = False
         self.setFlags(QGraphicsItem.ItemIsSelectable)
         self.setZValue(0)
+        self.setCacheMode(QGraphicsItem.DeviceCoordinateCache)
         self.update_path()
 
     def endpoints(self) -> tuple[QPointF, QPointF]:
@@ -168,6 +203,7 @@ class WireItem(QGraphicsPathItem):
 
     def update_path(self) -> None:
         a, b = self.endpoints()
+        self._a, self._b = a, b
         dx = max(40.0, abs(b.x() - a.x()) * 0.5)
         path = QPainterPath(a)
         path.cubicTo(a + QPointF(dx, 0), b - QPointF(dx, 0), b)
@@ -191,6 +227,11 @@ class WireItem(QGraphicsPathItem):
 
     def paint(self, painter: QPainter, option, widget=None) -> None:
         theme = self.graph_scene.theme
+        lod = option.levelOfDetailFromTransform(painter.worldTransform())
+        if lod < 0.4:  # zoomed far out: a straight hairline reads the same and costs far less than a curve
+            painter.setPen(QPen(theme.selection if self.isSelected() else theme.wire, 0))
+            painter.drawLine(self._a, self._b)
+            return
         painter.setRenderHint(QPainter.Antialiasing, True)
         color = theme.selection if self.isSelected() else (theme.mask_wire if self.masked else theme.wire)
         pen = QPen(color, 2.6 if self.isSelected() else 1.8)
@@ -199,7 +240,7 @@ class WireItem(QGraphicsPathItem):
         painter.setPen(pen)
         painter.setBrush(Qt.NoBrush)
         painter.drawPath(self.path())
-        if self.label:
+        if self.label and lod >= 0.4:
             mid = self.path().pointAtPercent(0.5)
             fm = self.graph_scene.small_metrics
             w = fm.horizontalAdvance(self.label) + 10
@@ -219,6 +260,7 @@ class GraphScene(QGraphicsScene):
     nodesMoved = Signal(dict)                     # id -> ((old x, y), (new x, y))
     layerDropped = Signal(str, QPointF)           # class name, scene position
     renameRequested = Signal(str)
+    wireDetached = Signal(object)                 # a wire pulled off its input port (to drop elsewhere)
     statusMessage = Signal(str)
 
     def __init__(self, doc: Document, theme: Theme, parent=None):
@@ -235,6 +277,7 @@ class GraphScene(QGraphicsScene):
         self._drag_wire: QGraphicsPathItem | None = None
         self._drag_from = None
         self._press_positions: dict[str, tuple[float, float]] = {}
+        self.wire_checker = None  # (src, port, dst, slot) -> reason or None; the Editor sets it
         self.setBackgroundBrush(theme.canvas)
         self.set_document(doc)
 
@@ -345,22 +388,44 @@ class GraphScene(QGraphicsScene):
             item = self.node_at(event.scenePos())
             port = item.port_at(event.scenePos()) if item is not None else None
             if port is not None and port[0] == "out":
-                self._drag_from = (item.node_id, port[1], item.port_scene_pos("out", port[1]))
-                self._drag_wire = QGraphicsPathItem()
-                self._drag_wire.setPen(QPen(self.theme.selection, 2, Qt.DashLine))
-                self._drag_wire.setZValue(3)
-                self.addItem(self._drag_wire)
+                self._start_wire_drag(item.node_id, port[1])
                 event.accept()
                 return
             if port is not None and port[0] == "in":  # pull an existing wire off its input to rewire it
+                attached = [w for w in item.wires if w.wire.dst == item.node_id
+                            and self.doc.port_slot(w.wire) == port[1]]
+                if attached:
+                    wire = attached[0].wire
+                    self.wireDetached.emit(wire)
+                    self._start_wire_drag(wire.src, wire.src_port)
                 event.accept()
                 return
         super().mousePressEvent(event)
         self._press_positions = {i.node_id: (i.pos().x(), i.pos().y()) for i in self.selectedItems()
                                  if isinstance(i, NodeItem)}
 
+    def _start_wire_drag(self, src: str, port: int) -> None:
+        self._drag_from = (src, port, self.node_items[src].port_scene_pos("out", port))
+        self._drag_wire = QGraphicsPathItem()
+        self._drag_wire.setPen(QPen(self.theme.selection, 2, Qt.DashLine))
+        self._drag_wire.setZValue(3)
+        self.addItem(self._drag_wire)
+
+    def _drop_feedback(self, scene_pos: QPointF) -> None:
+        """While dragging a wire over an input port: green if it would fit, red with the reason if not."""
+        color = self.theme.selection
+        target = self.node_at(scene_pos)
+        hit = target.port_at(scene_pos, slack=12) if target is not None else None
+        if hit is not None and hit[0] == "in" and self.wire_checker is not None:
+            reason = self.wire_checker(self._drag_from[0], self._drag_from[1], target.node_id, hit[1])
+            color = self.theme.error if reason else self.theme.ok
+            if reason:
+                self.statusMessage.emit(reason)
+        self._drag_wire.setPen(QPen(color, 2, Qt.DashLine))
+
     def mouseMoveEvent(self, event):
         if self._drag_wire is not None:
+            self._drop_feedback(event.scenePos())
             a = self._drag_from[2]
             b = event.scenePos()
             dx = max(40.0, abs(b.x() - a.x()) * 0.5)
@@ -396,6 +461,14 @@ class GraphScene(QGraphicsScene):
         self._press_positions = {}
         if moves:
             self.nodesMoved.emit(moves)
+
+    def cancel_wire_drag(self) -> bool:
+        """Abandon the wire being drawn (Escape); True if there was one."""
+        if self._drag_wire is None:
+            return False
+        self.removeItem(self._drag_wire)
+        self._drag_wire = None
+        return True
 
     # -- drops from the palette ------------------------------------------------------------------------------
     def dragEnterEvent(self, event):
@@ -463,6 +536,12 @@ class GraphView(QGraphicsView):
             self.resetTransform()
             self.scale(1.2, 1.2)
             self.centerOn(rect.center())
+
+    def keyPressEvent(self, event):
+        if event.key() == Qt.Key_Escape and self.scene().cancel_wire_drag():
+            event.accept()
+            return
+        super().keyPressEvent(event)
 
     def mousePressEvent(self, event):
         if event.button() == Qt.MiddleButton:

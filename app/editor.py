@@ -11,7 +11,7 @@ import json
 
 from PySide6.QtCore import QObject, QPointF, QTimer, Signal
 
-from app.canvas import NODE_WIDTH, GraphScene
+from app.canvas import NODE_WIDTH, GraphScene, node_height
 from app.theme import Theme
 from core import commands, layer_schema
 from core.document import Document, LayerNode, Wire, layered_layout
@@ -36,6 +36,8 @@ class Editor(QObject):
         self.scene.nodesMoved.connect(self.move_nodes)
         self.scene.layerDropped.connect(self._layer_dropped)
         self.scene.statusMessage.connect(self.statusMessage)
+        self.scene.wireDetached.connect(self.remove_wire)
+        self.scene.wire_checker = self.wire_problem
         self._refresh_timer = QTimer(self)
         self._refresh_timer.setSingleShot(True)
         self._refresh_timer.setInterval(0)
@@ -115,15 +117,23 @@ class Editor(QObject):
                 return i
         return 0 if ports else f"'{node.name}' takes no inputs."
 
+    def wire_problem(self, src: str, src_port: int, dst: str, slot: int) -> str | None:
+        """Why a wire dropped on this drawn slot would be refused, or None."""
+        port = self.resolve_port(src, src_port, dst, slot)
+        return port if isinstance(port, str) else self.doc.check_wire(src, src_port, dst, port)
+
     def request_wire(self, src: str, src_port: int, dst: str, slot: int) -> str | None:
         """Wire src's output to dst; returns None when done, else the reason it was refused (also shown)."""
+        reason = self.wire_problem(src, src_port, dst, slot)
         port = self.resolve_port(src, src_port, dst, slot)
-        reason = port if isinstance(port, str) else self.doc.check_wire(src, src_port, dst, port)
         if reason:
             self.statusMessage.emit(f"Wire refused: {reason}")
             return reason
         self.push(commands.AddWire(Wire(src, src_port, dst, port)))
         return None
+
+    def remove_wire(self, wire: Wire) -> None:
+        self.push(commands.RemoveWire(wire))
 
     # -- editing the selection ---------------------------------------------------------------------------------
     def delete_selection(self) -> None:
@@ -178,9 +188,9 @@ class Editor(QObject):
     def auto_layout(self) -> None:
         if not self.doc.nodes:
             return
-        sizes = {nid: (NODE_WIDTH, item.height) for nid, item in self.scene.node_items.items()}
+        sizes = {nid: (NODE_WIDTH, node_height(self.doc, nid)) for nid in self.doc.nodes}
         try:
-            layout = layered_layout(self.doc, dx=NODE_WIDTH + 90, dy=40, sizes=sizes)
+            layout = layered_layout(self.doc, dx=NODE_WIDTH + 120, dy=60, sizes=sizes)
         except NetweaverError as exc:
             self.statusMessage.emit(str(exc))
             return

@@ -22,6 +22,14 @@ from core.document import Document
 _BIG = 2_000_000_000
 
 
+def _combo() -> QComboBox:
+    """A drop-down that fits the panel's width instead of its longest entry's."""
+    combo = QComboBox()
+    combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+    combo.setMinimumContentsLength(6)
+    return combo
+
+
 def _text_of(value) -> str:
     if value is None:
         return "None"
@@ -115,7 +123,7 @@ class FieldEditor(QWidget):
             w.valueChanged.connect(lambda v: self._emit(float(v)))
             return w
         if kind in ("choice", "activation"):
-            w = QComboBox()
+            w = _combo()
             choices = [("None" if c is None else str(c)) for c in self.spec.choices]
             if kind == "activation" and value is None:
                 value = "linear"
@@ -151,7 +159,7 @@ class ObjectEditor(QWidget):
         super().__init__()
         self.kind, self.emit = kind, emit
         self.module = layer_schema.object_module(kind)
-        self.combo = QComboBox()
+        self.combo = _combo()
         names = layer_schema.object_choices(kind)
         if optional or value is None:
             names = ["None"] + names
@@ -207,7 +215,7 @@ class WrappedLayerEditor(QGroupBox):
         value = copy.deepcopy(value) if isinstance(value, dict) else {"class_name": "LSTM", "config": {}}
         self.value = value
         layout = QVBoxLayout(self)
-        self.combo = QComboBox()
+        self.combo = _combo()
         names = [n for names in layer_schema.palette().values() for n in names if n != "InputLayer"]
         self.combo.addItems(sorted(names))
         self.combo.setCurrentText(value.get("class_name", ""))
@@ -270,7 +278,9 @@ class Inspector(QWidget):
         self.form_widget = QWidget()
         self.form = QFormLayout(self.form_widget)
         self.form.setLabelAlignment(Qt.AlignRight)
+        self.form.setFieldGrowthPolicy(QFormLayout.AllNonFixedFieldsGrow)
         scroll = QScrollArea()
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)  # fields shrink to the panel instead
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.NoFrame)
         scroll.setWidget(self.form_widget)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from pathlib import Path
 
 DEFAULT_EXAMPLES = ("lstm_text_classifier", "encoder_decoder", "functional_mlp", "mlp")
@@ -58,7 +59,7 @@ def screenshot(app, window, args) -> int:
     window.resize(width, height)
     window.show()
     target = args.project or default_example()
-    if target and not window.open_path(target, wait=True):
+    if target and not window.open_path(target, wait=True, as_example=not args.project):
         print(f"cannot open {target}", file=sys.stderr)
         return 1
     app.processEvents()
@@ -68,11 +69,15 @@ def screenshot(app, window, args) -> int:
     app.processEvents()
     window.view.fit()
     doc = window.editor.doc
-    # show the inspector on the deepest layer with weights: the picture then shows a real form
-    rows = [r for r in doc.summary_rows() if r.params]
-    if rows:
-        window.editor.scene.select_nodes([rows[-1].node_id])
-    app.processEvents()
+    # show the inspector on the layer with the richest form (a recurrent layer, say): the picture shows a real form
+    from core import layer_schema
+
+    if doc.nodes:
+        richest = max(doc.nodes.values(), key=lambda n: len(layer_schema.schema(n.class_name).fields))
+        window.editor.scene.select_nodes([richest.id])
+    for _ in range(3):  # the inspector builds its form on the next event-loop turn, then lays it out
+        app.processEvents()
+        time.sleep(0.02)
     ok = window.grab().save(args.screenshot)
     window.editor.stack.set_clean()
     window.close()

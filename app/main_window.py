@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 from PySide6.QtCore import QMimeData, QPointF, Qt, QTimer, Slot
-from PySide6.QtGui import QAction, QActionGroup, QGuiApplication, QKeySequence
+from PySide6.QtGui import QAction, QActionGroup, QGuiApplication, QIcon, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QLineEdit, QMainWindow, QMessageBox
 
 from app.canvas import NodeItem, GraphView
@@ -24,7 +24,8 @@ from app.workers import TaskRunner
 from core.document import Document
 from exporters import project
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "resources" / "examples"
+RESOURCES = Path(__file__).resolve().parents[1] / "resources"
+EXAMPLES = RESOURCES / "examples"
 KERAS_SUFFIXES = (".h5", ".hdf5", ".json", ".yaml", ".yml", ".keras")
 AUTOSAVE_MS = 30_000
 
@@ -53,23 +54,32 @@ def import_keras(path: str) -> Document:
         raise RuntimeError(f"This build cannot read Keras {suffix} files yet ({exc}).") from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise RuntimeError(f"Cannot read '{p.name}': {exc}") from exc
-    if not hasattr(model, "_nodes_in_order") and hasattr(model, "layers") and hasattr(model, "_functional"):
-        model = model._functional  # a Sequential keeps its traced Functional graph
     doc = Document.from_model(model)
     doc.name = getattr(model, "name", p.stem)
+    if suffix in (".json", ".yaml", ".yml"):  # an architecture only: its weights are fresh initial values
+        for node in doc.nodes.values():
+            node.weights = None
     return doc
 
 
 def export_model(doc: Document, path: str, fmt: str) -> str:
+    """Write the drawn model in one format (runs on a worker thread). fmt: onnx, json, yaml, h5, keras, py, and
+    h5_tf2/json_tf2 for tf.keras 2."""
     model = doc.to_model()
-    if fmt == "onnx":
+    base, _, target = fmt.partition("_")
+    target = "tf_keras2" if target == "tf2" else "keras3"
+    if base == "onnx":
         model.to_onnx(path)
-    elif fmt == "json":
-        Path(path).write_text(model.to_json(), encoding="utf-8")
-    elif fmt == "yaml":
-        Path(path).write_text(model.to_yaml(), encoding="utf-8")
-    elif fmt in ("h5", "keras"):
-        model.save(path)
+    elif base == "json":
+        Path(path).write_text(model.to_json(target=target), encoding="utf-8")
+    elif base == "yaml":
+        Path(path).write_text(model.to_yaml(target=target), encoding="utf-8")
+    elif base in ("h5", "keras"):
+        model.save(path, target=target)
+    elif base == "py":
+        from exporters.python_source import export_python_source
+
+        export_python_source(model, path, target=target)
     else:
         raise ValueError(f"Unknown export format '{fmt}'.")
     return path
@@ -80,12 +90,21 @@ def available_exports() -> list[tuple[str, str, str]]:
     from core.models import Model
 
     formats = [("onnx", "ONNX model (.onnx)…", "ONNX (*.onnx)")]
+    if hasattr(Model, "save"):
+        formats += [("keras", "Keras 3 archive (.keras)…", "Keras archive (*.keras)"),
+                    ("h5", "Keras HDF5 for Keras 3 (.h5)…", "HDF5 (*.h5)"),
+                    ("h5_tf2", "Keras HDF5 for tf.keras 2 (.h5)…", "HDF5 (*.h5)")]
     if hasattr(Model, "to_json"):
-        formats.append(("json", "Keras JSON (.json)…", "Keras JSON (*.json)"))
+        formats += [("json", "Keras JSON (.json)…", "Keras JSON (*.json)"),
+                    ("json_tf2", "Keras JSON for tf.keras 2 (.json)…", "Keras JSON (*.json)")]
     if hasattr(Model, "to_yaml"):
         formats.append(("yaml", "Keras YAML (.yaml)…", "YAML (*.yaml)"))
-    if hasattr(Model, "save"):
-        formats.append(("h5", "Keras HDF5 (.h5)…", "HDF5 (*.h5)"))
+    try:
+        import exporters.python_source  # noqa: F401
+
+        formats.append(("py", "Python script (.py)…", "Python (*.py)"))
+    except ImportError:
+        pass
     return formats
 
 
@@ -97,6 +116,7 @@ class MainWindow(QMainWindow):
     def __init__(self, theme: str = "light"):
         super().__init__()
         self.theme = Theme(theme)
+        self.setWindowIcon(QIcon(str(RESOURCES / "icons" / "netweaver.svg")))
         self.editor = Editor(self.theme, self)
         self.path: str | None = None
         self.untitled_key = f"untitled-{os.getpid()}-{id(self):x}"
@@ -111,7 +131,7 @@ class MainWindow(QMainWindow):
         self.palette_dock = self._dock("Layers", self.palette, Qt.LeftDockWidgetArea)
         self.inspector_dock = self._dock("Inspector", self.inspector, Qt.RightDockWidgetArea)
         self.summary_dock = self._dock("Summary", self.summary, Qt.BottomDockWidgetArea)
-        self.resizeDocks([self.palette_dock, self.inspector_dock], [200, 320], Qt.Horizontal)
+        self.resizeDocks([self.palette_dock, self.inspector_dock], [200, 360], Qt.Horizontal)
         self.resizeDocks([self.summary_dock], [190], Qt.Vertical)
 
         self.palette.layerActivated.connect(self.add_layer_at_centre)
@@ -123,7 +143,13 @@ class MainWindow(QMainWindow):
         self.editor.cleanChanged.connect(self.update_title)
         self.editor.documentReplaced.connect(self._document_replaced)
         self.editor.scene.renameRequested.connect(self.start_rename)
-        self.editor.scene.selectionChanged.connect(self._selection_changed)
+        self.editor.scene.selectionChanged.connect(self._selection_timer_start)
+        # Selection updates the inspector once per event-loop turn: a script or paste that selects many times
+        # builds one form, not hundreds.
+        self._selection_timer = QTimer(self)
+        self._selection_timer.setSingleShot(True)
+        self._selection_timer.setInterval(0)
+        self._selection_timer.timeout.connect(self._selection_changed)
 
         self._build_menus()
         self.apply_theme(theme)
@@ -189,7 +215,8 @@ class MainWindow(QMainWindow):
         self._action(e, "&Copy", self.copy, QKeySequence.Copy)
         self._action(e, "&Paste", self.paste, QKeySequence.Paste)
         self._action(e, "&Duplicate", self.duplicate, "Ctrl+D")
-        self._action(e, "De&lete", self.editor.delete_selection, QKeySequence.Delete)
+        delete = self._action(e, "De&lete", self.editor.delete_selection, QKeySequence.Delete)
+        delete.setShortcuts([QKeySequence(QKeySequence.Delete), QKeySequence(Qt.Key_Backspace)])
         e.addSeparator()
         self._action(e, "Select &All", self.select_all, QKeySequence.SelectAll)
 
@@ -252,7 +279,8 @@ class MainWindow(QMainWindow):
         self.theme.__init__(name)  # the scene and items hold this object: recolour in place
         self.setStyleSheet(self.theme.stylesheet())
         self.editor.scene.setBackgroundBrush(self.theme.canvas)
-        self.editor.scene.update()
+        for item in self.editor.scene.items():
+            item.update()  # drops each item's cached picture in the old colours
         (self.dark_action if name == "dark" else self.light_action).setChecked(True)
 
     # -- reacting to the document -----------------------------------------------------------------------------
@@ -274,7 +302,12 @@ class MainWindow(QMainWindow):
     def _document_replaced(self) -> None:
         self.inspector.show_node(self.editor.doc, None)
 
+    @Slot()
+    def _selection_timer_start(self) -> None:
+        self._selection_timer.start()
+
     def _selection_changed(self) -> None:
+        self._selection_timer.stop()
         ids = self.editor.scene.selected_node_ids()
         self.inspector.show_node(self.editor.doc, ids[0] if len(ids) == 1 else None)
         self.summary.select_node(ids[0] if len(ids) == 1 else None)
@@ -355,6 +388,23 @@ class MainWindow(QMainWindow):
         self._rename_edit = edit
         self._rename_node = node_id
         edit.editingFinished.connect(self._finish_rename)
+        cancel = QAction(edit)
+        cancel.setShortcut(QKeySequence(Qt.Key_Escape))
+        cancel.setShortcutContext(Qt.WidgetShortcut)
+        cancel.triggered.connect(self._cancel_rename)
+        edit.addAction(cancel)
+
+    @Slot()
+    def _cancel_rename(self) -> None:
+        edit, self._rename_edit = self._rename_edit, None
+        if edit is not None:
+            self._drop_rename_edit(edit)
+
+    def _drop_rename_edit(self, edit: QLineEdit) -> None:
+        # hidden at once so its Escape shortcut and focus go with it; deleted when control returns to Qt
+        edit.hide()
+        self.view.setFocus()
+        edit.deleteLater()
 
     @Slot()
     def _finish_rename(self) -> None:
@@ -363,7 +413,7 @@ class MainWindow(QMainWindow):
             return
         self._rename_edit = None
         name = edit.text().strip()
-        edit.deleteLater()
+        self._drop_rename_edit(edit)
         if name and name != self.editor.doc.nodes[self._rename_node].name:
             reason = self.editor.rename(self._rename_node, name)
             if reason:
@@ -425,17 +475,18 @@ class MainWindow(QMainWindow):
         if path and self.maybe_save():
             self._start_open(path, as_example=True)
 
-    def open_path(self, path: str, wait: bool = False) -> bool:
-        """Open a project or Keras file; `wait` loads it before returning (screenshots, scripts)."""
-        if wait:
-            try:
-                doc = load_any(path)
-            except Exception as exc:
-                self.show_problem("Cannot open", str(exc))
-                return False
-            self._opened(doc, path, Path(path).suffix.lower() in KERAS_SUFFIXES)
+    def open_path(self, path: str, wait: bool = False, as_example: bool = False) -> bool:
+        """Open a project or Keras file; `wait` loads it before returning (screenshots, scripts); an example or a
+        Keras file opens as a new untitled model, so saving never overwrites it."""
+        if not wait:
+            self._start_open(path, as_example)
             return True
-        self._start_open(path)
+        try:
+            doc = load_any(path)
+        except Exception as exc:
+            self.show_problem("Cannot open", f"Cannot open {Path(path).name}: {exc}")
+            return False
+        self._opened(doc, path, as_example or Path(path).suffix.lower() in KERAS_SUFFIXES)
         return True
 
     def _start_open(self, path: str, as_example: bool = False) -> None:
@@ -457,11 +508,22 @@ class MainWindow(QMainWindow):
     def _opened(self, doc: Document, path: str, untitled: bool) -> None:
         self._discard_autosave()
         self.path = None if untitled else path
+        if Path(path).suffix.lower() in KERAS_SUFFIXES:
+            self._lay_out_with_drawn_sizes(doc)
         self.editor.set_document(doc)
         if not untitled:
             self._add_recent(path)
         self.view.fit()
         self.show_status(f"Opened {Path(path).name}: {len(doc.nodes)} layers, {doc.total_params():,} parameters.")
+
+    def _lay_out_with_drawn_sizes(self, doc: Document) -> None:
+        """An imported model is laid out once more with its nodes' drawn heights (part of loading, not an edit)."""
+        from app.canvas import NODE_WIDTH, node_height
+        from core.document import layered_layout
+
+        sizes = {nid: (NODE_WIDTH, node_height(doc, nid)) for nid in doc.nodes}
+        for nid, pos in layered_layout(doc, dx=NODE_WIDTH + 120, dy=60, sizes=sizes).items():
+            doc.nodes[nid].position = pos
 
     def save(self) -> bool:
         if not self.path:
@@ -493,7 +555,7 @@ class MainWindow(QMainWindow):
 
     def _export_chosen(self) -> None:
         fmt, filt = self.sender().data()
-        path = self.ask_save_path("Export model", filt, f"{self.editor.doc.name}.{fmt}")
+        path = self.ask_save_path("Export model", filt, f"{self.editor.doc.name}.{fmt.partition('_')[0]}")
         if path:
             self.export(path, fmt)
 

@@ -31,6 +31,7 @@ class Theme:
         self.text_dim = c("#a8b0bd") if dark else c("#5b6270")
         self.selection = c("#f0b429")
         self.error = c("#e5484d")
+        self.ok = c("#30a46c")
         self.wire = c("#8b95a5") if dark else c("#6b7585")
         self.mask_wire = c("#e07b39")
         self.label_fill = c("#2c313a") if dark else c("#ffffff")

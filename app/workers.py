@@ -23,7 +23,12 @@ class Task(QObject):
         try:
             result = self.fn(*self.args)
         except Exception as exc:  # reported to the user as a dialog naming the problem
-            self.failed.emit(str(exc) or type(exc).__name__)
+            from core.errors import NetweaverError
+
+            text = str(exc) or type(exc).__name__
+            if not isinstance(exc, (NetweaverError, OSError, RuntimeError)):
+                text = f"{type(exc).__name__}: {text}"  # an unexpected error: say what kind
+            self.failed.emit(text)
             return
         self.finished.emit(result)
 

@@ -220,6 +220,23 @@ class ProgbarLogger(Callback):
             self.bar = None
 
 
+class EvaluateProgbar(Callback):
+    """evaluate's progress line (a bar for verbose=1, one summary line for verbose=2)."""
+
+    def __init__(self, steps, verbose=1):
+        super().__init__()
+        self.steps, self.verbose, self.bar = steps, verbose, None
+
+    def on_test_begin(self, logs=None):
+        self.bar = Progbar(self.steps, verbose=self.verbose)
+
+    def on_test_batch_end(self, batch, logs=None):
+        self.bar.update(batch + 1, logs)
+
+    def on_test_end(self, logs=None):
+        self.bar.update(self.bar.seen, logs, finalize=True)
+
+
 # -- early stopping and learning-rate control -----------------------------------------------------------------------
 def _monitor_op(mode, monitor, name):
     if mode not in ("auto", "min", "max"):

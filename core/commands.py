@@ -7,6 +7,7 @@ command keeps what it needs to put the document back (a removed node keeps its w
 from __future__ import annotations
 
 import copy
+import re
 from typing import Callable
 
 from core.document import Document, LayerNode, Wire
@@ -183,7 +184,10 @@ def paste_command(doc: Document, fragment: dict, offset=(40.0, 40.0)) -> Macro:
         id_map[str(nd["id"])] = nid
         config = copy.deepcopy(nd.get("config") or {})
         base = config.get("name") or nd["class_name"]
-        name = base if doc.node_by_name(base) is None and base not in taken else doc.unique_name(base, taken)
+        if doc.node_by_name(base) is None and base not in taken:
+            name = base
+        else:  # 'dense_1' copied next to itself becomes 'dense_2', as Keras would name a new one
+            name = doc.unique_name(re.sub(r"_\d+$", "", base) or base, taken)
         taken.add(name)
         config["name"] = name
         x, y = nd.get("position", (0, 0))

@@ -5,24 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from core.errors import InputDataError
-
-
-def _map(fn, x):
-    if isinstance(x, tuple):
-        return tuple(_map(fn, v) for v in x)
-    if isinstance(x, list):
-        return [_map(fn, v) for v in x]
-    if isinstance(x, dict):
-        return {k: _map(fn, v) for k, v in x.items()}
-    return fn(x)
-
-
-def _leaves(x):
-    if isinstance(x, (tuple, list)):
-        return [l for v in x for l in _leaves(v)]
-    if isinstance(x, dict):
-        return [l for v in x.values() for l in _leaves(v)]
-    return [x]
+from core.layers.base import flatten as _leaves, map_structure
 
 
 class Dataset:
@@ -41,7 +24,7 @@ class Dataset:
 
     @classmethod
     def from_tensor_slices(cls, tensors):
-        tensors = _map(np.asarray, tensors)
+        tensors = map_structure(np.asarray, tensors)
         sizes = {a.shape[0] if a.ndim else None for a in _leaves(tensors)}
         if None in sizes or len(sizes) != 1:
             raise InputDataError(f"from_tensor_slices needs arrays with the same first dimension, got sizes {sizes}.")
@@ -91,13 +74,13 @@ class Dataset:
             self._epoch += 1
             if self._batch_size is None:
                 for i in order:
-                    yield _map(lambda a: a[i], self._tensors)
+                    yield map_structure(lambda a: a[i], self._tensors)
                 continue
             for start in range(0, n, self._batch_size):
                 idx = order[start:start + self._batch_size]
                 if self._drop_remainder and len(idx) < self._batch_size:
                     break
-                yield _map(lambda a: a[idx], self._tensors)
+                yield map_structure(lambda a: a[idx], self._tensors)
 
 
 def as_input_batches(x):

@@ -390,8 +390,10 @@ class Document:
         """The model's outputs: every layer whose outputs feed nothing (inputs excluded), in the imported model's
         order and then document order."""
         feeding = {w.src for w in self.wires}
+        consumed = {(w.src, w.src_port) for w in self.wires}
         sinks = [nid for nid, n in self.nodes.items() if n.class_name != "InputLayer" and nid not in feeding]
-        kept = [(nid, p) for nid, p in self.output_order if nid in sinks]
+        # an imported model's outputs stay outputs while nothing consumes them (a state output, say)
+        kept = [(nid, p) for nid, p in self.output_order if nid in self.nodes and (nid, p) not in consumed]
         return kept + [(nid, 0) for nid in sinks if all(nid != k for k, _ in kept)]
 
     def input_node_ids(self) -> list[str]:
@@ -513,7 +515,9 @@ class Document:
             raise GraphError(f"Model '{model.name}' is a subclassed model: its graph lives in Python code, so it "
                              f"cannot be drawn. Build it with the Functional API or Sequential.")
         node_ids: dict[int, str] = {}
-        for layer in model.layers:
+        listed = {id(l) for l in model.layers}
+        hidden_inputs = [n.layer for n in nodes if n.is_input and id(n.layer) not in listed]  # Sequential's
+        for layer in hidden_inputs + list(model.layers):
             calls = [n for n in nodes if n.layer is layer]
             if len(calls) > 1:
                 raise GraphError(f"Layer '{layer.name}' is called {len(calls)} times in model '{model.name}' (a "
@@ -545,7 +549,6 @@ class Document:
         doc.topological_order()  # a foreign graph with a cycle is refused here, with the layers named
         for nid, pos in layered_layout(doc).items():
             doc.nodes[nid].position = pos
-        doc.revision += 1
         return doc
 
     # -- fragments (copy/paste, project files) -----------------------------------------------------------------

@@ -63,32 +63,10 @@ class OpNode:
     name: str = ""
 
 
-class SymbolicTensor:
-    """A value in a graph under construction: a name, a dtype and a shape with None for unknown dimensions.
+class TensorOperators:
+    """Python operators on tensors and weights, recorded as `core.ops` calls (`x @ kernel + bias`)."""
 
-    Keras code treats these like tensors: arithmetic operators, slicing and `.shape` work. A mask computed by a
-    layer travels as `_keras_mask`, as in tf.keras.
-    """
-
-    __array_priority__ = 100  # so numpy defers `ndarray + tensor` to us
-
-    def __init__(self, graph: "GraphBuilder", name: str, dtype: str, shape: Sequence[int | None]):
-        self.graph = graph
-        self.name = name
-        self.dtype = dtype
-        self.shape = tuple(None if d is None else int(d) for d in shape)
-        self._keras_mask = None
-
-    @property
-    def ndim(self) -> int:
-        return len(self.shape)
-
-    def __repr__(self) -> str:
-        return f"<SymbolicTensor {self.name} shape={self.shape} dtype={self.dtype}>"
-
-    __hash__ = object.__hash__
-
-    # Arithmetic delegates to core.ops (imported lazily: ops imports this module).
+    # core.ops is imported lazily: it imports this module.
     def _op(self, name, *args):
         from core import ops
 
@@ -116,6 +94,33 @@ class SymbolicTensor:
     def __or__(self, o): return self._op("logical_or", self, o)
     def __invert__(self): return self._op("logical_not", self)
     def __getitem__(self, key): return self._op("getitem", self, key)
+
+
+class SymbolicTensor(TensorOperators):
+    """A value in a graph under construction: a name, a dtype and a shape with None for unknown dimensions.
+
+    Keras code treats these like tensors: arithmetic operators, slicing and `.shape` work. A mask computed by a
+    layer travels as `_keras_mask`, as in tf.keras.
+    """
+
+    __array_priority__ = 100  # so numpy defers `ndarray + tensor` to us
+
+    def __init__(self, graph: "GraphBuilder", name: str, dtype: str, shape: Sequence[int | None]):
+        self.graph = graph
+        self.name = name
+        self.dtype = dtype
+        self.shape = tuple(None if d is None else int(d) for d in shape)
+        self._keras_mask = None
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def __repr__(self) -> str:
+        return f"<SymbolicTensor {self.name} shape={self.shape} dtype={self.dtype}>"
+
+    __hash__ = object.__hash__
+
 
 
 def onnx_dtype(dtype: str) -> int:
@@ -295,7 +300,7 @@ class GraphBuilder:
             want = names[i] if names else None
             if want is not None and (t.name != want or t in outs or t in self.inputs or t.name in self.initializers):
                 if want in self._used_names and want != t.name:
-                    raise ValueError(f"Output name '{want}' is already used in the graph.")
+                    self._free_name(want, [o.name for o in outs])
                 self._used_names.add(want)
                 ident = SymbolicTensor(self, want, t.dtype, t.shape)
                 self.values[want] = ident
@@ -304,6 +309,29 @@ class GraphBuilder:
             outs.append(t)
         self.outputs = outs
         return outs
+
+    def _free_name(self, name: str, taken_by_outputs: list[str]) -> None:
+        """Rename the internal tensor called `name` so that a graph output can take the name: op-type hints name
+        internal tensors ('add', 'reshape'), and a Keras layer of that default name is often a model's output."""
+        if name in taken_by_outputs or any(t.name == name for t in self.inputs) or name not in self.values:
+            raise ValueError(f"Output name '{name}' is already used in the graph.")
+        new = self.unique_name(name)
+        t = self.values.pop(name)
+        t.name = new
+        self.values[new] = t
+        if name in self.initializers:
+            self.initializers[new] = self.initializers.pop(name)
+        for graph in self._with_subgraphs():
+            for n in graph.nodes:
+                n.inputs = [new if i == name else i for i in n.inputs]
+                n.outputs = [new if o == name else o for o in n.outputs]
+
+    def _with_subgraphs(self):
+        yield self
+        for n in self.nodes:
+            for v in n.attrs.values():
+                if isinstance(v, GraphBuilder):
+                    yield from v._with_subgraphs()
 
     def to_model(self, *, producer: str = "netweaver", metadata: dict[str, str] | None = None):
         from onnx import helper

@@ -18,9 +18,11 @@ from core import activations, constraints, initializers, regularizers
 
 # Keyword arguments every layer takes from `Layer.__init__`; edited elsewhere (name by renaming) or meaningless in a
 # drawn graph (input_shape: the graph's InputLayers give shapes).
-_HIDDEN = {"name", "dtype", "input_shape", "batch_input_shape", "batch_size", "input_dim_", "kwargs", "self",
+_HIDDEN = {"name", "dtype", "weights", "input_shape", "batch_input_shape", "batch_size", "input_dim_", "kwargs", "self",
            "input_length", "autocast", "lora_rank", "lora_alpha", "seed_generator", "ragged", "sparse",
-           "input_tensor", "optional", "batch_shape", "module", "registered_name"}
+           "input_tensor", "optional", "batch_shape", "module", "registered_name",
+           # accepted for compatibility with Keras files, but with nothing to choose here
+           "time_major", "use_cudnn", "implementation", "unroll", "stateful"}
 
 # Values for required arguments (no default in `__init__`) so a layer dropped from the palette builds at once.
 PALETTE_DEFAULTS: dict[str, Any] = {
@@ -158,7 +160,7 @@ def _kind_of(name: str, default) -> tuple[str, dict]:
                                  ("_constraint", "constraint", constraints)):
         if name.endswith(suffix) or name == kind:
             return kind, {}
-    if name == "layer" or name == "backward_layer":
+    if name == "layer":
         return "layer", {}
     if name in CHOICES:
         return "choice", {"choices": tuple(CHOICES[name])}
@@ -189,21 +191,26 @@ def _schema_for_class(cls) -> LayerSchema:
                   FieldSpec("dtype", "choice", "float32", choices=tuple(CHOICES["dtype"]),
                             doc="Element type of the input (int32 for token ids).")]
     else:
+        own_init = None  # the class whose __init__ the user calls
         for klass in cls.__mro__:  # **kwargs forwarded to a base (Keras's RNN layers) still name real fields
             if "__init__" not in klass.__dict__ or klass.__name__ == "Layer":
                 continue
+            own_init = own_init or klass
             for p in inspect.signature(klass.__init__).parameters.values():
                 if p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL) or p.name in _HIDDEN:
                     continue
                 if any(f.name == p.name for f in fields):
                     continue
                 required = p.default is inspect.Parameter.empty
+                if required and klass is not own_init:
+                    continue  # a base's required argument is the subclass's business (e.g. RNN cell_kwargs)
                 default = PALETTE_DEFAULTS.get(p.name) if required else p.default
                 kind, extra = _kind_of(p.name, default)
                 fields.append(FieldSpec(p.name, kind, default, required, optional=default is None,
                                         doc=docs.get(p.name) or COMMON_DOCS.get(p.name, ""), **extra))
             if not any(p.kind is p.VAR_KEYWORD for p in inspect.signature(klass.__init__).parameters.values()):
                 break
+        fields += _fields_from_config(cls, fields, docs)
         if not any(f.name == "trainable" for f in fields):
             fields.append(FieldSpec("trainable", "bool", True, doc="Whether training updates this layer's weights."))
     group = _GROUP_OVERRIDES.get(cls.__name__) or _MODULE_GROUPS.get(cls.__module__, "Custom")
@@ -211,11 +218,38 @@ def _schema_for_class(cls) -> LayerSchema:
     return LayerSchema(cls.__name__, group, doc, fields)
 
 
+def _fields_from_config(cls, fields: list[FieldSpec], docs: dict[str, str]) -> list[FieldSpec]:
+    """Config keys a layer forwards to an inner object (an RNN's cell arguments) appear only in `get_config`."""
+    required = {f.name: f.default for f in fields if f.required}
+    try:
+        config = cls(**required, name="probe").get_config()
+    except Exception:
+        return []
+    known = {f.name for f in fields}
+    extra = []
+    for key, value in config.items():
+        if key in known or key in _HIDDEN or key == "trainable":
+            continue
+        kind, more = _kind_of(key, value)
+        extra.append(FieldSpec(key, kind, value, optional=value is None,
+                               doc=docs.get(key) or COMMON_DOCS.get(key, ""), **more))
+    return extra
+
+
+_registry_cache: dict[str, type] = {}
+
+
 def layer_class(class_name: str):
+    """The layer class for a Keras class name (built-in, or registered as a custom object)."""
+    cls = _registry_cache.get(class_name)
+    if cls is not None:
+        return cls
     from core.layers import layer_registry
     from core.serialization import lookup
 
-    return lookup(class_name, layer_registry(), "layer")
+    _registry_cache.update(layer_registry())  # re-read on a miss: layers added since the last call appear
+    cls = lookup(class_name, _registry_cache, "layer")
+    return cls
 
 
 def schema(class_name: str) -> LayerSchema:
@@ -238,11 +272,15 @@ def palette() -> dict[str, list[str]]:
     from core.layers import Layer, layer_registry
     from core.models import Model
 
+    from core.serialization import custom_objects
+
     groups: dict[str, list[str]] = {g: [] for g in GROUP_ORDER}
-    for cls_name, cls in sorted(layer_registry().items()):
+    candidates = dict(layer_registry())
+    candidates.update({k: v for k, v in custom_objects().items() if ">" not in k})  # registered custom layers
+    for cls_name, cls in sorted(candidates.items()):
         if not isinstance(cls, type) or not issubclass(cls, Layer) or issubclass(cls, Model) or cls is Layer:
             continue
-        if cls_name.startswith("_") or inspect.isabstract(cls):
+        if cls_name.startswith("_") or cls_name.endswith("Cell") or inspect.isabstract(cls):
             continue
         if not _creatable(cls_name):
             continue
@@ -260,6 +298,7 @@ def _creatable(class_name: str) -> bool:
 
 
 # -- ports ----------------------------------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=None)
 def is_merge(class_name: str) -> bool:
     try:
         cls = layer_class(class_name)
@@ -272,14 +311,24 @@ def max_merge_inputs(class_name: str) -> int | None:
     return 2 if class_name in _TWO_INPUT_MERGES else None
 
 
+def _has_return_state(class_name: str) -> bool:
+    try:
+        return schema(class_name).field("return_state") is not None
+    except Exception:
+        return False
+
+
 def _recurrent_config(class_name: str, config: dict) -> tuple[str, dict] | None:
-    """(class name, config) of the recurrent layer inside (Bidirectional) or of this one, if recurrent."""
-    if "return_state" in config:
-        return class_name, config
-    inner = config.get("layer")
-    if class_name == "Bidirectional" and isinstance(inner, dict) and "return_state" in inner.get("config", {}):
-        return inner.get("class_name", ""), inner["config"]
-    return None
+    """(class name, config with return_state filled in) of the recurrent layer inside a Bidirectional, or of this
+    one, if it is recurrent (its schema has return_state)."""
+    if class_name == "Bidirectional":
+        inner = config.get("layer")
+        if not isinstance(inner, dict):
+            return None
+        class_name, config = inner.get("class_name", ""), inner.get("config") or {}
+    if "return_state" not in config and not _has_return_state(class_name):
+        return None
+    return class_name, {"return_state": False, **config}
 
 
 def state_count(class_name: str, config: dict) -> int:

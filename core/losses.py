@@ -227,7 +227,28 @@ def _match_rank(values, sample_weight):
     return sw
 
 
-def reduce_weighted(values, sample_weight=None, reduction="sum_over_batch_size"):
+def _apply_mask(sample_weight, mask, values, reduction):
+    """Keras merges an output mask into the sample weights; for a mean the kept entries weigh total/valid, so the
+    mean runs over the unmasked values only."""
+    m = ops.cast(mask, values.dtype)
+    if reduction in ("mean", "sum_over_batch_size"):
+        g = m.graph
+        total = ops.cast(g.emit("Size", [m], {}, [("int64", ())])[0], values.dtype)
+        valid = ops.sum(m)
+        scale = ops.where(ops.equal(valid, 0.0), ops.zeros_like(valid),
+                          ops.divide(total, ops.where(ops.equal(valid, 0.0), ops.ones_like(valid), valid)))
+        m = ops.multiply(m, scale)
+    if sample_weight is None:
+        return m
+    sw = ops.cast(sample_weight, values.dtype)
+    while sw.ndim < m.ndim:
+        sw = ops.expand_dims(sw, -1)
+    return ops.multiply(sw, m)
+
+
+def reduce_weighted(values, sample_weight=None, reduction="sum_over_batch_size", mask=None):
+    if mask is not None and mask.ndim == values.ndim:
+        sample_weight = _apply_mask(sample_weight, mask, values, reduction)
     if sample_weight is not None:
         sw = _match_rank(values, sample_weight)
         values = ops.multiply(values, sw)

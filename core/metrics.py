@@ -58,8 +58,11 @@ class Metric:
         self._state = None
 
     def merge(self, stats) -> None:
-        stats = [np.asarray(s, dtype=np.float64) for s in stats]
-        self._state = stats if self._state is None else [a + b for a, b in zip(self._state, stats)]
+        if self._state is None:
+            self._state = [np.array(s, dtype=np.float64) for s in stats]
+        else:
+            for acc, s in zip(self._state, stats):
+                acc += s
 
     def result(self):
         raise NotImplementedError
@@ -95,10 +98,18 @@ class Mean(Metric):
         if values.ndim > 1:
             values = values.reshape(values.shape[0], -1).mean(axis=1)
         if sample_weight is None:
-            self.merge([values.sum(), values.size if values.ndim else 1])
+            self.add(float(values.sum()), values.size if values.ndim else 1)
         else:
             sw = np.broadcast_to(np.asarray(sample_weight, dtype=np.float64), values.shape)
-            self.merge([(values * sw).sum(), sw.sum()])
+            self.add(float((values * sw).sum()), float(sw.sum()))
+
+    def add(self, total: float, count: float) -> None:
+        """Add a weighted sum and its weight (the host's fast path, used for the loss of each step)."""
+        if self._state is None:
+            self._state = [float(total), float(count)]
+        else:
+            self._state[0] += total
+            self._state[1] += count
 
     def result(self):
         if self._state is None or self._state[1] == 0:

@@ -244,23 +244,31 @@ class Optimizer:
             i += 1
 
     # the graph
-    def apply(self, grads, params, slots, globals_, lr, iterations):
+    def apply(self, grads, params, slots, globals_, lr, iterations, clip=True, sparse=None):
         """Write one step into the graph. `params`, `grads`: weight tensors and their gradients; `slots`: per
         parameter a dict of slot tensors; `globals_`: dict of global slot tensors; `lr`, `iterations`: scalar
         tensors (float32; `iterations` counts the steps already done). Returns (new params, new slots, new globals).
         """
-        grads = self._clip(grads)
+        if clip and self.clips:
+            grads = self.clip(grads)
+            sparse = None
+        sparse = sparse or [None] * len(grads)
         new_globals = self.update_globals(globals_, iterations)
         new_params, new_slots = [], []
-        for g, p, s in zip(grads, params, slots):
+        for g, p, s, sp in zip(grads, params, slots, sparse):
             if self.weight_decay:
                 p = ops.subtract(p, ops.multiply(p, ops.multiply(lr, float(self.weight_decay))))
-            np_, ns = self.update_step(g, p, s, lr, iterations, new_globals)
+            np_, ns = self.update_step(g, p, s, lr, iterations, new_globals, sp)
             new_params.append(np_)
             new_slots.append(ns)
         return new_params, new_slots, new_globals
 
-    def _clip(self, grads):
+    @property
+    def clips(self) -> bool:
+        return self.clipnorm is not None or self.clipvalue is not None or self.global_clipnorm is not None
+
+    def clip(self, grads):
+        """Keras 3's gradient clipping (clipnorm per weight, global_clipnorm over all, clipvalue elementwise)."""
         if self.clipnorm is not None:
             return [_clip_by_norm(g, float(self.clipnorm)) for g in grads]
         if self.global_clipnorm is not None:
@@ -273,7 +281,7 @@ class Optimizer:
     def update_globals(self, globals_, iterations):
         return dict(globals_)
 
-    def update_step(self, grad, var, slots, lr, iterations, globals_):
+    def update_step(self, grad, var, slots, lr, iterations, globals_, sparse=None):
         raise NotImplementedError
 
     def get_config(self):
@@ -292,9 +300,15 @@ class Optimizer:
         return cls(**config)
 
 
-def _pow(base: float, exponent):
-    """base ** exponent for a Python base and a scalar tensor exponent."""
-    return ops.exp(ops.multiply(exponent, float(math.log(base)))) if base > 0 else ops.power(float(base), exponent)
+def _square(grad, sparse):
+    """The squared gradient. For an embedding Keras (TensorFlow backend) gets a sparse gradient and squares each
+    looked-up row's gradient before summing repeated ids; `sparse["square"]` carries that sum when it applies."""
+    return sparse["square"] if sparse else ops.square(grad)
+
+
+def _abs(grad, sparse):
+    """|gradient|, summed per looked-up row for an embedding's sparse gradient (as `_square`)."""
+    return sparse["abs"] if sparse else ops.abs(grad)
 
 
 class SGD(Optimizer):
@@ -306,7 +320,7 @@ class SGD(Optimizer):
         self.nesterov = bool(nesterov)
         self.slot_names = ("momentum",) if self.momentum else ()
 
-    def update_step(self, grad, var, slots, lr, iterations, globals_):
+    def update_step(self, grad, var, slots, lr, iterations, globals_, sparse=None):
         if not self.momentum:
             return ops.subtract(var, ops.multiply(grad, lr)), {}
         m = ops.subtract(ops.multiply(slots["momentum"], self.momentum), ops.multiply(grad, lr))
@@ -329,14 +343,14 @@ class Adam(Optimizer):
         self.beta_1, self.beta_2, self.epsilon, self.amsgrad = beta_1, beta_2, epsilon, bool(amsgrad)
         self.slot_names = ("momentum", "velocity") + (("velocity_hat",) if self.amsgrad else ())
 
-    def update_step(self, grad, var, slots, lr, iterations, globals_):
+    def update_step(self, grad, var, slots, lr, iterations, globals_, sparse=None):
         t = ops.add(iterations, 1.0)
         b1p = ops.power(np.float32(self.beta_1), t)
         b2p = ops.power(np.float32(self.beta_2), t)
         alpha = ops.divide(ops.multiply(lr, ops.sqrt(ops.subtract(1.0, b2p))), ops.subtract(1.0, b1p))
         m = ops.add(slots["momentum"], ops.multiply(ops.subtract(grad, slots["momentum"]), 1.0 - self.beta_1))
         v = ops.add(slots["velocity"],
-                    ops.multiply(ops.subtract(ops.square(grad), slots["velocity"]), 1.0 - self.beta_2))
+                    ops.multiply(ops.subtract(_square(grad, sparse), slots["velocity"]), 1.0 - self.beta_2))
         new_slots = {"momentum": m, "velocity": v}
         if self.amsgrad:
             v = ops.maximum(slots["velocity_hat"], v)
@@ -367,9 +381,9 @@ class RMSprop(Optimizer):
         self.slot_names = ("velocity",) + (("momentum",) if momentum > 0 else ()) + \
             (("average_gradient",) if self.centered else ())
 
-    def update_step(self, grad, var, slots, lr, iterations, globals_):
+    def update_step(self, grad, var, slots, lr, iterations, globals_, sparse=None):
         rho = self.rho
-        v = ops.add(ops.multiply(slots["velocity"], rho), ops.multiply(ops.square(grad), 1.0 - rho))
+        v = ops.add(ops.multiply(slots["velocity"], rho), ops.multiply(_square(grad, sparse), 1.0 - rho))
         new_slots = {"velocity": v}
         if self.centered:
             avg = ops.add(ops.multiply(slots["average_gradient"], rho), ops.multiply(grad, 1.0 - rho))
@@ -400,8 +414,8 @@ class Adagrad(Optimizer):
     def slot_initial(self, name, value):
         return np.full_like(value, self.initial_accumulator_value)
 
-    def update_step(self, grad, var, slots, lr, iterations, globals_):
-        acc = ops.add(slots["accumulator"], ops.square(grad))
+    def update_step(self, grad, var, slots, lr, iterations, globals_, sparse=None):
+        acc = ops.add(slots["accumulator"], _square(grad, sparse))
         new = ops.subtract(var, ops.divide(ops.multiply(lr, grad), ops.sqrt(ops.add(acc, float(self.epsilon)))))
         return new, {"accumulator": acc}
 
@@ -418,15 +432,19 @@ class Adadelta(Optimizer):
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)
         self.rho, self.epsilon = rho, epsilon
 
-    def update_step(self, grad, var, slots, lr, iterations, globals_):
+    def update_step(self, grad, var, slots, lr, iterations, globals_, sparse=None):
         rho, eps = self.rho, float(self.epsilon)
-        acc_g = ops.add(ops.multiply(slots["accumulated_grad"], rho), ops.multiply(ops.square(grad), 1.0 - rho))
+        acc_g = ops.add(ops.multiply(slots["accumulated_grad"], rho), ops.multiply(_square(grad, sparse), 1.0 - rho))
 
         def rms(x):
             return ops.sqrt(ops.add(x, eps))
 
-        delta = ops.divide(ops.negative(ops.multiply(rms(slots["accumulated_delta_var"]), grad)), rms(acc_g))
-        acc_d = ops.add(ops.multiply(slots["accumulated_delta_var"], rho), ops.multiply(ops.square(delta), 1.0 - rho))
+        scale = ops.divide(ops.negative(rms(slots["accumulated_delta_var"])), rms(acc_g))
+        delta = ops.multiply(scale, grad)
+        # delta is grad times a per-entry factor, so its square is the factor squared times grad's square (which a
+        # sparse embedding gradient sums per lookup, as Keras squares it).
+        delta_sq = ops.multiply(ops.square(scale), _square(grad, sparse)) if sparse else ops.square(delta)
+        acc_d = ops.add(ops.multiply(slots["accumulated_delta_var"], rho), ops.multiply(delta_sq, 1.0 - rho))
         return ops.add(var, ops.multiply(lr, delta)), {"accumulated_grad": acc_g, "accumulated_delta_var": acc_d}
 
     def get_config(self):
@@ -442,11 +460,11 @@ class Adamax(Optimizer):
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)
         self.beta_1, self.beta_2, self.epsilon = beta_1, beta_2, epsilon
 
-    def update_step(self, grad, var, slots, lr, iterations, globals_):
+    def update_step(self, grad, var, slots, lr, iterations, globals_, sparse=None):
         t = ops.add(iterations, 1.0)
         b1p = ops.power(np.float32(self.beta_1), t)
         m = ops.add(slots["m"], ops.multiply(ops.subtract(grad, slots["m"]), 1.0 - self.beta_1))
-        u = ops.maximum(ops.multiply(slots["norm"], self.beta_2), ops.abs(grad))
+        u = ops.maximum(ops.multiply(slots["norm"], self.beta_2), _abs(grad, sparse))
         step = ops.divide(ops.multiply(lr, m), ops.multiply(ops.subtract(1.0, b1p), ops.add(u, float(self.epsilon))))
         return ops.subtract(var, step), {"m": m, "norm": u}
 
@@ -470,7 +488,7 @@ class Nadam(Optimizer):
                          ops.multiply(self.beta_1, ops.subtract(1.0, ops.multiply(0.5, ops.power(np.float32(0.96), t)))))
         return {"u_product": u}
 
-    def update_step(self, grad, var, slots, lr, iterations, globals_):
+    def update_step(self, grad, var, slots, lr, iterations, globals_, sparse=None):
         t = ops.add(iterations, 1.0)
         t1 = ops.add(iterations, 2.0)
         b1 = self.beta_1
@@ -480,7 +498,7 @@ class Nadam(Optimizer):
         u_prod1 = ops.multiply(u_prod, u_t1)
         b2p = ops.power(np.float32(self.beta_2), t)
         m = ops.add(slots["momentum"], ops.multiply(ops.subtract(grad, slots["momentum"]), 1.0 - b1))
-        v = ops.add(slots["velocity"], ops.multiply(ops.subtract(ops.square(grad), slots["velocity"]), 1.0 - self.beta_2))
+        v = ops.add(slots["velocity"], ops.multiply(ops.subtract(_square(grad, sparse), slots["velocity"]), 1.0 - self.beta_2))
         m_hat = ops.add(ops.divide(ops.multiply(u_t1, m), ops.subtract(1.0, u_prod1)),
                         ops.divide(ops.multiply(ops.subtract(1.0, u_t), grad), ops.subtract(1.0, u_prod)))
         v_hat = ops.divide(v, ops.subtract(1.0, b2p))

@@ -60,16 +60,20 @@ def weights_path_for(path: Path) -> Path:
     return path.with_name(path.stem + ".weights.npz")
 
 
+def _write_weights(doc: Document, wpath: Path) -> str | None:
+    """The sidecar `.npz` ('<node id>/<index>' -> array) when some layer carries weights; its file name or None."""
+    arrays = {f"{nid}/{i}": np.asarray(w) for nid, n in doc.nodes.items() if n.weights
+              for i, w in enumerate(n.weights)}
+    if not arrays:
+        return None
+    _atomic_write(wpath, lambda f: np.savez(f, **arrays))
+    return wpath.name
+
+
 def save_project(doc: Document, path) -> Path:
     """Write the project (and its weights sidecar when some layer carries weights) atomically."""
     path = Path(path)
-    weighted = {nid: n.weights for nid, n in doc.nodes.items() if n.weights}
-    weights_file = None
-    if weighted:
-        wpath = weights_path_for(path)
-        arrays = {f"{nid}/{i}": np.asarray(w) for nid, ws in weighted.items() for i, w in enumerate(ws)}
-        _atomic_write(wpath, lambda f: np.savez(f, **arrays))
-        weights_file = wpath.name
+    weights_file = _write_weights(doc, weights_path_for(path))
     text = json.dumps(project_dict(doc, weights_file), indent=1, default=_jsonable)
     _atomic_write(path, lambda f: f.write(text.encode("utf-8")))
     return path
@@ -123,7 +127,6 @@ def project_from_dict(data, path: Path | None = None) -> Document:
         if path is None:
             raise FileFormatError(f"{where} refers to weights file '{weights_file}' but has no folder to find it in.")
         _load_weights(doc, path.parent / weights_file, where)
-    doc.revision += 1
     return doc
 
 
@@ -162,12 +165,7 @@ def autosave(doc: Document, path=None, untitled_key: str = "untitled") -> Path:
     target = autosave_path(path, untitled_key)
     data = project_dict(doc, None)
     data["autosave_of"] = str(Path(path).resolve()) if path else None
-    weighted = {nid: n.weights for nid, n in doc.nodes.items() if n.weights}
-    if weighted:
-        wpath = target.with_name(target.name + ".weights.npz")
-        arrays = {f"{nid}/{i}": np.asarray(w) for nid, ws in weighted.items() for i, w in enumerate(ws)}
-        _atomic_write(wpath, lambda f: np.savez(f, **arrays))
-        data["weights"] = wpath.name
+    data["weights"] = _write_weights(doc, target.with_name(target.name + ".weights.npz"))
     text = json.dumps(data, default=_jsonable)
     _atomic_write(target, lambda f: f.write(text.encode("utf-8")))
     _remember(target)
@@ -176,6 +174,15 @@ def autosave(doc: Document, path=None, untitled_key: str = "untitled") -> Path:
 
 def discard_autosave(path=None, untitled_key: str = "untitled") -> None:
     target = autosave_path(path, untitled_key)
+    for p in (target, target.with_name(target.name + ".weights.npz")):
+        if p.exists():
+            p.unlink()
+    _forget(target)
+
+
+def remove_autosave_file(autosave_file) -> None:
+    """Delete one recovery copy (declined or recovered) and forget it."""
+    target = Path(autosave_file)
     for p in (target, target.with_name(target.name + ".weights.npz")):
         if p.exists():
             p.unlink()

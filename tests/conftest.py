@@ -6,6 +6,11 @@ import pytest
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 ROOT = Path(__file__).resolve().parents[1]
+
+if os.environ.get("CI"):
+    # The comparisons with real Keras are the proof: in CI they must run, never skip for a missing install.
+    import keras  # noqa: F401
+    import tf_keras  # noqa: F401
 SHARED = Path(os.environ.get("NETWEAVER_SHARED", ROOT.parent / "shared"))
 FIXTURES = SHARED / "fixtures" / "keras"
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from core import backend
 from core.errors import ConfigError, MaskError, ShapeError, WeightsError
-from core.graph import GraphBuilder, SymbolicTensor, dtype_name, graph_scope
+from core.graph import GraphBuilder, SymbolicTensor, TensorOperators, dtype_name, graph_scope
 
 
 # -- nested structures --------------------------------------------------------------------------------------------
@@ -50,7 +50,7 @@ def shape_of_structure(x):
 
 
 # -- weights ------------------------------------------------------------------------------------------------------
-class Variable:
+class Variable(TensorOperators):
     """A layer weight: a numpy value plus what Keras keeps with it (trainable, initializer, regularizer).
 
     In a graph under construction a Variable stands for itself: `GraphBuilder.variable` turns it into an initializer
@@ -107,23 +107,6 @@ class Variable:
 
     def __repr__(self) -> str:
         return f"<Variable '{self.path}' shape={self.shape} dtype={self.dtype}>"
-
-    def _op(self, name, *args):
-        from core import ops
-
-        return getattr(ops, name)(*args)
-
-    def __add__(self, o): return self._op("add", self, o)
-    def __radd__(self, o): return self._op("add", o, self)
-    def __sub__(self, o): return self._op("subtract", self, o)
-    def __rsub__(self, o): return self._op("subtract", o, self)
-    def __mul__(self, o): return self._op("multiply", self, o)
-    def __rmul__(self, o): return self._op("multiply", o, self)
-    def __truediv__(self, o): return self._op("divide", self, o)
-    def __matmul__(self, o): return self._op("matmul", self, o)
-    def __rmatmul__(self, o): return self._op("matmul", o, self)
-    def __neg__(self): return self._op("negative", self)
-    def __getitem__(self, k): return self._op("getitem", self, k)
 
 
 # -- the Functional API's tensors ---------------------------------------------------------------------------------
@@ -516,7 +499,15 @@ class Layer:
         sym_kwargs = {k: _map_arrays(to_input, v) for k, v in kwargs.items()}
         with graph_scope(g):
             outputs = self._symbolic_call(sym_args, sym_kwargs)
-        return evaluate(g, outputs, feeds)
+        # State that a training call asked to update (BatchNormalization's moving statistics) is assigned at once,
+        # as an eager Keras call does.
+        updates = getattr(g, "state_updates", [])
+        if not updates:
+            return evaluate(g, outputs, feeds)
+        outputs, new_values = evaluate(g, [outputs, [value for _, value in updates]], feeds)
+        for (variable, _), value in zip(updates, new_values):
+            variable.assign(value)
+        return outputs
 
     # -- shapes and history ------------------------------------------------------------------------------------
     def compute_output_shape(self, input_shape):

@@ -7,6 +7,10 @@ The argument checks shared by the convolution, pooling and reshaping layers (`no
 
 from __future__ import annotations
 
+import numbers
+
+import numpy as np
+
 from core import activations, constraints, initializers, ops, regularizers
 from core.errors import ConfigError, ShapeError
 from core.layers.base import Layer
@@ -14,11 +18,12 @@ from core.ops.conv import spatial_padding, transpose_padding
 
 
 def _is_int(value) -> bool:
-    if isinstance(value, bool):
+    """An integer, numpy's included, or a float with an integer value (JSON and GUI fields give both)."""
+    if isinstance(value, (bool, np.bool_)):
         return False
-    if isinstance(value, int):
+    if isinstance(value, numbers.Integral):
         return True
-    return isinstance(value, float) and value.is_integer()
+    return isinstance(value, numbers.Real) and float(value).is_integer()
 
 
 def normalize_tuple(value, rank: int, name: str, layer: str, *, allow_zero: bool = False) -> tuple[int, ...]:
@@ -58,6 +63,15 @@ def spatial_dims(shape, data_format: str) -> tuple:
     return tuple(shape[1:-1]) if data_format == "channels_last" else tuple(shape[2:])
 
 
+_SPATIAL_NAMES = {1: "steps", 2: "rows, cols", 3: "depth, rows, cols"}
+
+
+def layout(rank: int, data_format: str, channels: str = "channels") -> str:
+    """The expected input layout in words, for error messages: '(batch, steps, channels)' and the like."""
+    spatial = _SPATIAL_NAMES[rank]
+    return f"(batch, {spatial}, {channels})" if data_format == "channels_last" else f"(batch, {channels}, {spatial})"
+
+
 def check_rank(layer: Layer, inputs, rank: int, layout: str) -> None:
     if inputs.ndim != rank:
         raise ShapeError(f"{type(layer).__name__} '{layer.name}' expects a rank-{rank} input {layout}, got shape "
@@ -86,12 +100,18 @@ class BaseWindowConv(Layer):
 
     rank = 0
     paddings = ("valid", "same")
+    # Keys tf.keras 2 writes into this layer's config that mean nothing here (it writes its base Conv's config).
+    tf_keras2_keys: tuple[str, ...] = ()
 
     def __init__(self, kernel_size, strides=1, padding="valid", data_format=None, dilation_rate=1, activation=None,
                  use_bias=True, bias_initializer="zeros", bias_regularizer=None, bias_constraint=None,
                  activity_regularizer=None, **kwargs):
-        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         cls = type(self).__name__
+        if kwargs.get("groups", 1) != 1 and "groups" in self.tf_keras2_keys:
+            raise ConfigError(f"{cls}: 'groups' must be 1, got {kwargs['groups']!r}.")
+        for key in self.tf_keras2_keys:
+            kwargs.pop(key, None)
+        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         self.kernel_size = normalize_tuple(kernel_size, self.rank, "kernel_size", cls)
         self.strides = normalize_tuple(strides, self.rank, "strides", cls)
         self.padding = normalize_padding(padding, cls, self.paddings)
@@ -107,9 +127,7 @@ class BaseWindowConv(Layer):
         self.bias_constraint = constraints.get(bias_constraint)
 
     def _layout(self) -> str:
-        spatial = "steps" if self.rank == 1 else "rows, cols"
-        return f"(batch, {spatial}, channels)" if self.data_format == "channels_last" else \
-            f"(batch, channels, {spatial})"
+        return layout(self.rank, self.data_format)
 
     def _input_channels(self, input_shape) -> int:
         input_shape = tuple(input_shape)
@@ -226,12 +244,20 @@ class Conv2D(BaseConv):
     rank = 2
 
 
+class Conv3D(BaseConv):
+    """3-D convolution over volumes: (batch, depth, rows, cols, channels) -> (batch, ..., filters)."""
+
+    rank = 3
+
+
 class BaseConvTranspose(BaseWindowConv):
     """Transposed convolution (the gradient of a convolution with respect to its input): kernel (k..., filters, in).
 
     The output is (in - 1) * stride + kernel long for 'valid' and in * stride for 'same', unless output_padding
     (each value below its stride) says how much longer to make it, as in Keras.
     """
+
+    tf_keras2_keys = ("groups",)
 
     def __init__(self, filters, kernel_size, strides=1, padding="valid", output_padding=None, data_format=None,
                  dilation_rate=1, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
@@ -284,8 +310,14 @@ class Conv2DTranspose(BaseConvTranspose):
     rank = 2
 
 
+class Conv3DTranspose(BaseConvTranspose):
+    rank = 3
+
+
 class BaseDepthwiseConv(BaseWindowConv):
     """One filter bank per input channel: kernel (k..., in, depth_multiplier), in * depth_multiplier outputs."""
+
+    tf_keras2_keys = ("groups",)
 
     def __init__(self, kernel_size, strides=1, padding="valid", depth_multiplier=1, data_format=None,
                  dilation_rate=1, activation=None, use_bias=True, depthwise_initializer="glorot_uniform",
@@ -332,6 +364,8 @@ class DepthwiseConv2D(BaseDepthwiseConv):
 class BaseSeparableConv(BaseWindowConv):
     """A depthwise convolution (k..., in, depth_multiplier) then a pointwise one (1..., in * depth_multiplier,
     filters)."""
+
+    tf_keras2_keys = ("groups", "kernel_initializer", "kernel_regularizer", "kernel_constraint")
 
     def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None, dilation_rate=1,
                  depth_multiplier=1, activation=None, use_bias=True, depthwise_initializer="glorot_uniform",
@@ -390,10 +424,12 @@ class SeparableConv2D(BaseSeparableConv):
 
 
 # Keras's long aliases.
-Convolution1D, Convolution2D = Conv1D, Conv2D
-Convolution1DTranspose, Convolution2DTranspose = Conv1DTranspose, Conv2DTranspose
+Convolution1D, Convolution2D, Convolution3D = Conv1D, Conv2D, Conv3D
+Convolution1DTranspose, Convolution2DTranspose, Convolution3DTranspose = \
+    Conv1DTranspose, Conv2DTranspose, Conv3DTranspose
 SeparableConvolution1D, SeparableConvolution2D = SeparableConv1D, SeparableConv2D
 
-__all__ = ["Conv1D", "Conv2D", "Conv1DTranspose", "Conv2DTranspose", "DepthwiseConv1D", "DepthwiseConv2D",
-           "SeparableConv1D", "SeparableConv2D", "Convolution1D", "Convolution2D", "Convolution1DTranspose",
-           "Convolution2DTranspose", "SeparableConvolution1D", "SeparableConvolution2D"]
+__all__ = ["Conv1D", "Conv2D", "Conv3D", "Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose", "DepthwiseConv1D",
+           "DepthwiseConv2D", "SeparableConv1D", "SeparableConv2D", "Convolution1D", "Convolution2D", "Convolution3D",
+           "Convolution1DTranspose", "Convolution2DTranspose", "Convolution3DTranspose", "SeparableConvolution1D",
+           "SeparableConvolution2D"]

@@ -113,6 +113,8 @@ class Embedding(Layer):
                  embeddings_constraint=None, mask_zero=False, input_length=None, activity_regularizer=None,
                  lora_rank=None, **kwargs):
         # tf.keras 2 configs carry input_length: it fixes the sequence length of the layer's input.
+        if input_length is not None:
+            input_length = check_positive_int("Embedding", "input_length", input_length)
         if input_length is not None and "input_shape" not in kwargs and "batch_input_shape" not in kwargs:
             kwargs["input_shape"] = (input_length,)
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
@@ -122,7 +124,7 @@ class Embedding(Layer):
         self.embeddings_regularizer = regularizers.get(embeddings_regularizer)
         self.embeddings_constraint = constraints.get(embeddings_constraint)
         self.mask_zero = bool(mask_zero)
-        self.input_length = None if input_length is None else int(input_length)
+        self.input_length = input_length
 
     def build(self, input_shape):
         self.embeddings = self.add_weight(name="embeddings", shape=(self.input_dim, self.output_dim),

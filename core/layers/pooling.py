@@ -7,8 +7,8 @@ import warnings
 from core import ops
 from core.errors import ConfigError
 from core.layers.base import Layer
-from core.layers.convolutional import (check_rank, normalize_data_format, normalize_padding, normalize_tuple,
-                                       spatial_dims)
+from core.layers.convolutional import (check_rank, layout, normalize_data_format, normalize_padding,
+                                       normalize_tuple, spatial_dims)
 from core.ops.conv import spatial_padding
 
 
@@ -27,10 +27,7 @@ class BasePooling(Layer):
         self.data_format = normalize_data_format(data_format, cls)
 
     def call(self, inputs):
-        spatial = "steps" if self.rank == 1 else "rows, cols"
-        layout = f"(batch, {spatial}, channels)" if self.data_format == "channels_last" else \
-            f"(batch, channels, {spatial})"
-        check_rank(self, inputs, self.rank + 2, layout)
+        check_rank(self, inputs, self.rank + 2, layout(self.rank, self.data_format))
         spatial_padding(spatial_dims(inputs.shape, self.data_format), self.pool_size, self.strides,
                         (1,) * self.rank, self.padding, f"{type(self).__name__} '{self.name}'")
         return type(self).pool_function(inputs, self.pool_size, strides=self.strides, padding=self.padding,
@@ -71,6 +68,22 @@ class AveragePooling2D(BasePooling):
         super().__init__(pool_size, strides, padding, data_format, **kwargs)
 
 
+class MaxPooling3D(BasePooling):
+    rank = 3
+    pool_function = ops.max_pool
+
+    def __init__(self, pool_size=(2, 2, 2), strides=None, padding="valid", data_format=None, **kwargs):
+        super().__init__(pool_size, strides, padding, data_format, **kwargs)
+
+
+class AveragePooling3D(BasePooling):
+    rank = 3
+    pool_function = ops.average_pool
+
+    def __init__(self, pool_size=(2, 2, 2), strides=None, padding="valid", data_format=None, **kwargs):
+        super().__init__(pool_size, strides, padding, data_format, **kwargs)
+
+
 class BaseGlobalPooling(Layer):
     """A reduction over all spatial axes; `keepdims` keeps them with length 1."""
 
@@ -89,10 +102,7 @@ class BaseGlobalPooling(Layer):
         return list(range(first, first + self.rank))
 
     def _check(self, inputs) -> None:
-        spatial = "steps" if self.rank == 1 else "rows, cols"
-        layout = f"(batch, {spatial}, features)" if self.data_format == "channels_last" else \
-            f"(batch, features, {spatial})"
-        check_rank(self, inputs, self.rank + 2, layout)
+        check_rank(self, inputs, self.rank + 2, layout(self.rank, self.data_format, "features"))
 
     def compute_mask(self, inputs, mask=None):
         return None
@@ -139,28 +149,43 @@ class GlobalMaxPooling1D(BaseGlobalPooling):
         return ops.max(inputs, axis=self._spatial_axes()[0], keepdims=self.keepdims)
 
 
-class GlobalAveragePooling2D(BaseGlobalPooling):
-    rank = 2
-
+class _GlobalAverage(BaseGlobalPooling):
     def call(self, inputs):
         self._check(inputs)
         return ops.mean(inputs, axis=self._spatial_axes(), keepdims=self.keepdims)
 
 
-class GlobalMaxPooling2D(BaseGlobalPooling):
-    rank = 2
-
+class _GlobalMax(BaseGlobalPooling):
     def call(self, inputs):
         self._check(inputs)
         return ops.max(inputs, axis=self._spatial_axes(), keepdims=self.keepdims)
 
 
-# Keras's short aliases.
-MaxPool1D, MaxPool2D = MaxPooling1D, MaxPooling2D
-AvgPool1D, AvgPool2D = AveragePooling1D, AveragePooling2D
-GlobalAvgPool1D, GlobalAvgPool2D = GlobalAveragePooling1D, GlobalAveragePooling2D
-GlobalMaxPool1D, GlobalMaxPool2D = GlobalMaxPooling1D, GlobalMaxPooling2D
+class GlobalAveragePooling2D(_GlobalAverage):
+    rank = 2
 
-__all__ = ["MaxPooling1D", "MaxPooling2D", "AveragePooling1D", "AveragePooling2D", "GlobalAveragePooling1D",
-           "GlobalMaxPooling1D", "GlobalAveragePooling2D", "GlobalMaxPooling2D", "MaxPool1D", "MaxPool2D",
-           "AvgPool1D", "AvgPool2D", "GlobalAvgPool1D", "GlobalAvgPool2D", "GlobalMaxPool1D", "GlobalMaxPool2D"]
+
+class GlobalMaxPooling2D(_GlobalMax):
+    rank = 2
+
+
+class GlobalAveragePooling3D(_GlobalAverage):
+    rank = 3
+
+
+class GlobalMaxPooling3D(_GlobalMax):
+    rank = 3
+
+
+# Keras's short aliases.
+MaxPool1D, MaxPool2D, MaxPool3D = MaxPooling1D, MaxPooling2D, MaxPooling3D
+AvgPool1D, AvgPool2D, AvgPool3D = AveragePooling1D, AveragePooling2D, AveragePooling3D
+GlobalAvgPool1D, GlobalAvgPool2D, GlobalAvgPool3D = GlobalAveragePooling1D, GlobalAveragePooling2D, \
+    GlobalAveragePooling3D
+GlobalMaxPool1D, GlobalMaxPool2D, GlobalMaxPool3D = GlobalMaxPooling1D, GlobalMaxPooling2D, GlobalMaxPooling3D
+
+__all__ = ["MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "AveragePooling1D", "AveragePooling2D", "AveragePooling3D",
+           "GlobalAveragePooling1D", "GlobalMaxPooling1D", "GlobalAveragePooling2D", "GlobalMaxPooling2D",
+           "GlobalAveragePooling3D", "GlobalMaxPooling3D", "MaxPool1D", "MaxPool2D", "MaxPool3D", "AvgPool1D",
+           "AvgPool2D", "AvgPool3D", "GlobalAvgPool1D", "GlobalAvgPool2D", "GlobalAvgPool3D", "GlobalMaxPool1D",
+           "GlobalMaxPool2D", "GlobalMaxPool3D"]

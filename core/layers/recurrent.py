@@ -35,11 +35,6 @@ def _dropout_mask(like, rate: float, noise_shape):
     return ops.divide(ops.cast(keep, like.dtype), 1.0 - rate)
 
 
-def _gate(t, k: int, units: int):
-    """Gate block k of the last axis."""
-    return t[..., k * units:(k + 1) * units]
-
-
 class _RecurrentCell(Layer):
     """What the three cells share: config, weights, the input projection and the one-step call."""
 
@@ -125,33 +120,33 @@ class _RecurrentCell(Layer):
     def project(self, x, input_masks=()):
         """x·W + input bias for all steps at once. `input_masks`: none, one, or one per gate (dropout)."""
         if len(input_masks) > 1:
-            parts = [ops.matmul(ops.multiply(x, m), _gate(self.kernel, k, self.units))
-                     for k, m in enumerate(input_masks)]
+            kernels = ops.split_last(self.kernel, [self.units] * self.gates)
+            parts = [ops.matmul(ops.multiply(x, m), k) for k, m in zip(kernels, input_masks)]
             z = ops.concatenate(parts, axis=-1)
         else:
             z = ops.matmul(ops.multiply(x, input_masks[0]) if input_masks else x, self.kernel)
         b = self.input_bias()
         return ops.add(z, b) if b is not None else z
 
-    def recurrent_projection(self, h, R, rec_bias=None, rec_masks=(), gates=None):
-        """h·R (+ recurrent bias) for the given gates (all by default), with per-gate recurrent dropout masks."""
-        gates = list(range(self.gates)) if gates is None else list(gates)
-        full = gates == list(range(self.gates))
-        if rec_masks:
-            parts = [ops.matmul(ops.multiply(h, rec_masks[k]), _gate(R, k, self.units)) for k in gates]
-            z = parts[0] if len(parts) == 1 else ops.concatenate(parts, axis=-1)
-        elif full:
-            z = ops.matmul(h, R)
-        else:
-            lo, hi = gates[0] * self.units, (gates[-1] + 1) * self.units
-            z = ops.matmul(h, R[:, lo:hi])
-        if rec_bias is not None:
-            lo, hi = gates[0] * self.units, (gates[-1] + 1) * self.units
-            z = ops.add(z, rec_bias if full else rec_bias[lo:hi])
-        return z
+    def recurrent_parts(self, R, rec_masks=()):
+        """The blocks of the recurrent kernel a step multiplies by, cut once outside the loop: the whole kernel,
+        or one block per gate when each gate has its own recurrent dropout mask."""
+        return ops.split_last(R, [self.units] * self.gates) if rec_masks else [R]
 
-    def step(self, xp, states, R, rec_bias=None, rec_masks=()):
-        """One step from the projected input `xp`; returns (output, new_states)."""
+    def recurrent_projection(self, h, parts, rec_bias=None, rec_masks=()):
+        """h·R (+ recurrent bias) for every gate, with per-gate recurrent dropout masks."""
+        if rec_masks:
+            z = ops.concatenate([ops.matmul(ops.multiply(h, m), p) for m, p in zip(rec_masks, parts)], axis=-1)
+        else:
+            z = ops.matmul(h, parts[0])
+        return ops.add(z, rec_bias) if rec_bias is not None else z
+
+    def gates_of(self, z):
+        return ops.split_last(z, [self.units] * self.gates)
+
+    def step(self, xp, states, parts, rec_bias=None, rec_masks=()):
+        """One step from the projected input `xp` and the recurrent kernel's `parts`; returns (output,
+        new_states)."""
         raise NotImplementedError
 
     def onnx_activations(self):
@@ -162,7 +157,7 @@ class _RecurrentCell(Layer):
         """One step, as a Keras cell: `cell(x_t, states) -> (output, new_states)`."""
         states = list(states) if isinstance(states, (list, tuple)) else [states]
         rec_bias = self.recurrent_bias()
-        return self.step(self.project(inputs), states, self.recurrent_kernel, rec_bias)
+        return self.step(self.project(inputs), states, self.recurrent_parts(self.recurrent_kernel), rec_bias)
 
     def get_config(self):
         config = super().get_config()
@@ -183,8 +178,11 @@ class _RecurrentCell(Layer):
             "bias_constraint": constraints.serialize(self.bias_constraint),
             "dropout": self.dropout,
             "recurrent_dropout": self.recurrent_dropout,
-            "seed": self.seed,
         })
+        # Keras 3 writes seed (null by default); tf.keras 2's recurrent layers reject the key, so leave it out
+        # unless it was set.
+        if self.seed is not None:
+            config["seed"] = self.seed
         return config
 
 
@@ -197,8 +195,8 @@ class SimpleRNNCell(_RecurrentCell):
         kwargs.pop("recurrent_activation", None)
         super().__init__(units, activation=activation, recurrent_activation=None, **kwargs)
 
-    def step(self, xp, states, R, rec_bias=None, rec_masks=()):
-        h = self.activation(ops.add(xp, self.recurrent_projection(states[0], R, None, rec_masks)))
+    def step(self, xp, states, parts, rec_bias=None, rec_masks=()):
+        h = self.activation(ops.add(xp, self.recurrent_projection(states[0], parts, None, rec_masks)))
         return h, [h]
 
     def onnx_activations(self):
@@ -229,20 +227,30 @@ class GRUCell(_RecurrentCell):
             return None
         return self.bias[1]
 
-    def step(self, xp, states, R, rec_bias=None, rec_masks=()):
+    def recurrent_parts(self, R, rec_masks=()):
+        if self.reset_after or rec_masks:
+            return super().recurrent_parts(R, rec_masks)
+        return ops.split_last(R, [2 * self.units, self.units])  # z and r together, h apart (r·h comes first)
+
+    def step(self, xp, states, parts, rec_bias=None, rec_masks=()):
         h, H = states[0], self.units
-        x_z, x_r, x_h = _gate(xp, 0, H), _gate(xp, 1, H), _gate(xp, 2, H)
+        x_z, x_r, x_h = self.gates_of(xp)
         if self.reset_after:
-            inner = self.recurrent_projection(h, R, rec_bias, rec_masks)
-            z = self.recurrent_activation(ops.add(x_z, _gate(inner, 0, H)))
-            r = self.recurrent_activation(ops.add(x_r, _gate(inner, 1, H)))
-            hh = self.activation(ops.add(x_h, ops.multiply(r, _gate(inner, 2, H))))
+            r_z, r_r, r_h = self.gates_of(self.recurrent_projection(h, parts, rec_bias, rec_masks))
+            z = self.recurrent_activation(ops.add(x_z, r_z))
+            r = self.recurrent_activation(ops.add(x_r, r_r))
+            hh = self.activation(ops.add(x_h, ops.multiply(r, r_h)))
         else:
-            inner = self.recurrent_projection(h, R, None, rec_masks, gates=[0, 1])
-            z = self.recurrent_activation(ops.add(x_z, _gate(inner, 0, H)))
-            r = self.recurrent_activation(ops.add(x_r, _gate(inner, 1, H)))
-            h_h = ops.multiply(h, rec_masks[2]) if rec_masks else h
-            hh = self.activation(ops.add(x_h, ops.matmul(ops.multiply(r, h_h), _gate(R, 2, H))))
+            if rec_masks:
+                r_z = ops.matmul(ops.multiply(h, rec_masks[0]), parts[0])
+                r_r = ops.matmul(ops.multiply(h, rec_masks[1]), parts[1])
+                R_h, h_h = parts[2], ops.multiply(h, rec_masks[2])
+            else:
+                r_z, r_r = ops.split_last(ops.matmul(h, parts[0]), [H, H])
+                R_h, h_h = parts[1], h
+            z = self.recurrent_activation(ops.add(x_z, r_z))
+            r = self.recurrent_activation(ops.add(x_r, r_r))
+            hh = self.activation(ops.add(x_h, ops.matmul(ops.multiply(r, h_h), R_h)))
         new_h = ops.add(ops.multiply(z, h), ops.multiply(ops.subtract(1.0, z), hh))
         return new_h, [new_h]
 
@@ -277,14 +285,13 @@ class LSTMCell(_RecurrentCell):
 
         return init
 
-    def step(self, xp, states, R, rec_bias=None, rec_masks=()):
+    def step(self, xp, states, parts, rec_bias=None, rec_masks=()):
         h, c = states
-        H = self.units
-        z = ops.add(xp, self.recurrent_projection(h, R, None, rec_masks))
-        i = self.recurrent_activation(_gate(z, 0, H))
-        f = self.recurrent_activation(_gate(z, 1, H))
-        g = self.activation(_gate(z, 2, H))
-        o = self.recurrent_activation(_gate(z, 3, H))
+        z_i, z_f, z_c, z_o = self.gates_of(ops.add(xp, self.recurrent_projection(h, parts, None, rec_masks)))
+        i = self.recurrent_activation(z_i)
+        f = self.recurrent_activation(z_f)
+        g = self.activation(z_c)
+        o = self.recurrent_activation(z_o)
         new_c = ops.add(ops.multiply(f, c), ops.multiply(i, g))
         new_h = ops.multiply(o, self.activation(new_c))
         return new_h, [new_h, new_c]
@@ -329,12 +336,9 @@ class _RecurrentLayer(Layer):
             raise ConfigError(f"{owner}: time_major=True is not supported; inputs are (batch, time, features).")
         if use_cudnn not in ("auto", True, False):
             raise ConfigError(f"{owner}: use_cudnn must be 'auto', True or False, got {use_cudnn!r}.")
-        layer_kwargs = {k: kwargs.pop(k) for k in list(kwargs)
-                        if k in ("name", "trainable", "dtype", "input_shape", "batch_input_shape", "batch_size",
-                                 "input_dim", "input_length", "activity_regularizer")}
-        layer_kwargs.pop("input_length", None)
-        super().__init__(**layer_kwargs, **{k: v for k, v in kwargs.items() if k not in _CELL_KEYS})
-        cell_kwargs.update({k: v for k, v in kwargs.items() if k in _CELL_KEYS})
+        kwargs.pop("input_length", None)  # old configs carry it; the input shape says the same
+        cell_kwargs.update({k: kwargs.pop(k) for k in list(kwargs) if k in _CELL_KEYS})
+        super().__init__(**kwargs)
         cell = self.cell_class(**cell_kwargs, name=self.cell_name, dtype=self.dtype, trainable=self.trainable)
         object.__setattr__(cell, "_owner", self)
         self.cell = cell
@@ -378,9 +382,10 @@ class _RecurrentLayer(Layer):
                              f"{tuple(shape)}.")
 
     def _initial_states(self, sequences, initial_state):
+        """The initial states as tensors; None for each when none were given (zeros, made where needed)."""
         n = self.state_count
         if initial_state is None:
-            return [ops.zeros_state(sequences, self.units, sequences.dtype) for _ in range(n)]
+            return [None] * n
         states = list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state]
         if len(states) != n:
             raise ShapeError(f"{type(self).__name__} '{self.name}' has {n} state(s), but initial_state has "
@@ -418,17 +423,47 @@ class _RecurrentLayer(Layer):
         while g.parent is not None:
             g = g.parent
         # Training graphs need a recurrence made of differentiable ops, so they always take the Scan.
-        if mask is None and not dropping and acts is not None and not g.weights_as_inputs:
+        fusable = not dropping and acts is not None and not g.weights_as_inputs
+        if mask is None and fusable:
             seq, final = self._fused(sequences, states, acts)
             last = final[0]
+        elif fusable and all(s is None for s in states):
+            last, seq, final = self._masked_inference(sequences, mask, acts)
         else:
-            last, seq, final = self._scan(sequences, states, mask, training)
+            states = [ops.zeros_state(sequences, self.units, sequences.dtype) if s is None else s for s in states]
+            last, seq, final = self._scan(sequences, states, mask, training, carry_constants=g.weights_as_inputs)
         output = seq if self.return_sequences else last
         if self.return_state:
             return [output] + list(final)
         return output
 
-    def _fused(self, sequences, states, acts):
+    def _masked_inference(self, sequences, mask, acts):
+        """A masked inference pass: the fused node with `sequence_lens` when, at run time, the mask turns out to be
+        right padding (the common case), else the exact Scan. Keras repeats the last output past a sequence's end
+        where ONNX writes zeros, so the fused branch fills those steps with the final output."""
+        lengths, right_padded = ops.right_padding_lengths(mask)
+        n = self.state_count
+
+        def fused(bring):
+            x, lens = bring(sequences), bring(lengths)
+            seq, final = self._fused(x, [None] * n, acts, sequence_lens=lens)
+            if seq is not None and not self.go_backwards and not self.zero_output_for_mask:
+                keep = ops.expand_dims(ops.cast(bring(mask), "bool"), -1)
+                seq = ops.where(keep, seq, ops.expand_dims(final[0], 1))
+            return ([seq] if seq is not None else []) + [final[0]] + list(final)
+
+        def scanned(bring):
+            x, m = bring(sequences), bring(mask)
+            zeros = [ops.zeros_state(x, self.units, x.dtype) for _ in range(n)]
+            last, seq, final = self._scan(x, zeros, m, False)
+            return ([seq] if seq is not None else []) + [last] + list(final)
+
+        outs = ops.if_then_else(right_padded, fused, scanned, name=f"{self.name}_masked")
+        seq = outs[0] if self.return_sequences else None
+        rest = outs[1:] if self.return_sequences else outs
+        return rest[0], seq, list(rest[1:])
+
+    def _fused(self, sequences, states, acts, sequence_lens=None):
         cell, H = self.cell, self.units
         order = self.onnx_gate_order
         W = ops.expand_dims(ops.transpose(ops.keras_to_onnx_gates(cell.kernel, order, H)), 0)
@@ -441,9 +476,10 @@ class _RecurrentLayer(Layer):
             B = ops.expand_dims(ops.concatenate([wb, rb], axis=0), 0)
         extra = {"linear_before_reset": 1 if cell.reset_after else 0} if isinstance(cell, GRUCell) else {}
         return ops.onnx_recurrent(self.onnx_op, sequences, W, R, B, states, units=H, acts=acts,
-                                  go_backwards=self.go_backwards, return_sequences=self.return_sequences, **extra)
+                                  go_backwards=self.go_backwards, return_sequences=self.return_sequences,
+                                  sequence_lens=sequence_lens, **extra)
 
-    def _scan(self, sequences, states, mask, training):
+    def _scan(self, sequences, states, mask, training, carry_constants=False):
         cell = self.cell
         input_masks, rec_masks = [], []
         if training and cell.dropout > 0:
@@ -456,20 +492,18 @@ class _RecurrentLayer(Layer):
                 rec_masks = rec_masks[:1]
         xp = cell.project(sequences, input_masks)
         rec_bias = cell.recurrent_bias()
-        constants = [cell.recurrent_kernel] + ([rec_bias] if rec_bias is not None else []) + rec_masks
-        graph = graph_of(sequences)
-        constants = [graph.as_tensor(c) for c in constants]
+        parts = list(cell.recurrent_parts(cell.recurrent_kernel, rec_masks))
+        constants = parts + ([rec_bias] if rec_bias is not None else []) + rec_masks
 
         def step(inputs_t, states_t, consts):
-            R = consts[0]
-            rb = consts[1] if rec_bias is not None else None
-            masks = consts[1 + (rec_bias is not None):]
-            return cell.step(inputs_t[0], states_t, R, rb, masks)
+            n = len(parts)
+            rb = consts[n] if rec_bias is not None else None
+            return cell.step(inputs_t[0], states_t, consts[:n], rb, consts[n + (rec_bias is not None):])
 
         return ops.scan_rnn(step, [xp], states, output_size=cell.output_size, mask=mask,
                             go_backwards=self.go_backwards, return_sequences=self.return_sequences,
                             zero_output_for_mask=self.zero_output_for_mask, constants=constants,
-                            name=self.name)
+                            carry_constants=carry_constants, name=self.name)
 
     def compute_mask(self, inputs, mask=None):
         mask = flatten([mask])[0] if mask is not None else None

@@ -7,13 +7,13 @@ import math
 from core import ops
 from core.errors import ConfigError, ShapeError
 from core.layers.base import Layer
-from core.layers.convolutional import _is_int, check_rank, normalize_data_format, normalize_tuple
+from core.layers.convolutional import _is_int, check_rank, layout, normalize_data_format, normalize_tuple
 
 
 def _pairs(value, rank: int, name: str, layer: str) -> tuple:
     """Keras's padding/cropping forms: an int, `rank` ints (symmetric per axis), or `rank` (before, after) pairs.
 
-    For rank 1 the result is one (before, after) pair; for rank 2 a pair of pairs.
+    For rank 1 the result is one (before, after) pair; for ranks 2 and 3 a tuple of pairs.
     """
     if _is_int(value):
         pairs = ((int(value), int(value)),) * rank
@@ -33,11 +33,6 @@ def _pairs(value, rank: int, name: str, layer: str) -> tuple:
 def _spatial_axes(rank: int, data_format: str) -> list[int]:
     first = 1 if data_format == "channels_last" else 2
     return list(range(first, first + rank))
-
-
-def _layout(rank: int, data_format: str) -> str:
-    spatial = "steps" if rank == 1 else "rows, cols"
-    return f"(batch, {spatial}, channels)" if data_format == "channels_last" else f"(batch, channels, {spatial})"
 
 
 class Flatten(Layer):
@@ -148,7 +143,7 @@ class _ZeroPadding(Layer):
         self.data_format = normalize_data_format(data_format, cls)
 
     def call(self, inputs):
-        check_rank(self, inputs, self.rank + 2, _layout(self.rank, self.data_format))
+        check_rank(self, inputs, self.rank + 2, layout(self.rank, self.data_format))
         pairs = [self.padding] if self.rank == 1 else list(self.padding)
         widths = [(0, 0)] * inputs.ndim
         for axis, pair in zip(_spatial_axes(self.rank, self.data_format), pairs):
@@ -179,17 +174,25 @@ class ZeroPadding2D(_ZeroPadding):
         super().__init__(padding, data_format, **kwargs)
 
 
+class ZeroPadding3D(_ZeroPadding):
+    """Adds zeros around volumes: `padding` is an int, 3 ints, or 3 (before, after) pairs."""
+
+    rank = 3
+
+    def __init__(self, padding=((1, 1), (1, 1), (1, 1)), data_format=None, **kwargs):
+        super().__init__(padding, data_format, **kwargs)
+
+
 class _Cropping(Layer):
     rank = 0
+    data_format = "channels_last"
 
-    def __init__(self, cropping, data_format=None, **kwargs):
+    def __init__(self, cropping, **kwargs):
         super().__init__(**kwargs)
-        cls = type(self).__name__
-        self.cropping = _pairs(cropping, self.rank, "cropping", cls)
-        self.data_format = normalize_data_format(data_format, cls)
+        self.cropping = _pairs(cropping, self.rank, "cropping", type(self).__name__)
 
     def call(self, inputs):
-        check_rank(self, inputs, self.rank + 2, _layout(self.rank, self.data_format))
+        check_rank(self, inputs, self.rank + 2, layout(self.rank, self.data_format))
         pairs = [self.cropping] if self.rank == 1 else list(self.cropping)
         key = [slice(None)] * inputs.ndim
         for axis, (before, after) in zip(_spatial_axes(self.rank, self.data_format), pairs):
@@ -207,7 +210,7 @@ class Cropping1D(_Cropping):
     rank = 1
 
     def __init__(self, cropping=(1, 1), **kwargs):
-        super().__init__(cropping, None, **kwargs)
+        super().__init__(cropping, **kwargs)
 
     def get_config(self):
         config = super().get_config()
@@ -215,7 +218,20 @@ class Cropping1D(_Cropping):
         return config
 
 
-class Cropping2D(_Cropping):
+class _SpatialCropping(_Cropping):
+    """Cropping of images and volumes, which (unlike Cropping1D) take a data_format."""
+
+    def __init__(self, cropping, data_format=None, **kwargs):
+        super().__init__(cropping, **kwargs)
+        self.data_format = normalize_data_format(data_format, type(self).__name__)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"cropping": self.cropping, "data_format": self.data_format})
+        return config
+
+
+class Cropping2D(_SpatialCropping):
     """Removes rows and columns: `cropping` is an int, (rows, cols), or ((top, bottom), (left, right))."""
 
     rank = 2
@@ -223,10 +239,14 @@ class Cropping2D(_Cropping):
     def __init__(self, cropping=((0, 0), (0, 0)), data_format=None, **kwargs):
         super().__init__(cropping, data_format, **kwargs)
 
-    def get_config(self):
-        config = super().get_config()
-        config.update({"cropping": self.cropping, "data_format": self.data_format})
-        return config
+
+class Cropping3D(_SpatialCropping):
+    """Removes planes from volumes: `cropping` is an int, 3 ints, or 3 (before, after) pairs."""
+
+    rank = 3
+
+    def __init__(self, cropping=((1, 1), (1, 1), (1, 1)), data_format=None, **kwargs):
+        super().__init__(cropping, data_format, **kwargs)
 
 
 class UpSampling1D(Layer):
@@ -248,22 +268,52 @@ class UpSampling1D(Layer):
         return config
 
 
+def _linear_upsample(x, size: int, axis: int):
+    """Linear interpolation by an integer factor along `axis`, as TensorFlow's bilinear resize: half-pixel centres,
+    the edge value repeated past the ends. Output step i * size + r lies (r + 0.5) / size - 0.5 of a step from
+    input step i, so each of the `size` phases is a fixed blend of a step and its neighbour."""
+    def part(start, stop):
+        key = [slice(None)] * x.ndim
+        key[axis] = slice(start, stop)
+        return x[tuple(key)]
+
+    before = ops.concatenate([part(0, 1), part(None, -1)], axis=axis)  # x[i - 1], edge repeated
+    after = ops.concatenate([part(1, None), part(-1, None)], axis=axis)  # x[i + 1], edge repeated
+    phases = []
+    for r in range(size):
+        offset = (r + 0.5) / size - 0.5
+        if offset < 0:
+            phases.append(ops.add(ops.multiply(before, -offset), ops.multiply(x, 1.0 + offset)))
+        elif offset > 0:
+            phases.append(ops.add(ops.multiply(x, 1.0 - offset), ops.multiply(after, offset)))
+        else:
+            phases.append(x)
+    return ops.interleave(phases, axis=axis)
+
+
 class UpSampling2D(Layer):
-    """Repeats each row `size[0]` times and each column `size[1]` times (nearest-neighbour upsampling)."""
+    """Repeats each row `size[0]` times and each column `size[1]` times ('nearest'), or interpolates between them
+    ('bilinear', as Keras's image resize)."""
+
+    interpolations = ("nearest", "bilinear")
 
     def __init__(self, size=(2, 2), data_format=None, interpolation="nearest", **kwargs):
         super().__init__(**kwargs)
         self.size = normalize_tuple(size, 2, "size", "UpSampling2D")
         self.data_format = normalize_data_format(data_format, "UpSampling2D")
-        if interpolation != "nearest":
-            raise ConfigError(f"UpSampling2D: only interpolation='nearest' is supported, got {interpolation!r}.")
+        if interpolation not in self.interpolations:
+            raise ConfigError(f"UpSampling2D: 'interpolation' must be one of {', '.join(self.interpolations)}, got "
+                              f"{interpolation!r}.")
         self.interpolation = interpolation
 
     def call(self, inputs):
-        check_rank(self, inputs, 4, _layout(2, self.data_format))
+        check_rank(self, inputs, 4, layout(2, self.data_format))
         x = inputs
         for axis, size in zip(_spatial_axes(2, self.data_format), self.size):
-            x = ops.repeat(x, size, axis=axis)
+            if size == 1:
+                continue
+            x = ops.repeat(x, size, axis=axis) if self.interpolation == "nearest" else \
+                _linear_upsample(x, size, axis)
         return x
 
     def get_config(self):
@@ -272,5 +322,27 @@ class UpSampling2D(Layer):
         return config
 
 
-__all__ = ["Flatten", "Reshape", "Permute", "RepeatVector", "ZeroPadding1D", "ZeroPadding2D", "Cropping1D",
-           "Cropping2D", "UpSampling1D", "UpSampling2D"]
+class UpSampling3D(Layer):
+    """Repeats each plane, row and column `size[i]` times along its axis."""
+
+    def __init__(self, size=(2, 2, 2), data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        self.size = normalize_tuple(size, 3, "size", "UpSampling3D")
+        self.data_format = normalize_data_format(data_format, "UpSampling3D")
+
+    def call(self, inputs):
+        check_rank(self, inputs, 5, layout(3, self.data_format))
+        x = inputs
+        for axis, size in zip(_spatial_axes(3, self.data_format), self.size):
+            if size > 1:
+                x = ops.repeat(x, size, axis=axis)
+        return x
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"size": self.size, "data_format": self.data_format})
+        return config
+
+
+__all__ = ["Flatten", "Reshape", "Permute", "RepeatVector", "ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D",
+           "Cropping1D", "Cropping2D", "Cropping3D", "UpSampling1D", "UpSampling2D", "UpSampling3D"]

@@ -222,7 +222,9 @@ def zeros_like(x, dtype=None):
     from core.ops.math import multiply, cast
 
     t = graph_of(x).as_tensor(x)
-    return cast(multiply(t, 0), dtype or t.dtype)
+    # Multiplied rather than ConstantOfShape'd so unknown dimensions follow x; ONNX Mul has no bool kernel.
+    numeric = cast(t, "float32") if t.dtype == "bool" else t
+    return cast(multiply(numeric, 0), dtype or t.dtype)
 
 
 @op
@@ -231,7 +233,7 @@ def ones_like(x, dtype=None):
 
     # Computed in x's dtype: ONNX Add has no bool kernel, so ones_like(x, "bool") must cast afterwards.
     t = graph_of(x).as_tensor(x)
-    return cast(add(zeros_like(t), 1), dtype or t.dtype)
+    return cast(add(zeros_like(t, "float32" if t.dtype == "bool" else None), 1), dtype or t.dtype)
 
 
 @op
@@ -334,6 +336,23 @@ def getitem(x, key):
     return y
 
 
+def _merge_with_next(t, ax: int, factor: int):
+    """(..., n, factor, ...) -> (..., n * factor, ...): merge axis `ax` of `t` with the next one."""
+    g = t.graph
+    merged = None if t.shape[ax] is None else t.shape[ax] * factor
+    after = t.shape[ax + 2:]
+    out_shape = t.shape[:ax] + (merged,) + after
+    if merged is not None or builtins.all(d is not None for d in after):
+        # Reshape's 0 copies the leading dimensions (the batch among them) and -1 takes what is left.
+        return reshape(t, (0,) * ax + (-1 if merged is None else merged,) + after)
+    # Two unknown lengths: the target shape is computed from the runtime shape.
+    dims = shape(t)
+    from core.ops.math import multiply
+
+    target = concatenate([dims[:ax], multiply(dims[ax:ax + 1], np.int64(factor)), dims[ax + 2:]], axis=0)
+    return g.emit("Reshape", [t, target], {}, [(t.dtype, out_shape)])[0]
+
+
 @op
 def repeat(x, repeats, axis=None):
     """Repeat each element `repeats` times along `axis` (flattened when None), as `keras.ops.repeat` with an int.
@@ -350,15 +369,14 @@ def repeat(x, repeats, axis=None):
         axis = 0
     ax = norm_axis(axis, t.ndim)
     tiled = tile(expand_dims(t, ax + 1), [1] * (ax + 1) + [repeats] + [1] * (t.ndim - ax - 1))
-    merged = None if t.shape[ax] is None else t.shape[ax] * repeats
-    after = t.shape[ax + 1:]
-    out_shape = t.shape[:ax] + (merged,) + after
-    if merged is not None or builtins.all(d is not None for d in after):
-        # Reshape's 0 copies the leading dimensions (the batch among them) and -1 takes what is left.
-        return reshape(tiled, (0,) * ax + (-1 if merged is None else merged,) + after)
-    # Two unknown lengths: the target shape is computed from the input's runtime shape.
-    dims = shape(t)
-    from core.ops.math import multiply
+    return _merge_with_next(tiled, ax, repeats)
 
-    target = concatenate([dims[:ax], multiply(dims[ax:ax + 1], np.int64(repeats)), dims[ax + 1:]], axis=0)
-    return g.emit("Reshape", [tiled, target], {}, [(t.dtype, out_shape)])[0]
+
+@op
+def interleave(xs, axis):
+    """Tensors of one shape woven along `axis`: out[..., i * k + r, ...] = xs[r][..., i, ...] for k tensors."""
+    xs = list(xs)
+    g = graph_of(*xs)
+    ts = [g.as_tensor(x) for x in xs]
+    ax = norm_axis(axis, ts[0].ndim)
+    return _merge_with_next(stack(ts, axis=ax + 1), ax, len(ts))

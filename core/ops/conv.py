@@ -1,4 +1,6 @@
-"""Convolution and pooling ops (Conv, MaxPool, AveragePool) in Keras's channels-last layout.
+"""Convolution and pooling ops in Keras's channels-last layout: conv, conv_transpose, depthwise_conv, separable_conv,
+max_pool, average_pool (ONNX Conv, ConvTranspose, MaxPool, AveragePool; their gradient rules live in
+`core.training.conv_gradients`).
 
 ONNX's Conv and pooling ops want channels first (NCW, NCHW), so a channels-last input is transposed in and the result
 transposed back; ONNX Runtime removes the pairs of transposes between consecutive convolutions. A Keras kernel
@@ -98,7 +100,7 @@ def _window_op(onnx_op, x, kernel, strides, dilations, padding, data_format, att
     t = g.as_tensor(x)
     rank = len(kernel)
     if t.ndim != rank + 2:
-        raise ShapeError(f"{what} expects a rank-{rank + 2} input (batch, {'spatial, ' * rank}channels), got shape "
+        raise ShapeError(f"{what} expects a rank-{rank + 2} input (batch, {rank} spatial axes, channels), got shape "
                          f"{t.shape}.")
     channels_last = data_format == "channels_last"
     if channels_last:

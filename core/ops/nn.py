@@ -104,8 +104,14 @@ def dropout(x, rate, noise_shape=None, seed=None):
     """
     g = graph_of(x)
     t = g.as_tensor(x)
-    if rate <= 0:
+    if not 0.0 <= rate <= 1.0:
+        raise ValueError(f"dropout: rate must be between 0 and 1, got {rate}.")
+    if rate == 0:
         return t
+    if rate == 1:  # everything dropped; ONNX Dropout wants a ratio below 1
+        from core.ops.array import zeros_like
+
+        return zeros_like(t)
     if noise_shape is None:
         ratio = g.constant(np.array(rate, dtype=t.dtype), t.dtype)
         train = g.constant(np.array(True))

@@ -14,7 +14,8 @@ from core.errors import ShapeError
 from core.graph import GraphBuilder, graph_scope
 from core.ops.dispatch import graph_of
 
-__all__ = ["onnx_activation", "onnx_recurrent", "scan_rnn", "zeros_state", "keras_to_onnx_gates"]
+__all__ = ["onnx_activation", "onnx_recurrent", "scan_rnn", "zeros_state", "keras_to_onnx_gates",
+           "right_padding_lengths", "if_then_else", "split_last"]
 
 def onnx_activation(fn):
     """ONNX's (name, alpha, beta) for a Keras activation, or None when the fused ops cannot express it.
@@ -54,6 +55,17 @@ def keras_to_onnx_gates(w, gate_order, units):
     return concatenate(pieces, axis=-1)
 
 
+def split_last(x, sizes):
+    """Split the last axis into pieces of `sizes` with one Split node (its gradient is a Concat, where a Slice's
+    is a scatter: this matters inside a recurrence, which runs it every step)."""
+    g = graph_of(x)
+    t = g.as_tensor(x)
+    if t.shape[-1] is not None and sum(sizes) != t.shape[-1]:
+        raise ShapeError(f"split_last: sizes {list(sizes)} do not add up to the last dimension of {t.shape}.")
+    return g.emit("Split", [t, g.constant(np.array(sizes, dtype=np.int64))], {"axis": len(t.shape) - 1},
+                  [(t.dtype, tuple(t.shape[:-1]) + (int(n),)) for n in sizes])
+
+
 def zeros_state(like, units: int, dtype=None):
     """Zeros of shape (batch, units), the batch taken at run time from `like` (batch first)."""
     from onnx import numpy_helper
@@ -68,8 +80,62 @@ def zeros_state(like, units: int, dtype=None):
     return g.emit("ConstantOfShape", [shape], {"value": value}, [(dtype, (t.shape[0], units))])[0]
 
 
+def right_padding_lengths(mask):
+    """(lengths (batch,) int32, is_right_padded scalar bool) of a bool (batch, time) mask.
+
+    `is_right_padded` is true when every row is a run of True followed only by False, and no row is empty: then
+    ONNX's `sequence_lens` expresses the mask exactly (ORT refuses zero lengths).
+    """
+    from core.ops.math import all as all_, cast, equal, greater, less, min as min_, sum as sum_
+
+    g = graph_of(mask)
+    m = cast(g.as_tensor(mask), "bool")
+    lengths = sum_(cast(m, "int32"), axis=1)
+    steps = g.emit("Shape", [m], {"start": 1, "end": 2}, [("int64", (1,))])[0]
+    steps = g.emit("Squeeze", [steps, g.constant(np.array([0], np.int64))], {}, [("int64", ())])[0]
+    positions = g.emit("Range", [g.constant(np.array(0, np.int64)), steps, g.constant(np.array(1, np.int64))], {},
+                       [("int64", (m.shape[1],))])[0]
+    from core.ops.array import expand_dims
+
+    prefix = less(expand_dims(cast(positions, "int32"), 0), expand_dims(lengths, 1))
+    ok = all_(equal(cast(prefix, "int32"), cast(m, "int32")))
+    ok = cast(cast(ok, "int32") * cast(greater(min_(lengths), 0), "int32"), "bool")
+    return lengths, ok
+
+
+def if_then_else(cond, then_fn, else_fn, name="branch"):
+    """ONNX `If`: `then_fn()` / `else_fn()` record their ops into their own branch graphs and return lists of
+    tensors of matching dtypes and ranks; only the chosen branch runs. Outer tensors a branch uses should first
+    pass `bring(t)` (given to the functions) so that ops on them land in the branch, not before the If."""
+    g = graph_of(cond)
+    branches, results = [], []
+    for fn in (then_fn, else_fn):
+        bg = GraphBuilder(f"{name}_{'then' if not branches else 'else'}", parent=g)
+
+        def bring(t, bg=bg):
+            t = g.as_tensor(t) if not hasattr(t, "graph") else t
+            return bg.emit("Identity", [t], {}, [(t.dtype, t.shape)], name_hint="outer")[0]
+
+        with graph_scope(bg):
+            outs = list(fn(bring))
+            fixed = []
+            for t in outs:
+                if any(t is o for o in fixed) or t.graph is not bg:
+                    t = bg.emit("Identity", [t], {}, [(t.dtype, t.shape)], name_hint="branch_out")[0]
+                fixed.append(t)
+            bg.set_outputs(fixed)
+        branches.append(bg)
+        results.append(fixed)
+    specs = []
+    for a, b in zip(*results):
+        if a.dtype != b.dtype or len(a.shape) != len(b.shape):
+            raise ShapeError(f"{name}: the If branches disagree ({a.dtype}{a.shape} vs {b.dtype}{b.shape}).")
+        specs.append((a.dtype, tuple(x if x == y else None for x, y in zip(a.shape, b.shape))))
+    return g.emit("If", [cond], {"then_branch": branches[0], "else_branch": branches[1]}, specs, name_hint=name)
+
+
 def onnx_recurrent(kind: str, x, W, R, B, initial_states, *, units: int, acts, go_backwards=False,
-                   return_sequences=False, linear_before_reset=None):
+                   return_sequences=False, linear_before_reset=None, sequence_lens=None):
     """One ONNX LSTM / GRU / RNN node over batch-major `x` (batch, time, features).
 
     W, R, B are already in ONNX's layout ([1, G*units, I], [1, G*units, units], [1, 2*G*units]). `acts` are the
@@ -82,7 +148,7 @@ def onnx_recurrent(kind: str, x, W, R, B, initial_states, *, units: int, acts, g
     xt = transpose(x, (1, 0, 2))
     T, batch = xt.shape[0], xt.shape[1]
     states = [None if s is None else expand_dims(s, 0) for s in initial_states]
-    inputs = [xt, W, R, B, None] + states
+    inputs = [xt, W, R, B, sequence_lens] + states
     while inputs and inputs[-1] is None:
         inputs.pop()
     attrs = {"hidden_size": int(units), "direction": "reverse" if go_backwards else "forward",
@@ -108,7 +174,7 @@ def onnx_recurrent(kind: str, x, W, R, B, initial_states, *, units: int, acts, g
 
 
 def scan_rnn(step, sequences, initial_states, *, output_size: int, mask=None, go_backwards=False,
-             return_sequences=False, zero_output_for_mask=False, constants=(), name="rnn"):
+             return_sequences=False, zero_output_for_mask=False, constants=(), carry_constants=False, name="rnn"):
     """Keras's `backend.rnn` as an ONNX Scan.
 
     `step(inputs_t, states, constants) -> (output, new_states)` is called once, on tensors of the Scan body: the
@@ -116,6 +182,10 @@ def scan_rnn(step, sequences, initial_states, *, output_size: int, mask=None, go
     into the body). With a `mask` (bool (batch, time)), a masked step keeps the previous states and its output is
     the previous output (zeros before the first unmasked step), or zeros when `zero_output_for_mask`.
     Returns (last_output, outputs (batch, time, output_size) or None, final states).
+
+    By default the body reads `constants` from the outer scope (cheapest for inference). With `carry_constants`
+    they enter as loop-carried values passed through unchanged, so that every tensor the recurrence depends on is
+    an explicit input of the Scan node, as reverse-mode differentiation of a training graph needs.
     """
     from core.ops.array import expand_dims, flip, transpose
     from core.ops.math import cast, where
@@ -137,16 +207,20 @@ def scan_rnn(step, sequences, initial_states, *, output_size: int, mask=None, go
             m = flip(m, 0)
         scan_inputs.append(expand_dims(m, -1))
     prev_output = zeros_state(sequences[0], output_size, seqs[0].dtype)
-    carried = list(initial_states) + [prev_output]
+    constants = [g.as_tensor(c) for c in constants]
+    carried = list(initial_states) + [prev_output] + (constants if carry_constants else [])
+    n = len(initial_states)
 
     body = GraphBuilder(f"{name}_step", parent=g)
     with graph_scope(body):
         state_in = [body.add_input("state", s.dtype, s.shape) for s in carried]
         slices = [body.add_input("step_in", s.dtype, s.shape[1:]) for s in scan_inputs]
         mask_t = slices.pop() if mask is not None else None
-        consts = [body.emit("Identity", [body.as_tensor(c)], {}, [(c.dtype, c.shape)], name_hint="outer")[0]
-                  for c in constants]
-        states_t, prev_t = state_in[:-1], state_in[-1]
+        if carry_constants:
+            consts = state_in[n + 1:]
+        else:
+            consts = [body.emit("Identity", [c], {}, [(c.dtype, c.shape)], name_hint="outer")[0] for c in constants]
+        states_t, prev_t = state_in[:n], state_in[n]
         output, new_states = step(slices, states_t, consts)
         if mask_t is not None:
             new_states = [where(mask_t, n, o) for n, o in zip(new_states, states_t)]
@@ -154,7 +228,8 @@ def scan_rnn(step, sequences, initial_states, *, output_size: int, mask=None, go
             output = where(mask_t, output, fallback)
         outs = []
         # A body output must be its own value: the same tensor twice (h is both state and output) breaks ORT.
-        for t in list(new_states) + [output] + ([output] if return_sequences else []):
+        passed = consts if carry_constants else []
+        for t in list(new_states) + [output] + passed + ([output] if return_sequences else []):
             if any(t is o for o in outs) or any(t is i for i in state_in + slices):
                 t = body.emit("Identity", [t], {}, [(t.dtype, t.shape)], name_hint="step_out")[0]
             outs.append(t)
@@ -165,7 +240,6 @@ def scan_rnn(step, sequences, initial_states, *, output_size: int, mask=None, go
         specs.append((output.dtype, (T,) + tuple(output.shape)))
     results = g.emit("Scan", carried + scan_inputs, {"body": body, "num_scan_inputs": len(scan_inputs)}, specs,
                      name_hint=f"{name}_scan")
-    n = len(initial_states)
     final_states, last_output = results[:n], results[n]
-    seq = transpose(results[n + 1], (1, 0, 2)) if return_sequences else None
+    seq = transpose(results[len(carried)], (1, 0, 2)) if return_sequences else None
     return last_output, seq, final_states

@@ -1,1 +1,13 @@
-"""Training in ONNX Runtime: one ONNX graph per step (forward, loss, reverse-mode gradient, optimizer update)."""
+"""Training in ONNX Runtime without gradient kernels: the whole step is one ONNX graph of standard ops.
+
+- `trainer`: compile / fit / evaluate (mixed into `Model`), host-side loss and metric accumulation, callbacks.
+- `targets`, `data`: the data fit and evaluate accept, checked before the first step.
+- `step_graph`: forward + losses + penalties + metric statistics + gradient + optimizer update as one graph.
+- `autodiff`: reverse mode over a `GraphBuilder`'s recorded nodes; `gradients`: one rule per ONNX op type;
+  `scan_grad`: the Scan rule (recurrent layers); `conv_gradients`: Conv, ConvTranspose and the pooling ops.
+- `session`: the ORT session with weights and optimizer state in two ping-pong sets of OrtValues.
+
+An op without a rule makes training fail with a clear `GradientError`; a layer that emits a new op type registers
+its rule with `core.training.gradients.register_gradient(op_type)` (fn(g, node, xs, ys, dys) -> one gradient or None
+per input, written with `core.ops` into `g`).
+"""

@@ -18,58 +18,106 @@ def _is_float(t: SymbolicTensor) -> bool:
     return t.dtype.startswith("float")
 
 
+def lookup(g: GraphBuilder, name: str) -> SymbolicTensor:
+    """A tensor by name in `g` or, for subgraphs, in the graphs around it."""
+    while g is not None:
+        t = g.values.get(name)
+        if t is not None:
+            return t
+        g = g.parent
+    raise KeyError(name)
+
+
+def outer_refs(body: GraphBuilder) -> list[str]:
+    """Names a subgraph reads from the graphs around it (its implicit inputs), in order of first use."""
+    local = {t.name for t in body.inputs} | set(body.initializers)
+    refs = []
+    for n in body.nodes:
+        for i in n.inputs:
+            if i and i not in local and i not in refs:
+                refs.append(i)
+        for v in n.attrs.values():
+            if isinstance(v, GraphBuilder):
+                refs.extend(r for r in outer_refs(v) if r not in local and r not in refs)
+        local.update(n.outputs)
+    return refs
+
+
+def node_inputs(n) -> list[str]:
+    """A node's inputs, including what its subgraphs (a Scan's body) read from outside."""
+    names = [i for i in n.inputs if i]
+    for v in n.attrs.values():
+        if isinstance(v, GraphBuilder):
+            names.extend(r for r in outer_refs(v) if r not in names)
+    return names
+
+
 def gradients(loss: SymbolicTensor, wrt: list[SymbolicTensor]) -> list[SymbolicTensor]:
     """d loss / d w for each w in `wrt` (a zero tensor where the loss does not depend on w)."""
     g: GraphBuilder = loss.graph
-    forward = list(g.nodes)
-    wrt_names = {t.name for t in wrt}
+    with graph_scope(g):
+        seed = g.constant(np.array(1.0, dtype=loss.dtype), loss.dtype)
+    grads = backprop(g, list(g.nodes), {loss.name: seed}, [t.name for t in wrt])
+    with graph_scope(g):
+        return [grads.get(w.name) if grads.get(w.name) is not None else ops.zeros_like(w) for w in wrt]
 
-    # Nodes that depend on a weight ...
+
+def backprop(g: GraphBuilder, forward: list, seeds: dict, wrt_names) -> dict:
+    """Reverse-mode pass over `forward` (nodes of `g`, in order) from `seeds` (tensor name -> its gradient).
+    Returns gradients by name for the tensors in `wrt_names` that the seeds depend on (others are absent)."""
+    # Nodes that depend on a wrt tensor ...
     depends = set(wrt_names)
     for n in forward:
         if n.op_type in NON_DIFFERENTIABLE:
             continue
-        if any(i in depends for i in n.inputs if i):
+        if any(i in depends for i in node_inputs(n)):
             depends.update(n.outputs)
-    # ... and that the loss depends on.
-    needed = {loss.name}
+    # ... and that a seed depends on.
+    needed = set(seeds)
     relevant = []
     for n in reversed(forward):
         if any(o in needed for o in n.outputs) and any(o in depends for o in n.outputs):
             relevant.append(n)
-            needed.update(i for i in n.inputs if i and i in depends)
+            needed.update(i for i in node_inputs(n) if i in depends)
 
     with graph_scope(g):
-        grads: dict[str, SymbolicTensor] = {loss.name: g.constant(np.array(1.0, dtype=loss.dtype), loss.dtype)}
+        grads: dict[str, SymbolicTensor] = dict(seeds)
+
+        def accumulate(name, dx):
+            x = lookup(g, name)
+            if dx is None or name not in depends or not _is_float(x):
+                return
+            if dx.dtype != x.dtype:
+                dx = ops.cast(dx, x.dtype)
+            prev = grads.get(name)
+            grads[name] = dx if prev is None else ops.add(prev, dx)
+
         for n in relevant:  # already in reverse order
-            dys = [grads.get(o) for o in n.outputs]
-            if all(d is None for d in dys):
+            if all(grads.get(o) is None for o in n.outputs):
                 continue
             if n.op_type == "Dropout" and len(n.outputs) == 1:
                 _add_dropout_mask(g, n)
-            xs = [g.values[i] if i else None for i in n.inputs]
-            ys = [g.values[o] for o in n.outputs]
+            xs = [lookup(g, i) if i else None for i in n.inputs]
+            ys = [lookup(g, o) for o in n.outputs]
             dys = [grads.get(o) for o in n.outputs]
-            if dys[0] is None and n.op_type not in ("Split",):
+            if dys[0] is None and n.op_type not in ("Split", "Scan"):
                 dys[0] = ops.zeros_like(ys[0])
             try:
-                dxs = rule_for(n)(g, n, xs, ys, dys)
+                dxs = rule_for(n)(g, n, xs, ys, dys, depends) if n.op_type == "Scan" else \
+                    rule_for(n)(g, n, xs, ys, dys)
             except GradientError:
                 raise
             except Exception as exc:  # a rule that cannot handle this node's shapes
                 raise GradientError(f"Gradient of {n.op_type} node '{n.name}' failed: {exc}") from exc
+            extra = {}
+            if isinstance(dxs, tuple):
+                dxs, extra = dxs
             for x, dx in zip(xs, dxs):
-                if x is None or dx is None or x.name not in depends or not _is_float(x):
-                    continue
-                if dx.dtype != x.dtype:
-                    dx = ops.cast(dx, x.dtype)
-                prev = grads.get(x.name)
-                grads[x.name] = dx if prev is None else ops.add(prev, dx)
-        out = []
-        for w in wrt:
-            d = grads.get(w.name)
-            out.append(d if d is not None else ops.zeros_like(w))
-    return out
+                if x is not None:
+                    accumulate(x.name, dx)
+            for name, dx in extra.items():
+                accumulate(name, dx)
+    return {name: grads[name] for name in wrt_names if name in grads}
 
 
 def _add_dropout_mask(g: GraphBuilder, node) -> None:

@@ -171,3 +171,34 @@ def make_source(x, y, sample_weight, batch_size, shuffle, steps=None, what="fit"
     if x is None:
         raise InputDataError(f"{what} needs data: x is None.")
     return ArraySource(x, y, sample_weight, batch_size, shuffle)
+
+
+class PreparedBatch(tuple):
+    """A batch already converted and checked as a whole array set: (inputs, targets, sample weights) lists."""
+
+
+class PreparedArrays:
+    """Arrays converted and checked once before training, so a step only slices them."""
+
+    def __init__(self, xs, ys, sws, batch_size, shuffle):
+        self.xs, self.ys, self.sws = xs, ys, sws
+        self.n = xs[0].shape[0]
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+
+    def __len__(self):
+        return -(-self.n // self.batch_size)
+
+    def batches(self, epoch: int, steps: int | None = None):
+        order = np.random.permutation(self.n) if self.shuffle else None
+        count = 0
+        while True:
+            for start in range(0, self.n, self.batch_size):
+                if steps is not None and count >= steps:
+                    return
+                idx = slice(start, start + self.batch_size) if order is None else order[start:start + self.batch_size]
+                yield PreparedBatch(([a[idx] for a in self.xs], [None if a is None else a[idx] for a in self.ys],
+                                     [a[idx] for a in self.sws]))
+                count += 1
+            if steps is None or count >= steps:
+                return

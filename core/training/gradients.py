@@ -14,7 +14,7 @@ import numpy as np
 
 from core import ops
 from core.errors import NetweaverError
-from core.graph import GraphBuilder, OpNode, SymbolicTensor, onnx_dtype
+from core.graph import GraphBuilder, OpNode, SymbolicTensor
 
 
 class GradientError(NetweaverError, ValueError):
@@ -73,7 +73,9 @@ def unbroadcast(grad: SymbolicTensor, target: SymbolicTensor) -> SymbolicTensor:
     axes = list(range(lead))
     for i, d in enumerate(ts):
         gd = gs[lead + i]
-        if d == gd and d is not None:
+        if d == gd and (d is not None or (lead == 0 and i == 0)):
+            # Equal known sizes; or the batch axis of two tensors of the same rank, which is never broadcast
+            # (a tensor made from the data has the whole batch there; a broadcast one has a static 1).
             continue
         if d == 1:
             if gd != 1:
@@ -387,6 +389,11 @@ def _matmul(g, node, xs, ys, dys):
     dy = dys[0]
     if a.ndim < 2 or b.ndim < 2:
         raise GradientError("MatMul gradients need inputs of rank 2 or more.")
+    if a.ndim == 2 and b.ndim == 2:
+        # Gemm transposes an operand as it reads it: no Transpose node (inside a Scan one would run every step).
+        da = g.emit("Gemm", [dy, b], {"transB": 1}, [(dy.dtype, a.shape)])[0]
+        db = g.emit("Gemm", [a, dy], {"transA": 1}, [(dy.dtype, b.shape)])[0]
+        return [da, db]
     if b.ndim == 2 and a.ndim > 2:
         # A Dense layer on a sequence: fold the leading axes into one large product for dB.
         k, n = b.shape
@@ -480,6 +487,9 @@ def _slice(g, node, xs, ys, dys):
     axes_v = [int(a) % x.ndim for a in np.atleast_1d(axes_v)]
     steps = xs[4] if len(xs) > 4 and xs[4] is not None else _i64(g, [1] * len(axes_v))
     dy = dys[0]
+    padded = _slice_as_pad(g, x, dy, axes_v, [const_value(g, t) for t in (starts, ends, steps)])
+    if padded is not None:
+        return [padded] + [None] * (len(xs) - 1)
     xshape = shape_of(x)
     for k, axis in enumerate(axes_v):
         pick = _i64(g, [k])
@@ -490,6 +500,23 @@ def _slice(g, node, xs, ys, dys):
         positions = g.emit("Slice", [positions, sl[0], sl[1], _i64(g, [0]), sl[2]], {}, [("int64", (None,))])[0]
         dy = _scatter_axis(dy, dim, positions, axis)
     return [_reshape_like(dy, x)] + [None] * (len(xs) - 1)
+
+
+def _slice_as_pad(g, x, dy, axes, consts):
+    """A forward slice with constant bounds, step 1, over axes of known size: its gradient is one Pad of zeros
+    (an LSTM's gate slices hit this every time step)."""
+    if any(c is None for c in consts):
+        return None
+    starts, ends, steps = (np.atleast_1d(c).tolist() for c in consts)
+    if any(int(st) != 1 for st in steps) or any(x.shape[a] is None for a in axes):
+        return None
+    begin, end = [0] * x.ndim, [0] * x.ndim
+    for a, st, en in zip(axes, starts, ends):
+        span = range(*slice(int(st), int(en), 1).indices(x.shape[a]))
+        begin[a] = span.start
+        end[a] = x.shape[a] - span.start - len(span)
+    zero = g.constant(np.array(0, dtype=dy.dtype), dy.dtype)
+    return g.emit("Pad", [dy, _i64(g, begin + end), zero], {"mode": "constant"}, [(dy.dtype, x.shape)])[0]
 
 
 @register_gradient("Gather")
@@ -610,3 +637,7 @@ def rule_for(node: OpNode):
         raise GradientError(f"Training cannot differentiate the ONNX op '{node.op_type}' (node '{node.name}'): no "
                             f"gradient rule is registered for it.")
     return rule
+
+
+# Rules that live beside the ops they differentiate register themselves on import.
+from core.training import conv_gradients, scan_grad  # noqa: E402,F401

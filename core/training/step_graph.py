@@ -16,7 +16,8 @@ from core import losses as losses_module
 from core import ops
 from core.errors import InputDataError
 from core.graph import graph_scope
-from core.training.autodiff import gradients
+from core.training.autodiff import backprop
+from core.training.gradients import RULES
 
 
 @dataclass
@@ -54,6 +55,8 @@ class StepProgram:
     results: list[tuple] = field(default_factory=list)
     result_names: list[str] = field(default_factory=list)
     result_shapes: list[tuple] = field(default_factory=list)
+    # With one flat slot vector per slot name: (id(var), size) in the order the weights are packed.
+    flat_layout: list | None = None
 
 
 def build_step(model, x_specs, y_specs, targets: list[OutputTarget], *, optimizer=None) -> StepProgram:
@@ -80,7 +83,7 @@ def build_step(model, x_specs, y_specs, targets: list[OutputTarget], *, optimize
             sw_inputs.append(sw.name)
             if tgt.loss is not None:
                 values = tgt.loss.call(y, pred)
-                value = losses_module.reduce_weighted(values, sw, tgt.loss.reduction)
+                value = losses_module.reduce_weighted(values, sw, tgt.loss.reduction, mask=_output_mask(g, pred))
                 value = ops.cast(value, "float32")
                 if len(targets) > 1:
                     results.append(("output_loss", i))
@@ -112,28 +115,59 @@ def build_step(model, x_specs, y_specs, targets: list[OutputTarget], *, optimize
         out_names = [f"result_{k}" for k in range(len(result_tensors))]
         written: dict[int, object] = {}
         lr_name = it_name = None
+        flat_layout = None
         if train:
             params = [(v, t) for v, t in g.variable_inputs if id(v) in trainable_ids]
-            grads = gradients(total, [t for _, t in params])
+            grads, sparse = _gradients_and_sparse_parts(g, total, [t for _, t in params])
             lr = g.add_input("learning_rate", "float32", ())
             it = g.add_input("iterations", "float32", ())
             lr_name, it_name = lr.name, it.name
-            slot_tensors = []
-            for v, _ in params:
-                slots = {}
-                for sname in optimizer.slot_names:
-                    slots[sname] = g.add_input(f"{v.path}/{sname}", v.dtype, v.shape)
-                slot_tensors.append(slots)
             glob = {k: g.add_input(f"optimizer/{k}", "float32", ()) for k in sorted(optimizer.global_slots)}
-            new_params, new_slots, new_glob = optimizer.apply(grads, [t for _, t in params], slot_tensors, glob, lr, it)
-            for (v, _), p in zip(params, new_params):
-                written[id(v)] = ops.cast(p, v.dtype)
-            for (v, _), slots, news in zip(params, slot_tensors, new_slots):
+            dtypes = {v.dtype for v, _ in params}
+            if len(params) > 1 and len(dtypes) == 1:
+                # One flat vector for all weights: the elementwise update is written (and run) once, not once
+                # per weight, which matters for small models where every node costs about a microsecond.
+                dtype = dtypes.pop()
+                grads = optimizer.clip(grads)
+                sizes = [int(np.prod(v.shape)) for v, _ in params]
+                flat_g = ops.concatenate([ops.reshape(gr, (-1,)) for gr in grads], axis=0)
+                flat_p = ops.concatenate([ops.reshape(t, (-1,)) for _, t in params], axis=0)
+                total_size = sum(sizes)
+                slots = {sname: g.add_input(f"optimizer/{sname}", dtype, (total_size,))
+                         for sname in optimizer.slot_names}
+                flat_sparse = None
+                if any(sp is not None for sp in sparse) and not optimizer.clips:
+                    flat_sparse = {
+                        kind: ops.concatenate([ops.reshape(sp[kind] if sp is not None else fn(gr), (-1,))
+                                               for gr, sp in zip(grads, sparse)], axis=0)
+                        for kind, fn in (("square", ops.square), ("abs", ops.abs))}
+                new_p, new_s, new_glob = optimizer.apply([flat_g], [flat_p], [slots], glob, lr, it, clip=False,
+                                                         sparse=[flat_sparse])
+                pieces = g.emit("Split", [new_p[0], g.constant(np.array(sizes, dtype=np.int64))], {"axis": 0},
+                                [(dtype, (n,)) for n in sizes])
+                for (v, _), piece in zip(params, pieces):
+                    written[id(v)] = ops.reshape(piece, v.shape) if len(v.shape) != 1 else piece
                 for sname, tin in slots.items():
-                    state.append(StateSlot(("s", id(v), sname), tin.name, None, v.dtype, v.shape))
-                    outputs.append(news[sname])
+                    state.append(StateSlot(("sf", sname), tin.name, None, dtype, (total_size,)))
+                    outputs.append(new_s[0][sname])
                     out_names.append(f"new_{len(out_names)}")
                     state[-1].output_name = out_names[-1]
+                flat_layout = [(id(v), n) for (v, _), n in zip(params, sizes)]
+            else:
+                slot_tensors = []
+                for v, _ in params:
+                    slot_tensors.append({sname: g.add_input(f"{v.path}/{sname}", v.dtype, v.shape)
+                                         for sname in optimizer.slot_names})
+                new_params, new_slots, new_glob = optimizer.apply(grads, [t for _, t in params], slot_tensors, glob,
+                                                                  lr, it, sparse=sparse)
+                for (v, _), p in zip(params, new_params):
+                    written[id(v)] = ops.cast(p, v.dtype)
+                for (v, _), slots, news in zip(params, slot_tensors, new_slots):
+                    for sname, tin in slots.items():
+                        state.append(StateSlot(("s", id(v), sname), tin.name, None, v.dtype, v.shape))
+                        outputs.append(news[sname])
+                        out_names.append(f"new_{len(out_names)}")
+                        state[-1].output_name = out_names[-1]
             for k, tin in glob.items():
                 state.append(StateSlot(("g", k), tin.name, None, "float32", ()))
                 outputs.append(ops.cast(new_glob[k], "float32"))
@@ -148,9 +182,66 @@ def build_step(model, x_specs, y_specs, targets: list[OutputTarget], *, optimize
                 out_names.append(f"new_{len(out_names)}")
                 slot.output_name = out_names[-1]
             state.append(slot)
+    # Outputs keep their tensors' own names where they can, which saves an Identity node per output.
+    used = set()
+    graph_in = {t.name for t in g.inputs} | set(g.initializers)
+    for k, t in enumerate(outputs):
+        if t.name not in used and t.name not in graph_in:
+            out_names[k] = t.name
+        used.add(out_names[k])
+    for slot in state:
+        if slot.output_name is not None:
+            slot.output_name = out_names[int(slot.output_name.split("_")[-1])]
     g.set_outputs(outputs, out_names)
     n_res = len(result_tensors)
     return StepProgram(
         model_proto=g.to_model(), x_inputs=x_inputs, y_inputs=y_inputs, sw_inputs=sw_inputs, lr_input=lr_name,
         iterations_input=it_name, state=state, results=results, result_names=out_names[:n_res],
-        result_shapes=[tuple(t.shape) for t in result_tensors])
+        result_shapes=[tuple(t.shape) for t in result_tensors], flat_layout=flat_layout)
+
+
+def _gradients_and_sparse_parts(g, loss, params):
+    """Gradients of `loss` for `params`; and for weights read only by Gather (embeddings), what Keras's sparse
+    update uses instead of the summed row gradient: the per-row sums of each lookup's squared and absolute
+    gradient ({"square": ..., "abs": ...}; None for other weights)."""
+    readers: dict[str, list] = {}
+    for n in g.nodes:
+        for i in n.inputs:
+            readers.setdefault(i, []).append(n)
+    lookups = {}
+    for t in params:
+        nodes = readers.get(t.name, [])
+        if nodes and all(n.op_type == "Gather" and n.inputs[0] == t.name and int(n.attrs.get("axis", 0)) == 0
+                         for n in nodes):
+            lookups[t.name] = nodes
+    extra = [n.outputs[0] for nodes in lookups.values() for n in nodes]
+    with graph_scope(g):
+        seed = g.constant(np.array(1.0, dtype=loss.dtype), loss.dtype)
+    found = backprop(g, list(g.nodes), {loss.name: seed}, [t.name for t in params] + extra)
+    grads, sparse = [], []
+    with graph_scope(g):
+        for t in params:
+            grads.append(found.get(t.name) if found.get(t.name) is not None else ops.zeros_like(t))
+            parts = None
+            for n in lookups.get(t.name, []):
+                dy = found.get(n.outputs[0])
+                if dy is None:
+                    continue
+                xs = [g.values[i] for i in n.inputs]
+                ys = [g.values[n.outputs[0]]]
+                new = {kind: RULES["Gather"](g, n, xs, ys, [fn(dy)])[0]
+                       for kind, fn in (("square", ops.square), ("abs", ops.abs))}
+                parts = new if parts is None else {k: ops.add(parts[k], new[k]) for k in parts}
+            sparse.append(parts)
+    return grads, sparse
+
+
+def _output_mask(g, out):
+    """The Keras mask of a model output (outputs renamed through Identity keep it on the tensor they copy)."""
+    mask = getattr(out, "_keras_mask", None)
+    if mask is None:
+        for n in g.nodes:
+            if n.op_type == "Identity" and n.outputs[0] == out.name:
+                mask = getattr(g.values.get(n.inputs[0]), "_keras_mask", None)
+                break
+    return mask if hasattr(mask, "graph") else None

@@ -9,15 +9,29 @@ epoch loss is the mean of the batch losses (regularization included) weighted by
 
 from __future__ import annotations
 
-import time
 import warnings
 
 import numpy as np
 
 from core import runtime
 from core.errors import ConfigError, InputDataError
-from core.training.data import ArraySource, _as_arrays, make_source
+from core.training.data import ArraySource, PreparedArrays, PreparedBatch, _as_arrays, make_source
 from core.training.step_graph import OutputTarget, build_step
+from core.training.targets import check_targets, prepare_targets, sample_weights
+
+
+def _resolve_device(device) -> str:
+    """'cpu' or 'cuda' for the state buffers: CUDA only where a session can really start there (probed once); an
+    explicit 'cuda' that cannot start falls back to the CPU with the runtime's visible warning."""
+    device = runtime.check_device(device)
+    if device == "cpu":
+        return "cpu"
+    if runtime.cuda_usable():
+        return "cuda"
+    if device == "cuda":
+        warnings.warn("CUDA was requested but could not be started (no usable GPU or CUDA libraries); training on "
+                      "the CPU instead.", RuntimeWarning, stacklevel=3)
+    return "cpu"
 
 
 def _flat_list(x):
@@ -59,10 +73,16 @@ class TrainerMixin:
             raise ConfigError(f"compile(weighted_metrics=...) must be a list or a dict, got "
                               f"{type(weighted_metrics).__name__}.")
         self._compiled = _Compiled(self.optimizer, loss, loss_weights, metrics, weighted_metrics)
+        # What file writers (training_config) and get_compile_config read back.
+        self._compile_config = {"optimizer": optimizer, "loss": loss, "loss_weights": loss_weights,
+                                "metrics": metrics, "weighted_metrics": weighted_metrics}
         self._train_state = None
         self.compiled_loss = loss
         self.loss = loss
         self.stop_training = False
+
+    def get_compile_config(self):
+        return dict(getattr(self, "_compile_config", None) or {})
 
     @property
     def metrics_names(self) -> list[str]:
@@ -169,153 +189,60 @@ class TrainerMixin:
         specs = self._predict_specs(arrays)
         return self._check_inputs(arrays, specs), specs
 
-    def _prepare_y(self, y, out_info):
-        names = [nm for nm, _, _ in out_info]
-        if y is None:
-            return None
-        if isinstance(y, dict):
-            missing = [n for n in names if n not in y]
-            unknown = [k for k in y if k not in names]
-            if unknown:
-                raise InputDataError(f"Targets name output(s) {unknown} that model '{self.name}' does not have "
-                                     f"(outputs: {names}).")
-            return [None if n in missing else y[n] for n in names]
-        ys = list(y) if isinstance(y, (list, tuple)) and len(names) > 1 else [y]
-        if isinstance(y, (list, tuple)) and len(names) == 1 and len(y) == 1 and not np.isscalar(y[0]) and \
-                np.asarray(y[0]).ndim >= 1 and np.asarray(y).dtype == object:
-            ys = [y[0]]
-        if len(ys) != len(names):
-            raise InputDataError(f"Model '{self.name}' has {len(names)} output(s) ({names}) but got targets for "
-                                 f"{len(ys)}.")
-        return ys
-
-    def _check_targets(self, ys, targets, out_info, n_samples, where="fit"):
-        """Cast targets to float32 and check that each fits its output and loss; returns the fixed arrays."""
-        from core import losses
-
-        out = []
-        for y, tgt, (name, _, shape) in zip(ys, targets, out_info):
-            if y is None:
-                if tgt.loss is not None:
-                    raise InputDataError(f"{where}: output '{name}' has a loss but no targets were given for it.")
-                out.append(None)
-                continue
-            y = _as_arrays(y, f"Targets for output '{name}'")
-            if y.shape[0] != n_samples:
-                raise InputDataError(f"{where}: targets for output '{name}' have {y.shape[0]} samples but x has "
-                                     f"{n_samples}.")
-            if losses.is_sparse(tgt.loss):
-                if y.ndim == len(shape) and y.shape[-1] != 1 or y.ndim not in (len(shape), len(shape) - 1):
-                    raise InputDataError(
-                        f"{where}: sparse_categorical_crossentropy on output '{name}' expects integer class labels "
-                        f"of shape {(None,) + tuple(shape[1:-1])}, got targets of shape {y.shape}. For one-hot "
-                        f"targets use categorical_crossentropy.")
-                n_classes = shape[-1]
-                if y.size and (np.any(y < 0) or (n_classes is not None and np.any(y >= n_classes))):
-                    raise InputDataError(f"{where}: class labels for output '{name}' must be in [0, {n_classes}), "
-                                         f"got values from {y.min()} to {y.max()}.")
-                if y.dtype.kind == "f" and np.any(y != np.round(y)):
-                    raise InputDataError(f"{where}: sparse class labels for output '{name}' must be integers.")
-            else:
-                if losses.is_categorical(tgt.loss) and (y.ndim == len(shape) - 1 or y.shape[-1] == 1) and \
-                        (shape[-1] or 0) > 1:
-                    raise InputDataError(
-                        f"{where}: categorical_crossentropy on output '{name}' (shape {shape}) needs one-hot "
-                        f"targets of shape {(None,) + tuple(shape[1:])}, but the targets have shape {y.shape} "
-                        f"(integer class labels?). Use loss='sparse_categorical_crossentropy' or "
-                        f"keras.utils.to_categorical(y).")
-                if y.ndim == len(shape) - 1 and shape[-1] == 1:
-                    y = y.reshape(y.shape + (1,))
-                if y.ndim != len(shape) or any(s is not None and s != d for s, d in zip(shape[1:], y.shape[1:])):
-                    raise InputDataError(f"{where}: targets for output '{name}' have shape {y.shape}, but the "
-                                         f"output has shape {shape}.")
-            out.append(np.ascontiguousarray(y, dtype=np.float32))
-        return out
-
-    def _sample_weights(self, sw, ys, class_weight, n, names):
-        """One float32 weight array per output (ones where none was given), class weights folded in."""
-        per = [None] * len(names)
-        if sw is not None:
-            if isinstance(sw, dict):
-                per = [sw.get(nm) for nm in names]
-            elif isinstance(sw, (list, tuple)) and len(names) > 1:
-                per = list(sw)
-            else:
-                per = [sw] * len(names)
-        out = []
-        for i, w in enumerate(per):
-            if w is None:
-                w = np.ones((n,), np.float32)
-            else:
-                w = np.asarray(w, dtype=np.float32)
-                if w.ndim == 2 and w.shape[1] == 1:
-                    w = w[:, 0]
-                if w.shape != (n,):
-                    raise InputDataError(f"sample_weight must have shape ({n},) (one weight per sample), got "
-                                         f"{w.shape}.")
-            out.append(w)
-        if class_weight is not None:
-            if len(names) > 1:
-                raise InputDataError("class_weight is only supported for models with a single output; use "
-                                     "sample_weight per output instead.")
-            y = ys[0]
-            if y is None:
-                raise InputDataError("class_weight needs targets.")
-            if y.ndim == 2 and y.shape[1] > 1:
-                classes = np.argmax(y, axis=-1)
-            else:
-                classes = np.round(y.reshape(y.shape[0], -1)[:, 0]).astype(np.int64)
-            try:
-                table = {int(k): float(v) for k, v in class_weight.items()}
-            except (AttributeError, TypeError, ValueError):
-                raise InputDataError(f"class_weight must be a dict from class index to weight, got "
-                                     f"{class_weight!r}.") from None
-            cw = np.array([table.get(int(c), 1.0) for c in classes], dtype=np.float32)
-            out[0] = out[0] * cw
-        return out
-
     # -- the step program ------------------------------------------------------------------------------------------
-    def _ensure_program(self, x_specs, y_arrays, device, train=True):
+    def _threads_for(self, batch_size):
+        """One thread for small steps: thread hand-offs cost more than they save below about a million
+        multiply-adds per step (the seed MLP runs 3x faster on one thread than on the default pool)."""
+        n_params = sum(int(np.prod(v.shape)) for v in self.trainable_weights)
+        return 1 if n_params * (batch_size or 32) < 1_000_000 else None
+
+    def _ensure_program(self, x_specs, y_arrays, device, train=True, batch_size=None):
         """Build (or reuse) the training and evaluation step graphs and the state buffers for these data specs."""
         from core.training.session import StateBuffers, StepRunner
 
         out_info = self._output_info(x_specs)
-        targets = self._targets(out_info, y_arrays)
         y_specs = [None if y is None else ("float32", (None,) + tuple(y.shape[1:])) for y in (y_arrays or [])]
         y_specs += [None] * (len(out_info) - len(y_specs))
-        key = (tuple((n, d, tuple(s)) for n, d, s in x_specs), tuple(y_specs), runtime.check_device(device))
+        device = _resolve_device(device)
+        key = (tuple((n, d, tuple(s)) for n, d, s in x_specs), tuple(y_specs), device, id(self.optimizer))
         st = self._train_state
-        if st is not None and st["key"] == key:
-            if train and st["train"] is None:
-                st["train"] = self._make_runner(st, optimizer=self.optimizer)
+        if st is not None and st["key"] == key and (st["train"] is not None or not train):
             return st
         if st is not None:
             self._sync_to_host()
-        names = self._result_names(targets)
-        st = {"key": key, "targets": targets, "out_info": out_info, "y_specs": y_specs, "names": names,
-              "x_specs": x_specs, "device": runtime.check_device(device), "train": None, "eval": None}
-        values = {("w", id(v)): np.asarray(v.numpy()) for v in self.weights}
+        targets = self._targets(out_info, y_arrays)
+        st = {"key": key, "targets": targets, "out_info": out_info, "y_specs": y_specs,
+              "names": self._result_names(targets), "x_specs": x_specs, "device": device,
+              "vars": {id(v): v for v in self.weights}}
         opt = self.optimizer
         opt.build(self.trainable_weights)
-        for v in self.trainable_weights:
-            for sname, arr in opt.slots_for(v).items():
-                values[("s", id(v), sname)] = arr
-        for k, val in opt._globals.items():
-            values[("g", k)] = np.array(val, dtype=np.float32)
-        st["buffers"] = StateBuffers(values, st["device"])
-        st["versions"] = {id(v): v._version for v in self.weights}
-        st["vars"] = {id(v): v for v in self.weights}
-        self._train_state = st
-        st["eval"] = self._make_runner(st, optimizer=None)
+        programs = [build_step(self, x_specs, y_specs, targets, optimizer=None)]
         if train:
-            st["train"] = self._make_runner(st, optimizer=opt)
+            programs.append(build_step(self, x_specs, y_specs, targets, optimizer=opt))
+        st["flat_layout"] = programs[-1].flat_layout
+        values = {}
+        for program in programs:
+            for slot in program.state:
+                if slot.key not in values:
+                    values[slot.key] = self._host_value(st, slot.key)
+        st["buffers"] = StateBuffers(values, st["device"])
+        st["versions"] = {i: v._version for i, v in st["vars"].items()}
+        threads = self._threads_for(batch_size)
+        st["eval"] = StepRunner(programs[0], st["buffers"], st["device"], threads)
+        st["train"] = StepRunner(programs[1], st["buffers"], st["device"], threads) if train else None
+        self._train_state = st
         return st
 
-    def _make_runner(self, st, optimizer):
-        from core.training.session import StepRunner
-
-        program = build_step(self, st["x_specs"], st["y_specs"], st["targets"], optimizer=optimizer)
-        return StepRunner(program, st["buffers"], st["device"])
+    def _host_value(self, st, key):
+        """The host's copy of a state value: a weight, an optimizer slot (per weight or packed flat), a global."""
+        opt = self.optimizer
+        if key[0] == "w":
+            return np.asarray(st["vars"][key[1]].numpy())
+        if key[0] == "s":
+            return opt.slots_for(st["vars"][key[1]])[key[2]]
+        if key[0] == "sf":
+            return np.concatenate([opt.slots_for(st["vars"][i])[key[1]].reshape(-1) for i, _ in st["flat_layout"]])
+        return np.array(opt._globals[key[1]], dtype=np.float32)
 
     def _sync_to_host(self):
         """Copy the current weights and optimizer state from the buffers into the Variables and the optimizer."""
@@ -323,20 +250,25 @@ class TrainerMixin:
         if st is None:
             return
         buf = st["buffers"]
+        opt = self.optimizer
         for key in buf.keys():
             kind = key[0]
             if kind == "w":
                 var = st["vars"].get(key[1])
-                if var is not None:
-                    value = buf.read(key)
-                    if not np.array_equal(value, var.numpy()):
-                        var.assign(value)
+                value = buf.read(key)
+                if not np.array_equal(value, var.numpy()):
+                    var.assign(value)
             elif kind == "s":
-                var = st["vars"].get(key[1])
-                if var is not None:
-                    self.optimizer.slots_for(var)[key[2]] = buf.read(key)
+                opt.slots_for(st["vars"][key[1]])[key[2]] = buf.read(key)
+            elif kind == "sf":
+                flat = buf.read(key)
+                offset = 0
+                for i, n in st["flat_layout"]:
+                    var = st["vars"][i]
+                    opt.slots_for(var)[key[1]] = flat[offset:offset + n].reshape(var.shape).copy()
+                    offset += n
             elif kind == "g":
-                self.optimizer._globals[key[1]] = float(buf.read(key))
+                opt._globals[key[1]] = float(buf.read(key))
         st["versions"] = {i: v._version for i, v in st["vars"].items()}
         self._invalidate()
 
@@ -357,7 +289,33 @@ class TrainerMixin:
             st["versions"] = {i: v._version for i, v in st["vars"].items()}
 
     # -- running batches ---------------------------------------------------------------------------------------------
+    def _prepare_arrays(self, st, source, class_weight, where):
+        """Convert and check whole numpy data once (x, y, sample weights), so each step only slices."""
+        if not isinstance(source, ArraySource):
+            return source
+        xs, specs = self._prepare_x(source.x)
+        out_info = st["out_info"]
+        if source.y is None:
+            if any(t.loss is not None for t in st["targets"]):
+                raise InputDataError(f"{where}: the data has no targets (y), but the model has a loss.")
+            ys = [None] * len(out_info)
+        else:
+            ys = check_targets(prepare_targets(self.name, source.y, out_info), st["targets"], out_info, source.n, where)
+        sws = sample_weights(source.sw, ys, class_weight, source.n, [nm for nm, _, _ in out_info])
+        return PreparedArrays(xs, ys, sws, source.batch_size, source.shuffle)
+
     def _batch_feeds(self, st, runner, batch, class_weight, where):
+        p = runner.program
+        if isinstance(batch, PreparedBatch):
+            xs, ys, sws = batch
+            feeds = dict(zip(p.x_inputs, xs))
+            for name, arr in zip(p.y_inputs, ys):
+                if name is not None:
+                    feeds[name] = arr
+            for name, arr in zip(p.sw_inputs, sws):
+                if name is not None:
+                    feeds[name] = arr
+            return feeds, xs[0].shape[0]
         x, y, sw = batch
         xs, specs = self._prepare_x(x)
         if [tuple(s) for _, _, s in specs] != [tuple(s) for _, _, s in st["x_specs"]]:
@@ -366,14 +324,13 @@ class TrainerMixin:
         if n == 0:
             raise InputDataError(f"{where}: got an empty batch.")
         out_info = st["out_info"]
-        ys = self._prepare_y(y, out_info) if y is not None else None
+        ys = prepare_targets(self.name, y, out_info) if y is not None else None
         if ys is None:
             if any(t.loss is not None for t in st["targets"]):
                 raise InputDataError(f"{where}: the data has no targets (y), but the model has a loss.")
             ys = [None] * len(out_info)
-        ys = self._check_targets(ys, st["targets"], out_info, n, where)
-        sws = self._sample_weights(sw, ys, class_weight, n, [nm for nm, _, _ in out_info])
-        p = runner.program
+        ys = check_targets(ys, st["targets"], out_info, n, where)
+        sws = sample_weights(sw, ys, class_weight, n, [nm for nm, _, _ in out_info])
         feeds = dict(zip(p.x_inputs, xs))
         for name, arr in zip(p.y_inputs, ys):
             if name is not None:
@@ -398,12 +355,12 @@ class TrainerMixin:
         stats: dict = {}
         for (kind, *rest), value in zip(program.results, results):
             if kind == "loss":
-                trackers["loss"].update_state(float(value), sample_weight=n)
+                trackers["loss"].add(float(value) * n, n)
             elif kind == "output_loss":
                 t = st["targets"][rest[0]]
                 # Keras (TensorFlow backend) weights these per-output trackers by the static batch size, which
                 # is unknown in its traced step, so each batch counts once; the total loss is weighted by size.
-                trackers[f"{t.name}_loss"].update_state(float(value))
+                trackers[f"{t.name}_loss"].add(float(value), 1)
             else:
                 stats.setdefault(rest[0], []).append(value)
         for (i, j, weighted), vals in stats.items():
@@ -453,18 +410,24 @@ class TrainerMixin:
                                                  validation_steps)
 
         # Check everything against the first batch before any step runs.
-        peek = self._peek(source)
-        first_x, first_y, _ = peek
+        if isinstance(source, ArraySource):
+            first_x, first_y = source.x, source.y  # numpy data is checked whole
+        else:
+            first_x, first_y, _ = self._peek(source)
         xs, x_specs = self._prepare_x(first_x)
         out_info = self._output_info(x_specs)
-        ys = self._prepare_y(first_y, out_info) if first_y is not None else None
+        ys = prepare_targets(self.name, first_y, out_info) if first_y is not None else None
         if ys is None and self._compiled.loss is not None:
             raise InputDataError("fit: no targets (y) were given, but the model has a loss.")
         targets = self._targets(out_info, [None if a is None else _as_arrays(a, "y") for a in ys] if ys else None)
-        ys_checked = self._check_targets(ys, targets, out_info, xs[0].shape[0], "fit") if ys else None
-        st = self._ensure_program(x_specs, ys_checked, device, train=True)
+        ys_checked = check_targets(ys, targets, out_info, xs[0].shape[0], "fit") if ys else None
+        st = self._ensure_program(x_specs, ys_checked, device, train=True, batch_size=batch_size)
         self._sync_from_host()
         runner = st["train"]
+        if isinstance(source, ArraySource):
+            source = self._prepare_arrays(st, source, class_weight, "fit")
+        if isinstance(val_source, ArraySource):
+            val_source = self._prepare_arrays(st, val_source, None, "validation")
 
         steps = steps_per_epoch or (len(source) or None)
         verbose = 1 if verbose == "auto" else int(verbose)
@@ -486,13 +449,13 @@ class TrainerMixin:
                 cbs.on_epoch_begin(epoch)
                 self._sync_from_host()
                 completed = self._run_epoch(st, runner, source, epoch, steps_per_epoch, class_weight, trackers,
-                                            cbs, peek if epoch == self._initial_epoch else None)
+                                            cbs)
                 if not completed:
                     break
                 self._sync_to_host()
                 logs = self._logs(st, trackers)
                 if val_source is not None and (epoch + 1) % validation_freq == 0:
-                    val_logs = self._run_evaluation(st, val_source, validation_steps, None)
+                    val_logs = self._run_evaluation(st, val_source, validation_steps, cbs)
                     logs.update({f"val_{k}": v for k, v in val_logs.items()})
                 cbs.on_epoch_end(epoch, logs)
                 self._sync_from_host()
@@ -512,15 +475,9 @@ class TrainerMixin:
         buf = st["buffers"]
         changed = False
         for key in list(buf.keys()):
-            if key[0] == "s":
-                var = st["vars"].get(key[1])
-                host = self.optimizer.slots_for(var)[key[2]]
+            if key[0] in ("s", "sf", "g"):
+                host = np.asarray(self._host_value(st, key))
                 if not np.array_equal(host, buf.read(key)):
-                    buf.write(key, host)
-                    changed = True
-            elif key[0] == "g":
-                host = np.float32(self.optimizer._globals[key[1]])
-                if host != buf.read(key):
                     buf.write(key, host)
                     changed = True
         if changed:
@@ -534,7 +491,7 @@ class TrainerMixin:
         try:
             first = next(it)
         except StopIteration:
-            raise InputDataError("fit got no data (the dataset or generator is empty).") from None
+            raise InputDataError("No data: the dataset or generator is empty.") from None
         source._peeked = (first, it)
         return first
 
@@ -550,7 +507,7 @@ class TrainerMixin:
         yield first
         yield from rest
 
-    def _run_epoch(self, st, runner, source, epoch, steps_per_epoch, class_weight, trackers, cbs, peeked):
+    def _run_epoch(self, st, runner, source, epoch, steps_per_epoch, class_weight, trackers, cbs):
         batches = self._batches(source, epoch, steps_per_epoch)
         opt = self.optimizer
         program = runner.program
@@ -633,23 +590,31 @@ class TrainerMixin:
                  callbacks=None, return_dict=False, device=None, **kwargs):
         """Loss and metrics on the data, as Keras returns them: a scalar when there is only the loss, else a list
         in `metrics_names` order (a dict with return_dict=True)."""
-        from core.callbacks import CallbackList
+        from core.callbacks import CallbackList, EvaluateProgbar
 
         self._assert_compiled("evaluate")
         batch_size = self._check_batch_size(batch_size)
         source = make_source(x, y, sample_weight, batch_size, False, steps, "evaluate")
-        first_x, first_y, _ = self._peek(source)
+        if isinstance(source, ArraySource):
+            first_x, first_y = source.x, source.y
+        else:
+            first_x, first_y, _ = self._peek(source)
         xs, x_specs = self._prepare_x(first_x)
         out_info = self._output_info(x_specs)
-        ys = self._prepare_y(first_y, out_info) if first_y is not None else None
+        ys = prepare_targets(self.name, first_y, out_info) if first_y is not None else None
         targets = self._targets(out_info, ys)
         if ys is not None:
-            ys = self._check_targets(ys, targets, out_info, xs[0].shape[0], "evaluate")
+            ys = check_targets(ys, targets, out_info, xs[0].shape[0], "evaluate")
         elif self._compiled.loss is not None:
             raise InputDataError("evaluate: no targets (y) were given, but the model has a loss.")
-        st = self._ensure_program(x_specs, ys, device, train=False)
+        st = self._ensure_program(x_specs, ys, device, train=False, batch_size=batch_size)
         self._sync_from_host()
-        cbs = CallbackList(callbacks, model=self, steps=len(source) or None, verbose=0)
+        if isinstance(source, ArraySource):
+            source = self._prepare_arrays(st, source, None, "evaluate")
+        verbose = 1 if verbose == "auto" else int(verbose)
+        cbs = CallbackList(callbacks, model=self, steps=len(source) or None, verbose=verbose)
+        if verbose:
+            cbs.append(EvaluateProgbar(len(source) or None, verbose))
         logs = self._run_evaluation(st, source, steps, cbs)
         if return_dict:
             return logs
@@ -674,3 +639,4 @@ class TrainerMixin:
 
     def predict_on_batch(self, x):
         return self.predict(x, batch_size=None, verbose=0)
+

@@ -145,6 +145,9 @@ def test_config_round_trip():
     assert config["padding"] == "causal" and config["data_format"] == "channels_last"
     clone = layers.Conv1D.from_config(config)
     assert clone.get_config() == config
+    numpy_ints = layers.Conv2D(np.int64(4), (np.int32(3), 2), strides=np.int64(2))
+    assert numpy_ints.filters == 4 and numpy_ints.kernel_size == (3, 2) and numpy_ints.strides == (2, 2)
+    assert type(numpy_ints.get_config()["kernel_size"][0]) is int
     # tf.keras 2 JSON writes lists.
     assert layers.Conv2D.from_config({"filters": 2, "kernel_size": [3, 3], "strides": [1, 1]}).kernel_size == (3, 3)
 
@@ -259,6 +262,11 @@ def test_extra_conv_configs_and_errors():
     depthwise.build((None, 8, 8, 3))
     assert depthwise.count_params() == 3 * 3 * 3 * 2
     assert layers.Conv1DTranspose(2, 3).name == "conv1d_transpose"
+    # tf.keras 2 writes its base Conv's keys into these configs; they are read and mean nothing.
+    tf2 = layers.SeparableConv1D(4, 3, groups=1, kernel_initializer={"class_name": "GlorotUniform", "config": {}})
+    assert "groups" not in tf2.get_config() and "kernel_initializer" not in tf2.get_config()
+    with pytest.raises(ConfigError, match="'groups' must be 1"):
+        layers.DepthwiseConv2D(3, groups=2)
     with pytest.raises(ConfigError, match="'output_padding' must be smaller than the stride"):
         layers.Conv1DTranspose(2, 3, strides=2, output_padding=2)
     with pytest.raises(ConfigError, match="'depth_multiplier' must be a positive integer"):
@@ -269,3 +277,13 @@ def test_extra_conv_configs_and_errors():
         layers.DepthwiseConv1D(3, name="d")(nw.Input(shape=(2, 4)))
     with pytest.raises(ShapeError, match=r"output of length 0"):
         layers.Conv1DTranspose(2, 2, padding="same", output_padding=0)(nw.Input(shape=(1, 4)))
+
+
+@pytest.mark.parametrize("class_name,config,shape", [
+    ("Conv3D", dict(filters=3, kernel_size=(2, 3, 2)), (2, 4, 5, 4, 2)),
+    ("Conv3D", dict(filters=3, kernel_size=3, strides=(1, 2, 2), padding="same"), (1, 3, 5, 6, 2)),
+    ("Conv3DTranspose", dict(filters=2, kernel_size=2, strides=2, padding="same"), (1, 2, 3, 2, 3)),
+])
+def test_conv3d_matches_keras(keras3, class_name, config, shape):
+    assert_layer_matches_keras(keras3, class_name, {**config, "bias_initializer": "random_normal"}, _x(*shape),
+                               dynamic_axes=(1, 2, 3))

@@ -1,8 +1,6 @@
 """Embedding, Masking, Identity and Lambda against numpy and real Keras 3 (same weights, same inputs)."""
 
 import json
-import os
-
 import numpy as np
 import pytest
 
@@ -10,15 +8,7 @@ import core as keras
 from core import layers, ops
 from core.errors import ConfigError, MaskError
 from core.serialization import safe_mode_scope
-
-
-@pytest.fixture(scope="module")
-def k3():
-    os.environ["KERAS_BACKEND"] = "tensorflow"
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import keras as real_keras
-
-    return real_keras
+from keras_reference import keras3  # noqa: F401  (the real-Keras fixture)
 
 
 def _config_keys(cfg):
@@ -46,10 +36,10 @@ def test_embedding_gathers_rows_and_casts_float_ids():
     assert np.abs(table).max() <= 0.05
 
 
-def test_embedding_matches_keras3_with_mask(k3):
+def test_embedding_matches_keras3_with_mask(keras3):
     ids = np.array([[3, 1, 0, 0], [7, 0, 2, 0]])
     ours = layers.Embedding(8, 3, mask_zero=True)
-    ref = k3.layers.Embedding(8, 3, mask_zero=True)
+    ref = keras3.layers.Embedding(8, 3, mask_zero=True)
     ref.build((None, 4))
     ours(ids)
     ours.set_weights(ref.get_weights())
@@ -90,7 +80,8 @@ def test_embedding_config_round_trip_and_tf_keras2_input_length():
 @pytest.mark.parametrize("kwargs, what", [({"input_dim": 0, "output_dim": 3}, "input_dim"),
                                           ({"input_dim": -5, "output_dim": 3}, "input_dim"),
                                           ({"input_dim": 5, "output_dim": 0}, "output_dim"),
-                                          ({"input_dim": 2.5, "output_dim": 3}, "input_dim")])
+                                          ({"input_dim": 2.5, "output_dim": 3}, "input_dim"),
+                                          ({"input_dim": 5, "output_dim": 3, "input_length": 0}, "input_length")])
 def test_embedding_rejects_bad_sizes(kwargs, what):
     with pytest.raises(ConfigError, match=what):
         layers.Embedding(**kwargs)
@@ -104,14 +95,14 @@ def test_embedding_mask_into_layer_without_masking_is_an_error():
 
 
 # -- Masking -------------------------------------------------------------------------------------------------------
-def test_masking_zeroes_masked_steps_like_keras3(k3):
+def test_masking_zeroes_masked_steps_like_keras3(keras3):
     x = np.random.default_rng(0).random((3, 5, 4)).astype("float32")
     x[0, 2] = 0.0
     x[1, 4] = -1.0
     x[2, 1, :2] = -1.0  # only part of the step: not masked
     for value in (0.0, -1.0):
         out = layers.Masking(mask_value=value)(x)
-        ref_layer = k3.layers.Masking(mask_value=value)
+        ref_layer = keras3.layers.Masking(mask_value=value)
         ref = ref_layer(x)
         np.testing.assert_allclose(out.numpy(), np.asarray(ref), atol=0)
         np.testing.assert_array_equal(out._keras_mask, np.asarray(ref_layer.compute_mask(x)))
@@ -221,8 +212,8 @@ def test_lambda_bytecode_from_a_file_is_refused_in_safe_mode():
         assert layers.Lambda.from_config(cfg).function(2.0) == 6.0
 
 
-def test_lambda_config_from_keras3_and_tf_keras2(k3):
-    ref = k3.layers.Lambda(lambda t: t + 10.0)
+def test_lambda_config_from_keras3_and_tf_keras2(keras3):
+    ref = keras3.layers.Lambda(lambda t: t + 10.0)
     cfg = json.loads(json.dumps(ref.get_config()))
     with pytest.raises(ConfigError, match="safe_mode=False"):
         layers.Lambda.from_config(cfg)
@@ -267,6 +258,9 @@ def test_lambda_rejects_bad_arguments():
         layers.Lambda(lambda t: t, arguments=[1, 2])
     with pytest.raises(ConfigError, match="cannot read a function"):
         layers.Lambda.from_config({"name": "x", "function": 42})
+    garbled = {"class_name": "__lambda__", "config": {"code": "bm90IGNvZGU=\n", "defaults": None, "closure": None}}
+    with pytest.raises(ConfigError, match="cannot be read by this Python"):
+        layers.Lambda.from_config({"name": "x", "function": garbled}, safe_mode=False)
 
 
 def test_lambda_output_shape_is_kept_in_config():
@@ -342,3 +336,48 @@ def test_every_new_layer_in_one_model_passes_onnx_full_check(tmp_path):
     g = model.inference_graph(training=True, weights_as_inputs=True)
     assert len(g.state_updates) == 2
     assert any(n.op_type == "Dropout" for n in g.nodes) and any(n.op_type == "RandomNormalLike" for n in g.nodes)
+
+
+def test_model_config_with_foreign_lambda_loads_only_when_unsafe():
+    from core.models.model_config import deserialize_layer
+
+    inp = keras.Input(shape=(3,))
+    model = keras.Model(inp, layers.Lambda(lambda t: t * 3.0)(inp))
+    config = {"class_name": "Functional", "config": json.loads(json.dumps(model.get_config()))}
+    lam = next(c for c in config["config"]["layers"] if c["class_name"] == "Lambda")
+    lam["config"]["function"] = _foreign_lambda_config()["function"]  # bytecode this process never made
+    with pytest.raises(ConfigError, match="safe_mode=False"):
+        deserialize_layer(config)
+    loaded = deserialize_layer(config, safe_mode=False)
+    np.testing.assert_allclose(loaded.predict(np.ones((2, 3), "float32")), np.full((2, 3), 3.0))
+
+
+OUR_LAYERS = [
+    ("Embedding", {"input_dim": 10, "output_dim": 3, "mask_zero": True, "embeddings_regularizer": "l2"}),
+    ("Masking", {"mask_value": -1.0}), ("Identity", {}),
+    ("Add", {}), ("Subtract", {}), ("Multiply", {}), ("Average", {}), ("Maximum", {}), ("Minimum", {}),
+    ("Concatenate", {"axis": 1}), ("Dot", {"axes": [1, 2], "normalize": True}),
+    ("BatchNormalization", {"axis": 1, "momentum": 0.9, "center": False, "gamma_initializer": "glorot_uniform"}),
+    ("LayerNormalization", {"axis": [1, 2], "epsilon": 1e-5, "rms_scaling": True}),
+    ("Dropout", {"rate": 0.3, "noise_shape": [None, 1, 4], "seed": 3}), ("SpatialDropout1D", {"rate": 0.2}),
+    ("SpatialDropout2D", {"rate": 0.2, "data_format": "channels_first"}), ("SpatialDropout3D", {"rate": 0.1}),
+    ("GaussianNoise", {"stddev": 0.2, "seed": 1}), ("GaussianDropout", {"rate": 0.2}),
+    ("ActivityRegularization", {"l1": 0.1, "l2": 0.2}),
+]
+
+
+@pytest.mark.filterwarnings("ignore:You passed `rms_scaling=True`")
+@pytest.mark.parametrize("name, kwargs", OUR_LAYERS, ids=[n for n, _ in OUR_LAYERS])
+def test_our_configs_load_in_keras3(keras3, name, kwargs):
+    cfg = json.loads(json.dumps(getattr(layers, name)(**kwargs).get_config()))
+    ref = getattr(keras3.layers, name).from_config(cfg)
+    back = ref.get_config()
+    for key, value in cfg.items():
+        if key != "dtype" and not isinstance(value, dict) and key in back:
+            assert back[key] == value or list(back[key] or []) == value, (key, back[key], value)
+
+
+def test_our_lambda_config_loads_in_keras3(keras3):
+    cfg = json.loads(json.dumps(layers.Lambda(lambda t: t * 2.0 + 1.0).get_config()))
+    ref = keras3.layers.Lambda.from_config(cfg, safe_mode=False)
+    np.testing.assert_allclose(np.asarray(ref(np.ones((1, 2), "float32"))), [[3.0, 3.0]])

@@ -92,6 +92,8 @@ CASES = [
     ("zeros_like", ops.zeros_like, (A,), np.zeros_like),
     ("ones_like", ops.ones_like, (A,), np.ones_like),
     ("ones_like_bool", lambda a: ops.ones_like(a, "bool"), (A,), lambda a: np.ones(a.shape, bool)),
+    ("zeros_like_of_bool", lambda a: ops.zeros_like(a > 0), (A,), lambda a: np.zeros(a.shape, bool)),
+    ("ones_like_of_bool", lambda a: ops.ones_like(a > 0, "float32"), (A,), lambda a: np.ones(a.shape, "f")),
     ("flip", lambda a: ops.flip(a, 1), (T3,), lambda a: a[:, ::-1]),
     ("pad", lambda a: ops.pad(a, [(0, 0), (1, 2)], 7.0), (A,), lambda a: np.pad(a, [(0, 0), (1, 2)],
                                                                                  constant_values=7.0)),
@@ -159,6 +161,9 @@ def test_dropout_and_noise_ops():
     assert abs((y == 0).mean() - 0.25) < 0.02 and np.allclose(y[y != 0], 1 / 0.75)
     keep = ops.bernoulli_like(x, 0.7, (None, 1)).numpy()
     assert keep.shape == (200, 1) and abs(keep.mean() - 0.7) < 0.1
+    assert not ops.dropout(x, 1.0).numpy().any()
+    with pytest.raises(ValueError, match="rate"):
+        ops.dropout(x, 1.5)
     noise = ops.random_normal_like(x, stddev=2.0).numpy()
     assert abs(noise.std() - 2.0) < 0.05
 

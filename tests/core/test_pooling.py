@@ -170,3 +170,33 @@ def test_bad_shapes_raise_shape_error():
         layers.MaxPooling2D()(nw.Input(shape=(8, 2)))
     with pytest.raises(ShapeError, match=r"expects a rank-3 input \(batch, steps, features\)"):
         layers.GlobalAveragePooling1D()(nw.Input(shape=(8,)))
+
+
+def test_embedding_mask_into_global_pooling_matches_keras(keras3):
+    """Embedding(mask_zero=True) -> GlobalAveragePooling1D / GlobalMaxPooling1D -> Dense, as a Keras 3 model."""
+    ids = np.array([[3, 5, 0, 0, 0], [1, 2, 3, 4, 0], [7, 0, 0, 0, 0]])
+
+    def build(lib, pooling):
+        inputs = lib.Input(shape=(None,), dtype="int32")
+        x = lib.layers.Embedding(10, 4, mask_zero=True)(inputs)
+        x = getattr(lib.layers, pooling)()(x)
+        return lib.Model(inputs, lib.layers.Dense(2)(x))
+
+    for pooling in ("GlobalAveragePooling1D", "GlobalMaxPooling1D"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ref = build(keras3, pooling)
+            expected = ref.predict(ids, verbose=0)
+            ours = build(nw, pooling)
+            ours.set_weights(ref.get_weights())
+            got = ours.predict(ids, verbose=0)
+        np.testing.assert_allclose(got, expected, atol=1e-5, err_msg=pooling)
+
+
+@pytest.mark.parametrize("class_name,config", [
+    ("MaxPooling3D", {}), ("MaxPooling3D", dict(pool_size=(1, 2, 3), strides=(1, 2, 2), padding="same")),
+    ("AveragePooling3D", dict(pool_size=2)), ("AveragePooling3D", dict(pool_size=3, strides=2, padding="same")),
+    ("GlobalMaxPooling3D", {}), ("GlobalAveragePooling3D", {"keepdims": True}),
+])
+def test_pooling3d_matches_keras(keras3, class_name, config):
+    assert_layer_matches_keras(keras3, class_name, config, _x(2, 4, 5, 3, 2), dynamic_axes=(1, 2, 3))

@@ -120,30 +120,64 @@ def test_length_one_and_batch_of_one():
         np.testing.assert_allclose(got, _reference("LSTM", weights, x, mask=mask, return_sequences=True), atol=2e-5)
 
 
-def test_unmasked_inference_uses_onnx_nodes_and_masked_uses_scan():
-    def ops_of(layer, with_mask, training_graph=False):
+def _op_types(graph) -> set:
+    """Op types of a graph and of every subgraph (If branches, Scan bodies) inside it."""
+    found = set()
+    for n in graph.nodes:
+        found.add(n.op_type)
+        for v in n.attrs.values():
+            if isinstance(v, GraphBuilder):
+                found |= _op_types(v)
+    return found
+
+
+def test_which_recurrence_each_case_compiles_to():
+    def graph_of_call(layer, with_mask, training_graph=False, initial_state=False):
         g = GraphBuilder("t", weights_as_inputs=training_graph)
         x = g.add_input("x", "float32", (None, None, 3))
         if with_mask:
             x._keras_mask = g.add_input("m", "bool", (None, None))
+        states = [g.add_input("s", "float32", (None, 4)) for _ in range(layer.state_count)]
         with graph_scope(g):
-            layer(x)
-        return {n.op_type for n in g.nodes}
+            layer(x, initial_state=states if initial_state else None)
+        return g
 
     for cls, onnx_op in ((layers.LSTM, "LSTM"), (layers.GRU, "GRU"), (layers.SimpleRNN, "RNN")):
         layer = cls(4)
-        assert onnx_op in ops_of(layer, False) and "Scan" not in ops_of(layer, False)
-        assert "Scan" in ops_of(layer, True) and onnx_op not in ops_of(layer, True)
-        assert "Scan" in ops_of(layer, False, training_graph=True)
+        # Unmasked inference: the fused node alone.
+        top = {n.op_type for n in graph_of_call(layer, False).nodes}
+        assert onnx_op in top and "Scan" not in top and "If" not in top
+        # Masked inference: an If that picks the fused node (right padding) or the exact Scan (any other mask).
+        g = graph_of_call(layer, True)
+        branch = next(n for n in g.nodes if n.op_type == "If")
+        assert onnx_op in _op_types(branch.attrs["then_branch"]) and "Scan" not in _op_types(branch.attrs["then_branch"])
+        assert "Scan" in _op_types(branch.attrs["else_branch"])
+        # Masked with initial states, and training graphs: the Scan only.
+        for g in (graph_of_call(layer, True, initial_state=True), graph_of_call(layer, False, training_graph=True)):
+            assert "Scan" in {n.op_type for n in g.nodes} and onnx_op not in _op_types(g)
     # The input projection happens once, outside the loop.
-    g = GraphBuilder("t")
-    x = g.add_input("x", "float32", (None, 7, 3))
-    x._keras_mask = g.add_input("m", "bool", (None, 7))
-    with graph_scope(g):
-        layers.LSTM(4)(x)
+    g = graph_of_call(layers.LSTM(4), True, initial_state=True)
     scan = next(n for n in g.nodes if n.op_type == "Scan")
     body_matmuls = [n for n in scan.attrs["body"].nodes if n.op_type == "MatMul"]
     assert len(body_matmuls) == 1  # only h·R
+
+
+@pytest.mark.parametrize("go_backwards", [False, True])
+@pytest.mark.parametrize("zero_output_for_mask", [False, True])
+def test_right_padded_fast_path_and_general_path_agree_with_reference(go_backwards, zero_output_for_mask):
+    """Right padding runs the fused node with sequence_lens (Keras's repeated last output restored), anything else
+    (holes, left padding, empty rows) the Scan; the same graph handles both, chosen at run time."""
+    layer = layers.LSTM(5, return_sequences=True, return_state=True, go_backwards=go_backwards,
+                        zero_output_for_mask=zero_output_for_mask)
+    layer.build(X.shape)
+    weights = _randomize(layer)
+    right = np.array([[1] * 6, [1] * 4 + [0] * 2, [1] + [0] * 5, [1] * 3 + [0] * 3], bool)
+    for mask in (right, MASKS["holes"], MASKS["left_padded"], MASKS["right_padded"] & False):
+        got = _as_list(layer(X, mask=mask))
+        want = _reference("LSTM", weights, X, mask=mask, go_backwards=go_backwards, return_sequences=True,
+                          return_state=True, zero_output_for_mask=zero_output_for_mask)
+        for g, w in zip(got, want):
+            np.testing.assert_allclose(g, w, atol=2e-5)
 
 
 def test_models_export_valid_onnx_masked_or_not():
@@ -200,7 +234,7 @@ def test_config_round_trip_and_tf_keras2_keys():
     config = layer.get_config()
     for key in ("units", "activation", "recurrent_activation", "return_sequences", "return_state", "go_backwards",
                 "stateful", "unroll", "zero_output_for_mask", "unit_forget_bias", "dropout", "recurrent_dropout",
-                "kernel_initializer", "recurrent_initializer", "bias_initializer", "seed"):
+                "kernel_initializer", "recurrent_initializer", "bias_initializer"):
         assert key in config, key
     clone = layers.LSTM.from_config(config)
     assert clone.get_config() == config
@@ -217,6 +251,8 @@ def test_errors_name_what_was_wrong():
         layers.GRU(3, time_major=True)
     with pytest.raises(ConfigError, match="units"):
         layers.LSTM(0)
+    with pytest.raises(ConfigError, match="bogus"):
+        layers.LSTM(3, bogus=1)
     with pytest.raises(ConfigError, match="dropout"):
         layers.GRU(3, dropout=1.5)
     with pytest.raises(ShapeError, match=r"\(batch, time, features\)"):
@@ -251,3 +287,60 @@ def test_cell_is_a_one_step_layer():
     want_h, want = lstm_step(X[:, 0], [np.zeros((4, 3)), np.zeros((4, 3))], k, r, b)
     np.testing.assert_allclose(np.asarray(h), want_h, atol=1e-5)
     np.testing.assert_allclose(np.asarray(c), want[1], atol=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "GRU", "SimpleRNN"])
+def test_training_graphs_scan_with_weights_as_explicit_inputs(kind):
+    """Training graphs feed weights as graph inputs; the Scan takes them as explicit inputs (so reverse mode sees
+    the dependency) and computes what inference computes."""
+    import onnxruntime as ort
+
+    layer = getattr(layers, kind)(4, return_sequences=True)
+    layer.build(X.shape)
+    _randomize(layer)
+    g = GraphBuilder("train", weights_as_inputs=True)
+    x = g.add_input("x", "float32", (None, None, 3))
+    m = g.add_input("m", "bool", (None, None))
+    with graph_scope(g):
+        y = layer(x, mask=m)
+    g.set_outputs([y], ["y"])
+    scan = next(n for n in g.nodes if n.op_type == "Scan")
+    weight_inputs = {t.name for _, t in g.variable_inputs}
+    assert any("recurrent_kernel" in name for name in weight_inputs)
+    assert {name for name in weight_inputs if "recurrent_kernel" in name} <= set(scan.inputs)
+    feeds = {"x": X, "m": MASKS["holes"]}
+    feeds.update({t.name: var.numpy() for var, t in g.variable_inputs})
+    sess = ort.InferenceSession(g.to_model().SerializeToString(), providers=["CPUExecutionProvider"])
+    np.testing.assert_allclose(sess.run(None, feeds)[0], np.asarray(layer(X, mask=MASKS["holes"])), atol=1e-6)
+
+
+def test_right_padding_detection():
+    from core.ops.dispatch import run_eagerly
+
+    def check(mask):
+        lengths, ok = run_eagerly(keras.ops.right_padding_lengths, (mask,), {})
+        return np.asarray(lengths).tolist(), bool(ok)
+
+    assert check(np.array([[1, 1, 0], [1, 0, 0], [1, 1, 1]], bool)) == ([2, 1, 3], True)
+    assert check(np.array([[1, 0, 1], [1, 1, 1]], bool))[1] is False  # a hole
+    assert check(np.array([[0, 1, 1], [1, 1, 1]], bool))[1] is False  # left padding
+    assert check(np.array([[0, 0, 0], [1, 1, 1]], bool))[1] is False  # an empty row: ORT refuses length 0
+
+
+@pytest.mark.parametrize("make", [
+    lambda: layers.GRU(3, reset_after=False, dropout=0.3, recurrent_dropout=0.3, return_sequences=True),
+    lambda: layers.GRU(3, dropout=0.3, recurrent_dropout=0.3),
+    lambda: layers.GRU(3, recurrent_dropout=0.5, reset_after=False),
+    lambda: layers.SimpleRNN(3, dropout=0.2, recurrent_dropout=0.4),
+    lambda: layers.LSTM(3, dropout=0.5),
+])
+def test_every_dropout_variant_runs_in_training_and_is_off_in_inference(make):
+    layer = make()
+    layer.build(X.shape)
+    weights = _randomize(layer, 0.5)
+    kind = type(layer).__name__
+    kw = {"reset_after": layer.reset_after} if kind == "GRU" else {}
+    want = _reference(kind, weights, X, return_sequences=layer.return_sequences, **kw)
+    np.testing.assert_allclose(np.asarray(layer(X)), want, atol=2e-5)
+    y = np.asarray(layer(X, training=True))
+    assert y.shape == want.shape and np.isfinite(y).all() and np.abs(y - want).max() > 1e-4

@@ -80,3 +80,44 @@ def test_bidirectional_with_own_backward_layer_and_initial_state_matches_keras()
 def test_time_distributed_matches_keras():
     _compare(keras3.layers.TimeDistributed(keras3.layers.Dense(4, activation="tanh")),
              layers.TimeDistributed(layers.Dense(4, activation="tanh")), X)
+
+
+@pytest.mark.parametrize("kind,kwargs", [("LSTM", {}), ("LSTM", {"go_backwards": True}), ("GRU", {}),
+                                         ("GRU", {"reset_after": False}), ("SimpleRNN", {})])
+@pytest.mark.parametrize("return_sequences", [False, True])
+def test_training_graph_gradients_match_keras_gradient_tape(kind, kwargs, return_sequences):
+    """The Scan's reverse-mode rule (core.training.scan_grad) gives
+    TensorFlow's gradients for the weights and the inputs, through a mask with holes."""
+    import onnxruntime as ort
+    import tensorflow as tf
+
+    from core import ops
+    from core.graph import GraphBuilder, graph_scope
+    from core.training.autodiff import gradients
+
+    ours = getattr(layers, kind)(4, return_sequences=return_sequences, **kwargs)
+    theirs = getattr(keras3.layers, kind)(4, return_sequences=return_sequences, **kwargs)
+    theirs(X)
+    ours.build(X.shape)
+    weights = [RNG.standard_normal(w.shape).astype(np.float32) * 0.6 for w in theirs.get_weights()]
+    theirs.set_weights(weights)
+    ours.set_weights(weights)
+    coeff = RNG.standard_normal((4, 6, 4) if return_sequences else (4, 4)).astype(np.float32)
+    g = GraphBuilder("train", weights_as_inputs=True, training=True)
+    x = g.add_input("x", "float32", (None, None, 3))
+    m = g.add_input("m", "bool", (None, None))
+    with graph_scope(g):
+        loss = ops.sum(ops.multiply(ours(x, mask=m), g.constant(coeff)))
+        by_var = {id(v): t for v, t in g.variable_inputs}
+        grads = gradients(loss, [by_var[id(w)] for w in ours.weights] + [x])
+    g.set_outputs([loss] + grads)
+    feeds = {"x": X, "m": HOLES, **{t.name: v.numpy() for v, t in g.variable_inputs}}
+    got = ort.InferenceSession(g.to_model().SerializeToString(), providers=["CPUExecutionProvider"]).run(None, feeds)
+    xt = tf.constant(X)
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        want_loss = tf.reduce_sum(theirs(xt, mask=tf.constant(HOLES)) * coeff)
+    want = tape.gradient(want_loss, theirs.trainable_weights + [xt])
+    np.testing.assert_allclose(got[0], float(want_loss), rtol=1e-5)
+    for g_, w in zip(got[1:], want):
+        np.testing.assert_allclose(g_, np.asarray(w), atol=1e-5)

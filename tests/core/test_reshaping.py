@@ -6,8 +6,9 @@ import pytest
 from keras_reference import assert_layer_matches_keras, keras3  # noqa: F401  (keras3 is a fixture)
 
 import core as nw
-from core import layers
+from core import layers, ops
 from core.errors import ConfigError, ShapeError
+from core.graph import GraphBuilder
 
 RNG = np.random.default_rng(5)
 
@@ -41,11 +42,23 @@ CASES = [
     ("Cropping2D", {"cropping": (2, 0)}, (2, 5, 6, 3), (1, 2)),
     ("Cropping2D", {"cropping": ((0, 1), (2, 3))}, (2, 5, 6, 3), (1, 2)),
     ("Cropping2D", {"cropping": ((0, 1), (2, 0)), "data_format": "channels_first"}, (2, 3, 5, 6), (2, 3)),
+    ("ZeroPadding3D", {}, (1, 2, 3, 2, 2), (1, 2, 3)),
+    ("ZeroPadding3D", {"padding": ((0, 1), (2, 0), (1, 1)), "data_format": "channels_first"}, (1, 2, 2, 3, 2),
+     (2, 3, 4)),
+    ("Cropping3D", {}, (1, 3, 4, 5, 2), (1, 2, 3)),
+    ("Cropping3D", {"cropping": (0, 1, 2)}, (1, 3, 4, 5, 2), (1, 2, 3)),
+    ("UpSampling3D", {"size": (1, 2, 3)}, (1, 2, 3, 2, 2), (1, 2, 3)),
+    ("UpSampling3D", {"data_format": "channels_first"}, (1, 2, 2, 3, 2), (2, 3, 4)),
     ("UpSampling1D", {}, (2, 4, 3), (1,)),
     ("UpSampling1D", {"size": 3}, (1, 5, 2), (1,)),
     ("UpSampling2D", {}, (2, 3, 4, 2), (1, 2)),
     ("UpSampling2D", {"size": (1, 3)}, (2, 3, 4, 2), (1, 2)),
     ("UpSampling2D", {"size": (2, 3), "data_format": "channels_first"}, (2, 2, 3, 4), (2, 3)),
+    ("UpSampling2D", {"interpolation": "bilinear"}, (2, 3, 4, 2), (1, 2)),
+    ("UpSampling2D", {"size": (3, 4), "interpolation": "bilinear"}, (2, 3, 5, 2), (1, 2)),
+    ("UpSampling2D", {"size": (1, 5), "interpolation": "bilinear"}, (1, 1, 2, 3), (1, 2)),
+    ("UpSampling2D", {"size": 3, "interpolation": "bilinear", "data_format": "channels_first"}, (2, 2, 3, 4),
+     (2, 3)),
 ]
 
 
@@ -118,8 +131,9 @@ def test_default_names_follow_keras():
     (lambda: layers.Cropping2D(((1, -1), (0, 0))), "must be non-negative"),
     (lambda: layers.UpSampling1D(0), "'size' must be a positive integer"),
     (lambda: layers.UpSampling2D((2, 0)), "'size' must be positive"),
-    (lambda: layers.UpSampling2D(interpolation="bilinear"), "only interpolation='nearest'"),
+    (lambda: layers.UpSampling2D(interpolation="bicubic"), "'interpolation' must be one of nearest, bilinear"),
     (lambda: layers.Flatten(data_format="channels_middle"), "'data_format' must be"),
+    (lambda: layers.Cropping1D(data_format="channels_first"), "unknown argument"),  # Keras 3 has none here
 ])
 def test_bad_configs_raise_config_error(factory, match):
     with pytest.raises(ConfigError, match=match):
@@ -142,3 +156,31 @@ def test_impossible_shapes_raise_shape_error():
         layers.ZeroPadding2D()(nw.Input(shape=(5, 4)))
     with pytest.raises(ShapeError, match=r"UpSampling1D .* expects a rank-3 input"):
         layers.UpSampling1D()(nw.Input(shape=(5,)))
+
+
+def test_output_layer_named_like_an_internal_tensor():
+    """Flatten records a tensor named 'reshape'; the model's output is then the layer 'reshape' (Keras's default
+    name), and the graph must still export and run."""
+    inputs = nw.Input(shape=(3, 4))
+    model = nw.Model(inputs, layers.Reshape((2, -1))(layers.Flatten()(inputs)))
+    assert model.layers[-1].name == "reshape"
+    data = _x(2, 3, 4)
+    np.testing.assert_array_equal(model.predict(data, verbose=0), data.reshape(2, 2, 6))
+    proto = model.to_onnx()
+    assert [o.name for o in proto.graph.output] == ["reshape"]
+
+
+def test_repeat_and_interleave_ops():
+    data = _x(2, 3, 4)
+    for axis in (0, 1, 2, -1, None):
+        np.testing.assert_array_equal(ops.repeat(data, 3, axis=axis), np.repeat(data, 3, axis=axis))
+    woven = np.asarray(ops.interleave([data, data + 10, data + 20], axis=1))
+    np.testing.assert_array_equal(woven[:, 1::3], data + 10)
+    assert woven.shape == (2, 9, 4)
+    g = GraphBuilder()
+    t = g.add_input("x", "float32", (None, None, None, 4))
+    assert ops.repeat(t, 2, axis=1).shape == (None, None, None, 4)
+    assert ops.interleave([t, t], axis=2).shape == (None, None, None, 4)
+    assert ops.repeat(g.add_input("y", "float32", (None, 3, 4)), 2, axis=1).shape == (None, 6, 4)
+    with pytest.raises(ShapeError, match="'repeats' must be a positive integer"):
+        ops.repeat(data, 0, axis=1)

@@ -3,7 +3,8 @@
 Each block below is a seed cell as written there; only the imports changed (`import core as tf`,
 `from core import keras`, `from core import layers`). Training cells (compile/fit/evaluate) belong to the training
 tests; here the built models are predicted instead and their outputs checked. Also the word-embeddings cells and
-the masking cells (Embedding(mask_zero=True) and Masking on padded inputs), asserting the masks the seed prints.
+the masking cells (pad_sequences, then Embedding(mask_zero=True) and Masking on the padded inputs), asserting what
+the seed prints.
 """
 
 import numpy as np
@@ -219,8 +220,29 @@ def test_word_embeddings_cells():
     assert result.shape == (2, 3, 5)
 
 
-# The seed's padded_inputs: pad_sequences(raw_inputs, padding='post') printed this (pad_sequences itself is tested
-# with the preprocessing module).
+def _padded_inputs():
+    # In [8]
+    raw_inputs = [
+      [83, 91, 1, 645, 1253, 927],
+      [73, 8, 3215, 55, 927],
+      [711, 632, 71]
+    ]
+
+    # By default, this will pad using 0s; it is configurable via the
+    # "value" parameter.
+    # Note that you could "pre" padding (at the beginning) or
+    # "post" padding (at the end).
+    # We recommend using "post" padding when working with RNN layers
+    # (in order to be able to use the
+    # CuDNN implementation of the layers).
+    padded_inputs = tf.keras.preprocessing.sequence.pad_sequences(raw_inputs,
+                                                                  padding='post')
+
+    print(padded_inputs)
+    return padded_inputs
+
+
+# What the seed printed for padded_inputs and for both masks.
 PADDED_INPUTS = np.array([[83, 91, 1, 645, 1253, 927],
                           [73, 8, 3215, 55, 927, 0],
                           [711, 632, 71, 0, 0, 0]], dtype="int32")
@@ -230,7 +252,8 @@ SEED_MASK = np.array([[True, True, True, True, True, True],
 
 
 def test_masking_cells_embedding():
-    padded_inputs = PADDED_INPUTS
+    padded_inputs = _padded_inputs()
+    np.testing.assert_array_equal(padded_inputs, PADDED_INPUTS)
     # In [10]
     embedding = layers.Embedding(input_dim=5000, output_dim=16, mask_zero=True)
     masked_output = embedding(padded_inputs)
@@ -242,7 +265,7 @@ def test_masking_cells_embedding():
 
 
 def test_masking_cells_masking_layer():
-    padded_inputs = PADDED_INPUTS
+    padded_inputs = _padded_inputs()
     # In [11]
     masking_layer = layers.Masking()
     # Simulate the embedding lookup by expanding the 2D input to 3D,

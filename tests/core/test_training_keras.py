@@ -152,3 +152,108 @@ def test_regularizers_and_initial_epoch_like_keras():
     _check_history(km.fit(X, Y_REG, batch_size=16, epochs=3, initial_epoch=1, shuffle=False, verbose=0),
                    om.fit(X, Y_REG, batch_size=16, epochs=3, initial_epoch=1, shuffle=False, verbose=0))
     np.testing.assert_allclose(om.evaluate(X, Y_REG, verbose=0), km.evaluate(X, Y_REG, verbose=0), rtol=1e-4)
+
+
+def test_conv_pooling_batchnorm_model_trains_like_keras():
+    def build(k):
+        L = k.layers
+        inp = k.Input((12, 3))
+        h = L.Conv1D(4, 3, padding="same", activation="relu")(inp)
+        h = L.BatchNormalization()(h)
+        h = L.MaxPooling1D(2)(h)
+        h = L.Conv1D(5, 2, strides=2, activation="tanh")(h)
+        h = L.AveragePooling1D(2, padding="same")(h)
+        a = L.GlobalMaxPooling1D()(h)
+        b = L.GlobalAveragePooling1D()(h)
+        out = L.Dense(2, activation="softmax")(L.Concatenate()([a, b]))
+        return k.Model(inp, out)
+
+    x = RNG.standard_normal((32, 12, 3)).astype(np.float32)
+    y = RNG.integers(0, 2, 32)
+    km, om = _pair(build, "sparse_categorical_crossentropy", ["accuracy"])
+    _check_history(km.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0, validation_data=(x, y)),
+                   om.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0, validation_data=(x, y)))
+    for a, b in zip(om.get_weights(), km.get_weights()):  # moving mean/variance included
+        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-5)
+
+
+def test_embedding_gru_lstm_adam_like_keras():
+    def build(k):
+        L = k.layers
+        return k.Sequential([k.Input((7,)), L.Embedding(20, 6, mask_zero=True), L.GRU(5, return_sequences=True),
+                             L.LSTM(4), L.Dense(3, activation="softmax")])
+
+    x = RNG.integers(1, 20, (24, 7))
+    x[::3, 5:] = 0  # padded tails: the mask reaches both recurrent layers
+    y = RNG.integers(0, 3, 24)
+    keras.utils.set_random_seed(0)
+    km, om = build(keras), build(core)
+    om.set_weights(km.get_weights())
+    km.compile(optimizer=keras.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy")
+    om.compile(optimizer=core.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy")
+    _check_history(km.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0),
+                   om.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0))
+    for a, b in zip(om.get_weights(), km.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-5)
+
+
+def test_masked_sequence_outputs_mask_the_loss_like_keras():
+    def build(k):
+        L = k.layers
+        return k.Sequential([k.Input((6,)), L.Embedding(15, 4, mask_zero=True), L.SimpleRNN(5, return_sequences=True),
+                             L.Dense(3, activation="softmax")])
+
+    x = RNG.integers(1, 15, (16, 6))
+    x[::2, 4:] = 0
+    y = RNG.integers(0, 3, (16, 6))
+    km, om = _pair(build, "sparse_categorical_crossentropy")
+    _check_history(km.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0),
+                   om.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0))
+    np.testing.assert_allclose(om.evaluate(x, y, verbose=0), km.evaluate(x, y, verbose=0), rtol=1e-4)
+
+
+def test_conv2d_layernorm_merges_train_like_keras():
+    def build(k):
+        L = k.layers
+        inp = k.Input((8, 8, 2))
+        h = L.ZeroPadding2D(1)(inp)
+        h = L.Conv2D(3, 3, strides=2, activation="relu")(h)
+        h = L.MaxPooling2D(2, padding="same")(h)
+        h = L.UpSampling2D(2)(h)
+        h = L.Cropping2D(((0, 1), (1, 0)))(h)
+        a = L.Flatten()(h)
+        a = L.LayerNormalization()(a)
+        b = L.GlobalAveragePooling2D()(h)
+        b = L.Dense(a.shape[-1], activation="elu")(b)
+        m = L.Multiply()([a, b])
+        s = L.Add()([a, m])
+        out = L.Dense(2)(L.Dropout(0.0)(s))
+        return k.Model(inp, out)
+
+    x = RNG.standard_normal((16, 8, 8, 2)).astype(np.float32)
+    y = RNG.standard_normal((16, 2)).astype(np.float32)
+    km, om = _pair(build, "huber", ["mse"])
+    _check_history(km.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0),
+                   om.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0))
+    for a, b in zip(om.get_weights(), km.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["Adamax", "Adagrad", "Nadam", "Adadelta"])
+def test_embedding_with_repeated_ids_updates_like_keras(name):
+    """Keras applies an embedding's sparse gradient row by row: squares and absolute values are taken per lookup
+    before repeated ids are summed."""
+    def build(k):
+        return k.Sequential([k.Input((5,)), k.layers.Embedding(6, 3), k.layers.Flatten(), k.layers.Dense(2)])
+
+    x = RNG.integers(0, 6, (16, 5))  # ids repeat within and across samples
+    y = RNG.standard_normal((16, 2)).astype(np.float32)
+    keras.utils.set_random_seed(0)
+    km, om = build(keras), build(core)
+    om.set_weights(km.get_weights())
+    km.compile(optimizer=getattr(keras.optimizers, name)(0.05), loss="mse")
+    om.compile(optimizer=getattr(core.optimizers, name)(0.05), loss="mse")
+    _check_history(km.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0),
+                   om.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0))
+    for a, b in zip(om.get_weights(), km.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-5)

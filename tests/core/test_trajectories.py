@@ -7,34 +7,25 @@ import numpy as np
 import pytest
 
 import core as keras
-from core import layers
+
+CASES = ["traj_mlp_sgd", "traj_mlp_adam_mse", "traj_lstm_rmsprop", "traj_gru_bidir_adam"]
 
 
-def _mlp_from_json(path):
-    """The trajectory's Sequential MLP, built in code from its to_json() (Dense layers only)."""
-    config = json.loads(path.read_text())["config"]["layers"]
-    model = keras.Sequential([layers.Input(shape=tuple(config[0]["config"]["batch_shape"][1:]))])
-    for layer in config[1:]:
-        assert layer["class_name"] == "Dense", layer["class_name"]
-        c = layer["config"]
-        model.add(layers.Dense(c["units"], activation=c["activation"], use_bias=c["use_bias"],
-                               kernel_regularizer=keras.regularizers.get(c["kernel_regularizer"]),
-                               bias_regularizer=keras.regularizers.get(c["bias_regularizer"]), name=c["name"]))
-    return model
-
-
-@pytest.mark.parametrize("case", ["traj_mlp_sgd", "traj_mlp_adam_mse"])
-def test_mlp_trajectory(fixtures_dir, case):
+@pytest.mark.parametrize("case", CASES)
+def test_trajectory(fixtures_dir, case):
     folder = fixtures_dir / "trajectories"
     meta = json.loads((folder / "trajectories.json").read_text())["cases"][case]
     data = np.load(folder / f"{case}_data.npz")
     w0 = np.load(folder / f"{case}.initial_weights.npz")
     w1 = np.load(folder / f"{case}.final_weights.npz")
-    model = _mlp_from_json(folder / f"{case}.json")
+    model = keras.models.model_from_json((folder / f"{case}.json").read_text())
     model.set_weights([w0[f"arr_{i}"] for i in range(len(w0.files))])
     c = meta["compile"]
     model.compile(optimizer=keras.optimizers.get(c["optimizer"]), loss=c["loss"], metrics=c["metrics"])
-    history = model.fit(data["x0"], data["y0"], shuffle=False, verbose=0, **meta["fit"])
+    xs = [data[k] for k in sorted(data.files) if k.startswith("x")]
+    ys = [data[k] for k in sorted(data.files) if k.startswith("y")]
+    history = model.fit(xs if len(xs) > 1 else xs[0], ys if len(ys) > 1 else ys[0], shuffle=False, verbose=0,
+                        **meta["fit"])
     assert set(history.history) == set(meta["history"])
     for key, expected in meta["history"].items():
         np.testing.assert_allclose(history.history[key], expected, rtol=1e-4, err_msg=key)

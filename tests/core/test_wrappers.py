@@ -127,3 +127,13 @@ def test_time_distributed_config_and_errors():
         layers.TimeDistributed(layers.Dense(2))(keras.Input(shape=(4,)))
     with pytest.raises(ConfigError, match="layer instance"):
         layers.TimeDistributed("dense")
+
+
+def test_bidirectional_initial_weights_argument():
+    ref = layers.Bidirectional(layers.LSTM(2))
+    ref.build(X.shape)
+    weights = [RNG.standard_normal(w.shape).astype(np.float32) for w in ref.weights]
+    bi = layers.Bidirectional(layers.LSTM(2), weights=weights)
+    bi.build(X.shape)
+    for got, want in zip(bi.get_weights(), weights):
+        np.testing.assert_array_equal(got, want)

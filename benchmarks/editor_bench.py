@@ -1,0 +1,105 @@
+"""Editor speed, offscreen, printed as one JSON line.
+
+- build_layout_s: 300 layers and 300 wires created through the editor's commands (each one undoable, each drawn),
+  then shapes and parameter counts from the engine, then auto-layout (goal < 1 s);
+- repaint_ms: one full repaint of that scene fitted in a 1400x900 window's canvas (goal < 16 ms), with the items'
+  cached pictures warm as when panning or selecting; repaint_uncached_ms: the same with every item painting itself;
+- property_change_ms: on a 100-layer model, a Dense's units changed through the command stack until the wires'
+  shapes, the nodes' counts, the summary table and the inspector are current (goal < 50 ms).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def build(window, n_nodes: int, merge_at: int | None) -> list[str]:
+    """An input, then a chain of Dense(16); one Add joins the chain with an earlier layer (one extra wire)."""
+    editor = window.editor
+    ids = [editor.add_layer("InputLayer", (0, 0), {"shape": [16]})]
+    for k in range(1, n_nodes):
+        cls = "Add" if k == merge_at else "Dense"
+        ids.append(editor.add_layer(cls, (0, 0), {"units": 16} if cls == "Dense" else {}))
+        editor.request_wire(ids[k - 1], 0, ids[k], -1)
+        if k == merge_at:
+            editor.request_wire(ids[k // 2], 0, ids[k], -1)
+    return ids
+
+
+def main() -> None:
+    from PySide6.QtWidgets import QApplication
+
+    from app.main_window import MainWindow
+
+    app = QApplication.instance() or QApplication([])
+    window = MainWindow()
+    window.resize(1400, 900)
+    window.show()
+    app.processEvents()
+
+    t0 = time.perf_counter()
+    ids = build(window, 300, merge_at=150)
+    window.editor.refresh()
+    window.editor.auto_layout()
+    window.editor.refresh()
+    app.processEvents()
+    build_layout_s = time.perf_counter() - t0
+    doc = window.editor.doc
+    assert len(doc.nodes) == 300 and len(doc.wires) == 300 and not doc.errors(), doc.errors()[:1]
+
+    window.view.fit()
+    app.processEvents()
+    viewport = window.view.viewport()
+    times = []
+    for _ in range(15):
+        t = time.perf_counter()
+        viewport.repaint()
+        times.append((time.perf_counter() - t) * 1000)
+    repaint_ms = statistics.median(times)
+    uncached = []
+    for _ in range(5):  # every item repaints itself in Python (its cached picture dropped), as after a theme change
+        for item in window.editor.scene.items():
+            item.update()
+        t = time.perf_counter()
+        viewport.repaint()
+        uncached.append((time.perf_counter() - t) * 1000)
+    repaint_uncached_ms = statistics.median(uncached)
+
+    window.editor.stack.set_clean()  # no "save changes?" dialog
+    window.new_document()
+    app.processEvents()
+    ids = build(window, 100, merge_at=None)
+    window.editor.refresh()
+    target = ids[50]
+    window.editor.scene.select_nodes([target])
+    app.processEvents()
+    changes = []
+    for units in (20, 24, 28, 32, 36, 40, 44, 48):
+        config = dict(window.editor.doc.nodes[target].config, units=units)
+        t = time.perf_counter()
+        window.editor.set_config(target, config)
+        window.editor.refresh()
+        changes.append((time.perf_counter() - t) * 1000)
+        row = next(r for r in window.summary.row_texts() if r[0].startswith(window.editor.doc.nodes[target].name + " "))
+        assert row[1] == f"(None, {units})", row
+    property_change_ms = statistics.median(changes)
+
+    window.editor.stack.set_clean()
+    window.close()
+    print(json.dumps({"benchmark": "editor", "build_layout_s": round(build_layout_s, 3),
+                      "build_goal_s": 1.0, "repaint_ms": round(repaint_ms, 2), "repaint_goal_ms": 16,
+                      "repaint_uncached_ms": round(repaint_uncached_ms, 2),
+                      "property_change_ms": round(property_change_ms, 2), "property_change_goal_ms": 50,
+                      "nodes": 300, "wires": 300}))
+
+
+if __name__ == "__main__":
+    main()

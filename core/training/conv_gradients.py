@@ -1,0 +1,208 @@
+"""Gradient rules of the window ops that `core.ops.conv` records: Conv, ConvTranspose, MaxPool, AveragePool.
+
+All are written with standard ONNX ops (DESIGN.md §3):
+- a convolution's input gradient is a ConvTranspose of the output gradient with the same weight, cut to the input's
+  length; its weight gradient is a convolution of the (padded) input with the output gradient, batch and channel axes
+  swapped, the forward stride becoming the dilation and the forward dilation the stride;
+- a transposed convolution's gradients are the same two computations with the roles of input and output exchanged;
+- MaxPool routes each output gradient to the position its `Indices` output names (ScatterElements with 'add');
+- AveragePool spreads each output gradient, divided by the number of real (unpadded) positions in its window, over
+  that window (a ConvTranspose with a kernel of ones).
+'SAME_UPPER' padding (used for unknown lengths with strides) gets its start padding from Shape ops at run time.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from core import ops
+from core.graph import GraphBuilder, SymbolicTensor
+from core.training.gradients import GradientError, _i64, register_gradient, shape_of
+
+
+def _attr(node, name, default):
+    value = node.attrs.get(name, default)
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _window(node, x: SymbolicTensor, kernel):
+    r = x.ndim - 2
+    strides = list(_attr(node, "strides", [1] * r))
+    dilations = list(_attr(node, "dilations", [1] * r))
+    return list(kernel), strides, dilations
+
+
+def _spatial_dims(g: GraphBuilder, x: SymbolicTensor) -> SymbolicTensor:
+    r = x.ndim - 2
+    return g.emit("Slice", [shape_of(x), _i64(g, [2]), _i64(g, [2 + r])], {}, [("int64", (r,))])[0]
+
+
+def _pads(g: GraphBuilder, node, x: SymbolicTensor, kernel, strides, dilations):
+    """(begin, end) paddings of the spatial axes as int64 tensors of length rank: constants for explicit pads or
+    known lengths, Shape-based for SAME_UPPER on unknown lengths."""
+    r = x.ndim - 2
+    auto = _attr(node, "auto_pad", "NOTSET")
+    spans = [d * (k - 1) + 1 for k, d in zip(kernel, dilations)]
+    if auto == "NOTSET":
+        pads = list(_attr(node, "pads", [0] * 2 * r))
+        return _i64(g, pads[:r]), _i64(g, pads[r:])
+    if auto != "SAME_UPPER":
+        raise GradientError(f"{node.op_type} with auto_pad='{auto}' has no gradient rule.")
+    if all(d is not None for d in x.shape[2:]):
+        begins, ends = [], []
+        for n, s, span in zip(x.shape[2:], strides, spans):
+            total = max((-(-n // s) - 1) * s + span - n, 0)
+            begins.append(total // 2), ends.append(total - total // 2)
+        return _i64(g, begins), _i64(g, ends)
+    n = _spatial_dims(g, x)
+    s = _i64(g, strides)
+    out = ops.divide(ops.subtract(ops.add(n, s), _i64(g, [1] * r)), s)  # ceil(n / s)
+    total = ops.maximum(ops.subtract(ops.add(ops.multiply(ops.subtract(out, _i64(g, [1] * r)), s),
+                                             _i64(g, spans)), n), _i64(g, [0] * r))
+    begin = ops.divide(total, _i64(g, [2] * r))
+    return begin, ops.subtract(total, begin)
+
+
+def _fit_to(g: GraphBuilder, full: SymbolicTensor, x: SymbolicTensor, begin: SymbolicTensor) -> SymbolicTensor:
+    """full[..., begin : begin + len] on every spatial axis, zero-extended where `full` ends early: the gradient
+    with respect to x of a window op whose gradient with respect to its padded input is `full`."""
+    r = x.ndim - 2
+    n = _spatial_dims(g, x)
+    axes = _i64(g, list(range(2, 2 + r)))
+    cut = g.emit("Slice", [full, begin, ops.add(begin, n), axes], {},
+                 [(full.dtype, full.shape[:2] + (None,) * r)])[0]
+    short = ops.subtract(n, _spatial_dims(g, cut))
+    pads = g.emit("Concat", [_i64(g, [0] * (r + 2)), _i64(g, [0, 0]), short], {"axis": 0},
+                  [("int64", (2 * (r + 2),))])[0]
+    return g.emit("Pad", [cut, pads], {"mode": "constant"}, [(full.dtype, full.shape[:2] + x.shape[2:])])[0]
+
+
+def _pad_spatial(g: GraphBuilder, x: SymbolicTensor, begin: SymbolicTensor, end: SymbolicTensor) -> SymbolicTensor:
+    r = x.ndim - 2
+    pads = g.emit("Concat", [_i64(g, [0, 0]), begin, _i64(g, [0, 0]), end], {"axis": 0},
+                  [("int64", (2 * (r + 2),))])[0]
+    return g.emit("Pad", [x, pads], {"mode": "constant"}, [(x.dtype, x.shape[:2] + (None,) * r)])[0]
+
+
+def _swap_batch_channels(x: SymbolicTensor) -> SymbolicTensor:
+    return ops.transpose(x, [1, 0] + list(range(2, x.ndim)))
+
+
+def _correlate(g: GraphBuilder, inp, dout, kernel, strides, dilations) -> SymbolicTensor:
+    """out[a, b, k] = sum over n, o of inp[n, a, o * stride + k * dilation] * dout[n, b, o], shape (A, B, kernel):
+    one Conv with the batch as the channels, the output gradient as the kernel."""
+    r = inp.ndim - 2
+    a, b = inp.shape[1], dout.shape[1]
+    full = g.emit("Conv", [_swap_batch_channels(inp), _swap_batch_channels(dout)],
+                  {"strides": list(dilations), "dilations": list(strides)},
+                  [(inp.dtype, (a, b) + (None,) * r)])[0]
+    return g.emit("Slice", [full, _i64(g, [0] * r), _i64(g, list(kernel)), _i64(g, list(range(2, 2 + r)))], {},
+                  [(inp.dtype, (a, b) + tuple(kernel))])[0]
+
+
+def _group_diagonal(g: GraphBuilder, full: SymbolicTensor, groups: int) -> SymbolicTensor:
+    """From (C, M, k...) for all channel pairs keep the pairs within a group, as Conv's weight (M, C/g, k...)."""
+    c, m = full.shape[:2]
+    kernel = full.shape[2:]
+    cg, mg = c // groups, m // groups
+    blocks = ops.reshape(full, (groups, cg, groups, mg) + kernel)
+    eye = np.eye(groups, dtype=full.dtype).reshape((groups, 1, groups, 1) + (1,) * len(kernel))
+    diag = ops.sum(ops.multiply(blocks, g.constant(eye)), axis=2)  # (g, C/g, M/g, k...)
+    return ops.reshape(ops.transpose(diag, [0, 2, 1] + list(range(3, 3 + len(kernel)))), (m, cg) + kernel)
+
+
+@register_gradient("Conv")
+def _conv(g, node, xs, ys, dys):
+    x, w = xs[0], xs[1]
+    dy = dys[0]
+    groups = int(_attr(node, "group", 1))
+    kernel, strides, dilations = _window(node, x, w.shape[2:])
+    if any(k is None for k in kernel):
+        raise GradientError(f"Conv node '{node.name}' has a kernel of unknown size; it cannot be differentiated.")
+    begin, end = _pads(g, node, x, kernel, strides, dilations)
+    full = g.emit("ConvTranspose", [dy, w], {"strides": strides, "dilations": dilations, "group": groups,
+                                             "kernel_shape": kernel},
+                  [(dy.dtype, (x.shape[0], w.shape[1] * groups) + (None,) * len(kernel))])[0]
+    dx = _fit_to(g, full, x, begin)
+    corr = _correlate(g, _pad_spatial(g, x, begin, end), dy, kernel, strides, dilations)  # (C, M, k...)
+    dw = _swap_batch_channels(corr) if groups == 1 else _group_diagonal(g, corr, groups)
+    grads = [dx, dw]
+    if len(xs) > 2 and xs[2] is not None:  # a bias input (core.ops adds biases separately, other graphs may not)
+        grads.append(ops.sum(dy, axis=[0] + list(range(2, dy.ndim))))
+    return grads
+
+
+@register_gradient("ConvTranspose")
+def _conv_transpose(g, node, xs, ys, dys):
+    x, w = xs[0], xs[1]
+    dy = dys[0]
+    r = x.ndim - 2
+    if int(_attr(node, "group", 1)) != 1:
+        raise GradientError(f"ConvTranspose node '{node.name}' with groups has no gradient rule.")
+    if _attr(node, "auto_pad", "NOTSET") != "NOTSET" or "output_shape" in node.attrs:
+        raise GradientError(f"ConvTranspose node '{node.name}' needs explicit pads to be differentiated.")
+    kernel, strides, dilations = _window(node, x, w.shape[2:])
+    pads = list(_attr(node, "pads", [0] * 2 * r))
+    extra = list(_attr(node, "output_padding", [0] * r))
+    # The output is the full transposed convolution cropped by pads and extended by output_padding, so its adjoint
+    # is a convolution of dy with the same pads (the extension lies beyond every window).
+    dx = g.emit("Conv", [dy, w], {"strides": strides, "dilations": dilations, "pads": pads, "kernel_shape": kernel},
+                [(dy.dtype, x.shape)])[0]
+    if any(e >= s for e, s in zip(extra, strides)):
+        dx = _fit_to(g, dx, x, _i64(g, [0] * r))
+    uncropped = _pad_spatial(g, dy, _i64(g, pads[:r]), _i64(g, pads[r:]))
+    dw = _swap_batch_channels(_correlate(g, uncropped, x, kernel, strides, dilations))  # (C_in, C_out, k...)
+    grads = [dx, dw]
+    if len(xs) > 2 and xs[2] is not None:
+        grads.append(ops.sum(dy, axis=[0] + list(range(2, dy.ndim))))
+    return grads
+
+
+@register_gradient("MaxPool")
+def _max_pool(g, node, xs, ys, dys):
+    x, dy = xs[0], dys[0]
+    if len(node.outputs) < 2:  # the forward node also returns where each maximum came from
+        name = g.unique_name(node.outputs[0] + "_indices")
+        g.values[name] = SymbolicTensor(g, name, "int64", ys[0].shape)
+        node.outputs.append(name)
+    indices = g.values[node.outputs[1]]
+    flat_shape = g.emit("ReduceProd", [shape_of(x)], {"keepdims": 1}, [("int64", (1,))])[0]
+    zeros = g.emit("ConstantOfShape", [flat_shape], {"value": _filled_attr(x.dtype)}, [(x.dtype, (None,))])[0]
+    flat = g.emit("ScatterElements", [zeros, ops.reshape(indices, (-1,)), ops.reshape(dy, (-1,))],
+                  {"axis": 0, "reduction": "add"}, [(x.dtype, (None,))])[0]
+    dx = g.emit("Reshape", [flat, shape_of(x)], {}, [(x.dtype, x.shape)])[0]
+    return [dx]
+
+
+def _filled_attr(dtype, value=0):
+    from onnx import numpy_helper
+
+    return numpy_helper.from_array(np.full(1, value, dtype=dtype))
+
+
+@register_gradient("AveragePool")
+def _average_pool(g, node, xs, ys, dys):
+    x, dy = xs[0], dys[0]
+    r = x.ndim - 2
+    kernel, strides, dilations = _window(node, x, node.attrs["kernel_shape"])
+    if any(d != 1 for d in dilations) or int(_attr(node, "ceil_mode", 0)):
+        raise GradientError(f"AveragePool node '{node.name}' with dilations or ceil_mode has no gradient rule.")
+    begin, _ = _pads(g, node, x, kernel, strides, dilations)
+    window = float(np.prod(kernel))
+    if int(_attr(node, "count_include_pad", 0)):
+        scaled = ops.divide(dy, window)
+    else:
+        # How many real positions each window held: the mean of ones over the window, padding counted as zeros.
+        attrs = dict(node.attrs, count_include_pad=1)
+        ones = g.emit("ConstantOfShape", [shape_of(x)], {"value": _filled_attr(x.dtype, 1)}, [(x.dtype, x.shape)])[0]
+        share = g.emit("AveragePool", [ones], attrs, [(x.dtype, dy.shape)])[0]
+        scaled = ops.divide(dy, ops.multiply(share, window))
+    # Spread over each window: a transposed convolution with a kernel of ones, channel by channel.
+    per_channel = g.emit("Reshape", [scaled, _i64(g, [-1, 1] + [0] * r)], {},
+                         [(x.dtype, (None, 1) + dy.shape[2:])])[0]
+    ones_kernel = g.constant(np.ones((1, 1) + tuple(kernel), dtype=x.dtype))
+    full = g.emit("ConvTranspose", [per_channel, ones_kernel], {"strides": strides, "kernel_shape": kernel},
+                  [(x.dtype, (None, 1) + (None,) * r)])[0]
+    flat_x = g.emit("Reshape", [x, _i64(g, [-1, 1] + [0] * r)], {}, [(x.dtype, (None, 1) + x.shape[2:])])[0]
+    dx = _fit_to(g, full, flat_x, begin)
+    return [g.emit("Reshape", [dx, shape_of(x)], {}, [(x.dtype, x.shape)])[0]]

@@ -1,0 +1,127 @@
+"""Writes the example projects (the seed guides' architectures) with the engine's Keras API.
+
+    python resources/examples/make_examples.py
+
+Each model is built as the guides write it, turned into an editor document (laid out left to right) and saved as
+`<name>.nwproj` without weights, so opening an example starts from fresh initial values.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parents[1]))
+
+import core as keras  # noqa: E402
+from core import layers  # noqa: E402
+from core.document import Document, layered_layout  # noqa: E402
+from exporters.project import save_project  # noqa: E402
+
+
+def mlp():
+    model = keras.Sequential([keras.Input(shape=(32,)), layers.Dense(64, activation="relu"),
+                              layers.Dense(64, activation="relu"), layers.Dense(10, activation="softmax")], name="mlp")
+    return model, "MLP (Sequential: 32 → 64 → 64 → 10)"
+
+
+def functional_mlp():
+    inputs = keras.Input(shape=(784,), name="digits")
+    x = layers.Dense(64, activation="relu", name="dense_1")(inputs)
+    x = layers.Dense(64, activation="relu", name="dense_2")(x)
+    outputs = layers.Dense(10, activation="softmax", name="predictions")(x)
+    return keras.Model(inputs, outputs, name="functional_mlp"), "Functional MLP (784 → 64 → 64 → 10)"
+
+
+def lstm_text_classifier():
+    inputs = keras.Input(shape=(None,), dtype="int32", name="tokens")
+    x = layers.Embedding(input_dim=1000, output_dim=64)(inputs)
+    x = layers.LSTM(128)(x)
+    outputs = layers.Dense(10, activation="softmax")(x)
+    return keras.Model(inputs, outputs, name="lstm_text_classifier"), "LSTM text classifier"
+
+
+def gru_simplernn():
+    inputs = keras.Input(shape=(None,), dtype="int32", name="tokens")
+    x = layers.Embedding(input_dim=1000, output_dim=64)(inputs)
+    x = layers.GRU(256, return_sequences=True)(x)
+    x = layers.SimpleRNN(128)(x)
+    outputs = layers.Dense(10, activation="softmax")(x)
+    return keras.Model(inputs, outputs, name="gru_simplernn"), "GRU + SimpleRNN"
+
+
+def encoder_decoder():
+    encoder_input = keras.Input(shape=(None,), dtype="int32", name="encoder_tokens")
+    encoder_embedded = layers.Embedding(input_dim=1000, output_dim=64, name="encoder_embedding")(encoder_input)
+    output, state_h, state_c = layers.LSTM(64, return_state=True, name="encoder")(encoder_embedded)
+    decoder_input = keras.Input(shape=(None,), dtype="int32", name="decoder_tokens")
+    decoder_embedded = layers.Embedding(input_dim=2000, output_dim=64, name="decoder_embedding")(decoder_input)
+    decoder_output = layers.LSTM(64, name="decoder")(decoder_embedded, initial_state=[state_h, state_c])
+    outputs = layers.Dense(10, activation="softmax", name="predictions")(decoder_output)
+    return keras.Model([encoder_input, decoder_input], outputs, name="encoder_decoder"), \
+        "Encoder–decoder (encoder LSTM states start the decoder)"
+
+
+def bidirectional():
+    inputs = keras.Input(shape=(5, 10), name="sequence")
+    x = layers.Bidirectional(layers.LSTM(64, return_sequences=True))(inputs)
+    x = layers.Bidirectional(layers.LSTM(32))(x)
+    outputs = layers.Dense(10, activation="softmax")(x)
+    return keras.Model(inputs, outputs, name="bidirectional"), "Bidirectional LSTMs"
+
+
+def masking():
+    inputs = keras.Input(shape=(None,), dtype="int32", name="padded_tokens")
+    x = layers.Embedding(input_dim=5000, output_dim=16, mask_zero=True)(inputs)
+    x = layers.LSTM(32)(x)
+    outputs = layers.Dense(3, activation="softmax")(x)
+    return keras.Model(inputs, outputs, name="masking"), "Masking (Embedding mask_zero=True into an LSTM)"
+
+
+def masking_layer():
+    inputs = keras.Input(shape=(8, 10), name="timesteps")
+    x = layers.Masking(mask_value=0.0)(inputs)
+    x = layers.LSTM(32)(x)
+    outputs = layers.Dense(1)(x)
+    return keras.Model(inputs, outputs, name="masking_layer"), "Masking layer (skips all-zero time steps)"
+
+
+def timedistributed_tagger():
+    inputs = keras.Input(shape=(10, 32), name="frames")
+    x = layers.LSTM(16, return_sequences=True)(inputs)
+    outputs = layers.TimeDistributed(layers.Dense(4))(x)
+    return keras.Model(inputs, outputs, name="timedistributed_tagger"), "TimeDistributed tagger"
+
+
+def conv1d_text_cnn():
+    inputs = keras.Input(shape=(50,), dtype="int32", name="tokens")
+    x = layers.Embedding(input_dim=500, output_dim=16)(inputs)
+    x = layers.SpatialDropout1D(0.2)(x)
+    x = layers.ZeroPadding1D(2)(x)
+    x = layers.Conv1D(32, 5, activation="relu")(x)
+    x = layers.GlobalMaxPooling1D()(x)
+    outputs = layers.Dense(2, activation="softmax")(x)
+    return keras.Model(inputs, outputs, name="conv1d_text_cnn"), "Conv1D text CNN"
+
+
+EXAMPLES = [mlp, functional_mlp, lstm_text_classifier, gru_simplernn, encoder_decoder, bidirectional, masking,
+            masking_layer, timedistributed_tagger, conv1d_text_cnn]
+
+
+def main() -> None:
+    for make in EXAMPLES:
+        keras.backend.clear_session()
+        model, title = make()
+        doc = Document.from_model(model)
+        for node in doc.nodes.values():
+            node.weights = None
+        for nid, pos in layered_layout(doc, dx=280, dy=100).items():
+            doc.nodes[nid].position = pos
+        doc.extra["title"] = title
+        path = save_project(doc, HERE / f"{make.__name__}.nwproj")
+        print(f"{path.name}: {len(doc.nodes)} layers, {doc.total_params():,} params")
+
+
+if __name__ == "__main__":
+    main()
