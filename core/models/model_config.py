@@ -24,17 +24,19 @@ from typing import Any
 from core.errors import ConfigError, GraphError, NetweaverError
 from core.layers.base import InputLayer, KerasTensor, Layer, flatten
 
-# Keys real Keras writes into a layer's config that our constructors do not take. They are dropped only when the
-# class's `__init__` does not accept them, so a layer that does implement one still receives it.
+_ANY = object()
+# Keys real Keras writes into a layer's config that our constructors do not take, with the values that change nothing
+# here (or _ANY). They are dropped only when the class's `__init__` does not take them; another value is an error
+# rather than a silently different model.
 _STRIPPABLE_KEYS = {
     # Keras 3
-    "quantization_config", "lora_rank", "lora_alpha", "zero_output_for_mask", "seed", "optional",
+    "quantization_config": (None,), "lora_rank": (None,), "lora_alpha": (None,), "optional": (False,),
+    "zero_output_for_mask": (False,), "seed": _ANY,  # seeds only randomness (dropout), never inference
     # tf.keras 2
-    "time_major", "implementation", "input_length", "reset_after_legacy", "ragged", "sparse",
+    "time_major": (False,), "implementation": _ANY,  # a speed choice
+    "input_length": _ANY,  # a shape hint; batch_input_shape carries the shape
+    "ragged": (False, None), "sparse": (False, None),
 }
-# Keys Keras puts next to `config` in a layer entry; none of them is a constructor argument.
-_ENTRY_KEYS = {"module", "class_name", "config", "registered_name", "build_config", "compile_config", "name",
-               "inbound_nodes", "shared_object_id"}
 # Keras 3 initializer arguments our initializers do not take; only their default (None) is accepted.
 _INITIALIZER_NONE_KEYS = {"input_axes", "output_axes"}
 _MODEL_ALIASES = {"Model": "Functional"}
@@ -66,10 +68,6 @@ def _module_of(layer: Layer) -> str:
     if cls.__module__.startswith("core.layers"):
         return "keras.layers"
     return cls.__module__
-
-
-def class_name_of(layer: Layer) -> str:
-    return type(layer).__name__
 
 
 def serialize_layer(layer: Layer) -> dict:
@@ -219,13 +217,20 @@ def _resolve_class(entry: dict, custom_objects: dict | None):
                       f"with register_keras_serializable.")
 
 
-def _accepted_params(cls) -> tuple[set[str], bool]:
-    try:
-        params = inspect.signature(cls.__init__).parameters
-    except (TypeError, ValueError):
-        return set(), True
-    names = {p for p in params if p != "self"}
-    return names, any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+def _accepted_params(cls) -> set[str]:
+    """The keyword arguments `cls(...)` takes: its `__init__`'s, and its bases' while each passes **kwargs on."""
+    names: set[str] = set()
+    for klass in getattr(cls, "__mro__", ()):
+        if "__init__" not in vars(klass):
+            continue
+        try:
+            params = inspect.signature(klass.__init__).parameters
+        except (TypeError, ValueError):
+            break
+        names |= {p for p, v in params.items() if p != "self" and v.kind is not inspect.Parameter.VAR_KEYWORD}
+        if not any(v.kind is inspect.Parameter.VAR_KEYWORD for v in params.values()) or klass is Layer:
+            break
+    return names
 
 
 def _clean_value(value):
@@ -257,9 +262,12 @@ def clean_layer_config(cls, config: dict, custom_objects=None) -> dict:
                               f"supported; Netweaver computes in float32.")
     if isinstance(cls, type) and issubclass(cls, Functional):
         return config
-    accepted, _ = _accepted_params(cls)
-    for key in _STRIPPABLE_KEYS:
+    accepted = _accepted_params(cls)
+    for key, harmless in _STRIPPABLE_KEYS.items():
         if key in config and key not in accepted:
+            if harmless is not _ANY and config[key] not in harmless:
+                raise ConfigError(f"Layer '{config.get('name')}' ({getattr(cls, '__name__', cls)}): {key}="
+                                  f"{config[key]!r} is not supported here.")
             del config[key]
     for key in _NESTED_LAYER_KEYS:  # wrappers and RNNs carry inner layer configs: clean those the same way
         inner = config.get(key)
@@ -563,14 +571,5 @@ def sequential_from_config(config, custom_objects=None, cls=None):
     return model
 
 
-def map_refs(structure, fn):
-    """Apply `fn` to every [name, node, tensor] triple of an input_layers/output_layers structure."""
-    if isinstance(structure, (list, tuple)) and len(structure) >= 3 and isinstance(structure[0], str):
-        return fn(list(structure))
-    if isinstance(structure, dict):
-        return {k: map_refs(v, fn) for k, v in structure.items()}
-    return [map_refs(v, fn) for v in structure]
-
-
 __all__ = ["serialize_layer", "deserialize_layer", "functional_config", "functional_from_config",
-           "sequential_config", "sequential_from_config", "clean_layer_config", "map_refs"]
+           "sequential_config", "sequential_from_config", "clean_layer_config"]

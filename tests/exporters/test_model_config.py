@@ -144,3 +144,10 @@ def test_not_a_dict_is_a_config_error():
         deserialize_layer(["Dense"])
     with pytest.raises(ConfigError, match="class_name"):
         deserialize_layer({"config": {}})
+
+
+def test_keras_only_keys_with_a_meaning_are_refused_not_dropped(fixtures_dir):
+    config = copy.deepcopy(fixture_config(fixtures_dir, "keras3", "seed_mlp"))
+    config["config"]["layers"][1]["config"]["quantization_config"] = {"mode": "int8"}  # a quantized Dense
+    with pytest.raises(ConfigError, match="quantization_config="):
+        deserialize_layer(config)
