@@ -31,7 +31,30 @@ NAMES = _selected()
 # Built here rather than read from a fixture: a Functional model called twice inside another (shared, so two inbound
 # nodes), a nested Sequential and a shared Dense layer, where the Kerases count node indices differently.
 NESTED = "nested_shared"
-CASES = [(t, n, k) for t, kinds in TARGET_KINDS.items() for n in NAMES + [NESTED] for k in kinds]
+# Also built here: layers with non-trainable weights and sublayers (BatchNormalization's moving statistics,
+# Bidirectional GRU cells, TimeDistributed), whose weight order and .weights.h5 paths must match Keras's.
+ZOO = "layer_zoo"
+SYNTHETIC = [NESTED, ZOO]
+CASES = [(t, n, k) for t, kinds in TARGET_KINDS.items() for n in NAMES + SYNTHETIC for k in kinds]
+
+
+def _layer_zoo_model():
+    import core as keras
+    from core import layers
+
+    x = keras.Input((6, 5), name="seq")
+    h = layers.BatchNormalization(name="bn")(x)
+    h = layers.Bidirectional(layers.GRU(4, return_sequences=True), name="bigru")(h)
+    h = layers.LayerNormalization(name="ln")(h)
+    h = layers.TimeDistributed(layers.Dense(3), name="td")(h)
+    h = layers.Conv1D(4, 3, padding="same", name="conv")(h)
+    h = layers.GlobalAveragePooling1D(name="gap")(h)
+    model = keras.Model(x, layers.Dense(2, name="head")(h), name="zoo")
+    rng = np.random.default_rng(11)
+    for layer in model.layers:  # random weights, positive variances: BatchNormalization must not be the identity
+        layer.set_weights([np.abs(w) + 0.5 if "variance" in v.name else rng.normal(0, 0.5, w.shape)
+                           for v, w in zip(layer.weights, layer.get_weights())])
+    return model
 
 
 def _nested_shared_model():
@@ -75,11 +98,12 @@ def keras_results(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("interop")
     jobs = {t: [] for t in TARGET_KINDS}
     ours = {}
-    for name in NAMES + [NESTED]:
+    for name in NAMES + SYNTHETIC:
         backend.clear_session()
-        if name == NESTED:
-            model = _nested_shared_model()
-            inputs = [np.random.default_rng(7).random((6, 4)).astype("float32")]
+        if name in SYNTHETIC:
+            model = _nested_shared_model() if name == NESTED else _layer_zoo_model()
+            shape = (6, 4) if name == NESTED else (6, 6, 5)
+            inputs = [np.random.default_rng(7).random(shape).astype("float32")]
         else:
             model = load_fixture_model(FIXTURES, "keras3", name)
             inputs, _ = fixture_io(FIXTURES, "keras3", name)
