@@ -6,6 +6,7 @@ run on worker threads (`app.workers`) and the window stays responsive.
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 from pathlib import Path
@@ -340,6 +341,7 @@ class MainWindow(QMainWindow):
         self.editor.stack.redo()
 
     def copy(self) -> bool:
+        _release_clipboard_before_exit()
         fragment = self.editor.copy_fragment()
         if not fragment:
             return False
@@ -669,3 +671,23 @@ def _example_title(path: Path) -> str:
         return data.get("title") or path.stem.replace("_", " ")
     except (OSError, ValueError):
         return path.stem
+
+
+_clipboard_hook_installed = False
+
+
+def _release_clipboard_before_exit() -> None:
+    """Qt deletes the clipboard's data in a static destructor that runs after Python has shut down; a QMimeData made in
+    Python then calls back into the dead interpreter and the process ends in a segfault. Clearing the clipboard from
+    an atexit hook deletes it while Python still runs."""
+    global _clipboard_hook_installed
+    if _clipboard_hook_installed:
+        return
+    _clipboard_hook_installed = True
+
+    def clear():
+        app = QGuiApplication.instance()
+        if app is not None:
+            app.clipboard().clear()
+
+    atexit.register(clear)
