@@ -2,7 +2,7 @@
 
     python keras_runner.py keras3|tf_keras2 JOBS.json OUT.npz
 
-JOBS.json is a list of {"id", "kind": "json"|"h5"|"keras"|"script", "model", "weights", "inputs"}; OUT.npz gets
+JOBS.json is a list of {"id", "kind": "json"|"json_v3weights"|"h5"|"keras"|"script", "model", "weights", "inputs"}; OUT.npz gets
 `<id>__<i>` for each output of each job, and `<id>__error` (a string) for a job that failed.
 """
 
@@ -50,7 +50,7 @@ def main(target: str, jobs_path: str, out_path: str) -> None:
         results["keras_made_nested__error"] = np.array(traceback.format_exc())
     for job in jobs:
         try:
-            if job["kind"] == "json":
+            if job["kind"].startswith("json"):
                 model = keras.models.model_from_json(open(job["model"]).read())
                 model.load_weights(job["weights"])
             elif job["kind"] == "script":
