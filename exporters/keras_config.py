@@ -117,8 +117,6 @@ def _to_tf_keras2(entry: dict) -> dict:
         _drop_for_tf_keras2(cls, cfg)
         if isinstance(cfg.get("dtype"), dict):
             cfg["dtype"] = (cfg["dtype"].get("config") or {}).get("name", "float32")
-        if cls == "LayerNormalization" and cfg.get("rms_scaling") is False:
-            cfg.pop("rms_scaling")  # a Keras 3 key that tf.keras 2 refuses even when off
         for key in ("layer", "backward_layer", "forward_layer", "cell"):
             if isinstance(cfg.get(key), dict) and "class_name" in cfg[key]:
                 cfg[key] = _to_tf_keras2(cfg[key])

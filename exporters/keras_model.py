@@ -43,12 +43,20 @@ def _model_kind(path: Path, save_format: str | None) -> str:
 
 
 # -- training config -----------------------------------------------------------------------------------------------
-def _training_config(model) -> dict | None:
+# Optimizer arguments Keras 3 added; tf.keras 2's optimizers reject them.
+_KERAS3_OPTIMIZER_KEYS = ("loss_scale_factor", "gradient_accumulation_steps")
+# Keras 3.15's legacy-.h5 loader cannot resolve these short names ("Could not deserialize 'keras.metrics.mse'", also
+# for the .h5 files it writes itself), so files for Keras 3 carry the full names.
+_LOSS_ALIASES = {"mse": "mean_squared_error", "mae": "mean_absolute_error", "mape": "mean_absolute_percentage_error",
+                 "msle": "mean_squared_logarithmic_error", "kld": "kl_divergence"}
+
+
+def _training_config(model, target: str = "keras3") -> dict | None:
     """What `compile` was given, in Keras's `training_config` form; None for a model that was not compiled."""
+    compiled = getattr(model, "_compiled", None)
     optimizer = getattr(model, "optimizer", None)
-    if optimizer is None or not hasattr(optimizer, "get_config"):
+    if compiled is None or optimizer is None or not hasattr(optimizer, "get_config"):
         return None
-    compiled = getattr(model, "_compile_config", None) or {}
 
     def name_of(x):
         if x is None or isinstance(x, (str, int, float, bool)):
@@ -61,12 +69,35 @@ def _training_config(model) -> dict | None:
             return {"class_name": type(x).__name__, "config": x.get_config()}
         return getattr(x, "__name__", str(x))
 
+    def full_names(x):
+        if target != "keras3":
+            return x
+        if isinstance(x, str):
+            return _LOSS_ALIASES.get(x, x)
+        if isinstance(x, list):
+            return [full_names(v) for v in x]
+        if isinstance(x, dict) and "class_name" not in x:
+            return {k: full_names(v) for k, v in x.items()}
+        return x
+
+    opt_config = dict(optimizer.get_config())
+    if target == "keras3":
+        optimizer_config = {"module": "keras.optimizers", "class_name": type(optimizer).__name__,
+                            "config": opt_config, "registered_name": None}
+    else:
+        for key in _KERAS3_OPTIMIZER_KEYS:
+            if opt_config.get(key) is None:
+                opt_config.pop(key, None)
+        # As tf.keras 2.21 writes it; without is_legacy_optimizer=False it builds its legacy optimizer, which
+        # rejects the arguments of the current one.
+        opt_config["is_legacy_optimizer"] = False
+        optimizer_config = {"class_name": f"Custom>{type(optimizer).__name__}", "config": opt_config}
     return keras_config._plain({
-        "loss": name_of(compiled.get("loss", getattr(model, "loss", None))),
-        "metrics": name_of(compiled.get("metrics")),
-        "weighted_metrics": name_of(compiled.get("weighted_metrics")),
-        "loss_weights": name_of(compiled.get("loss_weights")),
-        "optimizer_config": {"class_name": type(optimizer).__name__, "config": optimizer.get_config()},
+        "loss": full_names(name_of(compiled.loss)),
+        "metrics": full_names(name_of(compiled.metrics)),
+        "weighted_metrics": name_of(compiled.weighted_metrics),
+        "loss_weights": name_of(compiled.loss_weights),
+        "optimizer_config": optimizer_config,
     })
 
 
@@ -116,7 +147,7 @@ def _save_h5(model, path: Path, config: dict, include_optimizer: bool, target: s
         f.attrs["model_config"] = json.dumps(model_config)
         f.attrs["keras_version"] = weights_io.KERAS_VERSIONS[target]
         f.attrs["backend"] = "tensorflow"
-        training = _training_config(model) if include_optimizer else None
+        training = _training_config(model, target) if include_optimizer else None
         if training is not None:
             f.attrs["training_config"] = json.dumps(training)
         weights_io.write_legacy_group(f.create_group("model_weights"), model, target)
@@ -126,10 +157,12 @@ def _save_keras(model, path: Path, config: dict) -> None:
     import h5py
 
     config = dict(config)
-    training = _training_config(model)
+    training = _training_config(model, "keras3")
     if training is not None:
-        config["compile_config"] = {k: v for k, v in training.items() if k != "optimizer_config"}
-        config["compile_config"]["optimizer"] = training["optimizer_config"]
+        compile_config = {k: v for k, v in training.items() if k != "optimizer_config"}
+        compile_config.update(optimizer=training["optimizer_config"], run_eagerly=False, steps_per_execution=1,
+                              jit_compile=False)
+        config["compile_config"] = compile_config
     buf = io.BytesIO()
     with h5py.File(buf, "w") as f:
         weights_io.write_keras3_file(f, model)
@@ -175,7 +208,7 @@ def _read_text(path: Path, source: str) -> str:
 
 def _load_h5(path: Path, source: str, custom_objects, compile: bool, safe_mode: bool):  # noqa: A002
     def read(f):
-        raw = f.attrs.get("model_config")
+        raw = weights_io.read_attr(f, "model_config") if "model_config" in f.attrs else None
         if raw is None:
             hint = " (it holds weights only: build the model and call load_weights)" \
                 if weights_io.legacy_weights_group(f) is not None or "layers" in f else ""
@@ -185,7 +218,7 @@ def _load_h5(path: Path, source: str, custom_objects, compile: bool, safe_mode: 
         if "model_weights" not in f:
             raise FileFormatError(f"{source} has a model_config but no 'model_weights' group.")
         plan = weights_io.plan_from_open_hdf5(model, f, source, by_name=False, skip_mismatch=False)
-        raw_training = f.attrs.get("training_config")
+        raw_training = weights_io.read_attr(f, "training_config") if "training_config" in f.attrs else None
         training = _json_attr(raw_training, f"{source}: training_config") if raw_training is not None else None
         return model, plan, training
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.errors import ConfigError, NetweaverError
+from core.errors import NetweaverError
 
 MIN_OPSET = 18
 
@@ -47,8 +47,8 @@ def to_onnx_proto(model, *, check: bool = True):
 
         metadata["keras_config"] = json.dumps(to_config(model, "keras3"))
         metadata["keras_version"] = "3"
-    except ConfigError:
-        pass  # a subclassed model has no config; the graph is still a complete model
+    except (NetweaverError, NotImplementedError, TypeError, ValueError, AttributeError):
+        pass  # a subclassed model need not have a config; the graph is still a complete model
     proto = graph.to_model(metadata=metadata)
     opset = max((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), default=0)
     if opset < MIN_OPSET:

@@ -76,15 +76,57 @@ def _as_str(x) -> str:
     return str(x)
 
 
+# A damaged header can claim billions of entries; h5py would then read (or allocate) for minutes.
+MAX_ATTR_ELEMENTS = 1_000_000
+
+
+def _check_type(type_id, what: str, allowed) -> None:
+    """Keras writes strings and numbers only. A damaged type message (a string turned into a variable-length
+    sequence, say) can crash libhdf5 while reading, so anything else is refused before the read."""
+    import h5py
+
+    cls = type_id.get_class()
+    if cls not in allowed and not (cls == h5py.h5t.ENUM and type_id.get_size() == 1):  # h5py's bool is an enum
+        raise FileFormatError(f"{what} has HDF5 type class {cls}, not a string or number; the file is damaged.")
+
+
+def read_attr(obj, name: str):
+    """One attribute's value, refusing one whose (damaged) header claims an absurd size or an unexpected type."""
+    import h5py
+
+    aid = obj.attrs.get_id(name)
+    what = f"attribute '{name}' of '{obj.name}'"
+    _check_type(aid.get_type(), what, (h5py.h5t.STRING, h5py.h5t.FLOAT, h5py.h5t.INTEGER))
+    n = int(np.prod(aid.shape or (1,), dtype=np.float64))
+    if n > MAX_ATTR_ELEMENTS:
+        raise FileFormatError(f"{what} claims {n} elements; the file is damaged.")
+    return obj.attrs[name]
+
+
+def read_dataset(ds) -> np.ndarray:
+    """A dataset's array, refusing one whose header claims far more data than the file stores for it."""
+    import h5py
+
+    if not isinstance(ds, h5py.Dataset):
+        raise FileFormatError(f"'{ds.name}' should be a dataset of weights but is a {type(ds).__name__}.")
+    _check_type(ds.id.get_type(), f"dataset '{ds.name}'", (h5py.h5t.FLOAT, h5py.h5t.INTEGER))
+    claimed = int(np.prod(ds.shape or (1,), dtype=np.float64)) * ds.dtype.itemsize
+    stored = ds.id.get_storage_size()
+    if claimed > (1 << 26) and claimed > 64 * max(stored, 1):
+        raise FileFormatError(f"dataset '{ds.name}' claims {claimed} bytes but the file stores {stored}; the file "
+                              f"is damaged.")
+    return np.asarray(ds[()])
+
+
 def read_str_list_attr(group, name: str) -> list[str]:
     """A list-of-strings attribute, joined back from Keras's `name0, name1, ...` chunks when it was split."""
     attrs = group.attrs
     if name in attrs:
-        raw = [attrs[name]]
+        raw = [read_attr(group, name)]
     else:
         raw, i = [], 0
         while f"{name}{i}" in attrs:
-            raw.append(attrs[f"{name}{i}"])
+            raw.append(read_attr(group, f"{name}{i}"))
             i += 1
         if not raw:
             raise KeyError(name)
@@ -124,7 +166,7 @@ def write_str_list_attr(group, name: str, values: list[str]) -> None:
 def read_str_attr(group, name: str, default=None):
     if name not in group.attrs:
         return default
-    value = group.attrs[name]
+    value = read_attr(group, name)
     arr = np.asarray(value)
     return _as_str(arr.item() if arr.ndim == 0 else value)
 
@@ -301,7 +343,7 @@ def read_legacy_group(group, source: str) -> list[StoredLayer]:
         for w in wnames:
             if w not in g:
                 raise FileFormatError(f"{source}: weight '{w}' of layer '{name}' is listed but missing.")
-            arrays.append(np.asarray(g[w][()]))
+            arrays.append(read_dataset(g[w]))
         out.append(StoredLayer(name, wnames, arrays))
     return out
 
@@ -365,7 +407,7 @@ def _file_vars(group) -> list[np.ndarray]:
     bad = [k for k in keys if not k.isdigit()]
     if bad:
         raise FileFormatError(f"unexpected entries {bad} in '{vg.name}' (expected 0, 1, ...).")
-    return [np.asarray(vg[k][()]) for k in keys]
+    return [read_dataset(vg[k]) for k in keys]
 
 
 def _file_walk(group) -> list[tuple[str, np.ndarray]]:
@@ -431,7 +473,7 @@ def plan_keras3(model, f, *, by_name: bool, skip_mismatch: bool, source: str) ->
         if exact is not None:
             n_file = len(_file_walk(f[file_path]))
             if n_file == len(exact):
-                pairs = [(v, p, np.asarray(f[p][()])) for v, p in exact]
+                pairs = [(v, p, read_dataset(f[p])) for v, p in exact]
                 _plan_checked(plan, layer, pairs, skip_mismatch)
                 continue
         _plan_flat(plan, layer, [v for _, _, v in ours], _file_walk(f[file_path]), skip_mismatch)
@@ -566,10 +608,50 @@ def _plan_from_hdf5(model, path: Path, source: str, by_name: bool, skip_mismatch
 DAMAGED_FILE_ERRORS = (OSError, KeyError, ValueError, TypeError, RuntimeError, UnicodeDecodeError, EOFError)
 
 
+def check_global_heaps(data, source: str) -> None:
+    """Refuse an HDF5 file whose global heap collections (where variable-length strings such as `layer_names`
+    live) do not add up: libhdf5 can loop forever, holding the GIL, on a damaged one.
+
+    A collection is 'GCOL', version 1, three zero bytes, its size (8 bytes), then objects of a 16-byte header (index,
+    reference count, reserved, size) and data padded to 8 bytes; object 0 is the free space up to the end, absent when
+    less than a header's room is left.
+    """
+    end_of_file = len(data)
+    at = data.find(b"GCOL\x01\x00\x00\x00")
+    while at != -1:
+        size = int.from_bytes(data[at + 8:at + 16], "little")
+        end = at + size
+        if size < 16 or end > end_of_file:
+            raise FileFormatError(f"{source} is damaged: a global heap at byte {at} claims {size} bytes.")
+        p = at + 16
+        while p + 16 <= end:
+            index = int.from_bytes(data[p:p + 2], "little")
+            obj_size = int.from_bytes(data[p + 8:p + 16], "little")
+            if index == 0:  # free space: its size covers its own header and the rest of the collection
+                if p + obj_size != end:
+                    raise FileFormatError(f"{source} is damaged: the free space of the global heap at byte {at} does "
+                                          f"not end where the heap does.")
+                p = end
+                break
+            p += 16 + (obj_size + 7) // 8 * 8
+        if not 0 <= end - p < 16:  # less room than an object header is left unused
+            raise FileFormatError(f"{source} is damaged: the objects of the global heap at byte {at} overrun it.")
+        at = data.find(b"GCOL\x01\x00\x00\x00", end)
+
+
 def read_hdf5(path_or_buffer, source: str, read):
     """`read(h5file)` on an open file; a file that is not HDF5 or is damaged gives a FileFormatError naming it."""
+    import mmap
+
     import h5py
 
+    if isinstance(path_or_buffer, io.BytesIO):
+        check_global_heaps(path_or_buffer.getvalue(), source)
+    else:
+        with open(path_or_buffer, "rb") as fh:
+            if os.fstat(fh.fileno()).st_size:
+                with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
+                    check_global_heaps(data, source)
     try:
         f = h5py.File(path_or_buffer, "r")
     except OSError as exc:

@@ -94,23 +94,11 @@ class Model(TrainerMixin, SavingMixin, Layer):
         return [f"output_{i}" for i in range(n)] if n > 1 else ["output"]
 
     def to_onnx(self, path=None, *, check: bool = True):
-        """The inference graph as an ONNX model (opset 18, dynamic batch); written to `path` when given."""
-        import json
+        """The inference graph as an ONNX model (opset 18, dynamic batch; see `exporters.onnx_export`); written to
+        `path` when given."""
+        from exporters.onnx_export import export_onnx, to_onnx_proto
 
-        import onnx
-
-        g = self.inference_graph()
-        meta = {"netweaver_version": NETWEAVER_VERSION}
-        try:
-            meta["keras_config"] = json.dumps({"class_name": type(self).__name__, "config": self.get_config()})
-        except Exception:  # subclassed models need not be serializable
-            pass
-        proto = g.to_model(metadata=meta)
-        if check:
-            onnx.checker.check_model(proto, full_check=True)
-        if path is not None:
-            onnx.save(proto, str(path))
-        return proto
+        return export_onnx(self, path, check=check) if path is not None else to_onnx_proto(self, check=check)
 
     # -- inference -----------------------------------------------------------------------------------------------
     def _prepare_inputs(self, x) -> list[np.ndarray]:

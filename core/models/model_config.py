@@ -22,23 +22,27 @@ import inspect
 from typing import Any
 
 from core.errors import ConfigError, GraphError, NetweaverError
-from core.layers.base import InputLayer, KerasTensor, Layer, flatten, map_structure
-from core.serialization import in_safe_mode, safe_mode_scope as serialization_safe_mode_scope
+from core.layers.base import InputLayer, KerasTensor, Layer, flatten
 
-# Keys real Keras writes into a layer's config that our constructors do not take. They are dropped only when the
-# class's `__init__` does not accept them, so a layer that does implement one still receives it.
+_ANY = object()
+# Keys real Keras writes into a layer's config that our constructors do not take, with the values that change nothing
+# here (or _ANY). They are dropped only when the class's `__init__` does not take them; another value is an error
+# rather than a silently different model.
 _STRIPPABLE_KEYS = {
     # Keras 3
-    "quantization_config", "lora_rank", "lora_alpha", "zero_output_for_mask", "seed", "optional",
+    "quantization_config": (None,), "lora_rank": (None,), "lora_alpha": (None,), "optional": (False,),
+    "zero_output_for_mask": (False,), "seed": _ANY,  # seeds only randomness (dropout), never inference
     # tf.keras 2
-    "time_major", "implementation", "input_length", "reset_after_legacy", "ragged", "sparse",
+    "time_major": (False,), "implementation": _ANY,  # a speed choice
+    "input_length": _ANY,  # a shape hint; batch_input_shape carries the shape
+    "ragged": (False, None), "sparse": (False, None),
 }
-# Keys Keras puts next to `config` in a layer entry; none of them is a constructor argument.
-_ENTRY_KEYS = {"module", "class_name", "config", "registered_name", "build_config", "compile_config", "name",
-               "inbound_nodes", "shared_object_id"}
 # Keras 3 initializer arguments our initializers do not take; only their default (None) is accepted.
 _INITIALIZER_NONE_KEYS = {"input_axes", "output_axes"}
 _MODEL_ALIASES = {"Model": "Functional"}
+# What layer code raises on values a damaged config gives it (a string for a number, 10**9 units that cannot be
+# allocated, an initializer range numpy cannot draw from); reported as a ConfigError or GraphError naming the layer.
+_CALL_ERRORS = (TypeError, ValueError, IndexError, KeyError, AttributeError, MemoryError, OverflowError)
 _NESTED_LAYER_KEYS = ("layer", "backward_layer", "forward_layer", "cell")
 
 
@@ -64,10 +68,6 @@ def _module_of(layer: Layer) -> str:
     if cls.__module__.startswith("core.layers"):
         return "keras.layers"
     return cls.__module__
-
-
-def class_name_of(layer: Layer) -> str:
-    return type(layer).__name__
 
 
 def serialize_layer(layer: Layer) -> dict:
@@ -217,13 +217,20 @@ def _resolve_class(entry: dict, custom_objects: dict | None):
                       f"with register_keras_serializable.")
 
 
-def _accepted_params(cls) -> tuple[set[str], bool]:
-    try:
-        params = inspect.signature(cls.__init__).parameters
-    except (TypeError, ValueError):
-        return set(), True
-    names = {p for p in params if p != "self"}
-    return names, any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+def _accepted_params(cls) -> set[str]:
+    """The keyword arguments `cls(...)` takes: its `__init__`'s, and its bases' while each passes **kwargs on."""
+    names: set[str] = set()
+    for klass in getattr(cls, "__mro__", ()):
+        if "__init__" not in vars(klass):
+            continue
+        try:
+            params = inspect.signature(klass.__init__).parameters
+        except (TypeError, ValueError):
+            break
+        names |= {p for p, v in params.items() if p != "self" and v.kind is not inspect.Parameter.VAR_KEYWORD}
+        if not any(v.kind is inspect.Parameter.VAR_KEYWORD for v in params.values()) or klass is Layer:
+            break
+    return names
 
 
 def _clean_value(value):
@@ -255,9 +262,12 @@ def clean_layer_config(cls, config: dict, custom_objects=None) -> dict:
                               f"supported; Netweaver computes in float32.")
     if isinstance(cls, type) and issubclass(cls, Functional):
         return config
-    accepted, _ = _accepted_params(cls)
-    for key in _STRIPPABLE_KEYS:
+    accepted = _accepted_params(cls)
+    for key, harmless in _STRIPPABLE_KEYS.items():
         if key in config and key not in accepted:
+            if harmless is not _ANY and config[key] not in harmless:
+                raise ConfigError(f"Layer '{config.get('name')}' ({getattr(cls, '__name__', cls)}): {key}="
+                                  f"{config[key]!r} is not supported here.")
             del config[key]
     for key in _NESTED_LAYER_KEYS:  # wrappers and RNNs carry inner layer configs: clean those the same way
         inner = config.get(key)
@@ -275,25 +285,21 @@ def clean_layer_config(cls, config: dict, custom_objects=None) -> dict:
 def deserialize_layer(config, custom_objects=None, safe_mode: bool | None = None):
     """A layer or model from `{class_name, config, ...}` (either Keras generation).
 
-    `safe_mode=None` inherits the setting of the load in progress (True outside any), so wrappers that deserialize
-    their inner layer need not pass it on.
+    `safe_mode=None` inherits the setting of the load in progress (`core.serialization.safe_mode_scope`; safe
+    outside any), so wrappers that deserialize their inner layer need not pass it on. In safe mode a Lambda's stored
+    bytecode is refused (by `Lambda.from_config`).
     """
+    from core.serialization import custom_object_scope, safe_mode_scope
+
     if safe_mode is not None:
         with safe_mode_scope(safe_mode):
             return deserialize_layer(config, custom_objects)
-    from core.serialization import custom_object_scope
-
-    safe_mode = in_safe_mode()
     if not isinstance(config, dict):
         raise ConfigError(f"A layer config must be a dict with 'class_name' and 'config', got {type(config).__name__}.")
     class_name = config.get("class_name")
     inner = config.get("config", {})
     if inner is None:
         inner = {}
-    if class_name == "Lambda" and safe_mode and not _is_custom(class_name, custom_objects):
-        raise ConfigError(f"Layer '{inner.get('name', '?') if isinstance(inner, dict) else '?'}' is a Lambda: "
-                          f"loading it would run code stored in the file. Load with safe_mode=False only if you "
-                          f"trust the file.")
     cls = _resolve_class(config, custom_objects)
     if not isinstance(inner, (dict, list)):
         raise ConfigError(f"The config of '{class_name}' must be a dict, got {type(inner).__name__}.")
@@ -309,16 +315,12 @@ def deserialize_layer(config, custom_objects=None, safe_mode: bool | None = None
             layer = cls.from_config(cleaned) if hasattr(cls, "from_config") else cls(**cleaned)
     except NetweaverError:
         raise
-    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+    except _CALL_ERRORS as exc:
         name = inner.get("name", "?") if isinstance(inner, dict) else "?"
         raise ConfigError(f"Invalid config for layer '{name}' ({class_name}): {exc}") from exc
     if not isinstance(layer, Layer):
         raise ConfigError(f"'{class_name}' is not a layer (got {type(layer).__name__}).")
     return layer
-
-
-def _is_custom(class_name: str, custom_objects) -> bool:
-    return bool(custom_objects) and (class_name in custom_objects or class_name.split(">")[-1] in custom_objects)
 
 
 # -- Functional --------------------------------------------------------------------------------------------------
@@ -415,6 +417,8 @@ class _GraphReader:
                              f"{node!r}.")
         if not isinstance(args, list) or not isinstance(kwargs, dict):
             raise GraphError(f"Model '{self.model_name}': {where} has malformed args/kwargs.")
+        if not args or not any(isinstance(t, KerasTensor) for t in flatten([args, kwargs])):
+            raise GraphError(f"Model '{self.model_name}': {where} has no input tensors.")
         # Keras replays with the caller's training flag; a recorded `training`/`mask=None` would pin it.
         kwargs.pop("training", None)
         if "mask" in kwargs and kwargs["mask"] is None:
@@ -444,6 +448,18 @@ def _call_params(layer: Layer) -> set[str]:
         return set(inspect.signature(layer.call).parameters)
     except (TypeError, ValueError):
         return set()
+
+
+
+
+def _call_layer(model_name: str, layer: Layer, args, kwargs):
+    try:
+        return layer(*args, **kwargs)
+    except NetweaverError:
+        raise
+    except _CALL_ERRORS as exc:
+        raise GraphError(f"Model '{model_name}': calling layer '{layer.name}' ({type(layer).__name__}) on the inputs "
+                         f"its config names failed: {type(exc).__name__}: {exc}") from exc
 
 
 def functional_from_config(config: dict, custom_objects=None, cls=None):
@@ -491,7 +507,7 @@ def functional_from_config(config: dict, custom_objects=None, cls=None):
                     args, kwargs = reader.node_call(layers[name], queue[0])
                 except _NotYet:
                     break
-                out = layers[name](*args, **kwargs)
+                out = _call_layer(model_name, layers[name], args, kwargs)
                 reader.outputs[name].append([t for t in flatten(out) if isinstance(t, KerasTensor)])
                 queue.pop(0)
                 progressed = True
@@ -527,10 +543,6 @@ def functional_from_config(config: dict, custom_objects=None, cls=None):
     return cls(inputs=inputs, outputs=outputs, name=model_name, **kwargs)
 
 
-# One switch for every loader and for Lambda.from_config (which tells bytecode from a named function).
-safe_mode_scope = serialization_safe_mode_scope
-
-
 def sequential_from_config(config, custom_objects=None, cls=None):
     from core.models.sequential import Sequential
 
@@ -545,23 +557,19 @@ def sequential_from_config(config, custom_objects=None, cls=None):
         kwargs["name"] = config["name"]
     if config.get("trainable") is not None:
         kwargs["trainable"] = bool(config["trainable"])
-    model = cls(layers=layers, **kwargs)
-    build_shape = config.get("build_input_shape")
-    if not model.built and isinstance(build_shape, (list, tuple)) and build_shape \
-            and all(d is None or isinstance(d, int) for d in build_shape):
-        model.build(tuple(build_shape))
+    try:
+        model = cls(layers=layers, **kwargs)
+        build_shape = config.get("build_input_shape")
+        if not model.built and isinstance(build_shape, (list, tuple)) and build_shape \
+                and all(d is None or isinstance(d, int) for d in build_shape):
+            model.build(tuple(build_shape))
+    except NetweaverError:
+        raise
+    except _CALL_ERRORS as exc:
+        raise GraphError(f"Sequential '{kwargs.get('name', '?')}': stacking its layers failed: "
+                         f"{type(exc).__name__}: {exc}") from exc
     return model
 
 
-def map_refs(structure, fn):
-    """Apply `fn` to every [name, node, tensor] triple of an input_layers/output_layers structure."""
-    if isinstance(structure, (list, tuple)) and len(structure) >= 3 and isinstance(structure[0], str):
-        return fn(list(structure))
-    if isinstance(structure, dict):
-        return {k: map_refs(v, fn) for k, v in structure.items()}
-    return [map_refs(v, fn) for v in structure]
-
-
 __all__ = ["serialize_layer", "deserialize_layer", "functional_config", "functional_from_config",
-           "sequential_config", "sequential_from_config", "clean_layer_config", "safe_mode_scope", "map_refs",
-           "map_structure"]
+           "sequential_config", "sequential_from_config", "clean_layer_config"]

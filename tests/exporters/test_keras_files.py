@@ -116,3 +116,22 @@ def test_unknown_suffix_and_wrong_target(tmp_path):
         _functional().save(tmp_path / "model")
     with pytest.raises(FileFormatError, match="Keras 3"):
         _functional().save(tmp_path / "m.keras", target="tf_keras2")
+
+
+@pytest.mark.parametrize("suffix,target", [(".h5", "keras3"), (".h5", "tf_keras2"), (".keras", "keras3")])
+def test_compiled_model_keeps_its_training_config(tmp_path, suffix, target):
+    from core import optimizers
+
+    model = _functional()
+    model.compile(optimizer=optimizers.Adam(learning_rate=0.01), loss="mse", loss_weights=[1.0])
+    model.save(tmp_path / f"m{suffix}", target=target)
+    if suffix == ".h5":
+        with h5py.File(tmp_path / "m.h5") as f:
+            training = json.loads(f.attrs["training_config"])
+        assert training["loss"] == ("mean_squared_error" if target == "keras3" else "mse")
+        assert training["loss_weights"] == [1.0]
+        assert training["optimizer_config"]["class_name"].split(">")[-1] == "Adam"
+        assert ("loss_scale_factor" in training["optimizer_config"]["config"]) == (target == "keras3")
+    loaded = load_model(tmp_path / f"m{suffix}")
+    assert type(loaded.optimizer).__name__ == "Adam"
+    assert loaded.optimizer.get_config()["learning_rate"] == pytest.approx(0.01)

@@ -124,10 +124,19 @@ def test_keras_only_keys_are_dropped_but_typos_are_not(fixtures_dir):
         deserialize_layer(config)
 
 
-def test_lambda_refused_in_safe_mode():
-    config = {"class_name": "Lambda", "config": {"name": "lam", "function": "x"}}
-    with pytest.raises(ConfigError, match="safe_mode"):
-        deserialize_layer(config)
+def test_lambda_bytecode_from_a_file_needs_safe_mode_off(tmp_path):
+    from core.layers import core as core_layers
+    from core.models import load_model
+
+    x = keras.Input((3,), name="x")
+    model = keras.Model(x, layers.Lambda(lambda t: t * 2.0 + 1.0, name="affine")(x))
+    (tmp_path / "m.json").write_text(model.to_json())
+    core_layers._SERIALIZED_FUNCTIONS.clear()  # as in a fresh process: the file's bytecode is all there is
+    with pytest.raises(ConfigError, match="safe_mode=False"):
+        load_model(tmp_path / "m.json")
+    loaded = load_model(tmp_path / "m.json", safe_mode=False)
+    data = np.arange(6, dtype="float32").reshape(2, 3)
+    np.testing.assert_allclose(loaded.predict(data), data * 2.0 + 1.0)
 
 
 def test_not_a_dict_is_a_config_error():
@@ -135,3 +144,10 @@ def test_not_a_dict_is_a_config_error():
         deserialize_layer(["Dense"])
     with pytest.raises(ConfigError, match="class_name"):
         deserialize_layer({"config": {}})
+
+
+def test_keras_only_keys_with_a_meaning_are_refused_not_dropped(fixtures_dir):
+    config = copy.deepcopy(fixture_config(fixtures_dir, "keras3", "seed_mlp"))
+    config["config"]["layers"][1]["config"]["quantization_config"] = {"mode": "int8"}  # a quantized Dense
+    with pytest.raises(ConfigError, match="quantization_config="):
+        deserialize_layer(config)

@@ -140,3 +140,16 @@ def test_overwrite_false(tmp_path):
     model.save_weights(tmp_path / "w.h5")
     with pytest.raises(FileExistsError):
         model.save_weights(tmp_path / "w.h5", overwrite=False)
+
+
+def test_damaged_global_heap_is_refused_before_libhdf5_reads_it(tmp_path, fixtures_dir):
+    """A wrong free-space size in the heap holding `layer_names` made libhdf5 loop forever (found by the fuzz test)."""
+    data = bytearray(fixture_path(fixtures_dir, "keras2", "seed_mlp_weights.h5").read_bytes())
+    at = data.find(b"GCOL\x01\x00\x00\x00")
+    p = at + 16
+    while int.from_bytes(data[p:p + 2], "little") != 0:  # walk to the free-space object
+        p += 16 + (int.from_bytes(data[p + 8:p + 16], "little") + 7) // 8 * 8
+    data[p + 9] ^= 0x02  # its size no longer ends at the heap's end
+    (tmp_path / "w.h5").write_bytes(bytes(data))
+    with pytest.raises(FileFormatError, match="global heap"):
+        _mlp(units=(64, 64, 10)).load_weights(tmp_path / "w.h5")

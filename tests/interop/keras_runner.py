@@ -2,7 +2,7 @@
 
     python keras_runner.py keras3|tf_keras2 JOBS.json OUT.npz
 
-JOBS.json is a list of {"id", "kind": "json"|"h5"|"keras"|"script", "model", "weights", "inputs"}; OUT.npz gets
+JOBS.json is a list of {"id", "kind": "json"|"json_v3weights"|"h5"|"keras"|"script", "model", "weights", "inputs"}; OUT.npz gets
 `<id>__<i>` for each output of each job, and `<id>__error` (a string) for a job that failed.
 """
 
@@ -18,6 +18,25 @@ os.environ["KERAS_BACKEND"] = "tensorflow"
 import numpy as np  # noqa: E402
 
 
+def write_nested(keras, target: str, folder: str, results: dict) -> None:
+    """The other direction: a nested, shared-layer model made by real Keras, saved for Netweaver to read."""
+    inner_in = keras.Input((4,), name="inner_in")
+    inner = keras.Model(inner_in, keras.layers.Dense(3, activation="tanh", name="idense")(inner_in), name="inner")
+    seq = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name="sdense")], name="seqm")
+    x = keras.Input((4,), name="x")
+    a = inner(x)
+    b = inner(keras.layers.Dense(4, name="pre")(x))
+    shared = keras.layers.Dense(3, activation="relu", name="shared")
+    model = keras.Model(x, seq(shared(shared(keras.layers.Add(name="add")([a, b])))), name="outer")
+    data = np.random.default_rng(3).random((5, 4)).astype("float32")
+    base = os.path.join(folder, f"keras_made_nested_{target}")
+    open(base + ".json", "w").write(model.to_json())
+    model.save_weights(base + (".weights.h5" if target == "keras3" else "_weights.h5"))
+    model.save(base + ".h5")
+    results["keras_made_nested__input"] = data
+    results["keras_made_nested__output"] = np.asarray(model(data, training=False))
+
+
 def main(target: str, jobs_path: str, out_path: str) -> None:
     if target == "keras3":
         import keras
@@ -25,9 +44,13 @@ def main(target: str, jobs_path: str, out_path: str) -> None:
         import tf_keras as keras
     jobs = json.load(open(jobs_path))
     results = {}
+    try:
+        write_nested(keras, target, os.path.dirname(out_path), results)
+    except Exception:  # noqa: BLE001 - reported to the test, which fails with it
+        results["keras_made_nested__error"] = np.array(traceback.format_exc())
     for job in jobs:
         try:
-            if job["kind"] == "json":
+            if job["kind"].startswith("json"):
                 model = keras.models.model_from_json(open(job["model"]).read())
                 model.load_weights(job["weights"])
             elif job["kind"] == "script":
@@ -35,7 +58,10 @@ def main(target: str, jobs_path: str, out_path: str) -> None:
                 exec(compile(open(job["model"]).read(), job["model"], "exec"), namespace)
                 model = namespace["build_model"](weights=job["weights"])
             else:
-                model = keras.models.load_model(job["model"], compile=False)
+                # The files carry the compile arguments (training_config / compile_config): Keras compiles from them.
+                model = keras.models.load_model(job["model"], compile=True)
+                if getattr(model, "optimizer", None) is None:
+                    raise AssertionError("the loaded model was not compiled")
             with np.load(job["inputs"]) as data:
                 inputs = [data[k] for k in sorted(data.files)]
             # A direct call runs eagerly: the same numbers as predict without tracing a tf.function per model.
