@@ -218,6 +218,11 @@ class Optimizer:
             self.slots_for(v)
 
     @property
+    def slot_variables(self) -> list:
+        """The model variables that have slots, in the order `get_weights` lists their slots."""
+        return list(self._slot_order)
+
+    @property
     def variables(self) -> list[np.ndarray]:
         out = [np.array(self.iterations, dtype=np.int64)]
         for v in self._slot_order:
