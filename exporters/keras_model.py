@@ -7,6 +7,10 @@ under `model_weights` (see `exporters.weights_io`). The target ("keras3" or "tf_
 `.keras`: a zip of `config.json` (Keras 3's serialized model), `model.weights.h5` (Keras 3's weights layout) and
 `metadata.json`; Keras 3 only.
 
+A compiled model's optimizer state (iteration count, slots, Keras 3's learning-rate variable) goes with it, in the
+order and under the names real Keras uses (`optimizer_weights` in `.h5`, `optimizer/vars/0..` in the archive), and
+comes back into the loaded model's optimizer, so that `fit` goes on as if it had never stopped.
+
 Loading builds the model from the config, then checks and loads all its weights; any failure raises (a damaged,
 empty or non-Keras file is a `FileFormatError` naming the file) and no model is returned half-made.
 """
@@ -21,7 +25,9 @@ import warnings
 import zipfile
 from pathlib import Path
 
-from core.errors import FileFormatError, NetweaverError
+import numpy as np
+
+from core.errors import FileFormatError, NetweaverError, WeightsError
 from exporters import keras_config, weights_io
 
 
@@ -101,10 +107,10 @@ def _training_config(model, target: str = "keras3") -> dict | None:
     })
 
 
-def _compile_from(model, training_config: dict, source: str) -> None:
+def _compile_from(model, training_config: dict, source: str) -> bool:
     """Compile a loaded model as it was saved, when the engine can; warn (as Keras does) when it cannot."""
     if not hasattr(model, "compile") or not isinstance(training_config, dict):
-        return
+        return False
     opt = training_config.get("optimizer_config") or "rmsprop"  # Keras's default optimizer
     try:
         from core import optimizers
@@ -118,6 +124,125 @@ def _compile_from(model, training_config: dict, source: str) -> None:
     except Exception as exc:  # noqa: BLE001 - the model is fine without it; Keras warns here too
         warnings.warn(f"{source}: the model was loaded but not compiled ({type(exc).__name__}: {exc}). Call "
                       f"model.compile(...) before training.", stacklevel=3)
+        return False
+    return True
+
+
+# -- optimizer state ------------------------------------------------------------------------------------------------
+# Keras makes an optimizer's slots in groups, each group's slots interleaved per weight (`add_optimizer_variables`
+# in Keras 3, the `build` loops of tf.keras 2), and files list them in that order after the iteration count (and,
+# in Keras 3, the learning rate when it is a constant). Each slot: (our name, Keras 3's name, tf.keras 2's name).
+_SLOT_GROUPS = {
+    "SGD": ((("momentum", "momentum", "m"),),),
+    "Adam": ((("momentum", "momentum", "m"), ("velocity", "velocity", "v")),
+             (("velocity_hat", "velocity_hat", "vhat"),)),
+    "RMSprop": ((("velocity",) * 3,), (("momentum",) * 3,), (("average_gradient",) * 3,)),
+    "Adagrad": ((("accumulator",) * 3,),),
+    "Adadelta": ((("accumulated_grad",) * 3, ("accumulated_delta_var",) * 3),),
+    "Adamax": ((("m", "momentum", "m"), ("norm", "norm", "u")),),
+    "Nadam": ((("momentum", "momentum", "m"), ("velocity", "velocity", "v")),),
+}
+
+
+def _optimizer_layout(optimizer, target: str) -> list[tuple]:
+    """The optimizer's variables as real Keras lists them, each as (name in the file, where the value is in our
+    `get_weights()`: an index, 'lr' for Keras 3's learning-rate variable, None for a slot Keras keeps and we do not
+    (tf.keras 2's SGD has a momentum slot even at momentum 0), shape, dtype)."""
+    keras3 = target == "keras3"
+    prefix = optimizer.name
+    variables = optimizer.slot_variables
+    names = tuple(optimizer.slot_names)
+    layout = [(f"{prefix}/iteration" if keras3 else "iteration:0", 0, (), "int64")]
+    if keras3 and isinstance(optimizer.get_config().get("learning_rate"), (int, float)):
+        layout.append((f"{prefix}/learning_rate", "lr", (), "float32"))  # a schedule is no variable in Keras 3
+    groups = next((_SLOT_GROUPS[c.__name__] for c in type(optimizer).__mro__ if c.__name__ in _SLOT_GROUPS),
+                  (tuple((n, n, n) for n in names),))
+    keep_unused = not keras3 and any(c.__name__ == "SGD" for c in type(optimizer).__mro__)
+    for group in groups:
+        slots = [s for s in group if s[0] in names or keep_unused]
+        for j, var in enumerate(variables):
+            for ours, name3, name2 in slots:
+                index = 1 + j * len(names) + names.index(ours) if ours in names else None
+                name = f"{prefix}/{var.path.replace('/', '_')}_{name3}" if keras3 else f"{prefix}/{name2}/{var.path}:0"
+                layout.append((name, index, tuple(var.shape), var.dtype))
+    if keras3:  # tf.keras 2 does not track Nadam's u_product; Keras 3 lists it last
+        first = 1 + len(variables) * len(names)
+        for k, g in enumerate(sorted(getattr(optimizer, "global_slots", {}))):
+            layout.append((f"{prefix}/{g}", first + k, (), "float32"))
+    seen: set[str] = set()
+    for i, (name, *rest) in enumerate(layout):  # two weights with one path (cells of two RNNs) need two names
+        unique, n = name, 1
+        while unique in seen:
+            unique, n = f"{name}_{n}", n + 1
+        seen.add(unique)
+        layout[i] = (unique, *rest)
+    return layout
+
+
+def _optimizer_state(model, target: str) -> list[tuple[str, np.ndarray]] | None:
+    """A compiled model's optimizer variables, named and ordered as real Keras writes them; None if not compiled."""
+    optimizer = getattr(model, "optimizer", None)
+    if getattr(model, "_compiled", None) is None or not hasattr(optimizer, "get_weights"):
+        return None
+    # Built on the model's trainable weights, as Keras builds it when compiling a loaded model, so an optimizer
+    # that has not stepped yet is still saved whole (zero slots) and loads without a count mismatch.
+    optimizer.build(model.trainable_weights)
+    weights = optimizer.get_weights()
+    out = []
+    for name, index, shape, dtype in _optimizer_layout(optimizer, target):
+        if index == "lr":
+            value = np.array(optimizer.learning_rate, dtype=np.float32)
+        elif index is None:
+            value = np.zeros(shape, dtype)
+        else:
+            value = np.asarray(weights[index])
+        out.append((name, value))
+    return out
+
+
+def _optimizer_values(model, state, target: str, source: str):
+    """Check a file's optimizer variables against the loaded model's optimizer: (its new `get_weights()` list, the
+    learning rate the file holds or None). Nothing is changed but the (new) optimizer's empty slots."""
+    optimizer = model.optimizer
+    optimizer.build(model.trainable_weights)
+    layout = _optimizer_layout(optimizer, target)
+    if len(state) != len(layout):
+        raise WeightsError(f"{source}: the saved optimizer state has {len(state)} variables, but "
+                           f"{type(optimizer).__name__} on model '{model.name}' has {len(layout)} "
+                           f"({', '.join(n for n, *_ in layout[:4])}{', ...' if len(layout) > 4 else ''}). The file "
+                           f"was saved with a different optimizer or model.")
+    values = optimizer.get_weights()
+    lr = None
+    for (file_name, value), (name, index, shape, _) in zip(state, layout):
+        if tuple(value.shape) != shape:
+            raise WeightsError(f"{source}: optimizer variable '{file_name}' has shape {tuple(value.shape)}, but "
+                               f"'{name}' of {type(optimizer).__name__} on model '{model.name}' has shape {shape}.")
+        if index == "lr":
+            lr = float(value)
+        elif index is not None:
+            values[index] = np.asarray(value, dtype=values[index].dtype)
+    return values, lr
+
+
+def _restore_optimizer(model, state, target: str, source: str, recorded: bool):
+    """What `_optimizer_values` found, checked; applied by the returned function once the weights are in.
+    When the file does not record which optimizer it used, ours is Keras's default, so a state that does not fit it
+    is skipped with Keras's warning instead of refused."""
+    if not state or getattr(model, "_compiled", None) is None:
+        return lambda: None
+    try:
+        values, lr = _optimizer_values(model, state, target, source)
+    except WeightsError as exc:
+        if recorded:
+            raise
+        warnings.warn(f"{exc} The optimizer starts fresh.", stacklevel=4)
+        return lambda: None
+
+    def apply():
+        model.optimizer.set_weights(values)
+        if lr is not None:
+            model.optimizer.learning_rate = lr
+    return apply
 
 
 # -- saving ---------------------------------------------------------------------------------------------------------
@@ -151,6 +276,12 @@ def _save_h5(model, path: Path, config: dict, include_optimizer: bool, target: s
         if training is not None:
             f.attrs["training_config"] = json.dumps(training)
         weights_io.write_legacy_group(f.create_group("model_weights"), model, target)
+        state = _optimizer_state(model, target) if include_optimizer else None
+        if state:
+            g = f.create_group("optimizer_weights")
+            weights_io.write_str_list_attr(g, "weight_names", [name for name, _ in state])
+            for name, value in state:
+                g.create_dataset(name, data=value)
 
 
 def _save_keras(model, path: Path, config: dict) -> None:
@@ -166,6 +297,12 @@ def _save_keras(model, path: Path, config: dict) -> None:
     buf = io.BytesIO()
     with h5py.File(buf, "w") as f:
         weights_io.write_keras3_file(f, model)
+        state = _optimizer_state(model, "keras3")
+        if state:
+            g = f.create_group("optimizer/vars")
+            g.attrs["name"] = model.optimizer.name
+            for i, (_, value) in enumerate(state):
+                g.create_dataset(str(i), data=value)
     metadata = {"keras_version": weights_io.KERAS_VERSIONS["keras3"],
                 "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S"),
                 "saved_by": "netweaver"}
@@ -220,14 +357,31 @@ def _load_h5(path: Path, source: str, custom_objects, compile: bool, safe_mode: 
         plan = weights_io.plan_from_open_hdf5(model, f, source, by_name=False, skip_mismatch=False)
         raw_training = weights_io.read_attr(f, "training_config") if "training_config" in f.attrs else None
         training = _json_attr(raw_training, f"{source}: training_config") if raw_training is not None else None
-        return model, plan, training
+        version = weights_io.read_str_attr(f, "keras_version", "")
+        return model, plan, training, _read_optimizer_h5(f, source), "tf_keras2" if version.startswith("2") \
+            else "keras3"
 
-    model, plan, training = weights_io.read_hdf5(path, source, read)
+    model, plan, training, state, target = weights_io.read_hdf5(path, source, read)
+    restore = lambda: None  # noqa: E731
+    if compile and training is not None and _compile_from(model, training, source):
+        restore = _restore_optimizer(model, state, target, source, recorded="optimizer_config" in training)
     plan.apply()
     model._invalidate()
-    if compile and training is not None:
-        _compile_from(model, training, source)
+    restore()
     return model
+
+
+def _read_optimizer_h5(f, source: str):
+    """The `optimizer_weights` group's (name, array) pairs in its `weight_names` order; None when there is none."""
+    if "optimizer_weights" not in f:
+        return None
+    group = f["optimizer_weights"]
+    names = weights_io.read_str_list_attr(group, "weight_names")
+    missing = [n for n in names if n not in group]
+    if missing:
+        raise FileFormatError(f"{source}: 'optimizer_weights' lists {missing[:3]} in weight_names but does not hold "
+                              f"them; the file is damaged.")
+    return [(n, weights_io.read_dataset(group[n])) for n in names]
 
 
 def _json_attr(raw, what: str):
@@ -256,13 +410,23 @@ def _load_keras(path: Path, source: str, custom_objects, compile: bool, safe_mod
         raise FileFormatError(f"{source}: config.json is not valid JSON: {exc}") from exc
     model = keras_config.model_from_dict(config, custom_objects, safe_mode, source=f"{source} (config.json)")
     weights_source = f"{source} (model.weights.h5)"
-    plan = weights_io.read_hdf5(io.BytesIO(weights_bytes), weights_source,
-                                lambda f: weights_io.plan_from_open_hdf5(model, f, weights_source, by_name=False,
-                                                                         skip_mismatch=False))
-    plan.apply()
-    model._invalidate()
+
+    def read(f):
+        plan = weights_io.plan_from_open_hdf5(model, f, weights_source, by_name=False, skip_mismatch=False)
+        state = None
+        if "optimizer" in f:
+            state = [(f"optimizer/vars/{i}", a) for i, a in enumerate(weights_io._file_vars(f["optimizer"]))]
+        return plan, state
+
+    plan, state = weights_io.read_hdf5(io.BytesIO(weights_bytes), weights_source, read)
     compile_config = config.get("compile_config") if isinstance(config, dict) else None
+    restore = lambda: None  # noqa: E731
     if compile and isinstance(compile_config, dict) and compile_config.get("loss") is not None:
         training = dict(compile_config, optimizer_config=compile_config.get("optimizer"))
-        _compile_from(model, training, source)
+        if _compile_from(model, training, source):
+            restore = _restore_optimizer(model, state, "keras3", weights_source,
+                                         recorded=compile_config.get("optimizer") is not None)
+    plan.apply()
+    model._invalidate()
+    restore()
     return model
