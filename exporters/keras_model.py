@@ -144,13 +144,16 @@ _SLOT_GROUPS = {
 }
 
 
-def _optimizer_layout(optimizer, target: str) -> list[tuple]:
-    """The optimizer's variables as real Keras lists them, each as (name in the file, where the value is in our
+def _optimizer_layout(optimizer, variables, target: str) -> list[tuple]:
+    """The optimizer's variables as real Keras lists them when built on `variables` (the model's trainable weights,
+    as Keras builds it when it compiles a loaded model), each as (name in the file, where the value is in our
     `get_weights()`: an index, 'lr' for Keras 3's learning-rate variable, None for a slot Keras keeps and we do not
     (tf.keras 2's SGD has a momentum slot even at momentum 0), shape, dtype)."""
     keras3 = target == "keras3"
     prefix = optimizer.name
-    variables = optimizer.slot_variables
+    optimizer.build(variables)
+    # Slots of weights frozen since training are left out, so the file fits the model as it is saved.
+    position = {id(v): j for j, v in enumerate(optimizer.slot_variables)}
     names = tuple(optimizer.slot_names)
     layout = [(f"{prefix}/iteration" if keras3 else "iteration:0", 0, (), "int64")]
     if keras3 and isinstance(optimizer.get_config().get("learning_rate"), (int, float)):
@@ -160,13 +163,13 @@ def _optimizer_layout(optimizer, target: str) -> list[tuple]:
     keep_unused = not keras3 and any(c.__name__ == "SGD" for c in type(optimizer).__mro__)
     for group in groups:
         slots = [s for s in group if s[0] in names or keep_unused]
-        for j, var in enumerate(variables):
+        for var in variables:
             for ours, name3, name2 in slots:
-                index = 1 + j * len(names) + names.index(ours) if ours in names else None
+                index = 1 + position[id(var)] * len(names) + names.index(ours) if ours in names else None
                 name = f"{prefix}/{var.path.replace('/', '_')}_{name3}" if keras3 else f"{prefix}/{name2}/{var.path}:0"
                 layout.append((name, index, tuple(var.shape), var.dtype))
     if keras3:  # tf.keras 2 does not track Nadam's u_product; Keras 3 lists it last
-        first = 1 + len(variables) * len(names)
+        first = 1 + len(position) * len(names)
         for k, g in enumerate(sorted(getattr(optimizer, "global_slots", {}))):
             layout.append((f"{prefix}/{g}", first + k, (), "float32"))
     seen: set[str] = set()
@@ -184,12 +187,11 @@ def _optimizer_state(model, target: str) -> list[tuple[str, np.ndarray]] | None:
     optimizer = getattr(model, "optimizer", None)
     if getattr(model, "_compiled", None) is None or not hasattr(optimizer, "get_weights"):
         return None
-    # Built on the model's trainable weights, as Keras builds it when compiling a loaded model, so an optimizer
-    # that has not stepped yet is still saved whole (zero slots) and loads without a count mismatch.
-    optimizer.build(model.trainable_weights)
+    # An optimizer that has not stepped yet is still saved whole (zero slots), so it loads without a count mismatch.
+    layout = _optimizer_layout(optimizer, model.trainable_weights, target)
     weights = optimizer.get_weights()
     out = []
-    for name, index, shape, dtype in _optimizer_layout(optimizer, target):
+    for name, index, shape, dtype in layout:
         if index == "lr":
             value = np.array(optimizer.learning_rate, dtype=np.float32)
         elif index is None:
@@ -204,8 +206,7 @@ def _optimizer_values(model, state, target: str, source: str):
     """Check a file's optimizer variables against the loaded model's optimizer: (its new `get_weights()` list, the
     learning rate the file holds or None). Nothing is changed but the (new) optimizer's empty slots."""
     optimizer = model.optimizer
-    optimizer.build(model.trainable_weights)
-    layout = _optimizer_layout(optimizer, target)
+    layout = _optimizer_layout(optimizer, model.trainable_weights, target)
     if len(state) != len(layout):
         raise WeightsError(f"{source}: the saved optimizer state has {len(state)} variables, but "
                            f"{type(optimizer).__name__} on model '{model.name}' has {len(layout)} "

@@ -108,6 +108,38 @@ def test_changed_constant_learning_rate_is_kept(tmp_path):
     assert keras.models.load_model(tmp_path / "m.h5").optimizer.learning_rate == pytest.approx(0.0025)
 
 
+def test_layer_frozen_after_training_is_left_out(tmp_path):
+    """The file's state fits the model as saved: a layer frozen after training has no slots in it."""
+    x, y = _data((6,))
+    model = _compiled(_mlp, OPTIMIZERS["adam"])
+    model.fit(x, y, batch_size=16, epochs=1, verbose=0)
+    model.layers[0].trainable = False
+    model.save(tmp_path / "m.h5")
+    loaded = keras.models.load_model(tmp_path / "m.h5")
+    assert len(loaded.trainable_weights) == 2
+    last = model.trainable_weights[-1]
+    np.testing.assert_array_equal(loaded.optimizer.slots_for(loaded.trainable_weights[-1])["velocity"],
+                                  model.optimizer.slots_for(last)["velocity"])
+    assert loaded.optimizer.iterations == 3
+
+
+def test_checkpoint_of_the_full_model_resumes(tmp_path):
+    """ModelCheckpoint saves the whole model at each epoch's end (optimizer state included): fit goes on from it."""
+    x, y = _data((6,))
+    straight = _compiled(_mlp, OPTIMIZERS["adam"])
+    initial = straight.get_weights()
+    straight.fit(x, y, batch_size=16, epochs=3, shuffle=False, verbose=0)
+    first = _compiled(_mlp, OPTIMIZERS["adam"])
+    first.set_weights(initial)
+    checkpoint = keras.callbacks.ModelCheckpoint(str(tmp_path / "e{epoch}.keras"))
+    first.fit(x, y, batch_size=16, epochs=3, shuffle=False, verbose=0, callbacks=[checkpoint])
+    loaded = keras.models.load_model(tmp_path / "e2.keras")
+    assert loaded.optimizer.iterations == 6
+    loaded.fit(x, y, batch_size=16, epochs=1, shuffle=False, verbose=0)
+    for a, b in zip(loaded.get_weights(), straight.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
+
+
 # -- the layout real Keras writes ------------------------------------------------------------------------------------
 @pytest.mark.parametrize("generation", ["keras2", "keras3"])
 def test_fixture_optimizer_state_is_loaded(fixtures_dir, generation):
