@@ -222,6 +222,12 @@ def _optimizer_values(model, state, target: str, source: str):
             lr = float(value)
         elif index is not None:
             values[index] = np.asarray(value, dtype=values[index].dtype)
+    globals_ = sorted(getattr(optimizer, "global_slots", {}))
+    if target != "keras3" and "u_product" in globals_:
+        # tf.keras 2 does not save Nadam's running product of momentum factors; it follows from the step count.
+        t = np.arange(1, int(values[0]) + 1, dtype=np.float32)
+        factors = (np.float32(optimizer.beta_1) * (1 - np.float32(0.5) * np.float32(0.96) ** t)).astype(np.float32)
+        values[len(values) - len(globals_) + globals_.index("u_product")] = np.prod(factors, dtype=np.float32)
     return values, lr
 
 
