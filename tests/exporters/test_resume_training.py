@@ -91,14 +91,15 @@ def test_save_load_resume_equals_straight_through(tmp_path, opt_name, model_name
 
 
 @pytest.mark.parametrize("target", ["keras3", "tf_keras2"])
-@pytest.mark.parametrize("make", [lambda: keras.optimizers.Nadam(0.01), lambda: keras.optimizers.Adam(0.01, amsgrad=True),
-                                  lambda: keras.optimizers.SGD(0.05), lambda: keras.optimizers.Adamax(0.01),
-                                  lambda: keras.optimizers.Adagrad(0.05), lambda: keras.optimizers.Adadelta(1.0)],
-                         ids=["nadam", "adam_amsgrad", "sgd_plain", "adamax", "adagrad", "adadelta"])
-def test_other_optimizers_resume_through_h5(tmp_path, make, target):
+@pytest.mark.parametrize("name, kwargs", [("Nadam", {}), ("Adam", {"amsgrad": True}), ("SGD", {}), ("Adamax", {}),
+                                          ("Adagrad", {"learning_rate": 0.05}), ("Adadelta", {"learning_rate": 1.0})])
+def test_other_optimizers_resume_through_h5(tmp_path, name, kwargs, target):
     """Nadam's running product (which tf.keras 2 does not save: it is recomputed from the step count), amsgrad's
     separate velocity_hat group, tf.keras 2's unused SGD momentum slot."""
     x, y = _data((6,))
+
+    def make():
+        return getattr(keras.optimizers, name)(**{"learning_rate": 0.01, **kwargs})
     straight, _, first = _straight_and_half(_mlp, make, x, y)
     first.save(tmp_path / "m.h5", target=target)
     loaded = keras.models.load_model(tmp_path / "m.h5")
@@ -205,8 +206,8 @@ def test_fixture_optimizer_state_fits_every_model(fixtures_dir, generation, name
 @pytest.mark.parametrize("target", ["keras3", "tf_keras2"])
 def test_written_layout_matches_keras(tmp_path, target):
     """Our .h5's optimizer_weights names and order follow the fixtures' (iteration, then per weight m, v)."""
-    model = keras.Sequential([keras.Input((32,)), keras.layers.Dense(4, name="dense"), keras.layers.Dense(2,
-                                                                                                          name="dense_1")])
+    model = keras.Sequential([keras.Input((32,)), keras.layers.Dense(4, name="dense"),
+                              keras.layers.Dense(2, name="dense_1")])
     model.compile(optimizer="adam", loss="mse")
     model.save(tmp_path / "m.h5", target=target)
     with h5py.File(tmp_path / "m.h5", "r") as f:
