@@ -218,14 +218,21 @@ def _optimizer_values(model, state, target: str, source: str):
         if tuple(value.shape) != shape:
             raise WeightsError(f"{source}: optimizer variable '{file_name}' has shape {tuple(value.shape)}, but "
                                f"'{name}' of {type(optimizer).__name__} on model '{model.name}' has shape {shape}.")
+        if index == 0 and not (np.isfinite(value) and value >= 0 and value == np.floor(value) and value < 2 ** 53):
+            raise FileFormatError(f"{source}: the optimizer's iteration count '{file_name}' is {value}, not a "
+                                  f"count of steps; the file is damaged.")
         if index == "lr":
             lr = float(value)
+            if not (np.isfinite(lr) and lr >= 0):
+                raise FileFormatError(f"{source}: the optimizer's learning rate '{file_name}' is {lr}; the file is "
+                                      f"damaged.")
         elif index is not None:
             values[index] = np.asarray(value, dtype=values[index].dtype)
     globals_ = sorted(getattr(optimizer, "global_slots", {}))
     if target != "keras3" and "u_product" in globals_:
-        # tf.keras 2 does not save Nadam's running product of momentum factors; it follows from the step count.
-        t = np.arange(1, int(values[0]) + 1, dtype=np.float32)
+        # tf.keras 2 does not save Nadam's running product of momentum factors; it follows from the step count
+        # (and is 0 in float32 long before 10,000 steps).
+        t = np.arange(1, min(int(values[0]), 10_000) + 1, dtype=np.float32)
         factors = (np.float32(optimizer.beta_1) * (1 - np.float32(0.5) * np.float32(0.96) ** t)).astype(np.float32)
         values[len(values) - len(globals_) + globals_.index("u_product")] = np.prod(factors, dtype=np.float32)
     return values, lr
@@ -236,6 +243,10 @@ def _restore_optimizer(model, state, target: str, source: str, recorded: bool):
     When the file does not record which optimizer it used, ours is Keras's default, so a state that does not fit it
     is skipped with Keras's warning instead of refused."""
     if not state or getattr(model, "_compiled", None) is None:
+        return lambda: None
+    if target == "legacy":
+        warnings.warn(f"{source} holds the state of a Keras 2 legacy optimizer (before 2.11), whose variables are "
+                      f"ordered differently; it is not restored and the optimizer starts fresh.", stacklevel=4)
         return lambda: None
     try:
         values, lr = _optimizer_values(model, state, target, source)
@@ -365,8 +376,7 @@ def _load_h5(path: Path, source: str, custom_objects, compile: bool, safe_mode: 
         raw_training = weights_io.read_attr(f, "training_config") if "training_config" in f.attrs else None
         training = _json_attr(raw_training, f"{source}: training_config") if raw_training is not None else None
         version = weights_io.read_str_attr(f, "keras_version", "")
-        return model, plan, training, _read_optimizer_h5(f, source), "tf_keras2" if version.startswith("2") \
-            else "keras3"
+        return model, plan, training, _read_optimizer_h5(f, source), _state_layout(version, training)
 
     model, plan, training, state, target = weights_io.read_hdf5(path, source, read)
     restore = lambda: None  # noqa: E731
@@ -376,6 +386,18 @@ def _load_h5(path: Path, source: str, custom_objects, compile: bool, safe_mode: 
     model._invalidate()
     restore()
     return model
+
+
+def _state_layout(keras_version: str, training) -> str:
+    """Whose order the file's optimizer variables follow: 'keras3', 'tf_keras2' (the optimizers of Keras 2.11 and
+    later), or 'legacy' (older Keras 2 optimizers made each slot kind for all weights in turn, with other names)."""
+    parts = [int(p) if p.isdigit() else 0 for p in keras_version.split(".")[:2]] + [0, 0]
+    if parts[0] >= 3 or not keras_version:
+        return "keras3"
+    opt = training.get("optimizer_config") if isinstance(training, dict) else None
+    legacy_flag = isinstance(opt, dict) and isinstance(opt.get("config"), dict) and \
+        opt["config"].get("is_legacy_optimizer") is True
+    return "legacy" if tuple(parts[:2]) < (2, 11) or legacy_flag else "tf_keras2"
 
 
 def _read_optimizer_h5(f, source: str):
@@ -422,7 +444,11 @@ def _load_keras(path: Path, source: str, custom_objects, compile: bool, safe_mod
         plan = weights_io.plan_from_open_hdf5(model, f, weights_source, by_name=False, skip_mismatch=False)
         state = None
         if "optimizer" in f:
-            state = [(f"optimizer/vars/{i}", a) for i, a in enumerate(weights_io._file_vars(f["optimizer"]))]
+            try:
+                arrays = weights_io._file_vars(f["optimizer"])
+            except FileFormatError as exc:
+                raise FileFormatError(f"{weights_source}: {exc}") from exc
+            state = [(f"optimizer/vars/{i}", a) for i, a in enumerate(arrays)]
         return plan, state
 
     plan, state = weights_io.read_hdf5(io.BytesIO(weights_bytes), weights_source, read)

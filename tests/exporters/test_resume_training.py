@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import core as keras
-from core.errors import WeightsError
+from core.errors import FileFormatError, WeightsError
 
 OPTIMIZERS = {
     "sgd_momentum": lambda: keras.optimizers.SGD(learning_rate=0.05, momentum=0.9),
@@ -286,6 +286,27 @@ def test_keras_archive_optimizer_state_with_wrong_shape_is_refused(tmp_path):
             z.writestr(n, data)
     with pytest.raises(WeightsError, match=r"m\.keras' \(model\.weights\.h5\).*optimizer/vars/3.*shape \(2,\)"):
         keras.models.load_model(path)
+
+
+@pytest.mark.parametrize("value", [-1, 2.5, np.nan])
+def test_damaged_iteration_count_is_refused(tmp_path, value):
+    path = _saved(tmp_path, ".h5")
+    with h5py.File(path, "r+") as f:
+        g = f["optimizer_weights"]
+        del g["adam/iteration"]
+        g.create_dataset("adam/iteration", data=np.float64(value))
+    with pytest.raises(FileFormatError, match=r"m\.h5.*iteration count 'adam/iteration' is .*damaged"):
+        keras.models.load_model(path)
+
+
+def test_legacy_keras2_optimizer_state_is_skipped_with_a_warning(tmp_path):
+    """Keras 2 before 2.11 ordered slots differently (all m, then all v): that state is not misread."""
+    path = _saved(tmp_path, ".h5")
+    with h5py.File(path, "r+") as f:
+        f.attrs["keras_version"] = "2.4.0"
+    with pytest.warns(UserWarning, match="legacy optimizer.*starts fresh"):
+        model = keras.models.load_model(path)
+    assert isinstance(model.optimizer, keras.optimizers.Adam) and model.optimizer.iterations == 0
 
 
 def test_state_of_an_unrecorded_optimizer_is_skipped_with_a_warning(fixtures_dir):
