@@ -3,6 +3,7 @@ reloaded project predicts what the trained model predicts; Keras files train wit
 bad input exits 2 and writes nothing."""
 
 import csv
+import json
 import shutil
 import signal
 import subprocess
@@ -106,8 +107,6 @@ def test_device_cuda_falls_back_to_cpu_with_a_message(tmp_path, capsys):
 @pytest.mark.parametrize("kind", ["csv", "npy"])
 def test_dataset_reference_to_a_table(tmp_path, kind):
     """A .csv names its columns by header, a .npy (one 2-D array) by index; whole-number targets are labels."""
-    import json
-
     project = _copy_example(tmp_path)
     with np.load(tmp_path / "mlp_data.npz") as z:
         table = np.column_stack([z["x_train"][:200], z["y_train"][:200]])
@@ -166,8 +165,6 @@ def _bad_data(tmp_path):
     ("bad weights-out", "expected a .npz (project sidecar), .weights.h5 or .h5 file"),
 ])
 def test_bad_input_exits_2_and_writes_nothing(tmp_path, capsys, case, expected):
-    import json
-
     project = _copy_example(tmp_path)
     extra = ["--device", "cpu"]
     if case == "missing data file":
@@ -213,3 +210,36 @@ def test_ctrl_c_stops_and_still_writes_weights_and_history(tmp_path):
     x, y = _val_data(project)
     reloaded = load_project(project).to_model()
     assert np.mean(reloaded.predict(x, verbose=0).argmax(-1) == y) > 0.8  # two or more epochs learnt the clusters
+
+
+@pytest.mark.parametrize("name", ["mlp", "lstm_text_classifier", "conv1d_text_cnn"])
+def test_bundled_examples_train_on_their_data(tmp_path, name):
+    """Each bundled dataset is what make_examples.py draws from its fixed seed, and one epoch on it learns."""
+    sys.path.insert(0, str(EXAMPLES))
+    try:
+        import make_examples
+    finally:
+        sys.path.remove(str(EXAMPLES))
+    x, y = make_examples.TRAINING[name][0](np.random.default_rng(1234))
+    with np.load(EXAMPLES / f"{name}_data.npz") as z:
+        np.testing.assert_array_equal(np.concatenate([z["x_train"], z["x_val"]]), x)
+        np.testing.assert_array_equal(np.concatenate([z["y_train"], z["y_val"]]), y)
+    project = _copy_example(tmp_path, name)
+    result = train(project, epochs=1, device="cpu", verbose=0)
+    assert result.history.history["val_loss"][0] < np.log(int(y.max()) + 1)  # better than a uniform guess
+
+
+def test_several_inputs_from_numbered_arrays(tmp_path, capsys):
+    """--data with x0, x1 feeds a two-input model (the encoder-decoder example) in its inputs' order."""
+    project = _copy_example(tmp_path, "encoder_decoder")
+    data = json.loads(project.read_text())
+    data["training"] = {"optimizer": "adam", "loss": "sparse_categorical_crossentropy", "batch_size": 16}
+    project.write_text(json.dumps(data))
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "pairs.npz", x0=rng.integers(1, 1000, (32, 6)), x1=rng.integers(1, 2000, (32, 4)),
+             y=rng.integers(0, 10, 32))
+    result = train(project, data=tmp_path / "pairs.npz", epochs=1, device="cpu", verbose=0)
+    assert len(_history_rows(result.history_path)) == 1
+    np.savez(tmp_path / "one.npz", x=rng.integers(1, 1000, (32, 6)), y=rng.integers(0, 10, 32))
+    assert main(["train", str(project), "--data", str(tmp_path / "one.npz"), "--quiet"]) == 2
+    assert "1 x array(s) for model 'encoder_decoder' with 2 input(s)" in capsys.readouterr().err
