@@ -29,7 +29,7 @@ import signal
 import sys
 import tempfile
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -50,7 +50,6 @@ class TrainResult:
     history_path: Path
     device: str
     interrupted: bool = False
-    notes: list[str] = field(default_factory=list)
 
 
 # -- reading data ---------------------------------------------------------------------------------------------------
@@ -291,7 +290,8 @@ class _StopOnInterrupt(Callback):
         if self.requested:
             raise KeyboardInterrupt
         self.requested = True
-        print("\ninterrupted: stopping after this batch (Ctrl-C again to interrupt the batch itself)", file=sys.stderr, flush=True)
+        print("\ninterrupted: stopping after this batch (Ctrl-C again to interrupt the batch itself)",
+              file=sys.stderr, flush=True)
 
     def on_train_batch_end(self, batch, logs=None):
         if self.requested:
