@@ -49,9 +49,17 @@ def _version() -> str:
     return NETWEAVER_VERSION
 
 
+def give_ordinary_permissions(path) -> None:
+    """mkstemp makes files private (0600); a saved project or history is an ordinary file (0666 less the umask)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
+
+
 def _atomic_write(path: Path, write) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    give_ordinary_permissions(tmp)
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)

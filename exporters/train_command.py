@@ -37,6 +37,7 @@ import numpy as np
 from core import runtime
 from core.callbacks import Callback, CSVLogger
 from exporters.cli import UsageError, add_command
+from exporters.project import give_ordinary_permissions
 
 FIT_DEFAULTS = {"batch_size": 32, "epochs": 1, "validation_split": 0.0, "shuffle": True}
 _KERAS_SUFFIXES = (".h5", ".hdf5", ".keras")
@@ -362,9 +363,7 @@ def train(model_path, *, device: str = "auto", epochs: int | None = None, batch_
     else:
         model.save_weights(weights_path)
     history_path.parent.mkdir(parents=True, exist_ok=True)
-    umask = os.umask(0)
-    os.umask(umask)
-    partial.chmod(0o666 & ~umask)  # mkstemp made it private; the history is an ordinary file
+    give_ordinary_permissions(partial)
     shutil.move(partial, history_path)
     return TrainResult(model, history, weights_path, history_path, used, interrupted)
 
