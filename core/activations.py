@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from core import ops
 from core.errors import ConfigError
+
+# While a tf.keras 2 file is read, the name 'hard_sigmoid' means tf.keras 2's function (see `tf_keras2_names`).
+_tf_keras2_stack: list[bool] = []
 
 
 def linear(x):
@@ -29,6 +34,11 @@ def exponential(x): return ops.exp(x)
 def relu6(x): return ops.relu6(x)
 def silu(x): return ops.silu(x)
 def hard_sigmoid(x): return ops.hard_sigmoid(x)
+
+
+def hard_sigmoid_tf_keras2(x):
+    """tf.keras 2's hard_sigmoid, clip(0.2 x + 0.5, 0, 1); Keras 3 redefined the name as relu6(x + 3) / 6."""
+    return ops.hard_sigmoid_tf_keras2(x)
 def hard_silu(x): return ops.hard_silu(x)
 def mish(x): return ops.mish(x)
 def log_sigmoid(x): return ops.log_sigmoid(x)
@@ -55,7 +65,7 @@ hard_swish = hard_silu
 
 _BY_NAME = {f.__name__: f for f in (linear, relu, sigmoid, tanh, softplus, softsign, elu, selu, exponential, relu6,
                                      silu, hard_sigmoid, hard_silu, mish, log_sigmoid, leaky_relu, gelu, softmax,
-                                     log_softmax)}
+                                     log_softmax, hard_sigmoid_tf_keras2)}
 _BY_NAME.update({"swish": silu, "hard_swish": hard_silu, None: linear, "": linear})
 
 
@@ -66,6 +76,8 @@ def get(identifier):
     if isinstance(identifier, dict):  # {'class_name': 'relu', ...} as some configs write it
         identifier = identifier.get("config", {}).get("name") or identifier.get("class_name")
     if isinstance(identifier, str):
+        if identifier.lower() == "hard_sigmoid" and _tf_keras2_stack and _tf_keras2_stack[-1]:
+            return hard_sigmoid_tf_keras2
         fn = _BY_NAME.get(identifier.lower())
         if fn is not None:
             return fn
@@ -76,6 +88,16 @@ def get(identifier):
             return custom
     raise ConfigError(f"Unknown activation {identifier!r}. Known activations: "
                       f"{', '.join(sorted(k for k in _BY_NAME if k))}.")
+
+
+@contextlib.contextmanager
+def tf_keras2_names(active: bool = True):
+    """Read activation names as tf.keras 2 meant them (only 'hard_sigmoid' differs), while loading its files."""
+    _tf_keras2_stack.append(bool(active))
+    try:
+        yield
+    finally:
+        _tf_keras2_stack.pop()
 
 
 def serialize(fn) -> str:

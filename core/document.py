@@ -656,6 +656,14 @@ def layered_layout(doc: Document, dx: float = 260.0, dy: float = 120.0, sizes: d
     column: dict[str, int] = {}
     for nid in order:
         column[nid] = max((column[p] + 1 for p in incoming[nid]), default=0)
+    # A layer sits just before its nearest consumer, so its wire does not run behind the layers of the columns
+    # between them (the decoder's embedding beside the encoder, not beside the encoder's embedding). Inputs stay left.
+    consumers: dict[str, list[str]] = {nid: [] for nid in doc.nodes}
+    for w in doc.wires:
+        consumers[w.src].append(w.dst)
+    for nid in reversed(order):
+        if incoming[nid] and consumers[nid]:
+            column[nid] = max(column[nid], min(column[c] for c in consumers[nid]) - 1)
     columns: dict[int, list[str]] = {}
     for nid in order:
         columns.setdefault(column[nid], []).append(nid)

@@ -98,6 +98,9 @@ def create_session(model, device: str | None = None, *, options=None):
     payload = model if isinstance(model, (bytes, bytearray)) else model.SerializeToString()
     providers = _providers_for(device)
     so = options or session_options()
+    if providers[0] == "CUDAExecutionProvider":
+        # Where CUDA's libraries are missing ORT logs an error while probing; our own message says it better.
+        ort.set_default_logger_severity(4)
     try:
         sess = ort.InferenceSession(payload, sess_options=so, providers=providers)
     except Exception as exc:  # CUDA libraries missing or broken: fall back below
@@ -105,6 +108,7 @@ def create_session(model, device: str | None = None, *, options=None):
             raise
         log.debug("CUDA session failed: %s", exc)
         sess = ort.InferenceSession(payload, sess_options=so, providers=["CPUExecutionProvider"])
+    ort.set_default_logger_severity(3)
     used = "cuda" if "CUDAExecutionProvider" in sess.get_providers() else "cpu"
     if providers[0] == "CUDAExecutionProvider":
         _cuda_usable = used == "cuda"

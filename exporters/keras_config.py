@@ -73,12 +73,65 @@ def to_config(model, target: str = "keras3") -> dict:
 
     check_target(target)
     config = _plain(serialize_layer(model))
+    _name_hard_sigmoid_for(config, target)
     if target == "keras3":
         return _to_keras3(config)
     out = _to_tf_keras2(config)
     out["keras_version"] = KERAS_VERSIONS["tf_keras2"]
     out["backend"] = "tensorflow"
     return out
+
+
+# -- the one activation whose meaning changed between the generations ------------------------------------------------
+_ACTIVATION_KEYS = ("activation", "recurrent_activation")
+
+
+def _name_hard_sigmoid_for(entry, target: str, layer: str = "") -> None:
+    """'hard_sigmoid' is clip(0.2x + 0.5) in tf.keras 2 and relu6(x + 3) / 6 in Keras 3. Write each function under
+    the target's name for it, and refuse the one the target cannot name (its file would predict otherwise)."""
+    if isinstance(entry, list):
+        for e in entry:
+            _name_hard_sigmoid_for(e, target, layer)
+        return
+    if not isinstance(entry, dict):
+        return
+    cfg = entry.get("config")
+    if isinstance(cfg, dict) and isinstance(cfg.get("name"), str):
+        layer = cfg["name"]
+    for key in _ACTIVATION_KEYS:
+        value = entry.get(key)
+        if value == "hard_sigmoid_tf_keras2":
+            if target == "keras3":
+                raise FileFormatError(f"Layer '{layer}' uses tf.keras 2's hard_sigmoid (0.2x + 0.5), which Keras 3 "
+                                      f"has under no name; write this model for target 'tf_keras2'.")
+            entry[key] = "hard_sigmoid"
+        elif value == "hard_sigmoid" and target == "tf_keras2":
+            raise FileFormatError(f"Layer '{layer}' uses Keras 3's hard_sigmoid (x / 6 + 0.5), which tf.keras 2 has "
+                                  f"under no name; write this model for target 'keras3'.")
+    for value in entry.values():
+        if isinstance(value, (dict, list)):
+            _name_hard_sigmoid_for(value, target, layer)
+
+
+def config_generation(config) -> str:
+    """'tf_keras2' or 'keras3': which Keras wrote a model config (its `keras_version`, else its form)."""
+    if isinstance(config, dict) and isinstance(config.get("keras_version"), str):
+        return "tf_keras2" if config["keras_version"].startswith("2.") else "keras3"
+    stack = [config]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, dict):
+            if x.get("class_name") == "InputLayer" and isinstance(x.get("config"), dict):
+                if "batch_input_shape" in x["config"]:
+                    return "tf_keras2"
+                if "batch_shape" in x["config"]:
+                    return "keras3"
+            if isinstance(x.get("config"), dict) and isinstance(x["config"].get("dtype"), dict):
+                return "keras3"
+            stack.extend(v for v in x.values() if isinstance(v, (dict, list)))
+        elif isinstance(x, list):
+            stack.extend(v for v in x if isinstance(v, (dict, list)))
+    return "keras3"
 
 
 # -- Keras 3 -------------------------------------------------------------------------------------------------------
@@ -208,7 +261,10 @@ def model_from_dict(config, custom_objects=None, safe_mode: bool = True, source:
         keys = sorted(config)[:8] if isinstance(config, dict) else type(config).__name__
         raise FileFormatError(f"{source} is not a Keras model config: expected an object with 'class_name' and "
                               f"'config', got {keys}.")
-    model = deserialize_layer(config, custom_objects=custom_objects, safe_mode=safe_mode)
+    from core.activations import tf_keras2_names
+
+    with tf_keras2_names(config_generation(config) == "tf_keras2"):
+        model = deserialize_layer(config, custom_objects=custom_objects, safe_mode=safe_mode)
     if not isinstance(model, Model):
         raise FileFormatError(f"{source} describes a single {config['class_name']} layer, not a model.")
     return model

@@ -6,6 +6,14 @@ references, and the path of a sidecar weights file (`.npz`, relative to the proj
 half-written project. Fields that a newer Netweaver added and this one does not know are kept on re-save; a file of
 a newer schema version is refused with a message saying so.
 
+`training` holds what compile and fit take: {"optimizer": name or Keras config, "loss": name, config or one per
+output, "metrics": [...], "loss_weights": ..., "batch_size": 32, "epochs": 10, "validation_split": 0.0,
+"shuffle": true, "seed": optional int}. Each entry of `datasets` refers to data beside the project:
+{"name": ..., "path": "data.npz" (relative to the project), "x": [...], "y": [...], "validation": optional
+{"x": [...], "y": [...], "path": optional, default the same file}}; in an .npz `x`/`y` name arrays (one per model
+input/output, in order), in a .csv (header row) column names and in a .npy (one 2-D array) column indices, whose
+columns make the one input and the one target. `python main.py train` (exporters/train_command.py) uses both.
+
 Autosave: `autosave(doc, path)` writes `<project>.autosave` (or one in the user's data folder for an untitled
 document); `autosave_candidates()` lists the copies a crash left behind, which the app offers at its next start.
 """
@@ -41,9 +49,17 @@ def _version() -> str:
     return NETWEAVER_VERSION
 
 
+def give_ordinary_permissions(path) -> None:
+    """mkstemp makes files private (0600); a saved project or history is an ordinary file (0666 less the umask)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
+
+
 def _atomic_write(path: Path, write) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    give_ordinary_permissions(tmp)
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)

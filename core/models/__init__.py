@@ -11,16 +11,16 @@ def model_from_config(config, custom_objects=None):
     return deserialize_layer(config, custom_objects=custom_objects)
 
 
-def model_from_json(json_string, custom_objects=None):
+def model_from_json(json_string, custom_objects=None, safe_mode=True):
     from exporters.keras_config import model_from_json as _load
 
-    return _load(json_string, custom_objects=custom_objects)
+    return _load(json_string, custom_objects=custom_objects, safe_mode=safe_mode)
 
 
-def model_from_yaml(yaml_string, custom_objects=None):
+def model_from_yaml(yaml_string, custom_objects=None, safe_mode=True):
     from exporters.keras_config import model_from_yaml as _load
 
-    return _load(yaml_string, custom_objects=custom_objects)
+    return _load(yaml_string, custom_objects=custom_objects, safe_mode=safe_mode)
 
 
 def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):  # noqa: A002 - Keras's name

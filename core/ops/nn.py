@@ -77,6 +77,12 @@ def hard_sigmoid(x):
 
 
 @op
+def hard_sigmoid_tf_keras2(x):
+    """tf.keras 2's hard_sigmoid: clip(0.2 * x + 0.5, 0, 1)."""
+    return _unary("HardSigmoid", x, {"alpha": 0.2, "beta": 0.5})
+
+
+@op
 def hard_silu(x):
     return multiply(x, hard_sigmoid(x))
 

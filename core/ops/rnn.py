@@ -30,6 +30,7 @@ def onnx_activation(fn):
         a.relu: ("Relu", None, None),
         a.linear: ("Affine", 1.0, 0.0),
         a.hard_sigmoid: ("HardSigmoid", 1.0 / 6.0, 0.5),  # Keras 3's relu6(x + 3) / 6
+        a.hard_sigmoid_tf_keras2: ("HardSigmoid", 0.2, 0.5),
         a.elu: ("Elu", 1.0, None),
         a.softsign: ("Softsign", None, None),
         a.softplus: ("Softplus", None, None),

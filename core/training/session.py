@@ -50,10 +50,7 @@ class StepRunner:
     def __init__(self, program: StepProgram, buffers: StateBuffers, device: str, threads: int | None = None):
         self.program = program
         self.buffers = buffers
-        options = runtime.session_options(threads=threads)
-        # Between steps Python prepares the next batch; spinning pool threads would only steal its CPU (on a busy
-        # 2-core machine spinning made an LSTM step twice as slow).
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options = runtime.session_options(threads=threads)  # worker threads do not spin (see runtime)
         self.session, self.device = runtime.create_session(program.model_proto, device, options=options)
         self.writes = any(s.output_name for s in program.state)
         self._results = []

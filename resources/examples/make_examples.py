@@ -3,7 +3,9 @@
     python resources/examples/make_examples.py
 
 Each model is built as the guides write it, turned into an editor document (laid out left to right) and saved as
-`<name>.nwproj` without weights, so opening an example starts from fresh initial values.
+`<name>.nwproj` without weights, so opening an example starts from fresh initial values. A few examples also get
+training settings and a small synthetic dataset (`<name>_data.npz`, drawn from a fixed seed), so that
+`python main.py train resources/examples/mlp.nwproj` trains from a fresh clone.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))
+
+import numpy as np  # noqa: E402
 
 import core as keras  # noqa: E402
 from core import layers  # noqa: E402
@@ -109,6 +113,57 @@ EXAMPLES = [mlp, functional_mlp, lstm_text_classifier, gru_simplernn, encoder_de
             masking_layer, timedistributed_tagger, conv1d_text_cnn]
 
 
+# -- small synthetic datasets (train + validation split), each a learnable task for its example -----------------
+def mlp_data(rng):
+    """Ten Gaussian clusters in 32 dimensions, one per class."""
+    centers = rng.normal(0.0, 1.0, (10, 32))
+    y = rng.integers(0, 10, 1200)
+    x = (centers[y] + rng.normal(0.0, 1.0, (1200, 32))).astype(np.float32)
+    return x, y.astype(np.int32)
+
+
+def lstm_text_classifier_data(rng):
+    """Token sequences (length 20, vocabulary 1000) whose class is told by three keywords among filler tokens:
+    class k's keywords are tokens 10k+1 ... 10k+10; the filler is drawn from 100 ... 999."""
+    y = rng.integers(0, 10, 1000)
+    x = rng.integers(100, 1000, (1000, 20))
+    for row, label in zip(x, y):
+        row[rng.choice(20, 3, replace=False)] = 10 * label + 1 + rng.integers(0, 10, 3)
+    return x.astype(np.int32), y.astype(np.int32)
+
+
+def conv1d_text_cnn_data(rng):
+    """Token sequences (length 50, vocabulary 500); class 1 holds the phrase 7 8 9 somewhere, class 0 does not."""
+    y = rng.integers(0, 2, 800)
+    x = rng.integers(10, 500, (800, 50))
+    for row, label in zip(x, y):
+        if label:
+            at = rng.integers(0, 48)
+            row[at:at + 3] = (7, 8, 9)
+    return x.astype(np.int32), y.astype(np.int32)
+
+
+_CLASSIFIER = {"optimizer": "adam", "loss": "sparse_categorical_crossentropy", "metrics": ["accuracy"],
+               "batch_size": 32, "validation_split": 0.0, "shuffle": True}
+TRAINING = {  # example -> (its data, its `training` settings)
+    "mlp": (mlp_data, dict(_CLASSIFIER, epochs=10)),
+    "lstm_text_classifier": (lstm_text_classifier_data, dict(_CLASSIFIER, epochs=5)),
+    "conv1d_text_cnn": (conv1d_text_cnn_data, dict(_CLASSIFIER, epochs=5)),
+}
+VALIDATION = 200  # the last samples of each dataset are its validation set
+
+
+def write_dataset(name: str) -> list[dict]:
+    """Write `<name>_data.npz` and return the project's `datasets` list referring to it."""
+    make, _ = TRAINING[name]
+    x, y = make(np.random.default_rng(1234))
+    n = len(x) - VALIDATION
+    file = f"{name}_data.npz"
+    np.savez_compressed(HERE / file, x_train=x[:n], y_train=y[:n], x_val=x[n:], y_val=y[n:])
+    return [{"name": "synthetic", "path": file, "x": ["x_train"], "y": ["y_train"],
+             "validation": {"x": ["x_val"], "y": ["y_val"]}}]
+
+
 def main() -> None:
     for make in EXAMPLES:
         keras.backend.clear_session()
@@ -119,6 +174,9 @@ def main() -> None:
         for nid, pos in layered_layout(doc, dx=280, dy=100).items():
             doc.nodes[nid].position = pos
         doc.extra["title"] = title
+        if make.__name__ in TRAINING:
+            doc.training = dict(TRAINING[make.__name__][1])
+            doc.datasets = write_dataset(make.__name__)
         path = save_project(doc, HERE / f"{make.__name__}.nwproj")
         print(f"{path.name}: {len(doc.nodes)} layers, {doc.total_params():,} params")
 

@@ -116,3 +116,21 @@ def test_set_weights_changes_predictions():
     model.set_weights([np.zeros_like(w) for w in model.get_weights()])
     y1, y2 = model.predict(x)
     assert np.all(y1 == 0) and np.all(y2 == 0)
+
+
+def test_lambda_code_from_another_process_is_refused_unless_safe_mode_is_off():
+    import subprocess
+    import sys
+
+    from core import models
+    from core.errors import ConfigError
+
+    code = ("import core as keras; from core import layers; inp = keras.Input(shape=(4,)); "
+            "print(keras.Model(inp, layers.Lambda(lambda t: t * 2)(inp)).to_json())")
+    root = __import__("pathlib").Path(__file__).resolve().parents[2]
+    js = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True,
+                        check=True).stdout.strip().splitlines()[-1]
+    with pytest.raises(ConfigError, match="safe_mode"):
+        models.model_from_json(js)
+    model = models.model_from_json(js, safe_mode=False)
+    np.testing.assert_allclose(model.predict(np.ones((1, 4), np.float32)), np.full((1, 4), 2.0))

@@ -62,7 +62,7 @@ def _np_act(name, x):
         "selu": 1.0507009873554805 * np.where(x > 0, x, 1.6732632423543772 * (np.exp(x) - 1)),
         "exponential": np.exp(x), "relu6": np.clip(x, 0, 6), "silu": x * sig, "swish": x * sig,
         "hard_sigmoid": np.clip(x / 6 + 0.5, 0, 1), "hard_silu": x * np.clip(x / 6 + 0.5, 0, 1),
-        "hard_swish": x * np.clip(x / 6 + 0.5, 0, 1),
+        "hard_swish": x * np.clip(x / 6 + 0.5, 0, 1), "hard_sigmoid_tf_keras2": np.clip(0.2 * x + 0.5, 0, 1),
         "mish": x * np.tanh(np.log1p(np.exp(x))), "log_sigmoid": np.log(sig),
         "leaky_relu": np.where(x > 0, x, 0.2 * x),
         "gelu": 0.5 * x * (1 + np.vectorize(math.erf)(x / math.sqrt(2))),

@@ -1,0 +1,411 @@
+"""`python main.py train MODEL`: train a project (or a compiled Keras file) headless, e.g. on a GPU server.
+
+    python main.py train PROJECT.nwproj [--device auto|cpu|cuda] [--epochs N] [--batch-size N] [--dataset NAME]
+                                        [--data FILE.npz] [--weights-out PATH] [--history-out PATH] [--quiet]
+    python main.py train MODEL.h5|MODEL.keras --data FILE.npz [...]
+
+A project brings its compile/fit settings (`training`) and its data (`datasets`, see `exporters.project`); a Keras
+file brings its `training_config` and takes its arrays from `--data`, an `.npz` holding `x` and `y` (or `x0, x1, ...`
+and `y0, y1, ...` for several inputs or outputs) and optionally `x_val`/`y_val` (`x_val0`, ...) as validation data.
+`--data` also replaces a project's datasets.
+
+Everything is checked before the first step: a bad input (a missing data file or array, data that does not fit the
+model, no training settings, an unknown device) prints one line naming the problem, exits 2 and writes nothing.
+After training the weights go to the project's sidecar file (the project then refers to it) or to `--weights-out`
+(`.npz` in the project's sidecar layout, `.weights.h5`/`.h5` in Keras's), and the history (one row per finished
+epoch, written by `CSVLogger`) to `--history-out` (default `<model>.history.csv` beside the model). Ctrl-C stops
+after the batch that is running, keeps the weights of that last completed step and the finished epochs' history,
+writes both and exits 130; a second Ctrl-C interrupts the running batch itself (fit then keeps the weights of the
+step before it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from core import runtime
+from core.callbacks import Callback, CSVLogger
+from exporters.cli import UsageError, add_command
+from exporters.project import give_ordinary_permissions
+
+FIT_DEFAULTS = {"batch_size": 32, "epochs": 1, "validation_split": 0.0, "shuffle": True}
+_KERAS_SUFFIXES = (".h5", ".hdf5", ".keras")
+
+
+@dataclass
+class TrainResult:
+    model: object
+    history: object
+    weights_path: Path
+    history_path: Path
+    device: str
+    interrupted: bool = False
+
+
+# -- reading data ---------------------------------------------------------------------------------------------------
+def _names(value, what: str, where: str) -> list:
+    if isinstance(value, (str, int)):
+        return [value]
+    if not isinstance(value, list) or not value:
+        raise UsageError(f"{where}: '{what}' must name the arrays (a list such as [\"{what}_train\"]), got {value!r}.")
+    return value
+
+
+def _read_table(path: Path, where: str):
+    """(column names or None, 2-D float array) of a .csv (with a header row) or a .npy file."""
+    if path.suffix.lower() == ".npy":
+        try:
+            arr = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"{where}: cannot read '{path}': {exc}") from None
+        if arr.ndim != 2:
+            raise UsageError(f"{where}: '{path.name}' holds an array of shape {arr.shape}; a .npy dataset is one 2-D "
+                             f"array whose columns 'x' and 'y' pick by index.")
+        return None, arr
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = list(csv.reader(f))
+        header, body = rows[0], rows[1:]
+        return [h.strip() for h in header], np.array(body, dtype=np.float64)
+    except (OSError, IndexError, ValueError) as exc:
+        raise UsageError(f"{where}: cannot read '{path}' as a CSV table with a header row and numbers: {exc}") \
+            from None
+
+
+def _columns(header, table, names, path: Path, where: str) -> np.ndarray:
+    index = []
+    for n in names:
+        if header is None:
+            if not isinstance(n, int) or not 0 <= n < table.shape[1]:
+                raise UsageError(f"{where}: column {n!r} is not a column index of '{path.name}' (0 to "
+                                 f"{table.shape[1] - 1}).")
+            index.append(n)
+        elif n not in header:
+            raise UsageError(f"{where}: '{path.name}' has no column '{n}' (it has: {', '.join(header)}).")
+        else:
+            index.append(header.index(n))
+    return table[:, index]
+
+
+def _load_arrays(path: Path, x_names, y_names, where: str):
+    """([x arrays], [y arrays]) named by a dataset reference; .npz names arrays, .csv/.npy name columns."""
+    if not path.is_file():
+        raise UsageError(f"{where}: data file '{path}' not found.")
+    suffix = path.suffix.lower()
+    if suffix == ".npz":
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                stored = set(z.files)
+                missing = [n for n in list(x_names) + list(y_names) if n not in stored]
+                if missing:
+                    raise UsageError(f"{where}: '{path.name}' has no array named {missing[0]!r} (it has: "
+                                     f"{', '.join(sorted(stored))}).")
+                return [z[n] for n in x_names], [z[n] for n in y_names]
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"{where}: cannot read '{path}': {exc}") from None
+    if suffix in (".csv", ".npy"):
+        header, table = _read_table(path, where)
+        x = _columns(header, table, x_names, path, where)
+        y = _columns(header, table, y_names, path, where)
+        # All columns of a table make one input and one target; whole-number targets are class labels.
+        return [x], [y.astype(np.int64) if np.all(y == np.round(y)) else y.astype(np.float32)]
+    raise UsageError(f"{where}: data file '{path.name}' is not .npz, .npy or .csv.")
+
+
+def dataset_arrays(ref: dict, base: Path):
+    """(x list, y list, validation (x list, y list) or None) of a project's dataset reference."""
+    where = f"dataset '{ref.get('name', '?')}'" if isinstance(ref, dict) else "dataset"
+    if not isinstance(ref, dict) or "path" not in ref or "x" not in ref or "y" not in ref:
+        raise UsageError(f"{where}: a dataset reference needs 'path', 'x' and 'y', got {ref!r}.")
+    path = base / ref["path"]
+    x, y = _load_arrays(path, _names(ref["x"], "x", where), _names(ref["y"], "y", where), where)
+    val = ref.get("validation")
+    if val is None:
+        return x, y, None
+    if not isinstance(val, dict) or "x" not in val or "y" not in val:
+        raise UsageError(f"{where}: 'validation' must be an object with 'x' and 'y' (and optionally 'path'), got "
+                         f"{val!r}.")
+    vpath = base / val["path"] if "path" in val else path
+    vx, vy = _load_arrays(vpath, _names(val["x"], "x", where + " validation"),
+                          _names(val["y"], "y", where + " validation"), where + " validation")
+    return x, y, (vx, vy)
+
+
+def npz_arrays(path: Path):
+    """(x list, y list, validation or None) from a `--data` .npz: x/y, or x0, x1, .../y0, y1, ...; x_val/y_val."""
+    where = f"--data {path}"
+    if not path.is_file():
+        raise UsageError(f"{where}: data file not found.")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            files = set(z.files)
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"{where}: cannot read it as an .npz archive: {exc}") from None
+
+    def keys(prefix):
+        if prefix in files:
+            return [prefix]
+        numbered = []
+        while f"{prefix}{len(numbered)}" in files:
+            numbered.append(f"{prefix}{len(numbered)}")
+        return numbered
+
+    xk, yk = keys("x"), keys("y")
+    if not xk or not yk:
+        raise UsageError(f"{where}: expected arrays named 'x' and 'y' (or x0, x1, ... and y0, y1, ...); it has: "
+                         f"{', '.join(sorted(files))}.")
+    x, y = _load_arrays(path, xk, yk, where)
+    vxk, vyk = keys("x_val"), keys("y_val")
+    val = _load_arrays(path, vxk, vyk, where) if vxk and vyk else None
+    return x, y, val
+
+
+# -- the model and its settings ---------------------------------------------------------------------------------------
+def _fit_settings(training: dict, args, where: str) -> dict:
+    settings = {k: training.get(k, v) for k, v in FIT_DEFAULTS.items()}
+    if args.epochs is not None:
+        settings["epochs"] = args.epochs
+    if args.batch_size is not None:
+        settings["batch_size"] = args.batch_size
+    for key in ("epochs", "batch_size"):
+        v = settings[key]
+        if isinstance(v, bool) or not isinstance(v, int) or v < (0 if key == "epochs" else 1):
+            raise UsageError(f"{where}: {key} must be a {'non-negative' if key == 'epochs' else 'positive'} "
+                             f"integer, got {v!r}.")
+    split = settings["validation_split"]
+    if isinstance(split, bool) or not isinstance(split, (int, float)) or not 0.0 <= split < 1.0:
+        raise UsageError(f"{where}: validation_split must be a number in [0, 1), got {split!r}.")
+    return settings
+
+
+def _load_project_model(path: Path, args):
+    from exporters import project
+
+    doc = project.load_project(path)
+    where = f"'{path.name}'"
+    training = doc.training
+    if not isinstance(training, dict) or not training.get("loss"):
+        raise UsageError(f"{where} has no training settings: its 'training' object needs at least a 'loss' (and "
+                         f"usually 'optimizer', 'metrics', 'epochs', 'batch_size').")
+    if args.data:
+        data = npz_arrays(Path(args.data))
+    else:
+        refs = doc.datasets
+        if not refs:
+            raise UsageError(f"{where} has no dataset: add one to its 'datasets' list or pass --data FILE.npz.")
+        chosen = [r for r in refs if isinstance(r, dict) and r.get("name") == args.dataset] if args.dataset \
+            else refs[:1]
+        if not chosen:
+            raise UsageError(f"{where} has no dataset named '{args.dataset}' (it has: "
+                             f"{', '.join(str(r.get('name')) for r in refs if isinstance(r, dict))}).")
+        data = dataset_arrays(chosen[0], path.parent)
+    if training.get("seed") is not None:
+        from core.utils import set_random_seed
+
+        set_random_seed(int(training["seed"]))  # before the model is built: its initial weights come from it
+    model = doc.to_model()
+    model.compile(optimizer=training.get("optimizer", "rmsprop"), loss=training["loss"],
+                  metrics=training.get("metrics"), loss_weights=training.get("loss_weights"),
+                  weighted_metrics=training.get("weighted_metrics"))
+    return doc, model, _fit_settings(training, args, where), data
+
+
+def _load_keras_model(path: Path, args):
+    from exporters.cli import load_any_model
+
+    model = load_any_model(path)
+    if not model.get_compile_config().get("loss"):
+        raise UsageError(f"'{path.name}' has no training settings: it holds no training config (a model saved "
+                         f"after compile() has one).")
+    if not args.data:
+        raise UsageError(f"'{path.name}' is a Keras file: pass the training arrays with --data FILE.npz "
+                         f"(arrays 'x' and 'y').")
+    return None, model, _fit_settings({}, args, f"'{path.name}'"), npz_arrays(Path(args.data))
+
+
+def _check_counts(model, x, y, val, where: str) -> None:
+    n_in, n_out = len(model.inputs), len(model.outputs)
+    for xs, ys, what in [(x, y, where)] + ([(val[0], val[1], where + " (validation)")] if val else []):
+        if len(xs) != n_in:
+            raise UsageError(f"{what}: {len(xs)} x array(s) for model '{model.name}' with {n_in} input(s).")
+        if len(ys) != n_out:
+            raise UsageError(f"{what}: {len(ys)} y array(s) for model '{model.name}' with {n_out} output(s).")
+
+
+def _one_or_list(arrays):
+    return arrays[0] if len(arrays) == 1 else list(arrays)
+
+
+def _default_weights_out(path: Path, doc) -> Path:
+    if doc is not None:
+        from exporters.project import weights_path_for
+
+        return weights_path_for(path)
+    return path.with_name(path.stem + ".weights.h5")
+
+
+def _check_weights_out(out: Path, doc) -> None:
+    name = out.name.lower()
+    if name.endswith(".npz") and doc is None:
+        raise UsageError(f"--weights-out {out}: an .npz is a project's weights file; for a Keras model write "
+                         f".weights.h5 or .h5.")
+    if not (name.endswith(".npz") or name.endswith(".h5")):
+        raise UsageError(f"--weights-out {out}: expected a .npz (project sidecar), .weights.h5 or .h5 file.")
+    if out.is_dir():
+        raise UsageError(f"--weights-out {out} is a folder.")
+
+
+# -- Ctrl-C ---------------------------------------------------------------------------------------------------------
+class _StopOnInterrupt(Callback):
+    """The first Ctrl-C asks fit to stop after the running batch (so the weights are those of a completed step);
+    a second one raises KeyboardInterrupt as usual."""
+
+    def __init__(self):
+        super().__init__()
+        self.requested = False
+        self._previous = None
+
+    def __enter__(self):
+        try:
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        except ValueError:  # not the main thread: Ctrl-C cannot reach us anyway
+            self._previous = None
+        return self
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+    def _handle(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        print("\ninterrupted: stopping after this batch (Ctrl-C again to interrupt the batch itself)",
+              file=sys.stderr, flush=True)
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.requested:
+            self.model.cancel_training()
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    print(f"warning: {message}", file=sys.stderr, flush=True)
+
+
+# -- the command ----------------------------------------------------------------------------------------------------
+def train(model_path, *, device: str = "auto", epochs: int | None = None, batch_size: int | None = None,
+          dataset: str | None = None, data=None, weights_out=None, history_out=None, verbose: int = 1,
+          callbacks=()) -> TrainResult:
+    """Train a project or a compiled Keras file as `python main.py train` does; returns the trained model and the
+    paths written. Raises UsageError (or a NetweaverError) on bad input, before anything is written."""
+    args = argparse.Namespace(epochs=epochs, batch_size=batch_size, dataset=dataset, data=data)
+    path = Path(model_path)
+    device = runtime.check_device(device)
+    if not path.is_file():
+        raise UsageError(f"no such file: {path}")
+    suffix = path.suffix.lower()
+    if suffix == ".nwproj":
+        doc, model, settings, (x, y, val) = _load_project_model(path, args)
+    elif suffix in _KERAS_SUFFIXES or suffix in (".json", ".yaml", ".yml"):
+        doc, model, settings, (x, y, val) = _load_keras_model(path, args)
+    else:
+        raise UsageError(f"{path.name}: expected a project (.nwproj) or a Keras file (.h5, .keras).")
+    _check_counts(model, x, y, val, str(data or path.name))
+    weights_path = Path(weights_out) if weights_out else _default_weights_out(path, doc)
+    _check_weights_out(weights_path, doc)
+    history_path = Path(history_out) if history_out else path.with_name(path.stem + ".history.csv")
+    if history_path.is_dir():
+        raise UsageError(f"--history-out {history_path} is a folder.")
+
+    # fit checks the data against the model before its first step, so data that does not fit raises there; the
+    # history goes to a temporary file until training is over, so a failed run leaves nothing behind.
+    fd, partial = tempfile.mkstemp(prefix="netweaver-history-", suffix=".csv")
+    os.close(fd)
+    partial = Path(partial)
+    stopper = _StopOnInterrupt()
+    kwargs = dict(batch_size=settings["batch_size"], epochs=settings["epochs"], shuffle=bool(settings["shuffle"]),
+                  verbose=verbose, device=device, callbacks=[CSVLogger(partial), stopper, *callbacks])
+    if val is not None:
+        kwargs["validation_data"] = (_one_or_list(val[0]), _one_or_list(val[1]))
+    elif settings["validation_split"]:
+        kwargs["validation_split"] = float(settings["validation_split"])
+    try:
+        with stopper:
+            history = model.fit(_one_or_list(x), _one_or_list(y), **kwargs)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    used = "cpu" if device == "cpu" or not runtime.cuda_usable() else "cuda"
+    interrupted = stopper.requested
+
+    weights_path.parent.mkdir(parents=True, exist_ok=True)
+    if doc is not None and weights_path.name.lower().endswith(".npz"):
+        _store_weights(doc, model)
+        if weights_out:
+            from exporters.project import _write_weights  # the sidecar layout, without touching the project
+
+            _write_weights(doc, weights_path)
+        else:
+            from exporters.project import save_project  # writes the sidecar and makes the project refer to it
+
+            save_project(doc, path)
+    else:
+        model.save_weights(weights_path)
+    history_path.parent.mkdir(parents=True, exist_ok=True)
+    give_ordinary_permissions(partial)
+    shutil.move(partial, history_path)
+    return TrainResult(model, history, weights_path, history_path, used, interrupted)
+
+
+def _store_weights(doc, model) -> None:
+    """Put the trained weights into the document's nodes (its layers carry the nodes' names)."""
+    for node in doc.nodes.values():
+        if node.class_name == "InputLayer":
+            continue
+        weights = model.get_layer(node.name).get_weights()
+        node.weights = [np.array(w) for w in weights] or None
+
+
+def _configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help="a project (.nwproj) with training settings and datasets, or a compiled Keras "
+                                 "file (.h5, .keras) with --data")
+    p.add_argument("--device", default="auto", help="auto (CUDA when it can start), cpu or cuda")
+    p.add_argument("--epochs", type=int, help="number of epochs (overrides the project's)")
+    p.add_argument("--batch-size", type=int, help="batch size (overrides the project's)")
+    p.add_argument("--dataset", help="which of the project's datasets to train on (by name; default the first)")
+    p.add_argument("--data", help=".npz with arrays x and y (or x0.., y0..), optionally x_val and y_val")
+    p.add_argument("--weights-out", help="where to write the trained weights (default: the project's sidecar "
+                                         "weights file, or MODEL.weights.h5 beside a Keras file)")
+    p.add_argument("--history-out", help="CSV of the per-epoch history (default: MODEL.history.csv beside the model)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _run(args: argparse.Namespace) -> int:
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        warnings.showwarning = _show_warning
+        result = train(args.model, device=args.device, epochs=args.epochs, batch_size=args.batch_size,
+                       dataset=args.dataset, data=args.data, weights_out=args.weights_out,
+                       history_out=args.history_out, verbose=0 if args.quiet else 1)
+    epochs = len(next(iter(result.history.history.values()), []))
+    last = {k: v[-1] for k, v in result.history.history.items()}
+    figures = " - ".join(f"{k}: {v:.4f}" for k, v in last.items())
+    state = "interrupted after" if result.interrupted else "trained"
+    print(f"{state} {epochs} epoch(s) of '{result.model.name}' on {result.device}" + (f": {figures}" if figures
+                                                                                       else ""))
+    print(f"wrote {result.weights_path} and {result.history_path}")
+    return 130 if result.interrupted else 0
+
+
+add_command("train", _configure, _run)
