@@ -40,3 +40,7 @@ class FileFormatError(NetweaverError, ValueError):
 
 class DeviceError(NetweaverError, RuntimeError):
     """The requested device cannot be used."""
+
+
+class OutputPathError(NetweaverError, OSError):
+    """A file cannot be written where asked: its folder cannot be made, or the path is a folder or not writable."""

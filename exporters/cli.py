@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Callable
 
 from core.errors import NetweaverError
+from exporters.paths import prepare_output
 
 EXPORT_FORMATS = ("json", "yaml", "h5", "weights", "keras", "onnx", "py")
 TARGETS = ("keras3", "tf_keras2")
@@ -84,7 +85,7 @@ def _run_export(args: argparse.Namespace) -> int:
             and fmt in ("h5", "weights", "keras", "onnx"):
         print(f"note: {args.model} is a config without weights; the exported weights are freshly initialized "
               f"(pass --weights FILE to use trained ones)", file=sys.stderr)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    prepare_output(out)
     if fmt == "json":
         out.write_text(model.to_json(target=target, indent=2), encoding="utf8")
     elif fmt == "yaml":

@@ -29,6 +29,7 @@ import numpy as np
 
 from core.errors import FileFormatError, NetweaverError, WeightsError
 from exporters import keras_config, weights_io
+from exporters.paths import prepare_output
 
 
 def _model_kind(path: Path, save_format: str | None) -> str:
@@ -275,7 +276,7 @@ def save_model(model, filepath, overwrite: bool = True, save_format: str | None 
         raise FileExistsError(f"{path} exists and overwrite=False.")
     weights_io._require_built(model)
     config = keras_config.to_config(model, target)  # fails before the file is touched
-    path.parent.mkdir(parents=True, exist_ok=True)
+    prepare_output(path)
     if kind == "h5":
         _save_h5(model, path, config, include_optimizer, target)
     else:

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from core.errors import NetweaverError
+from exporters.paths import prepare_output
 
 MIN_OPSET = 18
 
@@ -65,7 +66,7 @@ def export_onnx(model, filepath, *, check: bool = True):
 
     path = Path(os.fspath(filepath))
     proto = to_onnx_proto(model, check=check)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    prepare_output(path)
     onnx.save(proto, str(path))
     return proto
 

@@ -29,6 +29,7 @@ import numpy as np
 
 from core.document import Document
 from core.errors import FileFormatError, NetweaverError
+from exporters.paths import prepare_output
 
 SCHEMA_VERSION = 1
 FORMAT = "netweaver-project"
@@ -57,7 +58,7 @@ def give_ordinary_permissions(path) -> None:
 
 
 def _atomic_write(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    prepare_output(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     give_ordinary_permissions(tmp)
     try:

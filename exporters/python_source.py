@@ -18,6 +18,7 @@ from pathlib import Path
 
 from core.errors import ConfigError
 from core.layers.base import InputLayer, KerasTensor
+from exporters.paths import prepare_output
 
 _HEADERS = {
     "keras3": ("import keras\nfrom keras import layers\n", "Keras 3 (pip install keras tensorflow)"),
@@ -183,6 +184,6 @@ def export_python_source(model, filepath, target: str = "keras3") -> Path:
     path = Path(os.fspath(filepath))
     source = to_python_source(model, target)
     compile(source, str(path), "exec")  # a script that does not parse is a bug here, not the user's problem
-    path.parent.mkdir(parents=True, exist_ok=True)
+    prepare_output(path)
     path.write_text(source, encoding="utf8")
     return path

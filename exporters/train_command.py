@@ -37,6 +37,7 @@ import numpy as np
 from core import runtime
 from core.callbacks import Callback, CSVLogger
 from exporters.cli import UsageError, add_command
+from exporters.paths import prepare_output
 from exporters.project import give_ordinary_permissions
 
 FIT_DEFAULTS = {"batch_size": 32, "epochs": 1, "validation_split": 0.0, "shuffle": True}
@@ -349,7 +350,7 @@ def train(model_path, *, device: str = "auto", epochs: int | None = None, batch_
     used = "cpu" if device == "cpu" or not runtime.cuda_usable() else "cuda"
     interrupted = stopper.requested
 
-    weights_path.parent.mkdir(parents=True, exist_ok=True)
+    prepare_output(weights_path)
     if doc is not None and weights_path.name.lower().endswith(".npz"):
         _store_weights(doc, model)
         if weights_out:
@@ -362,7 +363,7 @@ def train(model_path, *, device: str = "auto", epochs: int | None = None, batch_
             save_project(doc, path)
     else:
         model.save_weights(weights_path)
-    history_path.parent.mkdir(parents=True, exist_ok=True)
+    prepare_output(history_path)
     give_ordinary_permissions(partial)
     shutil.move(partial, history_path)
     return TrainResult(model, history, weights_path, history_path, used, interrupted)

@@ -36,6 +36,7 @@ import numpy as np
 
 from core.errors import FileFormatError, NetweaverError, WeightsError
 from core.layers.base import Layer, Variable
+from exporters.paths import prepare_output
 
 # Attributes over this size do not fit an HDF5 object header; Keras splits them into name0, name1, ...
 HDF5_OBJECT_HEADER_LIMIT = 64512
@@ -570,7 +571,7 @@ def save_weights(model, filepath, overwrite: bool = True, save_format: str | Non
     _require_built(model)
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} exists and overwrite=False.")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    prepare_output(path)
     if layout == "native":
         write_native(path, model)
         return
