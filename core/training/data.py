@@ -11,6 +11,21 @@ from core.data import Dataset
 from core.errors import InputDataError
 
 
+def batch_indices(n: int, batch_size: int, shuffle: bool, steps: int | None = None):
+    """Each batch's indices for one epoch: in order, or in one permutation drawn for the epoch; with `steps`, the
+    passes repeat (in the same order) until that many batches were given."""
+    order = np.random.permutation(n) if shuffle else None
+    count = 0
+    while True:
+        for start in range(0, n, batch_size):
+            if steps is not None and count >= steps:
+                return
+            yield slice(start, start + batch_size) if order is None else order[start:start + batch_size]
+            count += 1
+        if steps is None or count >= steps:
+            return
+
+
 def _leaves(x):
     if isinstance(x, (list, tuple)):
         return [l for v in x for l in _leaves(v)]
@@ -106,17 +121,8 @@ class ArraySource:
         return train, val
 
     def batches(self, epoch: int, steps: int | None = None):
-        order = np.random.permutation(self.n) if self.shuffle else None
-        count = 0
-        while True:
-            for start in range(0, self.n, self.batch_size):
-                if steps is not None and count >= steps:
-                    return
-                idx = slice(start, start + self.batch_size) if order is None else order[start:start + self.batch_size]
-                yield _slice(self.x, idx), _slice(self.y, idx), _slice(self.sw, idx)
-                count += 1
-            if steps is None or count >= steps:
-                return
+        for idx in batch_indices(self.n, self.batch_size, self.shuffle, steps):
+            yield _slice(self.x, idx), _slice(self.y, idx), _slice(self.sw, idx)
 
 
 class DatasetSource:
@@ -190,15 +196,6 @@ class PreparedArrays:
         return -(-self.n // self.batch_size)
 
     def batches(self, epoch: int, steps: int | None = None):
-        order = np.random.permutation(self.n) if self.shuffle else None
-        count = 0
-        while True:
-            for start in range(0, self.n, self.batch_size):
-                if steps is not None and count >= steps:
-                    return
-                idx = slice(start, start + self.batch_size) if order is None else order[start:start + self.batch_size]
-                yield PreparedBatch(([a[idx] for a in self.xs], [None if a is None else a[idx] for a in self.ys],
-                                     [a[idx] for a in self.sws]))
-                count += 1
-            if steps is None or count >= steps:
-                return
+        for idx in batch_indices(self.n, self.batch_size, self.shuffle, steps):
+            yield PreparedBatch(([a[idx] for a in self.xs], [None if a is None else a[idx] for a in self.ys],
+                                 [a[idx] for a in self.sws]))

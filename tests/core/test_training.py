@@ -256,12 +256,17 @@ def test_dropout_and_noise_train_and_stay_off_at_inference():
     np.testing.assert_array_equal(m.predict(X, verbose=0), m.predict(X, verbose=0))
 
 
-def test_device_choice_falls_back_to_cpu_visibly():
+def test_device_choice_uses_cuda_or_falls_back_to_cpu_visibly():
     m = _model()
-    if core.runtime.cuda_usable():
-        pytest.skip("this machine has a usable GPU; the fallback cannot be shown here")
-    with pytest.warns(RuntimeWarning, match="CUDA was requested"):
-        h = m.fit(X, Y, epochs=1, verbose=0, device="cuda")
+    if core.runtime.cuda_usable():  # a GPU machine: CUDA is used, with no fallback warning
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", RuntimeWarning)
+            h = m.fit(X, Y, epochs=1, verbose=0, device="cuda")
+    else:
+        with pytest.warns(RuntimeWarning, match="CUDA was requested"):
+            h = m.fit(X, Y, epochs=1, verbose=0, device="cuda")
     assert np.isfinite(h.history["loss"][0])
     with pytest.raises(core.errors.DeviceError, match="Unknown device"):
         m.fit(X, Y, epochs=1, verbose=0, device="tpu")
