@@ -153,6 +153,18 @@ class GraphBuilder:
         self.variable_inputs: list[tuple[Any, SymbolicTensor]] = []  # (Variable, tensor) in order of first use
         self._constants: dict[tuple, SymbolicTensor] = {}
         self.rng_seed_counter = 0
+        # What tracing adds beside the outputs, kept on the root graph (see `root`): activity-regularizer penalties,
+        # and (Variable, new value) pairs for non-trainable state such as BatchNormalization's moving statistics.
+        self.losses: list = []
+        self.state_updates: list = []
+
+    @property
+    def root(self) -> "GraphBuilder":
+        """The outermost graph: a Scan/Loop body's weights, penalties and state updates belong to it."""
+        g = self
+        while g.parent is not None:
+            g = g.parent
+        return g
 
     # -- names -----------------------------------------------------------------------------------------------
     def unique_name(self, base: str) -> str:
@@ -206,9 +218,7 @@ class GraphBuilder:
 
     def variable(self, var) -> SymbolicTensor:
         """The tensor that stands for a layer weight (`core.layers.base.Variable`) in this graph."""
-        root = self
-        while root.parent is not None:
-            root = root.parent
+        root = self.root
         hit = root._variables.get(id(var))
         if hit is not None:
             return hit

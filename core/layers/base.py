@@ -576,12 +576,7 @@ def _with_layer(layer: Layer, exc: Exception) -> str:
 
 def graph_losses(graph: GraphBuilder) -> list:
     """The penalty tensors (activity regularizers) that layers added to this graph while tracing it."""
-    root = graph
-    while root.parent is not None:
-        root = root.parent
-    if not hasattr(root, "losses"):
-        root.losses = []
-    return root.losses
+    return graph.root.losses
 
 
 # -- inputs ----------------------------------------------------------------------------------------------------------

@@ -1,8 +1,8 @@
 """BatchNormalization and LayerNormalization, written out as explicit math so training can differentiate them.
 
 Moving statistics: a BatchNormalization traced with `training=True` computes batch statistics and records each new
-moving value on the root graph, as `graph.state_updates`, a list of `(Variable, new_value_tensor)` pairs made on first
-use (see `state_updates`). The trainer adds those tensors to the training graph's outputs and assigns them to the
+moving value on the root graph, as `graph.state_updates`, a list of `(Variable, new_value_tensor)` pairs (see
+`state_updates`). The trainer adds those tensors to the training graph's outputs and assigns them to the
 variables after each step; an inference graph never has them.
 """
 
@@ -16,12 +16,7 @@ from core.layers.base import Layer
 
 def state_updates(graph: GraphBuilder) -> list:
     """The (Variable, new value tensor) pairs that non-trainable state (BatchNorm moving stats) asks for."""
-    root = graph
-    while root.parent is not None:
-        root = root.parent
-    if not hasattr(root, "state_updates"):
-        root.state_updates = []
-    return root.state_updates
+    return graph.root.state_updates
 
 
 def _check_epsilon(layer: str, epsilon) -> float:

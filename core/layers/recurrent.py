@@ -419,9 +419,7 @@ class _RecurrentLayer(Layer):
         training = bool(training)
         dropping = training and (self.cell.dropout > 0 or self.cell.recurrent_dropout > 0)
         acts = self.cell.onnx_activations()
-        g = graph_of(sequences)
-        while g.parent is not None:
-            g = g.parent
+        g = graph_of(sequences).root
         # Training graphs need a recurrence made of differentiable ops, so they always take the Scan.
         fusable = not dropping and acts is not None and not g.weights_as_inputs
         if mask is None and fusable:
