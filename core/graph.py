@@ -187,6 +187,17 @@ class GraphBuilder:
         self.inputs.append(t)
         return t
 
+    def outer(self, t: SymbolicTensor) -> SymbolicTensor:
+        """A tensor of an enclosing graph as a tensor of this subgraph, read by name (ONNX's outer-scope
+        reference): ops on it record into this graph, and no per-iteration Identity copies it."""
+        if t.graph is self:
+            return t
+        if not self._is_outer(t.graph):
+            raise ValueError(f"Tensor {t.name} does not belong to a graph around '{self.name}'.")
+        alias = SymbolicTensor(self, t.name, t.dtype, t.shape)
+        self.values[t.name] = alias
+        return alias
+
     def add_initializer(self, name: str, value: np.ndarray) -> SymbolicTensor:
         value = np.asarray(value)
         t = self._new_tensor(self.unique_name(name), value.dtype.name, value.shape)

@@ -429,7 +429,7 @@ class _RecurrentLayer(Layer):
             last, seq, final = self._masked_inference(sequences, mask, acts)
         else:
             states = [ops.zeros_state(sequences, self.units, sequences.dtype) if s is None else s for s in states]
-            last, seq, final = self._scan(sequences, states, mask, training, carry_constants=g.weights_as_inputs)
+            last, seq, final = self._scan(sequences, states, mask, training)
         output = seq if self.return_sequences else last
         if self.return_state:
             return [output] + list(final)
@@ -477,18 +477,22 @@ class _RecurrentLayer(Layer):
                                   go_backwards=self.go_backwards, return_sequences=self.return_sequences,
                                   sequence_lens=sequence_lens, **extra)
 
-    def _scan(self, sequences, states, mask, training, carry_constants=False):
+    def _scan(self, sequences, states, mask, training):
         cell = self.cell
+        # Time-major before the input projection: transposing x is cheaper than transposing x·W (G*units wide),
+        # and the gradient flows back through the same small transpose.
+        x = ops.transpose(sequences, (1, 0, 2))
         input_masks, rec_masks = [], []
         if training and cell.dropout > 0:
             n = cell.gates if cell.recurrent_dropout > 0 else 1
-            input_masks = [_dropout_mask(sequences, cell.dropout, (None, 1, None)) for _ in range(n)]
+            input_masks = [ops.transpose(_dropout_mask(sequences, cell.dropout, (None, 1, None)), (1, 0, 2))
+                           for _ in range(n)]
         if training and cell.recurrent_dropout > 0:
             like = ops.zeros_state(sequences, self.units, sequences.dtype)
             rec_masks = [_dropout_mask(like, cell.recurrent_dropout, (None, None)) for _ in range(cell.gates)]
             if isinstance(cell, SimpleRNNCell):
                 rec_masks = rec_masks[:1]
-        xp = cell.project(sequences, input_masks)
+        xp = cell.project(x, input_masks)
         rec_bias = cell.recurrent_bias()
         parts = list(cell.recurrent_parts(cell.recurrent_kernel, rec_masks))
         constants = parts + ([rec_bias] if rec_bias is not None else []) + rec_masks
@@ -498,10 +502,9 @@ class _RecurrentLayer(Layer):
             rb = consts[n] if rec_bias is not None else None
             return cell.step(inputs_t[0], states_t, consts[:n], rb, consts[n + (rec_bias is not None):])
 
-        return ops.scan_rnn(step, [xp], states, output_size=cell.output_size, mask=mask,
+        return ops.scan_rnn(step, [xp], states, output_size=cell.output_size, mask=mask, time_major=True,
                             go_backwards=self.go_backwards, return_sequences=self.return_sequences,
-                            zero_output_for_mask=self.zero_output_for_mask, constants=constants,
-                            carry_constants=carry_constants, name=self.name)
+                            zero_output_for_mask=self.zero_output_for_mask, constants=constants, name=self.name)
 
     def compute_mask(self, inputs, mask=None):
         mask = flatten([mask])[0] if mask is not None else None

@@ -67,18 +67,18 @@ def split_last(x, sizes):
                   [(t.dtype, tuple(t.shape[:-1]) + (int(n),)) for n in sizes])
 
 
-def zeros_state(like, units: int, dtype=None):
-    """Zeros of shape (batch, units), the batch taken at run time from `like` (batch first)."""
+def zeros_state(like, units: int, dtype=None, batch_axis: int = 0):
+    """Zeros of shape (batch, units), the batch taken at run time from axis `batch_axis` of `like`."""
     from onnx import numpy_helper
 
     g = graph_of(like)
     t = g.as_tensor(like)
     dtype = dtype or t.dtype
-    batch = g.emit("Shape", [t], {"start": 0, "end": 1}, [("int64", (1,))])[0]
+    batch = g.emit("Shape", [t], {"start": batch_axis, "end": batch_axis + 1}, [("int64", (1,))])[0]
     shape = g.emit("Concat", [batch, g.constant(np.array([units], dtype=np.int64))], {"axis": 0},
                    [("int64", (2,))])[0]
     value = numpy_helper.from_array(np.zeros((1,), dtype=dtype))
-    return g.emit("ConstantOfShape", [shape], {"value": value}, [(dtype, (t.shape[0], units))])[0]
+    return g.emit("ConstantOfShape", [shape], {"value": value}, [(dtype, (t.shape[batch_axis], units))])[0]
 
 
 def right_padding_lengths(mask):
@@ -175,28 +175,25 @@ def onnx_recurrent(kind: str, x, W, R, B, initial_states, *, units: int, acts, g
 
 
 def scan_rnn(step, sequences, initial_states, *, output_size: int, mask=None, go_backwards=False,
-             return_sequences=False, zero_output_for_mask=False, constants=(), carry_constants=False, name="rnn"):
+             return_sequences=False, zero_output_for_mask=False, constants=(), time_major=False, name="rnn"):
     """Keras's `backend.rnn` as an ONNX Scan.
 
     `step(inputs_t, states, constants) -> (output, new_states)` is called once, on tensors of the Scan body: the
-    time slices of `sequences` (batch-major (batch, time, ...)), the states, and `constants` (outer tensors brought
-    into the body). With a `mask` (bool (batch, time)), a masked step keeps the previous states and its output is
-    the previous output (zeros before the first unmasked step), or zeros when `zero_output_for_mask`.
+    time slices of `sequences` ((batch, time, ...), or (time, batch, ...) when `time_major`), the states, and
+    `constants` (outer tensors the body reads by name, never copied per step). With a `mask` (bool (batch, time)),
+    a masked step keeps the previous states and its output is the previous output (zeros before the first unmasked
+    step), or zeros when `zero_output_for_mask`.
     Returns (last_output, outputs (batch, time, output_size) or None, final states).
-
-    By default the body reads `constants` from the outer scope (cheapest for inference). With `carry_constants`
-    they enter as loop-carried values passed through unchanged, so that every tensor the recurrence depends on is
-    an explicit input of the Scan node, as reverse-mode differentiation of a training graph needs.
     """
-    from core.ops.array import expand_dims, flip, transpose
+    from core.ops.array import expand_dims, flip, take, transpose
     from core.ops.math import cast, where
 
     g = graph_of(*sequences)
     seqs = []
     for s in sequences:
         s = g.as_tensor(s)
-        perm = (1, 0) + tuple(range(2, len(s.shape)))
-        s = transpose(s, perm)
+        if not time_major:
+            s = transpose(s, (1, 0) + tuple(range(2, len(s.shape))))
         seqs.append(flip(s, 0) if go_backwards else s)
     T = seqs[0].shape[0]
     if T == 0:
@@ -207,9 +204,9 @@ def scan_rnn(step, sequences, initial_states, *, output_size: int, mask=None, go
         if go_backwards:
             m = flip(m, 0)
         scan_inputs.append(expand_dims(m, -1))
-    prev_output = zeros_state(sequences[0], output_size, seqs[0].dtype)
-    constants = [g.as_tensor(c) for c in constants]
-    carried = list(initial_states) + [prev_output] + (constants if carry_constants else [])
+    carried = list(initial_states)
+    if mask is not None:  # a masked step repeats the previous output, so the output is carried too
+        carried.append(zeros_state(seqs[0], output_size, seqs[0].dtype, batch_axis=1))
     n = len(initial_states)
 
     body = GraphBuilder(f"{name}_step", parent=g)
@@ -217,30 +214,38 @@ def scan_rnn(step, sequences, initial_states, *, output_size: int, mask=None, go
         state_in = [body.add_input("state", s.dtype, s.shape) for s in carried]
         slices = [body.add_input("step_in", s.dtype, s.shape[1:]) for s in scan_inputs]
         mask_t = slices.pop() if mask is not None else None
-        if carry_constants:
-            consts = state_in[n + 1:]
-        else:
-            consts = [body.emit("Identity", [c], {}, [(c.dtype, c.shape)], name_hint="outer")[0] for c in constants]
-        states_t, prev_t = state_in[:n], state_in[n]
+        consts = [body.outer(g.as_tensor(c)) for c in constants]
+        states_t = state_in[:n]
         output, new_states = step(slices, states_t, consts)
         if mask_t is not None:
-            new_states = [where(mask_t, n, o) for n, o in zip(new_states, states_t)]
-            fallback = zeros_state(output, output_size, output.dtype) if zero_output_for_mask else prev_t
+            new_states = [where(mask_t, new, old) for new, old in zip(new_states, states_t)]
+            fallback = zeros_state(output, output_size, output.dtype) if zero_output_for_mask else state_in[n]
             output = where(mask_t, output, fallback)
+        # Unmasked, the last output is the final value of the state it equals (h for Keras's cells), or else the
+        # last row of the recorded outputs.
+        output_state = next((k for k, s in enumerate(new_states) if s is output), None) if mask is None else None
+        record_output = return_sequences or (mask is None and output_state is None)
+        produced = {o for nd in body.nodes for o in nd.outputs}
         outs = []
-        # A body output must be its own value: the same tensor twice (h is both state and output) breaks ORT.
-        passed = consts if carry_constants else []
-        for t in list(new_states) + [output] + passed + ([output] if return_sequences else []):
-            if any(t is o for o in outs) or any(t is i for i in state_in + slices):
+        # A body output must be a value of its own: the same tensor twice (h is both state and output), a body
+        # input or an outer value breaks ORT.
+        for t in list(new_states) + ([output] if mask is not None else []) + ([output] if record_output else []):
+            if any(t is o for o in outs) or t.name not in produced:
                 t = body.emit("Identity", [t], {}, [(t.dtype, t.shape)], name_hint="step_out")[0]
             outs.append(t)
         body.set_outputs(outs)
 
     specs = [(s.dtype, s.shape) for s in carried]
-    if return_sequences:
+    if record_output:
         specs.append((output.dtype, (T,) + tuple(output.shape)))
     results = g.emit("Scan", carried + scan_inputs, {"body": body, "num_scan_inputs": len(scan_inputs)}, specs,
                      name_hint=f"{name}_scan")
-    final_states, last_output = results[:n], results[n]
+    final_states = results[:n]
+    if mask is not None:
+        last_output = results[n]
+    elif output_state is not None:
+        last_output = final_states[output_state]
+    else:
+        last_output = take(results[len(carried)], -1, axis=0)
     seq = transpose(results[len(carried)], (1, 0, 2)) if return_sequences else None
     return last_output, seq, final_states

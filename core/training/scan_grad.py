@@ -39,19 +39,6 @@ def _zeros_like_outer(g: GraphBuilder, t: SymbolicTensor) -> SymbolicTensor:
                   [(t.dtype, t.shape)])[0]
 
 
-def _passes_through(body, i) -> bool:
-    """Whether carried value i leaves each step unchanged (weights a recurrence carries instead of reading them
-    from outside)."""
-    out = body.outputs[i]
-    name = body.inputs[i].name
-    while out.name != name:
-        producer = next((n for n in body.nodes if out.name in n.outputs), None)
-        if producer is None or producer.op_type != "Identity":
-            return False
-        out = body.values.get(producer.inputs[0]) or SymbolicTensor(body, producer.inputs[0], out.dtype, out.shape)
-    return True
-
-
 @register_gradient("Scan")
 def _scan(g, node, xs, ys, dys, depends):
     from core.training.autodiff import backprop, lookup, outer_refs
@@ -70,48 +57,23 @@ def _scan(g, node, xs, ys, dys, depends):
     for s in state_in:
         if not _is_float(s):
             raise GradientError(f"Scan node '{node.name}' carries a non-float state; cannot differentiate it.")
-    # Carried values that never change are read like outer tensors: not recorded, not carried backwards.
-    fixed = [i for i in range(n_state) if _passes_through(body, i)]
-    moving = [i for i in range(n_state) if i not in fixed]
-
-    # 1. The forward Scan also records each step's incoming (changing) state.
     T = xs[n_state].shape[0] if n_scan else None
-    records = []
-    with graph_scope(body):
-        for i in moving:
-            s = state_in[i]
-            body.outputs.append(body.emit("Identity", [s], {}, [(s.dtype, s.shape)], name_hint="record")[0])
-    for i in moving:
-        s = state_in[i]
-        name = g.unique_name(f"{node.outputs[0]}_record")
-        rec = SymbolicTensor(g, name, s.dtype, (T,) + tuple(s.shape))
-        g.values[name] = rec
-        node.outputs.append(name)
-        records.append(rec)
 
     refs = [r for r in outer_refs(body) if r in depends and _is_float(lookup(g, r))]
-    refs += [xs[i].name for i in fixed if xs[i].name in depends and xs[i].name not in refs]
-    aliases = {r: set() for r in refs}
-    for r in refs:
-        aliases[r].update(n.outputs[0] for n in fwd_nodes if n.op_type == "Identity" and n.inputs[0] == r)
-    for i in fixed:
-        if xs[i].name in aliases:
-            aliases[xs[i].name].add(state_in[i].name)
     # A weight the step only multiplies into (h @ R) gets its gradient after the Scan as one large product over all
     # steps, sum_t h_t^T dY_t, instead of a small product per step accumulated in the loop.
-    factors = _matmul_factors(body, fwd_nodes, aliases)
+    factors = _matmul_factors(body, fwd_nodes, {r: set() for r in refs})
     summed = [r for r in refs if r not in factors]
 
-    # 2. The backward body: replay the step, differentiate it.
+    # 1. The backward body: replay the step on its recorded incoming state, differentiate it.
     bb = GraphBuilder(f"{body.name}_grad", parent=g)
     with graph_scope(bb):
-        d_state = [bb.add_input("d_state", state_in[i].dtype, state_in[i].shape) for i in moving]
+        d_state = [bb.add_input("d_state", s.dtype, s.shape) for s in state_in]
         acc = [bb.add_input("d_outer", lookup(g, r).dtype, lookup(g, r).shape) for r in summed]
-        rec_t = [bb.add_input("state_t", state_in[i].dtype, state_in[i].shape) for i in moving]
+        rec_t = [bb.add_input("state_t", s.dtype, s.shape) for s in state_in]
         x_t = [bb.add_input("x_t", s.dtype, s.shape) for s in slice_in]
         dy_t = [bb.add_input("dy_t", o.dtype, o.shape) for o in fwd_outputs[n_state:]]
-        mapping = {state_in[i].name: t.name for i, t in zip(moving, rec_t)}
-        mapping.update({state_in[i].name: xs[i].name for i in fixed})
+        mapping = {s.name: t.name for s, t in zip(state_in, rec_t)}
         mapping.update({a.name: b.name for a, b in zip(slice_in, x_t)})
         replay = []
         for n in fwd_nodes:
@@ -126,39 +88,91 @@ def _scan(g, node, xs, ys, dys, depends):
             bb.nodes.append(copy)
             replay.append(copy)
         seeds = {}
-        for out, d in zip([fwd_outputs[i] for i in moving] + fwd_outputs[n_state:], d_state + dy_t):
+        for out, d in zip(fwd_outputs, d_state + dy_t):
             name = mapping.get(out.name, out.name)
             seeds[name] = d if name not in seeds else ops.add(seeds[name], d)
         products = [(mapping.get(a, a), mapping[y]) for r in factors for a, y in factors[r]]
         wrt = [t.name for t in rec_t] + [t.name for t in x_t if _is_float(t)] + summed + [y for _, y in products]
         grads = backprop(bb, replay, seeds, wrt)
-
-        def grad_or_zeros(name, like):
-            d = grads.get(name)
-            return d if d is not None else ops.zeros_like(like)
-
-        new_d_state = [grad_or_zeros(t.name, t) for t in rec_t]
+        # A state the step's results do not depend on gets a zero gradient (shaped like the incoming one).
+        new_d_state = [grads[t.name] if t.name in grads else ops.zeros_like(d) for t, d in zip(rec_t, d_state)]
         new_acc = [ops.add(a, grads[r]) if r in grads else a for a, r in zip(acc, summed)]
-        d_x = [grad_or_zeros(t.name, t) for t in x_t if _is_float(t)]
-        per_step = []
-        for a, y in products:
-            per_step += [lookup(bb, a), grad_or_zeros(y, bb.values[y])]
-        bb.set_outputs(_fresh_outputs(bb, new_d_state + new_acc + d_x + per_step))
-    # Per-step values the backward pass reads are recorded by the forward Scan instead of being recomputed.
-    kept = _reuse_forward_values(g, node, body, bb, replay, mapping, rec_t + x_t, T)
+        d_x = [grads[t.name] if t.name in grads else ops.zeros_like(t) for t in x_t if _is_float(t)]
+        per_step = [(lookup(bb, a), grads[y] if y in grads else ops.zeros_like(bb.values[y])) for a, y in products]
 
-    # 3. The reversed Scan.
-    init_state = [dys[i] if dys[i] is not None else ops.zeros_like(ys[i]) for i in moving]
+    # 2. Per-step values of the forward step that the gradient reads become backward scan inputs, recorded once by
+    # the forward Scan instead of being recomputed; the replay then goes.
+    pending = new_d_state + new_acc + d_x + [t for pair in per_step for t in pair]
+    kept = _reuse_forward_values(bb, replay, mapping, rec_t + x_t, pending)
+    pending = [bb.values[t.name] if isinstance(t, SymbolicTensor) else t for t in pending]
+    k = 0
+    new_d_state = pending[k:k + len(new_d_state)]; k += len(new_d_state)
+    new_acc = pending[k:k + len(new_acc)]; k += len(new_acc)
+    d_x = pending[k:k + len(d_x)]; k += len(d_x)
+    per_step = [(pending[k + 2 * i], pending[k + 2 * i + 1]) for i in range(len(per_step))]
+
+    # 3. Outputs of the backward step. A product's per-step factors are often sequences that exist already: the
+    # left factor a recorded state or input slice, the right one an input's gradient (dY of h@R is dZ).
+    seq_sources = {}  # backward-body input name -> ("state", i) | ("x", i) | ("kept", i)
+    seq_sources.update({t.name: ("state", i) for i, t in enumerate(rec_t)})
+    seq_sources.update({t.name: ("x", i) for i, t in enumerate(x_t)})
+    seq_sources.update({inp.name: ("kept", i) for i, (inp, _) in enumerate(kept)})
+    float_x = [i for i, t in enumerate(x_t) if _is_float(t)]
+    outs = new_d_state + new_acc + d_x
+    extra_seq = []  # tensors recorded by the backward Scan beyond the input gradients
+    product_plan = []
+    for a, dy in per_step:
+        a_plan = ("outer", seq_sources[a.name]) if a.name in seq_sources else ("bwd", _index(extra_seq, a))
+        same = [j for j, d in enumerate(d_x) if d is dy]
+        dy_plan = ("dx", same[0]) if same else ("bwd", _index(extra_seq, dy))
+        product_plan.append((a_plan, dy_plan))
+    with graph_scope(bb):
+        bb.set_outputs(_fresh_outputs(bb, outs + extra_seq))
+    _drop_dead_nodes(bb)
+
+    # 4. Forward records: each incoming state and kept value the backward step still reads.
+    used = {i for n in bb.nodes for i in n.inputs} | {o.name for o in bb.outputs}
+    recorded = {}
+    with graph_scope(body):
+        produced = {o for n in fwd_nodes for o in n.outputs}
+        for what, src in [("state", s) for s in state_in] + [("kept", body.values[name]) for _, name in kept]:
+            inp = rec_t[state_in.index(src)] if what == "state" else next(i for i, nm in kept if nm == src.name)
+            if inp.name not in used and not any(p[0] == ("outer", seq_sources[inp.name]) for p in product_plan):
+                continue
+            taken = any(o is src for o in body.outputs)
+            out = src if src.name in produced and not taken else \
+                body.emit("Identity", [src], {}, [(src.dtype, src.shape)], name_hint="record")[0]
+            body.outputs.append(out)
+            rec_name = g.unique_name(f"{node.outputs[0]}_record")
+            rec = SymbolicTensor(g, rec_name, src.dtype, (T,) + tuple(src.shape))
+            g.values[rec_name] = rec
+            node.outputs.append(rec_name)
+            recorded[inp.name] = rec
+
+    def outer_sequence(source):
+        kind, i = source
+        if kind == "x":
+            return xs[n_state + i]
+        return recorded[(rec_t[i] if kind == "state" else kept[i][0]).name]
+
+    # Backward inputs nobody reads any more are dropped, with their sequences.
+    slices = [(t, recorded.get(t.name)) for t in rec_t] + [(t, xs[n_state + i]) for i, t in enumerate(x_t)] + \
+        [(t, d) for t, d in zip(dy_t, dys[n_state:n_state + n_out])] + [(inp, recorded.get(inp.name)) for inp, _ in kept]
+    live_slices = []
+    for t, seq in slices:
+        if t.name in used:
+            if seq is None:  # an output's gradient that never arrived
+                seq = ops.zeros_like(ys[n_state + dy_t.index(t)])
+            live_slices.append((t, seq))
+    live_slices = _hoist_per_step_math(g, bb, live_slices, T)
+    bb.inputs = d_state + acc + [t for t, _ in live_slices]
+
+    # 5. The reversed Scan.
+    init_state = [dys[i] if dys[i] is not None else ops.zeros_like(ys[i]) for i in range(n_state)]
     init_acc = [_zeros_like_outer(g, lookup(g, r)) for r in summed]
-    d_seq = [d if d is not None else ops.zeros_like(y) for d, y in zip(dys[n_state:n_state + n_out],
-                                                                        ys[n_state:n_state + n_out])]
-    scan_inputs = records + list(xs[n_state:]) + d_seq + [rec for _, rec in kept]
-    float_slices = [x for x in xs[n_state:] if _is_float(x)]
-    seq_specs = [(x.dtype, x.shape) for x in float_slices]
-    for a, y in products:
-        for name in (a, y):
-            t = lookup(bb, name)
-            seq_specs.append((t.dtype, (T,) + tuple(t.shape)))
+    scan_inputs = [seq for _, seq in live_slices]
+    seq_specs = [(xs[n_state + i].dtype, xs[n_state + i].shape) for i in float_x]
+    seq_specs += [(t.dtype, (T,) + tuple(t.shape)) for t in extra_seq]
     specs = [(s.dtype, s.shape) for s in init_state] + \
         [(lookup(g, r).dtype, lookup(g, r).shape) for r in summed] + seq_specs
     results = g.emit("Scan", init_state + init_acc + scan_inputs,
@@ -166,22 +180,145 @@ def _scan(g, node, xs, ys, dys, depends):
                       "scan_input_directions": [1] * len(scan_inputs),
                       "scan_output_directions": [1] * len(seq_specs)},
                      specs, name_hint="scan_grad")
-    n_moving = len(moving)
-    d_init = dict(zip(moving, results[:n_moving]))
-    extra = dict(zip(summed, results[n_moving:n_moving + len(summed)]))
-    rest = iter(results[n_moving + len(summed):])
-    per_input = [d_init.get(i) for i in range(n_state)] + [next(rest) if _is_float(x) else None
-                                                           for x in xs[n_state:]]
+    d_init = results[:n_state]
+    extra = dict(zip(summed, results[n_state:n_state + len(summed)]))
+    rest = results[n_state + len(summed):]
+    d_seqs, extra_seqs = rest[:len(float_x)], rest[len(float_x):]
+    per_input = list(d_init)
+    it = iter(d_seqs)
+    per_input += [next(it) if _is_float(x) else None for x in xs[n_state:]]
+    plans = iter(product_plan)
     for r, pairs in factors.items():
         for _ in pairs:
-            a_seq, dy_seq = next(rest), next(rest)
+            (a_kind, a_src), (dy_kind, dy_src) = next(plans)
+            a_seq = outer_sequence(a_src) if a_kind == "outer" else extra_seqs[a_src]
+            dy_seq = d_seqs[float_x.index(dy_src)] if dy_kind == "dx" else extra_seqs[dy_src]
             k, n = a_seq.shape[-1], dy_seq.shape[-1]
             part = ops.matmul(ops.transpose(ops.reshape(a_seq, (-1, k))), ops.reshape(dy_seq, (-1, n)))
             extra[r] = part if r not in extra else ops.add(extra[r], part)
-    for i in fixed:  # a gradient reaching the carried-out copy of a fixed value
-        if dys[i] is not None and xs[i].name in depends:
-            extra[xs[i].name] = dys[i] if xs[i].name not in extra else ops.add(extra[xs[i].name], dys[i])
     return per_input, extra
+
+
+# Ops that act element by element (numpy broadcasting, no axis attribute): applied to whole sequences they give
+# every step's result at once.
+_ELEMENTWISE = {"Add", "Sub", "Mul", "Div", "Neg", "Abs", "Sigmoid", "Tanh", "Exp", "Log", "Sqrt", "Reciprocal",
+                "Relu", "Pow", "Where", "Cast", "Greater", "Less", "Equal", "GreaterOrEqual", "LessOrEqual", "Not",
+                "And", "Or", "Clip", "Softplus", "Softsign", "HardSigmoid", "Elu", "LeakyRelu", "Erf", "Sign",
+                "Max", "Min"}
+
+
+def _hoist_per_step_math(g, bb, slices, T):
+    """Move the backward step's elementwise math that depends on no carried value (activation derivatives such as
+    sigma(z)(1 - sigma(z)), computed from recorded gates) out of the loop: one op over the whole sequence instead of
+    one small op per step, whose fixed cost dominates at recurrent sizes. `slices` are (step input, sequence)
+    pairs; returns the pairs the loop reads after the move."""
+    from onnx import numpy_helper
+
+    seq_of = {t.name: seq for t, seq in slices}  # body value -> its whole-sequence tensor in g
+    const_nodes = {n.outputs[0]: n for n in bb.nodes if n.op_type == "Constant" and "value" in n.attrs}
+    _reassociate_products(bb, set(seq_of) | set(const_nodes))
+    local = {t.name for t in bb.inputs} | {o for n in bb.nodes for o in n.outputs}
+    hoisted = []
+    for n in bb.nodes:
+        if n.op_type not in _ELEMENTWISE or not any(i in seq_of for i in n.inputs):
+            continue
+        out = bb.values[n.outputs[0]]
+        args = []
+        for i in n.inputs:
+            if not i:
+                args.append(None)
+            elif i in seq_of:
+                if bb.values[i].ndim != out.ndim:  # a leading time axis would not line up
+                    break
+                args.append(seq_of[i])
+            elif i in const_nodes:
+                value = numpy_helper.to_array(const_nodes[i].attrs["value"])
+                if value.ndim > out.ndim:
+                    break
+                with graph_scope(g):
+                    args.append(g.constant(value, value.dtype.name))
+            elif i not in local and lookup_outer(g, i) is not None and lookup_outer(g, i).ndim <= out.ndim:
+                args.append(lookup_outer(g, i))
+            else:
+                break
+        else:
+            with graph_scope(g):
+                seq = g.emit(n.op_type, args, dict(n.attrs), [(out.dtype, (T,) + tuple(out.shape))],
+                             name_hint=f"{n.outputs[0]}_seq")[0]
+            seq_of[n.outputs[0]] = seq
+            hoisted.append(n)
+    if not hoisted:
+        return slices
+    gone = {id(n) for n in hoisted}
+    bb.nodes[:] = [n for n in bb.nodes if id(n) not in gone]
+    _drop_dead_nodes(bb)
+    read = {i for n in bb.nodes for i in n.inputs} | {o.name for o in bb.outputs}
+    kept = [(t, seq) for t, seq in slices if t.name in read]
+    for n in hoisted:
+        name = n.outputs[0]
+        if name in read:  # the loop reads the hoisted value as a step input of the same name
+            t = bb.values[name]
+            kept.append((t, seq_of[name]))
+    return kept
+
+
+def _reassociate_products(bb, step_only: set) -> None:
+    """Rewrite (c * a) * b as c * (a * b) where c changes with the carried gradient and a, b only with the step:
+    the factor a * b can then leave the loop. (Elementwise products under broadcasting are associative.)"""
+    step_only = set(step_only)
+    for n in bb.nodes:
+        if n.op_type in _ELEMENTWISE and all(i in step_only for i in n.inputs if i):
+            step_only.update(n.outputs)
+    producer = {o: n for n in bb.nodes for o in n.outputs}
+    uses = {}
+    for n in bb.nodes:
+        for i in n.inputs:
+            uses[i] = uses.get(i, 0) + 1
+    for o in bb.outputs:
+        uses[o.name] = uses.get(o.name, 0) + 1
+    k = 0
+    while k < len(bb.nodes):
+        n = bb.nodes[k]
+        k += 1
+        if n.op_type != "Mul":
+            continue
+        for xi in (0, 1):
+            x, b = n.inputs[xi], n.inputs[1 - xi]
+            inner = producer.get(x)
+            if b not in step_only or x in step_only or inner is None or inner.op_type != "Mul" or uses[x] != 1:
+                continue
+            steps = [j for j in (0, 1) if inner.inputs[j] in step_only and inner.inputs[1 - j] not in step_only]
+            if not steps:
+                continue
+            a, c = inner.inputs[steps[0]], inner.inputs[1 - steps[0]]
+            ta, tb = bb.values[a], bb.values[b]
+            shape = tuple(ta.shape) if len(ta.shape) >= len(tb.shape) else tuple(tb.shape)
+            ab = bb._new_tensor(bb.unique_name(f"{a}_x_{b}"), ta.dtype, shape)
+            bb.nodes.insert(k - 1, OpNode("Mul", [a, b], [ab.name], {}, "", bb.unique_name("Mul_steps")))
+            k += 1
+            step_only.add(ab.name)
+            n.inputs = [c, ab.name]
+            uses[x] -= 1
+            break
+    _drop_dead_nodes(bb)
+
+
+def lookup_outer(g, name):
+    from core.training.autodiff import lookup
+
+    try:
+        return lookup(g, name)
+    except KeyError:
+        return None
+
+
+def _index(items: list, t) -> int:
+    """Position of tensor `t` in `items`, appending it first if absent."""
+    for i, x in enumerate(items):
+        if x is t:
+            return i
+    items.append(t)
+    return len(items) - 1
 
 
 def _matmul_factors(body, nodes, aliases):
@@ -189,7 +326,7 @@ def _matmul_factors(body, nodes, aliases):
     tensor names. `aliases` maps each weight to the body tensors that hold it (Identity copies, a carried input)."""
     out = {}
     for r, names in aliases.items():
-        names = set(names)
+        names = set(names) | {r}
         changed = True
         while changed:  # Identity copies of a copy are copies too
             changed = False
@@ -208,9 +345,9 @@ def _matmul_factors(body, nodes, aliases):
     return out
 
 
-def _reuse_forward_values(g, node, body, bb, replay, mapping, step_inputs, T):
-    """Turn replayed per-step values that the gradient nodes read into extra forward scan outputs (recorded once)
-    read back as backward scan inputs, then drop the replay nodes nobody needs. Returns [(bb input, record)]."""
+def _reuse_forward_values(bb, replay, mapping, step_inputs, pending):
+    """Replace the replayed per-step values that gradient nodes (or the `pending` outputs) read by new backward
+    inputs, to be fed from records of the forward Scan. Returns [(backward input, forward body tensor name)]."""
     varying = {t.name for t in step_inputs}
     produced_by_replay = set()
     for n in replay:
@@ -219,38 +356,31 @@ def _reuse_forward_values(g, node, body, bb, replay, mapping, step_inputs, T):
             varying.update(n.outputs)
     replay_ids = {id(n) for n in replay}
     wanted = []
-    for n in bb.nodes:
-        if id(n) in replay_ids:
-            continue
-        for i in n.inputs:
-            if i in produced_by_replay and i in varying and i not in wanted:
-                wanted.append(i)
+    for name in [i for n in bb.nodes if id(n) not in replay_ids for i in n.inputs] + [t.name for t in pending]:
+        if name in produced_by_replay and name in varying and name not in wanted:
+            wanted.append(name)
     reverse = {v: k for k, v in mapping.items()}
     kept = []
     for name in wanted:
-        src = body.values[reverse[name]]
-        with graph_scope(body):
-            body.outputs.append(body.emit("Identity", [src], {}, [(src.dtype, src.shape)], name_hint="record")[0])
-        rec_name = g.unique_name(f"{node.outputs[0]}_keep")
-        rec = SymbolicTensor(g, rec_name, src.dtype, (T,) + tuple(src.shape))
-        g.values[rec_name] = rec
-        node.outputs.append(rec_name)
+        src = bb.values[name]
         inp = bb.add_input("kept_t", src.dtype, src.shape)
         for n in bb.nodes:
             if id(n) not in replay_ids:
                 n.inputs = [inp.name if i == name else i for i in n.inputs]
-        for k, o in enumerate(bb.outputs):
-            if o.name == name:
-                with graph_scope(bb):
-                    bb.outputs[k] = bb.emit("Identity", [inp], {}, [(inp.dtype, inp.shape)], name_hint="kept_out")[0]
-        kept.append((inp, rec))
-    # Dead nodes go: replayed values nobody reads now, and gradients of inputs nobody needs (a MatMul rule gives
-    # both factors' gradients; inside a loop the unused one would still run every step).
-    live = {o.name for o in bb.outputs}
+        bb.values[name] = inp  # pending outputs that were this value now read the input
+        kept.append((inp, reverse[name]))
+    _drop_dead_nodes(bb, roots={bb.values[t.name].name for t in pending})
+    return kept
+
+
+def _drop_dead_nodes(bb, roots=None):
+    """Drop nodes whose results nobody reads: replayed values the gradient does not need, and gradients of inputs
+    nobody needs (a MatMul rule gives both factors' gradients; inside a loop the unused one would still run every
+    step)."""
+    live = set(roots) if roots is not None else {o.name for o in bb.outputs}
     keep_nodes = []
     for n in reversed(bb.nodes):
         if any(o in live for o in n.outputs):
             keep_nodes.append(n)
             live.update(i for i in n.inputs if i)
     bb.nodes[:] = list(reversed(keep_nodes))
-    return kept

@@ -240,6 +240,27 @@ def test_scan_recurrence():
     _check(lambda a, b, c: _rnn(a, b, c, go_backwards=True, return_sequences=False), [x, h0, rk])
 
 
+def _rnn_output_apart(x, h0, r, mask=None, return_sequences=False):
+    """A step whose output is not one of its states (a custom cell): the last output is then read from the
+    recorded outputs, not from a final state."""
+    def step(inputs_t, states_t, consts):
+        h = ops.tanh(ops.add(inputs_t[0], ops.matmul(states_t[0], consts[0])))
+        return ops.multiply(ops.sigmoid(h), h), [h]
+
+    last, seq, final = ops.scan_rnn(step, [x], [h0], output_size=3, mask=mask, return_sequences=return_sequences,
+                                    constants=[r])
+    out = ops.add(last, ops.multiply(final[0], 0.5))
+    return ops.add(out, ops.sum(seq, axis=1)) if seq is not None else out
+
+
+def test_scan_step_whose_output_is_not_a_state():
+    x, h0, rk = r(2, 4, 3), r(2, 3), r(3, 3) * 0.5
+    _check(_rnn_output_apart, [x, h0, rk])
+    _check(lambda a, b, c: _rnn_output_apart(a, b, c, return_sequences=True), [x, h0, rk])
+    mask = np.array([[True, True, False, True], [False, True, True, True]])
+    _check(lambda a, b, c, m: _rnn_output_apart(a, b, c, mask=m), [x, h0, rk, mask], wrt=[0, 1, 2])
+
+
 def test_scan_with_mask_and_dynamic_shapes():
     x, h0, rk = r(2, 4, 3), r(2, 3), r(3, 3) * 0.5
     mask = np.array([[True, True, False, True], [False, True, True, True]])

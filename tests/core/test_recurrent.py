@@ -290,10 +290,12 @@ def test_cell_is_a_one_step_layer():
 
 
 @pytest.mark.parametrize("kind", ["LSTM", "GRU", "SimpleRNN"])
-def test_training_graphs_scan_with_weights_as_explicit_inputs(kind):
-    """Training graphs feed weights as graph inputs; the Scan takes them as explicit inputs (so reverse mode sees
-    the dependency) and computes what inference computes."""
+def test_training_graphs_scan_reads_weights_from_outside(kind):
+    """Training graphs feed weights as graph inputs; the Scan's step reads them from the outer scope by name (so
+    reverse mode sees the dependency, and no step copies them) and computes what inference computes."""
     import onnxruntime as ort
+
+    from core.training.autodiff import node_inputs
 
     layer = getattr(layers, kind)(4, return_sequences=True)
     layer.build(X.shape)
@@ -307,7 +309,10 @@ def test_training_graphs_scan_with_weights_as_explicit_inputs(kind):
     scan = next(n for n in g.nodes if n.op_type == "Scan")
     weight_inputs = {t.name for _, t in g.variable_inputs}
     assert any("recurrent_kernel" in name for name in weight_inputs)
-    assert {name for name in weight_inputs if "recurrent_kernel" in name} <= set(scan.inputs)
+    kernels = {name for name in weight_inputs if "recurrent_kernel" in name}
+    assert kernels <= set(node_inputs(scan))
+    body = scan.attrs["body"]
+    assert not [n for n in body.nodes if n.op_type == "Identity" and n.inputs[0] in kernels]
     feeds = {"x": X, "m": MASKS["holes"]}
     feeds.update({t.name: var.numpy() for var, t in g.variable_inputs})
     sess = ort.InferenceSession(g.to_model().SerializeToString(), providers=["CPUExecutionProvider"])

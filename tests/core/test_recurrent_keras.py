@@ -85,9 +85,10 @@ def test_time_distributed_matches_keras():
 @pytest.mark.parametrize("kind,kwargs", [("LSTM", {}), ("LSTM", {"go_backwards": True}), ("GRU", {}),
                                          ("GRU", {"reset_after": False}), ("SimpleRNN", {})])
 @pytest.mark.parametrize("return_sequences", [False, True])
-def test_training_graph_gradients_match_keras_gradient_tape(kind, kwargs, return_sequences):
+@pytest.mark.parametrize("masked", [True, False])
+def test_training_graph_gradients_match_keras_gradient_tape(kind, kwargs, return_sequences, masked):
     """The Scan's reverse-mode rule (core.training.scan_grad) gives
-    TensorFlow's gradients for the weights and the inputs, through a mask with holes."""
+    TensorFlow's gradients for the weights and the inputs, through a mask with holes and without a mask."""
     import onnxruntime as ort
     import tensorflow as tf
 
@@ -105,18 +106,18 @@ def test_training_graph_gradients_match_keras_gradient_tape(kind, kwargs, return
     coeff = RNG.standard_normal((4, 6, 4) if return_sequences else (4, 4)).astype(np.float32)
     g = GraphBuilder("train", weights_as_inputs=True, training=True)
     x = g.add_input("x", "float32", (None, None, 3))
-    m = g.add_input("m", "bool", (None, None))
+    m = g.add_input("m", "bool", (None, None)) if masked else None
     with graph_scope(g):
-        loss = ops.sum(ops.multiply(ours(x, mask=m), g.constant(coeff)))
+        loss = ops.sum(ops.multiply(ours(x, mask=m if masked else None), g.constant(coeff)))
         by_var = {id(v): t for v, t in g.variable_inputs}
         grads = gradients(loss, [by_var[id(w)] for w in ours.weights] + [x])
     g.set_outputs([loss] + grads)
-    feeds = {"x": X, "m": HOLES, **{t.name: v.numpy() for v, t in g.variable_inputs}}
+    feeds = {"x": X, **({"m": HOLES} if masked else {}), **{t.name: v.numpy() for v, t in g.variable_inputs}}
     got = ort.InferenceSession(g.to_model().SerializeToString(), providers=["CPUExecutionProvider"]).run(None, feeds)
     xt = tf.constant(X)
     with tf.GradientTape() as tape:
         tape.watch(xt)
-        want_loss = tf.reduce_sum(theirs(xt, mask=tf.constant(HOLES)) * coeff)
+        want_loss = tf.reduce_sum(theirs(xt, mask=tf.constant(HOLES) if masked else None) * coeff)
     want = tape.gradient(want_loss, theirs.trainable_weights + [xt])
     np.testing.assert_allclose(got[0], float(want_loss), rtol=1e-5)
     for g_, w in zip(got[1:], want):
