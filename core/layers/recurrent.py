@@ -35,6 +35,30 @@ def _dropout_mask(like, rate: float, noise_shape):
     return ops.divide(ops.cast(keep, like.dtype), 1.0 - rate)
 
 
+# An embedding table is folded into the input projection when it has at most this many rows per time step (a
+# batch of this size would project as many rows as the table has).
+_FOLD_ROWS_PER_STEP = 32
+
+
+def _embedding_lookup(sequences):
+    """(table, ids) when `sequences` is a row lookup `table[ids]` (an Embedding's output) into a 2-D table small
+    enough that projecting the whole table costs no more than projecting a batch of its rows; else None."""
+    g = getattr(sequences, "graph", None)
+    steps = sequences.shape[1] if len(sequences.shape) == 3 else None
+    if g is None or steps is None:
+        return None
+    producer = next((n for n in reversed(g.nodes) if sequences.name in n.outputs), None)
+    if producer is None or producer.op_type != "Gather" or int(producer.attrs.get("axis", 0)) != 0:
+        return None
+    from core.training.autodiff import lookup
+
+    table, ids = lookup(g, producer.inputs[0]), lookup(g, producer.inputs[1])
+    if table.ndim != 2 or ids.ndim != 2 or table.shape[0] is None or \
+            table.shape[0] > _FOLD_ROWS_PER_STEP * steps:
+        return None
+    return table, ids
+
+
 class _RecurrentCell(Layer):
     """What the three cells share: config, weights, the input projection and the one-step call."""
 
@@ -479,20 +503,27 @@ class _RecurrentLayer(Layer):
 
     def _scan(self, sequences, states, mask, training):
         cell = self.cell
-        # Time-major before the input projection: transposing x is cheaper than transposing x·W (G*units wide),
-        # and the gradient flows back through the same small transpose.
-        x = ops.transpose(sequences, (1, 0, 2))
         input_masks, rec_masks = [], []
         if training and cell.dropout > 0:
             n = cell.gates if cell.recurrent_dropout > 0 else 1
-            input_masks = [ops.transpose(_dropout_mask(sequences, cell.dropout, (None, 1, None)), (1, 0, 2))
-                           for _ in range(n)]
+            input_masks = [_dropout_mask(sequences, cell.dropout, (None, 1, None)) for _ in range(n)]
         if training and cell.recurrent_dropout > 0:
             like = ops.zeros_state(sequences, self.units, sequences.dtype)
             rec_masks = [_dropout_mask(like, cell.recurrent_dropout, (None, None)) for _ in range(cell.gates)]
             if isinstance(cell, SimpleRNNCell):
                 rec_masks = rec_masks[:1]
-        xp = cell.project(x, input_masks)
+        embedded = _embedding_lookup(sequences)
+        if embedded is not None and not input_masks:
+            # Embedding -> RNN: project the table once and look the projected rows up, (E·W)[ids] = E[ids]·W, when
+            # the table has fewer rows than a batch has steps; training then scatters the step gradients into the
+            # small projected table instead of multiplying every step's input by W twice more.
+            table, ids = embedded
+            xp = ops.take(cell.project(table), ops.transpose(ids, (1, 0)), axis=0)
+        else:
+            # Time-major before the input projection: transposing x is cheaper than transposing x·W (G*units
+            # wide), and the gradient flows back through the same small transpose.
+            x = ops.transpose(sequences, (1, 0, 2))
+            xp = cell.project(x, [ops.transpose(m, (1, 0, 2)) for m in input_masks])
         rec_bias = cell.recurrent_bias()
         parts = list(cell.recurrent_parts(cell.recurrent_kernel, rec_masks))
         constants = parts + ([rec_bias] if rec_bias is not None else []) + rec_masks

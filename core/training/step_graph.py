@@ -15,7 +15,7 @@ import numpy as np
 from core import losses as losses_module
 from core import ops
 from core.errors import InputDataError
-from core.graph import graph_scope
+from core.graph import SymbolicTensor, graph_scope
 from core.training.autodiff import backprop
 from core.training.gradients import RULES
 
@@ -207,18 +207,20 @@ def build_step(model, x_specs, y_specs, targets: list[OutputTarget], *, optimize
 def _gradients_and_sparse_parts(g, loss, params):
     """Gradients of `loss` for `params`; and for weights read only by Gather (embeddings), what Keras's sparse
     update uses instead of the summed row gradient: the per-row sums of each lookup's squared and absolute
-    gradient ({"square": ..., "abs": ...}; None for other weights)."""
+    gradient ({"square": ..., "abs": ...}; None for other weights).
+
+    A recurrent layer may look rows up in the projected table E·W (+ b) instead of projecting the rows of E (see
+    `core.layers.recurrent`); each lookup's gradient for the rows of E is then dY·Wᵀ."""
     readers: dict[str, list] = {}
     for n in g.nodes:
         for i in n.inputs:
             readers.setdefault(i, []).append(n)
-    lookups = {}
+    lookups = {}  # param name -> [(Gather node, W or None)]
     for t in params:
-        nodes = readers.get(t.name, [])
-        if nodes and all(n.op_type == "Gather" and n.inputs[0] == t.name and int(n.attrs.get("axis", 0)) == 0
-                         for n in nodes):
-            lookups[t.name] = nodes
-    extra = [n.outputs[0] for nodes in lookups.values() for n in nodes]
+        found = _row_lookups(t.name, readers)
+        if found:
+            lookups[t.name] = found
+    extra = [n.outputs[0] for found in lookups.values() for n, _ in found]
     with graph_scope(g):
         seed = g.constant(np.array(1.0, dtype=loss.dtype), loss.dtype)
     found = backprop(g, list(g.nodes), {loss.name: seed}, [t.name for t in params] + extra)
@@ -227,17 +229,49 @@ def _gradients_and_sparse_parts(g, loss, params):
         for t in params:
             grads.append(found.get(t.name) if found.get(t.name) is not None else ops.zeros_like(t))
             parts = None
-            for n in lookups.get(t.name, []):
+            for n, w in lookups.get(t.name, []):
                 dy = found.get(n.outputs[0])
                 if dy is None:
                     continue
-                xs = [g.values[i] for i in n.inputs]
-                ys = [g.values[n.outputs[0]]]
+                if w is not None:
+                    dy = ops.matmul(dy, ops.transpose(g.values[w]))
+                xs = [t, g.values[n.inputs[1]]]
+                ys = [SymbolicTensor(g, n.outputs[0], t.dtype, tuple(xs[1].shape) + tuple(t.shape[1:]))]
                 new = {kind: RULES["Gather"](g, n, xs, ys, [fn(dy)])[0]
                        for kind, fn in (("square", ops.square), ("abs", ops.abs))}
                 parts = new if parts is None else {k: ops.add(parts[k], new[k]) for k in parts}
             sparse.append(parts)
     return grads, sparse
+
+
+def _row_lookups(name, readers):
+    """How tensor `name` (a 2-D table) is read, if only by row lookups: [(Gather node, None)] for direct lookups,
+    [(Gather node, W)] for lookups into the projected table name·W (+ a bias); else None."""
+    def gathers_of(value):
+        nodes = readers.get(value, [])
+        if nodes and all(n.op_type == "Gather" and n.inputs[0] == value and int(n.attrs.get("axis", 0)) == 0
+                         for n in nodes):
+            return nodes
+        return None
+
+    out = []
+    for n in readers.get(name, []):
+        if n.op_type == "Gather":
+            if n.inputs[0] != name or int(n.attrs.get("axis", 0)) != 0:
+                return None
+            out.append((n, None))
+        elif n.op_type == "MatMul" and n.inputs[0] == name:
+            projected = n.outputs[0]
+            after = readers.get(projected, [])
+            if len(after) == 1 and after[0].op_type == "Add" and projected in after[0].inputs:
+                projected = after[0].outputs[0]  # the bias
+            nodes = gathers_of(projected)
+            if nodes is None:
+                return None
+            out += [(m, n.inputs[1]) for m in nodes]
+        else:
+            return None
+    return out or None
 
 
 def _output_mask(g, out):

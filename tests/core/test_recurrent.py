@@ -349,3 +349,21 @@ def test_every_dropout_variant_runs_in_training_and_is_off_in_inference(make):
     np.testing.assert_allclose(np.asarray(layer(X)), want, atol=2e-5)
     y = np.asarray(layer(X, training=True))
     assert y.shape == want.shape and np.isfinite(y).all() and np.abs(y - want).max() > 1e-4
+
+
+@pytest.mark.parametrize("vocab,folded", [(50, True), (5000, False)])
+def test_embedding_table_folds_into_the_input_projection_when_small(vocab, folded):
+    """Embedding -> LSTM in a training graph looks rows up in the projected table E·W + b when the table has at
+    most 32 rows per time step; a larger vocabulary projects the looked-up rows. Both compute the same thing."""
+    import onnxruntime as ort
+
+    model = keras.Sequential([keras.Input((10,)), layers.Embedding(vocab, 3), layers.LSTM(4)])
+    g = model.inference_graph(training=True, weights_as_inputs=True)
+    kernel = next(t.name for v, t in g.variable_inputs if "lstm" in v.path and v.path.endswith("/kernel"))
+    table = next(t.name for v, t in g.variable_inputs if "embeddings" in v.path)
+    projects_table = any(n.op_type == "MatMul" and n.inputs == [table, kernel] for n in g.nodes)
+    assert projects_table == folded
+    ids = RNG.integers(0, vocab, (3, 10)).astype(np.float32)
+    feeds = {g.inputs[0].name: ids, **{t.name: v.numpy() for v, t in g.variable_inputs}}
+    got = ort.InferenceSession(g.to_model().SerializeToString(), providers=["CPUExecutionProvider"]).run(None, feeds)
+    np.testing.assert_allclose(got[0], np.asarray(model.predict(ids, verbose=0)), atol=1e-5)
