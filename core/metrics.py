@@ -17,23 +17,61 @@ from core.errors import ConfigError
 from core.ops.dispatch import op
 
 
+def _same_rank(values, sample_weight):
+    """Keras's `squeeze_or_expand_to_same_rank`: a trailing axis of 1 is squeezed (or a rank-1 weight expanded)
+    when the ranks differ by one; other rank differences are left alone."""
+    if values.ndim == sample_weight.ndim + 1 and values.shape[-1] == 1:
+        if sample_weight.ndim == 1:
+            return values, ops.expand_dims(sample_weight, -1)
+        return ops.squeeze(values, -1), sample_weight
+    if sample_weight.ndim == values.ndim + 1 and sample_weight.shape[-1] == 1:
+        if values.ndim == 1:
+            return ops.expand_dims(values, -1), sample_weight
+        return values, ops.squeeze(sample_weight, -1)
+    return values, sample_weight
+
+
 def _sample_values(values, sample_weight):
-    """Keras's Mean: values reduced to one per sample, times the sample weights; returns (total, count)."""
+    """Keras's Mean (`reduce_to_samplewise_values`): the values are averaged down to the weights' rank and
+    weighted; weights and values are then averaged over all but the sample axis. Returns (total, count): the sum
+    of the weighted per-sample values and the sum of the per-sample weights (the batch size without weights)."""
     values = ops.cast(values, "float32")
+    sw = None
+    if sample_weight is not None:
+        values, sw = _same_rank(values, ops.cast(sample_weight, values.dtype))
+        if values.ndim > sw.ndim:
+            values = ops.mean(values, axis=list(range(sw.ndim, values.ndim)))
+        while sw.ndim > values.ndim:
+            # Keras cannot broadcast these (a metric of one value per sample, or a scalar, under per-timestep
+            # weights) and fails; weights averaged down to the values' rank keep the mean meaningful.
+            sw = ops.mean(sw, axis=-1)
+        sw = ops.multiply(sw, ops.ones_like(values))
+        values = ops.multiply(values, sw)
+        if sw.ndim > 1:
+            sw = ops.mean(sw, axis=list(range(1, sw.ndim)))
     if values.ndim > 1:
         values = ops.mean(values, axis=list(range(1, values.ndim)))
-    if sample_weight is not None:
-        sw = ops.cast(sample_weight, values.dtype)
-        if sw.ndim > values.ndim:
-            sw = ops.mean(sw, axis=list(range(values.ndim, sw.ndim))) if values.ndim else ops.mean(sw)
-        while sw.ndim < values.ndim:
-            sw = ops.expand_dims(sw, -1)
-        total = ops.sum(ops.multiply(values, sw))
-        count = ops.sum(ops.multiply(ops.ones_like(values), sw))
-    else:
-        total = ops.sum(values)
-        count = ops.sum(ops.ones_like(values))
+    total = ops.sum(values)
+    count = ops.sum(sw if sw is not None else ops.ones_like(values))
     return [total, count]
+
+
+def _mask_weights(mask, sample_weight):
+    """Keras's `apply_mask` with reduction 'sum': the mask as float weights, times the sample weights if any. A
+    weight per sample (rank 1) weighs all of its timesteps; Keras needs it shaped (samples, 1) for that."""
+    m = ops.cast(mask, "float32")
+    if sample_weight is None:
+        return m
+    m, sw = _same_rank(m, ops.cast(sample_weight, "float32"))
+    while sw.ndim < m.ndim:
+        sw = ops.expand_dims(sw, -1)
+    return ops.multiply(sw, m)
+
+
+def output_mask(y_pred):
+    """The Keras mask a prediction carries (`backend.get_keras_mask`), or None."""
+    mask = getattr(y_pred, "_keras_mask", None)
+    return mask if hasattr(mask, "graph") else None
 
 
 @op
@@ -126,6 +164,12 @@ class MeanMetricWrapper(Metric):
         super().__init__(name=name or getattr(fn, "__name__", None), dtype=dtype)
 
     def batch_stats(self, y_true, y_pred, sample_weight=None):
+        # Keras's MeanMetricWrapper folds y_pred's mask into the weights whether or not sample weights were given,
+        # so a masked output's metrics (compile's `metrics` as well as `weighted_metrics`) skip masked timesteps.
+        # Other metrics (RootMeanSquaredError, the confusion-matrix metrics, AUC) ignore the mask, as Keras's do.
+        mask = output_mask(y_pred)
+        if mask is not None:
+            sample_weight = _mask_weights(mask, sample_weight)
         return _sample_values(self._fn(y_true, y_pred, **self._fn_kwargs), sample_weight)
 
     def result(self):

@@ -16,6 +16,7 @@ from core import losses as losses_module
 from core import ops
 from core.errors import InputDataError
 from core.graph import SymbolicTensor, graph_scope
+from core.metrics import output_mask
 from core.training.autodiff import backprop
 from core.training.gradients import RULES
 
@@ -81,9 +82,12 @@ def build_step(model, x_specs, y_specs, targets: list[OutputTarget], *, optimize
             sw = g.add_input(f"sample_weight_{tgt.name}", "float32", (None,))
             y_inputs.append(y.name)
             sw_inputs.append(sw.name)
+            mask = _output_mask(g, pred)
+            if mask is not None and output_mask(pred) is None:
+                pred._keras_mask = mask  # metrics read the mask from y_pred, as Keras's do
             if tgt.loss is not None:
                 values = tgt.loss.call(y, pred)
-                value = losses_module.reduce_weighted(values, sw, tgt.loss.reduction, mask=_output_mask(g, pred))
+                value = losses_module.reduce_weighted(values, sw, tgt.loss.reduction, mask=mask)
                 value = ops.cast(value, "float32")
                 if len(targets) > 1:
                     results.append(("output_loss", i))
@@ -276,10 +280,10 @@ def _row_lookups(name, readers):
 
 def _output_mask(g, out):
     """The Keras mask of a model output (outputs renamed through Identity keep it on the tensor they copy)."""
-    mask = getattr(out, "_keras_mask", None)
+    mask = output_mask(out)
     if mask is None:
         for n in g.nodes:
             if n.op_type == "Identity" and n.outputs[0] == out.name:
-                mask = getattr(g.values.get(n.inputs[0]), "_keras_mask", None)
+                mask = output_mask(g.values.get(n.inputs[0]))
                 break
-    return mask if hasattr(mask, "graph") else None
+    return mask
