@@ -76,8 +76,10 @@ def check_targets(ys, targets, out_info, n_samples, where="fit"):
         out.append(np.ascontiguousarray(y, dtype=np.float32))
     return out
 
-def sample_weights(sw, ys, class_weight, n, names):
-    """One float32 weight array per output (ones where none was given), class weights folded in."""
+def sample_weights(sw, ys, class_weight, n, out_info):
+    """One float32 weight array per output (ones where none was given: the same numbers as Keras's None, for the
+    loss and every metric), class weights folded in. `out_info`: (name, dtype, shape) per output."""
+    names = [nm for nm, _, _ in out_info]
     per = [None] * len(names)
     if sw is not None:
         if isinstance(sw, dict):
@@ -87,7 +89,7 @@ def sample_weights(sw, ys, class_weight, n, names):
         else:
             per = [sw] * len(names)
     out = []
-    for i, w in enumerate(per):
+    for w, (name, _, shape) in zip(per, out_info):
         if w is None:
             w = np.ones((n,), np.float32)
         else:
@@ -95,16 +97,30 @@ def sample_weights(sw, ys, class_weight, n, names):
             if w.ndim == 2 and w.shape[1] == 1:
                 w = w[:, 0]
             if w.shape != (n,):
-                raise InputDataError(f"sample_weight must have shape ({n},) (one weight per sample), got "
-                                     f"{w.shape}.")
+                # Keras also takes per-timestep weights (samples, timesteps) for sequence outputs; the step
+                # graph here has one weight per sample.
+                sequence = len(shape) > 2
+                raise InputDataError(
+                    f"sample_weight for output '{name}' must have shape ({n},) or ({n}, 1) (one weight per "
+                    f"sample), got {w.shape}."
+                    + (f" Per-timestep weights ({n}, {shape[1]}) are not supported." if sequence else ""))
         out.append(w)
     if class_weight is not None:
+        if sw is not None:
+            raise InputDataError("class_weight and sample_weight cannot be given together (as in Keras); fold the "
+                                 "class weights into sample_weight.")
         if len(names) > 1:
             raise InputDataError("class_weight is only supported for models with a single output; use "
                                  "sample_weight per output instead.")
         y = ys[0]
         if y is None:
             raise InputDataError("class_weight needs targets.")
+        shape = out_info[0][2]
+        if len(shape) > 2:
+            # Keras 3 fails here too (its class_weight_to_sample_weights reads one class per sample).
+            raise InputDataError(
+                f"class_weight needs one class per sample, but output '{names[0]}' has shape {shape} (a class "
+                f"per timestep). Weigh the samples with sample_weight instead.")
         if y.ndim == 2 and y.shape[1] > 1:
             classes = np.argmax(y, axis=-1)
         else:

@@ -301,7 +301,7 @@ class TrainerMixin:
             ys = [None] * len(out_info)
         else:
             ys = check_targets(prepare_targets(self.name, source.y, out_info), st["targets"], out_info, source.n, where)
-        sws = sample_weights(source.sw, ys, class_weight, source.n, [nm for nm, _, _ in out_info])
+        sws = sample_weights(source.sw, ys, class_weight, source.n, out_info)
         return PreparedArrays(xs, ys, sws, source.batch_size, source.shuffle)
 
     def _batch_feeds(self, st, runner, batch, class_weight, where):
@@ -330,7 +330,7 @@ class TrainerMixin:
                 raise InputDataError(f"{where}: the data has no targets (y), but the model has a loss.")
             ys = [None] * len(out_info)
         ys = check_targets(ys, st["targets"], out_info, n, where)
-        sws = sample_weights(sw, ys, class_weight, n, [nm for nm, _, _ in out_info])
+        sws = sample_weights(sw, ys, class_weight, n, out_info)
         feeds = dict(zip(p.x_inputs, xs))
         for name, arr in zip(p.y_inputs, ys):
             if name is not None:

@@ -10,7 +10,7 @@ What Keras 3.15 does, read in its source and checked here:
   TruePositives, AUC) never read the mask.
 - A sample weight of shape (samples,) on a sequence output fails in Keras's `apply_mask` ((batch,) times
   (batch, time)); (samples, 1) works. Netweaver takes (samples,) as one weight per sample, as Keras takes
-  (samples, 1). Per-timestep weights (samples, timesteps) weigh each timestep.
+  (samples, 1). Keras also takes per-timestep weights (samples, timesteps); Netweaver refuses them clearly.
 - class_weight on a sequence output fails in Keras (TypeError in `class_weight_to_sample_weights` for targets
   (samples, timesteps, 1), a shape error in `apply_mask` for (samples, timesteps)); Netweaver says so clearly.
 """
@@ -104,14 +104,6 @@ def test_sample_weight_on_masked_output_like_keras():
     np.testing.assert_allclose(oe["mae"], mae[mask].mean(), rtol=1e-5)
 
 
-def test_per_timestep_sample_weight_on_masked_output_like_keras():
-    km, om = _sequence_pair()
-    fit = dict(batch_size=8, epochs=2, shuffle=False, verbose=0, validation_data=(XV, YV, SW_T[:7]))
-    _check(km.fit(X, Y, sample_weight=SW_T, **fit).history, om.fit(X, Y, sample_weight=SW_T, **fit).history)
-    _check(km.evaluate(X, Y, sample_weight=SW_T, batch_size=8, verbose=0, return_dict=True),
-           om.evaluate(X, Y, sample_weight=SW_T, batch_size=8, verbose=0, return_dict=True))
-
-
 def test_rmse_and_confusion_metrics_ignore_the_mask_like_keras():
     def metrics(lib):
         return [lib.metrics.RootMeanSquaredError(name="rmse"), lib.metrics.Precision(name="precision"),
@@ -137,11 +129,50 @@ def test_class_weight_on_sequence_output_is_refused_like_keras():
         km.fit(X, Y, batch_size=8, epochs=1, verbose=0, class_weight=cw)
     with pytest.raises(InputDataError, match="class_weight.*one class per sample.*sample_weight"):
         om.fit(X, Y, batch_size=8, epochs=1, verbose=0, class_weight=cw)
-    with pytest.raises(InputDataError, match="class_weight"):
+    # Labels (samples, timesteps): Keras takes the argmax over time as the class, then fails in apply_mask.
+    km, om = _pair(_build(C, "softmax"), "sparse_categorical_crossentropy", lambda lib: None, lambda lib: None)
+    with pytest.raises(Exception):
+        km.fit(X, Y[..., 0], batch_size=8, epochs=1, verbose=0, class_weight=cw)
+    with pytest.raises(InputDataError, match="class_weight.*one class per sample"):
         om.fit(X, Y[..., 0], batch_size=8, epochs=1, verbose=0, class_weight=cw)
 
 
 def test_sample_weight_shape_errors_name_the_expected_shapes():
     _, om = _sequence_pair()
-    with pytest.raises(InputDataError, match=r"sample_weight.*\(20,\).*\(20, 6\)"):
-        om.fit(X, Y, batch_size=8, epochs=1, verbose=0, sample_weight=np.ones((B, T + 1)))
+    # Keras 3 also takes per-timestep weights (samples, timesteps); the step graph here has one per sample.
+    with pytest.raises(InputDataError, match=r"output 'dense'.*\(20,\) or \(20, 1\).*got \(20, 6\)\. Per-timestep"):
+        om.fit(X, Y, batch_size=8, epochs=1, verbose=0, sample_weight=SW_T)
+    with pytest.raises(InputDataError, match=r"\(20,\) or \(20, 1\).*got \(20, 2\)"):
+        om.evaluate(X, Y, verbose=0, sample_weight=np.ones((B, 2)))
+
+
+def test_class_weight_with_sample_weight_is_refused_like_keras():
+    def build(k):
+        return k.Sequential([k.Input((4,)), k.layers.Dense(3, activation="softmax")])
+
+    x, y = RNG.standard_normal((8, 4)).astype(np.float32), RNG.integers(0, 3, 8)
+    km, om = _pair(build, "sparse_categorical_crossentropy", lambda lib: None, lambda lib: ["accuracy"])
+    with pytest.raises(ValueError, match="class_weight"):
+        km.fit(x, y, epochs=1, verbose=0, class_weight={0: 2.0}, sample_weight=np.ones(8))
+    with pytest.raises(InputDataError, match="class_weight and sample_weight"):
+        om.fit(x, y, epochs=1, verbose=0, class_weight={0: 2.0}, sample_weight=np.ones(8))
+
+
+def test_two_outputs_mask_only_the_masked_one_like_keras():
+    def build(k):
+        L = k.layers
+        inp = k.Input((T,), dtype="int32")
+        h = L.LSTM(5, return_sequences=True)(L.Embedding(V, 4, mask_zero=True)(inp))
+        seq = L.TimeDistributed(L.Dense(C, activation="softmax"), name="seq")(h)
+        last = L.Dense(1, name="last")(L.LSTM(3)(h))
+        return k.Model(inp, [seq, last])
+
+    y_last = RNG.standard_normal((B, 1)).astype(np.float32)
+    km, om = _pair(build, {"seq": "sparse_categorical_crossentropy", "last": "mse"},
+                   lambda lib: {"seq": ["accuracy", "mae"], "last": ["mae"]},
+                   lambda lib: {"seq": ["mae"], "last": ["mae"]})
+    fit = dict(batch_size=8, epochs=2, shuffle=False, verbose=0, validation_data=(XV, [YV, y_last[:7]]))
+    _check(km.fit(X, [Y, y_last], sample_weight=[SW[:, None], SW], **fit).history,
+           om.fit(X, [Y, y_last], sample_weight=[SW, SW], **fit).history)
+    _check(km.evaluate(X, [Y, y_last], batch_size=8, verbose=0, return_dict=True),
+           om.evaluate(X, [Y, y_last], batch_size=8, verbose=0, return_dict=True))
