@@ -291,12 +291,16 @@ class RootMeanSquaredError(Metric):
 
 # -- confusion-matrix metrics ----------------------------------------------------------------------------------------
 def _confusion(y_true, y_pred, thresholds, sample_weight):
-    """tp, fp, tn, fn per threshold, over every prediction in the batch (prediction > threshold is positive)."""
-    y_pred = ops.reshape(ops.cast(y_pred, "float32"), (None, -1))  # (batch, predictions per sample)
-    label = ops.reshape(ops.cast(ops.cast(y_true, "bool"), "float32"), (None, -1))
+    """tp, fp, tn, fn per threshold, over every prediction in the batch (prediction > threshold is positive).
+    Weights per sample (or per timestep) weigh each of its predictions, as Keras broadcasts them."""
+    y_pred = ops.cast(y_pred, "float32")
     w = ops.ones_like(y_pred)
     if sample_weight is not None:
-        w = ops.multiply(w, ops.reshape(ops.cast(sample_weight, "float32"), (-1, 1)))
+        sw = ops.cast(sample_weight, "float32")
+        while sw.ndim < y_pred.ndim:
+            sw = ops.expand_dims(sw, -1)
+        w = ops.multiply(w, sw)
+    label = ops.cast(ops.cast(y_true, "bool"), "float32")
     y_pred, label, w = (ops.reshape(t, (-1,)) for t in (y_pred, label, w))
     th = y_pred.graph.constant(np.asarray(thresholds, dtype=np.float32).reshape(-1, 1))
     pos = ops.cast(ops.greater(ops.expand_dims(y_pred, 0), th), "float32")  # (thresholds, N)

@@ -79,7 +79,9 @@ def build_step(model, x_specs, y_specs, targets: list[OutputTarget], *, optimize
                 sw_inputs.append(None)
                 continue
             y = g.add_input(f"target_{tgt.name}", yspec[0], yspec[1])
-            sw = g.add_input(f"sample_weight_{tgt.name}", "float32", (None,))
+            # One weight per loss value: per sample, or per timestep (pixel) for outputs of rank > 2, where the
+            # host broadcasts per-sample weights (`targets.sample_weights`).
+            sw = g.add_input(f"sample_weight_{tgt.name}", "float32", (None,) + tuple(pred.shape[1:-1]))
             y_inputs.append(y.name)
             sw_inputs.append(sw.name)
             mask = _output_mask(g, pred)
@@ -87,7 +89,8 @@ def build_step(model, x_specs, y_specs, targets: list[OutputTarget], *, optimize
                 pred._keras_mask = mask  # metrics read the mask from y_pred, as Keras's do
             if tgt.loss is not None:
                 values = tgt.loss.call(y, pred)
-                value = losses_module.reduce_weighted(values, sw, tgt.loss.reduction, mask=mask)
+                value = losses_module.reduce_weighted(values, _weights_for(values, sw), tgt.loss.reduction,
+                                                      mask=mask)
                 value = ops.cast(value, "float32")
                 if len(targets) > 1:
                     results.append(("output_loss", i))
@@ -276,6 +279,14 @@ def _row_lookups(name, readers):
         else:
             return None
     return out or None
+
+
+def _weights_for(values, sw):
+    """The sample weights averaged down to the rank of a loss's values (a custom loss may give one value per sample
+    of a sequence output; its per-timestep weights are then broadcast per-sample ones, or per-timestep ones)."""
+    if sw.ndim > values.ndim:
+        return ops.mean(sw, axis=list(range(values.ndim, sw.ndim)))
+    return sw
 
 
 def _output_mask(g, out):

@@ -78,7 +78,9 @@ def check_targets(ys, targets, out_info, n_samples, where="fit"):
 
 def sample_weights(sw, ys, class_weight, n, out_info):
     """One float32 weight array per output (ones where none was given: the same numbers as Keras's None, for the
-    loss and every metric), class weights folded in. `out_info`: (name, dtype, shape) per output."""
+    loss and every metric), class weights folded in. `out_info`: (name, dtype, shape) per output. For an output
+    of rank > 2 the weights have the shape of its loss values, (samples, timesteps...): per-sample weights are
+    broadcast over the timesteps, which gives what Keras gives for weights shaped (samples, 1)."""
     names = [nm for nm, _, _ in out_info]
     per = [None] * len(names)
     if sw is not None:
@@ -89,21 +91,23 @@ def sample_weights(sw, ys, class_weight, n, out_info):
         else:
             per = [sw] * len(names)
     out = []
-    for w, (name, _, shape) in zip(per, out_info):
+    for w, y, (name, _, shape) in zip(per, ys, out_info):
+        # Outputs of rank > 2 (sequences, images) take a weight per loss value: per timestep (pixel).
+        steps = tuple(y.shape[1:len(shape) - 1]) if y is not None and len(shape) > 2 else ()
         if w is None:
-            w = np.ones((n,), np.float32)
+            w = np.ones((n,) + steps, np.float32)
         else:
             w = np.asarray(w, dtype=np.float32)
             if w.ndim == 2 and w.shape[1] == 1:
                 w = w[:, 0]
-            if w.shape != (n,):
-                # Keras also takes per-timestep weights (samples, timesteps) for sequence outputs; the step
-                # graph here has one weight per sample.
-                sequence = len(shape) > 2
-                raise InputDataError(
-                    f"sample_weight for output '{name}' must have shape ({n},) or ({n}, 1) (one weight per "
-                    f"sample), got {w.shape}."
-                    + (f" Per-timestep weights ({n}, {shape[1]}) are not supported." if sequence else ""))
+            if w.shape == (n,) and steps:
+                w = np.ascontiguousarray(np.broadcast_to(w.reshape((n,) + (1,) * len(steps)), (n,) + steps))
+            elif w.shape != (n,) + steps:
+                accepted = f"({n},) or ({n}, 1) (one weight per sample)"
+                if steps:
+                    accepted += f" or {(n,) + steps} (one per timestep)"
+                raise InputDataError(f"sample_weight for output '{name}' must have shape {accepted}, got "
+                                     f"{w.shape}.")
         out.append(w)
     if class_weight is not None:
         if sw is not None:
@@ -120,7 +124,7 @@ def sample_weights(sw, ys, class_weight, n, out_info):
             # Keras 3 fails here too (its class_weight_to_sample_weights reads one class per sample).
             raise InputDataError(
                 f"class_weight needs one class per sample, but output '{names[0]}' has shape {shape} (a class "
-                f"per timestep). Weigh the samples with sample_weight instead.")
+                f"per timestep). Weigh its timesteps with a sample_weight of shape (samples, timesteps) instead.")
         if y.ndim == 2 and y.shape[1] > 1:
             classes = np.argmax(y, axis=-1)
         else:

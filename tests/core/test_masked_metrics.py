@@ -10,7 +10,7 @@ What Keras 3.15 does, read in its source and checked here:
   TruePositives, AUC) never read the mask.
 - A sample weight of shape (samples,) on a sequence output fails in Keras's `apply_mask` ((batch,) times
   (batch, time)); (samples, 1) works. Netweaver takes (samples,) as one weight per sample, as Keras takes
-  (samples, 1). Keras also takes per-timestep weights (samples, timesteps); Netweaver refuses them clearly.
+  (samples, 1). Per-timestep weights (samples, timesteps) weigh each timestep, in both.
 - class_weight on a sequence output fails in Keras (TypeError in `class_weight_to_sample_weights` for targets
   (samples, timesteps, 1), a shape error in `apply_mask` for (samples, timesteps)); Netweaver says so clearly.
 """
@@ -109,7 +109,7 @@ def test_rmse_and_confusion_metrics_ignore_the_mask_like_keras():
         return [lib.metrics.RootMeanSquaredError(name="rmse"), lib.metrics.Precision(name="precision"),
                 lib.metrics.Recall(name="recall"), lib.metrics.AUC(name="auc"), "accuracy", "mse"]
 
-    km, om = _pair(_build(1, "sigmoid"), "binary_crossentropy", metrics, lambda lib: None)
+    km, om = _pair(_build(1, "sigmoid"), "binary_crossentropy", metrics, metrics)
     fit = dict(batch_size=8, epochs=2, shuffle=False, verbose=0, validation_data=(XV, Y_BIN[:7]))
     _check(km.fit(X, Y_BIN, **fit).history, om.fit(X, Y_BIN, **fit).history)
     oe = om.evaluate(X, Y_BIN, batch_size=8, verbose=0, return_dict=True)
@@ -120,6 +120,9 @@ def test_rmse_and_confusion_metrics_ignore_the_mask_like_keras():
     np.testing.assert_allclose(oe["precision"], (pos & label).sum() / pos.sum(), rtol=1e-5)  # every timestep
     np.testing.assert_allclose(oe["rmse"], np.sqrt(((p - Y_BIN[..., 0]) ** 2).mean()), rtol=1e-5)
     np.testing.assert_allclose(oe["accuracy"], (pos == label)[mask].mean(), rtol=1e-5)  # masked
+
+    fit["validation_data"] = (XV, Y_BIN[:7], SW_T[:7])  # weighted confusion counts per timestep
+    _check(km.fit(X, Y_BIN, sample_weight=SW_T, **fit).history, om.fit(X, Y_BIN, sample_weight=SW_T, **fit).history)
 
 
 def test_class_weight_on_sequence_output_is_refused_like_keras():
@@ -137,13 +140,23 @@ def test_class_weight_on_sequence_output_is_refused_like_keras():
         om.fit(X, Y[..., 0], batch_size=8, epochs=1, verbose=0, class_weight=cw)
 
 
+def test_per_timestep_sample_weight_on_masked_output_like_keras():
+    km, om = _sequence_pair()
+    fit = dict(batch_size=8, epochs=2, shuffle=False, verbose=0, validation_data=(XV, YV, SW_T[:7]))
+    _check(km.fit(X, Y, sample_weight=SW_T, **fit).history, om.fit(X, Y, sample_weight=SW_T, **fit).history)
+    oe = om.evaluate(X, Y, sample_weight=SW_T, batch_size=8, verbose=0, return_dict=True)
+    _check(km.evaluate(X, Y, sample_weight=SW_T, batch_size=8, verbose=0, return_dict=True), oe)
+    p, mask = om.predict(X, verbose=0), X != 0
+    mae = np.abs(p - Y).mean(-1)
+    np.testing.assert_allclose(oe["weighted_mae"], (mae * mask * SW_T).sum() / (mask * SW_T).sum(), rtol=1e-5)
+
+
 def test_sample_weight_shape_errors_name_the_expected_shapes():
     _, om = _sequence_pair()
-    # Keras 3 also takes per-timestep weights (samples, timesteps); the step graph here has one per sample.
-    with pytest.raises(InputDataError, match=r"output 'dense'.*\(20,\) or \(20, 1\).*got \(20, 6\)\. Per-timestep"):
-        om.fit(X, Y, batch_size=8, epochs=1, verbose=0, sample_weight=SW_T)
-    with pytest.raises(InputDataError, match=r"\(20,\) or \(20, 1\).*got \(20, 2\)"):
-        om.evaluate(X, Y, verbose=0, sample_weight=np.ones((B, 2)))
+    with pytest.raises(InputDataError, match=r"output 'dense'.*\(20,\) or \(20, 1\).*or \(20, 6\).*got \(20, 7\)"):
+        om.fit(X, Y, batch_size=8, epochs=1, verbose=0, sample_weight=np.ones((B, T + 1)))
+    with pytest.raises(InputDataError, match=r"got \(20, 6, 2\)"):
+        om.evaluate(X, Y, verbose=0, sample_weight=np.ones((B, T, 2)))
 
 
 def test_class_weight_with_sample_weight_is_refused_like_keras():
