@@ -110,19 +110,18 @@ def test_rmse_and_confusion_metrics_ignore_the_mask_like_keras():
                 lib.metrics.Recall(name="recall"), lib.metrics.AUC(name="auc"), "accuracy", "mse"]
 
     km, om = _pair(_build(1, "sigmoid"), "binary_crossentropy", metrics, metrics)
-    fit = dict(batch_size=8, epochs=2, shuffle=False, verbose=0, validation_data=(XV, Y_BIN[:7]))
-    _check(km.fit(X, Y_BIN, **fit).history, om.fit(X, Y_BIN, **fit).history)
+    # Weighted confusion counts with per-timestep weights, in training and validation.
+    fit = dict(batch_size=8, epochs=2, shuffle=False, verbose=0, validation_data=(XV, Y_BIN[:7], SW_T[:7]))
+    _check(km.fit(X, Y_BIN, sample_weight=SW_T, **fit).history, om.fit(X, Y_BIN, sample_weight=SW_T, **fit).history)
     oe = om.evaluate(X, Y_BIN, batch_size=8, verbose=0, return_dict=True)
     _check(km.evaluate(X, Y_BIN, batch_size=8, verbose=0, return_dict=True), oe)
 
     p, mask = om.predict(X, verbose=0)[..., 0], X != 0
     label, pos = Y_BIN[..., 0] > 0.5, p > 0.5
+    assert pos.any() and (pos & mask).sum() < pos.sum()
     np.testing.assert_allclose(oe["precision"], (pos & label).sum() / pos.sum(), rtol=1e-5)  # every timestep
     np.testing.assert_allclose(oe["rmse"], np.sqrt(((p - Y_BIN[..., 0]) ** 2).mean()), rtol=1e-5)
     np.testing.assert_allclose(oe["accuracy"], (pos == label)[mask].mean(), rtol=1e-5)  # masked
-
-    fit["validation_data"] = (XV, Y_BIN[:7], SW_T[:7])  # weighted confusion counts per timestep
-    _check(km.fit(X, Y_BIN, sample_weight=SW_T, **fit).history, om.fit(X, Y_BIN, sample_weight=SW_T, **fit).history)
 
 
 def test_class_weight_on_sequence_output_is_refused_like_keras():
@@ -189,3 +188,24 @@ def test_two_outputs_mask_only_the_masked_one_like_keras():
            om.fit(X, [Y, y_last], sample_weight=[SW, SW], **fit).history)
     _check(km.evaluate(X, [Y, y_last], batch_size=8, verbose=0, return_dict=True),
            om.evaluate(X, [Y, y_last], batch_size=8, verbose=0, return_dict=True))
+
+
+def test_custom_loss_of_one_value_per_sample_on_a_sequence_output_like_keras():
+    def per_sample_mse(y_true, y_pred, ops):
+        return ops.mean(ops.square(y_pred - y_true), axis=[1, 2])
+
+    def build(k):
+        L = k.layers
+        return k.Sequential([k.Input((T,), dtype="int32"), L.Embedding(V, 4), L.GRU(3, return_sequences=True),
+                             L.Dense(2)])
+
+    y = RNG.standard_normal((B, T, 2)).astype(np.float32)
+    keras.utils.set_random_seed(0)
+    km, om = build(keras), build(core)
+    om.set_weights(km.get_weights())
+    km.compile(optimizer=keras.optimizers.SGD(0.1), loss=lambda a, b: per_sample_mse(a, b, keras.ops),
+               weighted_metrics=["mae"])
+    om.compile(optimizer=core.optimizers.SGD(0.1), loss=lambda a, b: per_sample_mse(a, b, core.ops),
+               weighted_metrics=["mae"])
+    fit = dict(batch_size=8, epochs=2, shuffle=False, verbose=0)
+    _check(km.fit(X, y, sample_weight=SW[:, None], **fit).history, om.fit(X, y, sample_weight=SW, **fit).history)
