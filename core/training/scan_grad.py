@@ -1,11 +1,17 @@
-"""The gradient of ONNX `Scan` (how recurrent layers train): a reversed Scan over the recorded states.
+"""The gradient of ONNX `Scan` (how recurrent layers train): a reversed Scan over values the forward Scan recorded.
 
-The forward Scan is given extra scan outputs that record the carried state at the start of every step. The backward
-Scan runs over time in reverse; its body replays the forward body on the recorded state and the step's inputs and
-differentiates it (the same per-op rules, `autodiff.backprop`) with the incoming gradients of the new state and of
-the step's outputs as seeds. It carries the state gradient (dh, dc) and sums the gradients of the tensors the body
-reads from outside (the recurrent kernel and bias); the input gradients come out per step as scan outputs. The
-input projection X·W sits outside the Scan (DESIGN.md §3), so dW is one large MatMul done by the ordinary rules.
+The backward Scan runs over time in reverse. Its body replays the forward step and differentiates it (the same
+per-op rules, `autodiff.backprop`), seeded with the incoming gradients of the new state and of the step's outputs;
+it carries the state gradient (dh, dc) and puts out the input gradients per step. Then, because at recurrent sizes
+(batch 64, 128 units) every node in a loop body costs about as much as a small matmul's worth of arithmetic:
+- the replayed forward values the gradient reads (gates, tanh(c), the incoming state) are recorded by the forward
+  Scan as extra scan outputs, and the replay is dropped;
+- weights the step reads from outside as the right factor of a MatMul (h @ R) or as an added bias get their
+  gradients after the loop, as one large product (sum_t h_tᵀ dZ_t) or sum, from sequences that mostly exist
+  already (the recorded states, the input gradients);
+- elementwise math that depends only on recorded values (activation derivatives such as s(1 - s)) moves out of the
+  loop, after products are regrouped so such factors meet: (c * a) * b -> c * (a * b).
+The input projection X·W sits outside the Scan (DESIGN.md §3), so dW is one large MatMul done by the ordinary rules.
 """
 
 from __future__ import annotations
