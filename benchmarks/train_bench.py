@@ -1,8 +1,9 @@
 """Training throughput: Netweaver (one ONNX graph per step in ONNX Runtime) against Keras 3 on the same work.
 
 Prints one JSON line per case: steps per second for both (Keras when TensorFlow is installed, the `bench` extra),
-their ratio, and each step's arithmetic (forward + backward matmul FLOPs) as a fraction of numpy's float32 matmul
-peak measured in the same run. Timings are the best of several epochs after a warm-up epoch, so graph building,
+their ratio, and each step's arithmetic (the model's forward + backward matmul FLOPs, as Keras performs them) as a
+fraction of numpy's float32 matmul peak measured in the same run. (For Embedding -> RNN, Netweaver projects the
+embedding table instead of every looked-up row, so it does less arithmetic than the nominal figure.) Timings are the best of several epochs after a warm-up epoch, so graph building,
 session creation and tf.function tracing are excluded on both sides.
 
     python benchmarks/train_bench.py [--epochs N] [--case mlp|lstm|gru]

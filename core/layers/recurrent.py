@@ -519,6 +519,7 @@ class _RecurrentLayer(Layer):
             # small projected table instead of multiplying every step's input by W twice more.
             table, ids = embedded
             xp = ops.take(cell.project(table), ops.transpose(ids, (1, 0)), axis=0)
+            xp.graph.root.folded_lookups[xp.name] = sequences.name
         else:
             # Time-major before the input projection: transposing x is cheaper than transposing x·W (G*units
             # wide), and the gradient flows back through the same small transpose.

@@ -1,11 +1,17 @@
-"""The gradient of ONNX `Scan` (how recurrent layers train): a reversed Scan over the recorded states.
+"""The gradient of ONNX `Scan` (how recurrent layers train): a reversed Scan over values the forward Scan recorded.
 
-The forward Scan is given extra scan outputs that record the carried state at the start of every step. The backward
-Scan runs over time in reverse; its body replays the forward body on the recorded state and the step's inputs and
-differentiates it (the same per-op rules, `autodiff.backprop`) with the incoming gradients of the new state and of
-the step's outputs as seeds. It carries the state gradient (dh, dc) and sums the gradients of the tensors the body
-reads from outside (the recurrent kernel and bias); the input gradients come out per step as scan outputs. The
-input projection X·W sits outside the Scan (DESIGN.md §3), so dW is one large MatMul done by the ordinary rules.
+The backward Scan runs over time in reverse. Its body replays the forward step and differentiates it (the same
+per-op rules, `autodiff.backprop`), seeded with the incoming gradients of the new state and of the step's outputs;
+it carries the state gradient (dh, dc) and puts out the input gradients per step. Then, because at recurrent sizes
+(batch 64, 128 units) every node in a loop body costs about as much as a small matmul's worth of arithmetic:
+- the replayed forward values the gradient reads (gates, tanh(c), the incoming state) are recorded by the forward
+  Scan as extra scan outputs, and the replay is dropped;
+- weights the step reads from outside as the right factor of a MatMul (h @ R) or as an added bias get their
+  gradients after the loop, as one large product (sum_t h_tᵀ dZ_t) or sum, from sequences that mostly exist
+  already (the recorded states, the input gradients);
+- elementwise math that depends only on recorded values (activation derivatives such as s(1 - s)) moves out of the
+  loop, after products are regrouped so such factors meet: (c * a) * b -> c * (a * b).
+The input projection X·W sits outside the Scan (DESIGN.md §3), so dW is one large MatMul done by the ordinary rules.
 """
 
 from __future__ import annotations
@@ -60,9 +66,9 @@ def _scan(g, node, xs, ys, dys, depends):
     T = xs[n_state].shape[0] if n_scan else None
 
     refs = [r for r in outer_refs(body) if r in depends and _is_float(lookup(g, r))]
-    # A weight the step only multiplies into (h @ R) gets its gradient after the Scan as one large product over all
-    # steps, sum_t h_t^T dY_t, instead of a small product per step accumulated in the loop.
-    factors = _matmul_factors(body, fwd_nodes, {r: set() for r in refs})
+    # A weight the step only multiplies into (h @ R) or adds (a recurrent bias) gets its gradient after the Scan, one
+    # large product or sum over all steps instead of a small one per step accumulated in the loop.
+    factors = _outside_factors(body, fwd_nodes, refs)
     summed = [r for r in refs if r not in factors]
 
     # 1. The backward body: replay the step on its recorded incoming state, differentiate it.
@@ -91,25 +97,27 @@ def _scan(g, node, xs, ys, dys, depends):
         for out, d in zip(fwd_outputs, d_state + dy_t):
             name = mapping.get(out.name, out.name)
             seeds[name] = d if name not in seeds else ops.add(seeds[name], d)
-        products = [(mapping.get(a, a), mapping[y]) for r in factors for a, y in factors[r]]
+        products = [(None if a is None else mapping.get(a, a), mapping[y]) for r in factors for a, y in factors[r]]
         wrt = [t.name for t in rec_t] + [t.name for t in x_t if _is_float(t)] + summed + [y for _, y in products]
         grads = backprop(bb, replay, seeds, wrt)
         # A state the step's results do not depend on gets a zero gradient (shaped like the incoming one).
         new_d_state = [grads[t.name] if t.name in grads else ops.zeros_like(d) for t, d in zip(rec_t, d_state)]
         new_acc = [ops.add(a, grads[r]) if r in grads else a for a, r in zip(acc, summed)]
         d_x = [grads[t.name] if t.name in grads else ops.zeros_like(t) for t in x_t if _is_float(t)]
-        per_step = [(lookup(bb, a), grads[y] if y in grads else ops.zeros_like(bb.values[y])) for a, y in products]
+        per_step = [(None if a is None else lookup(bb, a), grads[y] if y in grads else ops.zeros_like(bb.values[y]))
+                    for a, y in products]
 
     # 2. Per-step values of the forward step that the gradient reads become backward scan inputs, recorded once by
     # the forward Scan instead of being recomputed; the replay then goes.
-    pending = new_d_state + new_acc + d_x + [t for pair in per_step for t in pair]
+    pending = new_d_state + new_acc + d_x + [t for pair in per_step for t in pair if t is not None]
     kept = _reuse_forward_values(bb, replay, mapping, rec_t + x_t, pending)
-    pending = [bb.values[t.name] if isinstance(t, SymbolicTensor) else t for t in pending]
-    k = 0
-    new_d_state = pending[k:k + len(new_d_state)]; k += len(new_d_state)
-    new_acc = pending[k:k + len(new_acc)]; k += len(new_acc)
-    d_x = pending[k:k + len(d_x)]; k += len(d_x)
-    per_step = [(pending[k + 2 * i], pending[k + 2 * i + 1]) for i in range(len(per_step))]
+    now = {id(t): bb.values[t.name] for t in pending}  # a replayed value is now the step input that replaced it
+
+    def current(t):
+        return None if t is None else now[id(t)]
+
+    new_d_state, new_acc, d_x = ([current(t) for t in ts] for ts in (new_d_state, new_acc, d_x))
+    per_step = [(current(a), current(dy)) for a, dy in per_step]
 
     # 3. Outputs of the backward step. A product's per-step factors are often sequences that exist already: the
     # left factor a recorded state or input slice, the right one an input's gradient (dY of h@R is dZ).
@@ -122,7 +130,12 @@ def _scan(g, node, xs, ys, dys, depends):
     extra_seq = []  # tensors recorded by the backward Scan beyond the input gradients
     product_plan = []
     for a, dy in per_step:
-        a_plan = ("outer", seq_sources[a.name]) if a.name in seq_sources else ("bwd", _index(extra_seq, a))
+        if a is None:  # a bias
+            a_plan = None
+        elif a.name in seq_sources:
+            a_plan = ("outer", seq_sources[a.name])
+        else:
+            a_plan = ("bwd", _index(extra_seq, a))
         same = [j for j, d in enumerate(d_x) if d is dy]
         dy_plan = ("dx", same[0]) if same else ("bwd", _index(extra_seq, dy))
         product_plan.append((a_plan, dy_plan))
@@ -190,11 +203,15 @@ def _scan(g, node, xs, ys, dys, depends):
     plans = iter(product_plan)
     for r, pairs in factors.items():
         for _ in pairs:
-            (a_kind, a_src), (dy_kind, dy_src) = next(plans)
-            a_seq = outer_sequence(a_src) if a_kind == "outer" else extra_seqs[a_src]
+            a_plan, (dy_kind, dy_src) = next(plans)
             dy_seq = d_seqs[float_x.index(dy_src)] if dy_kind == "dx" else extra_seqs[dy_src]
-            k, n = a_seq.shape[-1], dy_seq.shape[-1]
-            part = ops.matmul(ops.transpose(ops.reshape(a_seq, (-1, k))), ops.reshape(dy_seq, (-1, n)))
+            if a_plan is None:
+                part = ops.sum(dy_seq, axis=(0, 1))
+            else:
+                a_kind, a_src = a_plan
+                a_seq = outer_sequence(a_src) if a_kind == "outer" else extra_seqs[a_src]
+                k, n = a_seq.shape[-1], dy_seq.shape[-1]
+                part = ops.matmul(ops.transpose(ops.reshape(a_seq, (-1, k))), ops.reshape(dy_seq, (-1, n)))
             extra[r] = part if r not in extra else ops.add(extra[r], part)
     return per_input, extra
 
@@ -216,7 +233,7 @@ def _hoist_per_step_math(g, bb, slices, T):
 
     seq_of = {t.name: seq for t, seq in slices}  # body value -> its whole-sequence tensor in g
     const_nodes = {n.outputs[0]: n for n in bb.nodes if n.op_type == "Constant" and "value" in n.attrs}
-    _reassociate_products(bb, set(seq_of) | set(const_nodes))
+    _factor_out_step_values(bb, set(seq_of) | set(const_nodes))
     local = {t.name for t in bb.inputs} | {o for n in bb.nodes for o in n.outputs}
     hoisted = []
     for n in bb.nodes:
@@ -262,45 +279,67 @@ def _hoist_per_step_math(g, bb, slices, T):
     return kept
 
 
-def _reassociate_products(bb, step_only: set) -> None:
-    """Rewrite (c * a) * b as c * (a * b) where c changes with the carried gradient and a, b only with the step:
-    the factor a * b can then leave the loop. (Elementwise products under broadcasting are associative.)"""
-    step_only = set(step_only)
-    for n in bb.nodes:
-        if n.op_type in _ELEMENTWISE and all(i in step_only for i in n.inputs if i):
-            step_only.update(n.outputs)
-    producer = {o: n for n in bb.nodes for o in n.outputs}
-    uses = {}
-    for n in bb.nodes:
-        for i in n.inputs:
-            uses[i] = uses.get(i, 0) + 1
-    for o in bb.outputs:
-        uses[o.name] = uses.get(o.name, 0) + 1
-    k = 0
-    while k < len(bb.nodes):
-        n = bb.nodes[k]
-        k += 1
-        if n.op_type != "Mul":
-            continue
-        for xi in (0, 1):
-            x, b = n.inputs[xi], n.inputs[1 - xi]
-            inner = producer.get(x)
-            if b not in step_only or x in step_only or inner is None or inner.op_type != "Mul" or uses[x] != 1:
-                continue
-            steps = [j for j in (0, 1) if inner.inputs[j] in step_only and inner.inputs[1 - j] not in step_only]
-            if not steps:
-                continue
-            a, c = inner.inputs[steps[0]], inner.inputs[1 - steps[0]]
-            ta, tb = bb.values[a], bb.values[b]
-            shape = tuple(ta.shape) if len(ta.shape) >= len(tb.shape) else tuple(tb.shape)
-            ab = bb._new_tensor(bb.unique_name(f"{a}_x_{b}"), ta.dtype, shape)
-            bb.nodes.insert(k - 1, OpNode("Mul", [a, b], [ab.name], {}, "", bb.unique_name("Mul_steps")))
-            k += 1
-            step_only.add(ab.name)
-            n.inputs = [c, ab.name]
-            uses[x] -= 1
-            break
-    _drop_dead_nodes(bb)
+def _factor_out_step_values(bb, step_only: set) -> None:
+    """Rewrite the backward step so that values depending only on the step (recorded gates, constants) gather into
+    factors that can leave the loop, leaving one product with the carried gradient c:
+    (c * a) * b -> c * (a * b);  -(c * a) -> c * (-a);  c * a +/- c * b -> c * (a +/- b).
+    (Exact algebra; rounding moves by an ulp or so.)"""
+    def apply_once() -> bool:
+        known = set(step_only)
+        for n in bb.nodes:
+            if n.op_type in _ELEMENTWISE and all(i in known for i in n.inputs if i):
+                known.update(n.outputs)
+        producer = {o: n for n in bb.nodes for o in n.outputs}
+        uses = {}
+        for n in bb.nodes:
+            for i in n.inputs:
+                uses[i] = uses.get(i, 0) + 1
+        for o in bb.outputs:
+            uses[o.name] = uses.get(o.name, 0) + 1
+
+        def split(x):
+            """(c, a) when x = c * a with a step-only factor, c not, and x read once; else None."""
+            m = producer.get(x)
+            if m is None or m.op_type != "Mul" or uses.get(x) != 1 or x in known:
+                return None
+            for j in (0, 1):
+                if m.inputs[j] in known and m.inputs[1 - j] not in known:
+                    return m.inputs[1 - j], m.inputs[j]
+            return None
+
+        for k, n in enumerate(bb.nodes):
+            if n.op_type == "Mul" and len(n.inputs) == 2:
+                for xi in (0, 1):
+                    b, inner = n.inputs[1 - xi], split(n.inputs[xi])
+                    if b in known and inner is not None:
+                        c, a = inner
+                        n.inputs = [c, _insert(bb, k, "Mul", [a, b])]
+                        return True
+            elif n.op_type == "Neg":
+                inner = split(n.inputs[0])
+                if inner is not None:
+                    c, a = inner
+                    n.op_type, n.inputs = "Mul", [c, _insert(bb, k, "Neg", [a])]
+                    return True
+            elif n.op_type in ("Add", "Sub"):
+                left, right = split(n.inputs[0]), split(n.inputs[1])
+                if left is not None and right is not None and left[0] == right[0]:
+                    n.inputs = [left[0], _insert(bb, k, n.op_type, [left[1], right[1]])]
+                    n.op_type = "Mul"
+                    return True
+        return False
+
+    while apply_once():
+        _drop_dead_nodes(bb)
+
+
+def _insert(bb, k, op_type, inputs) -> str:
+    """Insert an elementwise node before node k of `bb`; returns its output name."""
+    shapes = [bb.values[i].shape for i in inputs]
+    shape = max(shapes, key=len)
+    out = bb._new_tensor(bb.unique_name(f"{op_type.lower()}_steps"), bb.values[inputs[0]].dtype, shape)
+    bb.nodes.insert(k, OpNode(op_type, list(inputs), [out.name], {}, "", bb.unique_name(f"{op_type}_steps")))
+    return out.name
 
 
 def lookup_outer(g, name):
@@ -321,27 +360,34 @@ def _index(items: list, t) -> int:
     return len(items) - 1
 
 
-def _matmul_factors(body, nodes, aliases):
-    """For weights the step reads only as the right factor of MatMuls: {weight: [(left factor, product)]} by body
-    tensor names. `aliases` maps each weight to the body tensors that hold it (Identity copies, a carried input)."""
+def _outside_factors(body, nodes, refs):
+    """Outer weights the step reads only as the right factor of 2-D MatMuls (h @ R) or as a bias added to a 2-D
+    value (z + b): {weight: [(left factor, or None for a bias, result)]} by body tensor names. Their gradients are
+    taken after the loop, over all steps at once: sum_t a_tᵀ dY_t, or dY summed over steps and batch."""
+    from core.training.autodiff import lookup
+
     out = {}
-    for r, names in aliases.items():
-        names = set(names) | {r}
-        changed = True
-        while changed:  # Identity copies of a copy are copies too
-            changed = False
-            for n in nodes:
-                if n.op_type == "Identity" and n.inputs[0] in names | {r} and n.outputs[0] not in names:
-                    names.add(n.outputs[0])
-                    changed = True
-        users = [n for n in nodes if n.op_type != "Identity" and any(i in names or i == r for i in n.inputs)]
-        if not users or not all(n.op_type == "MatMul" and n.inputs[1] in names and n.inputs[0] not in names
-                                for n in users):
-            continue
-        left = [body.values.get(n.inputs[0]) for n in users]
-        if all(t is not None and t.ndim == 2 and t.shape[-1] is not None for t in left) and \
-                all(body.values[n.outputs[0]].shape[-1] is not None for n in users):
-            out[r] = [(n.inputs[0], n.outputs[0]) for n in users]
+    for r in refs:
+        pairs = []
+        for n in (n for n in nodes if r in n.inputs):
+            y = body.values.get(n.outputs[0])
+            if n.op_type == "MatMul" and n.inputs[1] == r and n.inputs[0] != r:
+                a = body.values.get(n.inputs[0])
+                if a is None or a.ndim != 2 or a.shape[-1] is None or y is None or y.shape[-1] is None:
+                    break
+                pairs.append((n.inputs[0], n.outputs[0]))
+            elif n.op_type == "Add" and n.inputs.count(r) == 1:
+                other = body.values.get(next(i for i in n.inputs if i != r))
+                w = lookup(body, r)
+                if other is None or y is None or w.ndim != 1 or other.ndim != 2 or y.ndim != 2 or \
+                        w.shape[0] is None or w.shape[0] != other.shape[-1]:
+                    break
+                pairs.append((None, n.outputs[0]))
+            else:
+                break
+        else:
+            if pairs:
+                out[r] = pairs
     return out
 
 

@@ -231,19 +231,30 @@ def _gradients_and_sparse_parts(g, loss, params):
     with graph_scope(g):
         seed = g.constant(np.array(1.0, dtype=loss.dtype), loss.dtype)
     found = backprop(g, list(g.nodes), {loss.name: seed}, [t.name for t in params] + extra)
+    producers = {n.outputs[0]: n for n in g.nodes if n.op_type == "Gather"}
     grads, sparse = [], []
     with graph_scope(g):
         for t in params:
             grads.append(found.get(t.name) if found.get(t.name) is not None else ops.zeros_like(t))
-            parts = None
+            # Each original lookup's row gradients: its own, plus those of the projected lookups that replaced it.
+            rows: dict[str, object] = {}
             for n, w in lookups.get(t.name, []):
                 dy = found.get(n.outputs[0])
                 if dy is None:
                     continue
+                key = n.outputs[0]
                 if w is not None:
                     dy = ops.matmul(dy, ops.transpose(g.values[w]))
-                xs = [t, g.values[n.inputs[1]]]
-                ys = [SymbolicTensor(g, n.outputs[0], t.dtype, tuple(xs[1].shape) + tuple(t.shape[1:]))]
+                    if g.folded_lookups.get(key) in producers:  # it looks up the original's ids, time-major
+                        key = g.folded_lookups[key]
+                        dy = ops.transpose(dy, (1, 0) + tuple(range(2, dy.ndim)))
+                rows[key] = dy if key not in rows else ops.add(rows[key], dy)
+            parts = None
+            for key, dy in rows.items():
+                n = producers[key]
+                ids = g.values[n.inputs[1]]
+                xs = [t, ids]
+                ys = [SymbolicTensor(g, n.outputs[0], t.dtype, tuple(ids.shape) + tuple(t.shape[1:]))]
                 new = {kind: RULES["Gather"](g, n, xs, ys, [fn(dy)])[0]
                        for kind, fn in (("square", ops.square), ("abs", ops.abs))}
                 parts = new if parts is None else {k: ops.add(parts[k], new[k]) for k in parts}

@@ -260,13 +260,14 @@ def test_embedding_with_repeated_ids_updates_like_keras(name):
 
 
 @pytest.mark.parametrize("name", ["Adam", "Adamax", "Adagrad", "RMSprop"])
-@pytest.mark.parametrize("kind", ["LSTM", "GRU"])
+@pytest.mark.parametrize("kind", ["LSTM", "GRU", "Bidirectional"])
 def test_embedding_folded_into_recurrent_projection_updates_like_keras(name, kind):
     """Embedding -> LSTM/GRU looks rows up in the projected table E·W + b (core.layers.recurrent); the sparse
-    per-lookup updates Keras makes to the embedding still hold (each lookup's row gradient is dY·Wᵀ)."""
+    per-lookup updates Keras makes to the embedding still hold (each lookup's row gradient is dY·Wᵀ), also when
+    two layers (forward and go_backwards) read the same embedding."""
     def build(k):
-        return k.Sequential([k.Input((6,)), k.layers.Embedding(7, 3), getattr(k.layers, kind)(4),
-                             k.layers.Dense(2)])
+        rnn = k.layers.Bidirectional(k.layers.GRU(4)) if kind == "Bidirectional" else getattr(k.layers, kind)(4)
+        return k.Sequential([k.Input((6,)), k.layers.Embedding(7, 3), rnn, k.layers.Dense(2)])
 
     x = RNG.integers(0, 7, (16, 6))  # 7 rows <= 32 per step x 6 steps: the table is folded
     y = RNG.standard_normal((16, 2)).astype(np.float32)
@@ -275,6 +276,28 @@ def test_embedding_folded_into_recurrent_projection_updates_like_keras(name, kin
     om.set_weights(km.get_weights())
     km.compile(optimizer=getattr(keras.optimizers, name)(0.05), loss="mse")
     om.compile(optimizer=getattr(core.optimizers, name)(0.05), loss="mse")
+    _check_history(km.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0),
+                   om.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0))
+    for a, b in zip(om.get_weights(), km.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-5)
+
+
+def test_embedding_read_by_a_folded_rnn_and_another_layer_updates_like_keras():
+    """One lookup whose rows reach the loss both through an RNN (which looks up the projected table instead) and
+    directly: Keras squares each lookup's summed row gradient, so both paths must add up before squaring."""
+    def build(k):
+        ids = k.Input((6,))
+        emb = k.layers.Embedding(7, 3)(ids)
+        both = k.layers.Concatenate()([k.layers.LSTM(4)(emb), k.layers.GlobalAveragePooling1D()(emb)])
+        return k.Model(ids, k.layers.Dense(2)(both))
+
+    x = RNG.integers(0, 7, (16, 6))
+    y = RNG.standard_normal((16, 2)).astype(np.float32)
+    keras.utils.set_random_seed(0)
+    km, om = build(keras), build(core)
+    om.set_weights(km.get_weights())
+    km.compile(optimizer=keras.optimizers.Adagrad(0.05), loss="mse")
+    om.compile(optimizer=core.optimizers.Adagrad(0.05), loss="mse")
     _check_history(km.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0),
                    om.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0))
     for a, b in zip(om.get_weights(), km.get_weights()):
