@@ -190,3 +190,18 @@ def test_bad_values_are_refused(kwargs, message):
         core.optimizers.SGD(**kwargs)
     with pytest.raises(ConfigError, match="Adam"):
         core.optimizers.Adam(**kwargs)
+
+
+def test_tf_keras2_layout_has_averages_but_no_accumulators():
+    """tf.keras 2's optimizers keep EMA averages (`Adam/average/<weight>:0`, after the step count, before the
+    slots) but know no gradient accumulation, so files for tf.keras 2 leave the accumulators out."""
+    from exporters.keras_model import _optimizer_state
+
+    om = _build(core)
+    om.compile(optimizer=core.optimizers.Adam(0.02, use_ema=True, gradient_accumulation_steps=2), loss="mse")
+    om.fit(X[:6], Y[:6], batch_size=2, epochs=1, shuffle=False, verbose=0)
+    names = [n for n, _ in _optimizer_state(om, "tf_keras2")]
+    kernel = om.trainable_weights[0]
+    assert names[:3] == ["iteration:0", f"adam/average/{kernel.path}:0",
+                         f"adam/average/{om.trainable_weights[1].path}:0"]
+    assert len(names) == 1 + 3 * 4 and not any("accumulator" in n for n in names)
