@@ -132,6 +132,31 @@ def _clip_by_global_norm(grads, clip):
     return [ops.multiply(g, scale) for g in grads]
 
 
+def _mod(x, n):
+    """x mod n for a non-negative whole-number float32 scalar (exact: the quotient of a multiple of n is exact)."""
+    return ops.subtract(x, ops.multiply(ops.floor(ops.divide(x, float(n))), float(n)))
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def _check_accumulation_and_ema(owner, steps, use_ema, momentum, frequency):
+    """Keras 3's checks of these arguments, stricter where Keras lets a meaningless value through (0 or 2.5 steps)."""
+    if steps is not None and (not _is_int(steps) or steps < 2):
+        raise ConfigError(f"{owner}: gradient_accumulation_steps must be an integer >= 2 (or None to update every "
+                          f"step), got {steps!r}.")
+    if not (isinstance(use_ema, (bool, np.bool_)) or (_is_int(use_ema) and use_ema in (0, 1))):
+        raise ConfigError(f"{owner}: use_ema must be True or False, got {use_ema!r}.")
+    if use_ema:
+        if isinstance(momentum, bool) or not isinstance(momentum, (int, float, np.number)) \
+                or not 0 <= momentum <= 1:
+            raise ConfigError(f"{owner}: ema_momentum must be a number in [0, 1], got {momentum!r}.")
+        if frequency is not None and (not _is_int(frequency) or frequency < 1):
+            raise ConfigError(f"{owner}: ema_overwrite_frequency must be an integer >= 1 or None, got "
+                              f"{frequency!r}.")
+
+
 # -- optimizers ----------------------------------------------------------------------------------------------------------
 class Optimizer:
     """Base: learning rate (float or schedule), iterations, clipping, decoupled weight decay."""
@@ -150,10 +175,8 @@ class Optimizer:
         if sum(v is not None for v in (clipnorm, clipvalue, global_clipnorm)) > 1:
             raise ConfigError(f"{type(self).__name__}: only one of clipnorm, clipvalue and global_clipnorm can be "
                               f"set.")
-        if use_ema:
-            raise ConfigError(f"{type(self).__name__}: use_ema is not supported.")
-        if gradient_accumulation_steps:
-            raise ConfigError(f"{type(self).__name__}: gradient_accumulation_steps is not supported.")
+        _check_accumulation_and_ema(type(self).__name__, gradient_accumulation_steps, use_ema, ema_momentum,
+                                    ema_overwrite_frequency)
         from core.backend import snake_case
 
         self.name = name or snake_case(type(self).__name__)
@@ -167,7 +190,7 @@ class Optimizer:
         self.loss_scale_factor = loss_scale_factor
         self.gradient_accumulation_steps = gradient_accumulation_steps
         self._learning_rate = self._check_lr(learning_rate)
-        self.iterations = 0
+        self._iterations = 0  # steps run (Keras's `_iterations`); `iterations` counts updates
         self._slots: dict[int, dict[str, np.ndarray]] = {}
         self._globals: dict[str, float] = dict(self.global_slots)
         self._slot_order: list = []  # variables in the order their slots were made (for get_weights)
@@ -188,11 +211,23 @@ class Optimizer:
         return value
 
     @property
+    def iterations(self) -> int:
+        """Updates applied so far: the steps run, divided by `gradient_accumulation_steps` when it is set (Keras
+        3's `iterations`; the step count itself is `get_weights()[0]`, as Keras saves it)."""
+        n = self.gradient_accumulation_steps
+        return self._iterations // n if n else self._iterations
+
+    @iterations.setter
+    def iterations(self, value):
+        self._iterations = int(value) * (self.gradient_accumulation_steps or 1)
+
+    @property
     def learning_rate(self) -> float:
-        """The current learning rate: the schedule at the current step, or the constant."""
+        """The current learning rate: the schedule at the current step, or the constant. A schedule counts steps,
+        not accumulated updates (Keras 3 evaluates it at `_iterations`)."""
         lr = self._learning_rate
         if isinstance(lr, LearningRateSchedule) or callable(lr):
-            return float(lr(self.iterations))
+            return float(lr(self._iterations))
         return float(np.float32(lr))
 
     @learning_rate.setter
@@ -202,13 +237,22 @@ class Optimizer:
     lr = learning_rate
 
     # slots
+    @property
+    def state_slot_names(self) -> tuple:
+        """Every per-weight slot in Keras 3's order: the EMA average and the gradient accumulator (made by the base
+        optimizer's `build`, both starting at zero), then the update rule's own `slot_names`."""
+        return (("average",) if self.use_ema else ()) + \
+            (("gradient_accumulator",) if self.gradient_accumulation_steps else ()) + tuple(self.slot_names)
+
     def slot_initial(self, name: str, value: np.ndarray) -> np.ndarray:
         return np.zeros_like(value)
 
     def slots_for(self, var) -> dict[str, np.ndarray]:
         hit = self._slots.get(id(var))
         if hit is None:
-            hit = {n: self.slot_initial(n, np.asarray(var.numpy())) for n in self.slot_names}
+            value = np.asarray(var.numpy())
+            hit = {n: self.slot_initial(n, value) if n in self.slot_names else np.zeros_like(value)
+                   for n in self.state_slot_names}
             self._slots[id(var)] = hit
             self._slot_order.append(var)
         return hit
@@ -224,9 +268,10 @@ class Optimizer:
 
     @property
     def variables(self) -> list[np.ndarray]:
-        out = [np.array(self.iterations, dtype=np.int64)]
+        out = [np.array(self._iterations, dtype=np.int64)]
+        names = self.state_slot_names
         for v in self._slot_order:
-            out.extend(self._slots[id(v)][n] for n in self.slot_names)
+            out.extend(self._slots[id(v)][n] for n in names)
         out.extend(np.array(self._globals[k], dtype=np.float32) for k in sorted(self._globals))
         return out
 
@@ -238,22 +283,71 @@ class Optimizer:
         expect = len(self.variables)
         if len(weights) != expect:
             raise ConfigError(f"{type(self).__name__} has {expect} state arrays, got {len(weights)}.")
-        self.iterations = int(np.asarray(weights[0]))
+        self._iterations = int(np.asarray(weights[0]))
         i = 1
         for v in self._slot_order:
-            for n in self.slot_names:
+            for n in self.state_slot_names:
                 self._slots[id(v)][n] = np.array(weights[i], dtype=self._slots[id(v)][n].dtype)
                 i += 1
         for k in sorted(self._globals):
             self._globals[k] = float(np.asarray(weights[i]))
             i += 1
 
+    def finalize_variable_values(self, var_list):
+        """End of training (Keras's `fit` calls this after the last epoch): with `use_ema`, each weight takes its
+        moving average."""
+        if not self.use_ema:
+            return
+        for var in var_list:
+            slots = self._slots.get(id(var))
+            if slots is not None:
+                var.assign(slots["average"])
+
     # the graph
     def apply(self, grads, params, slots, globals_, lr, iterations, clip=True, sparse=None):
-        """Write one step into the graph. `params`, `grads`: weight tensors and their gradients; `slots`: per
-        parameter a dict of slot tensors; `globals_`: dict of global slot tensors; `lr`, `iterations`: scalar
-        tensors (float32; `iterations` counts the steps already done). Returns (new params, new slots, new globals).
-        """
+        """Write one step into the graph, as Keras 3's `_backend_apply_gradients`. `params`, `grads`: weight tensors
+        and their gradients; `slots`: per parameter a dict of tensors for `state_slot_names`; `globals_`: dict of
+        global slot tensors; `lr`, `iterations`: scalar tensors (float32; `iterations` counts the steps already
+        run, Keras's `_iterations`). Returns (new params, new slots, new globals).
+
+        With gradient accumulation every step adds its gradient to the accumulators, and each
+        `gradient_accumulation_steps`-th step instead updates with the mean of the accumulated gradients (clipped and
+        with weight decay then) and clears them; the update rule and the EMA see the count of updates. With EMA,
+        every step moves the averages towards the weights (the first update copies them) and every
+        `ema_overwrite_frequency`-th update the weights take the averages."""
+        n = self.gradient_accumulation_steps
+        count = iterations
+        if n:
+            is_update = ops.equal(_mod(ops.add(iterations, 1.0), n), 0.0)
+            count = ops.floor(ops.divide(iterations, float(n)))
+            raw = grads
+            grads = [ops.divide(ops.add(g, s["gradient_accumulator"]), float(n)) for g, s in zip(grads, slots)]
+            sparse = None  # the sum of a sparse and a dense gradient is dense
+        new_params, new_slots, new_globals = self._update(grads, params, slots, globals_, lr, count, clip, sparse)
+        if n:
+            new_params = [ops.where(is_update, new, p) for new, p in zip(new_params, params)]
+            new_slots = [{k: ops.where(is_update, v, s[k]) for k, v in ns.items()} for ns, s in zip(new_slots, slots)]
+            new_globals = {k: ops.where(is_update, v, globals_[k]) for k, v in new_globals.items()}
+            for ns, s, g in zip(new_slots, slots, raw):
+                acc = s["gradient_accumulator"]
+                ns["gradient_accumulator"] = ops.where(is_update, ops.zeros_like(acc), ops.add(acc, g))
+        if self.use_ema:
+            first = ops.cast(ops.not_equal(count, 0.0), "float32")
+            momentum = ops.multiply(first, float(self.ema_momentum))
+            keep = ops.subtract(1.0, momentum)
+            overwrite = None
+            if self.ema_overwrite_frequency:
+                overwrite = ops.equal(_mod(ops.add(count, 1.0), self.ema_overwrite_frequency), 0.0)
+            for k, (p, s) in enumerate(zip(new_params, slots)):
+                average = ops.add(ops.multiply(ops.cast(momentum, p.dtype), s["average"]),
+                                  ops.multiply(ops.cast(keep, p.dtype), p))
+                new_slots[k]["average"] = average
+                if overwrite is not None:
+                    new_params[k] = ops.where(overwrite, average, p)
+        return new_params, new_slots, new_globals
+
+    def _update(self, grads, params, slots, globals_, lr, iterations, clip, sparse):
+        """Clipping, weight decay and the update rule (`iterations`: the updates already applied)."""
         if clip and self.clips:
             grads = self.clip(grads)
             sparse = None

@@ -155,14 +155,18 @@ def _optimizer_layout(optimizer, variables, target: str) -> list[tuple]:
     optimizer.build(variables)
     # Slots of weights frozen since training are left out, so the file fits the model as it is saved.
     position = {id(v): j for j, v in enumerate(optimizer.slot_variables)}
-    names = tuple(optimizer.slot_names)
+    names = tuple(optimizer.state_slot_names)
     layout = [(f"{prefix}/iteration" if keras3 else "iteration:0", 0, (), "int64")]
     if keras3 and isinstance(optimizer.get_config().get("learning_rate"), (int, float)):
         layout.append((f"{prefix}/learning_rate", "lr", (), "float32"))  # a schedule is no variable in Keras 3
     groups = next((_SLOT_GROUPS[c.__name__] for c in type(optimizer).__mro__ if c.__name__ in _SLOT_GROUPS),
-                  (tuple((n, n, n) for n in names),))
+                  (tuple((n, n, n) for n in optimizer.slot_names),))
     keep_unused = not keras3 and any(c.__name__ == "SGD" for c in type(optimizer).__mro__)
-    for group in groups:
+    # The base optimizer's `build` makes the EMA averages, then (Keras 3 only) the gradient accumulators, before
+    # the update rule's slots.
+    base = [((n, n, n),) for n in ("average", "gradient_accumulator")
+            if n in names and (keras3 or n == "average")]
+    for group in base + list(groups):
         slots = [s for s in group if s[0] in names or keep_unused]
         for var in variables:
             for ours, name3, name2 in slots:

@@ -131,7 +131,10 @@ def build_step(model, x_specs, y_specs, targets: list[OutputTarget], *, optimize
             lr_name, it_name = lr.name, it.name
             glob = {k: g.add_input(f"optimizer/{k}", "float32", ()) for k in sorted(optimizer.global_slots)}
             dtypes = {v.dtype for v, _ in params}
-            if len(params) > 1 and len(dtypes) == 1:
+            slot_names = optimizer.state_slot_names
+            # Accumulated gradients are clipped after averaging, and clipnorm clips each weight's own gradient.
+            per_weight_clip = bool(optimizer.gradient_accumulation_steps) and optimizer.clips
+            if len(params) > 1 and len(dtypes) == 1 and not per_weight_clip:
                 # One flat vector for all weights: the elementwise update is written (and run) once, not once
                 # per weight, which matters for small models where every node costs about a microsecond.
                 dtype = dtypes.pop()
@@ -140,8 +143,7 @@ def build_step(model, x_specs, y_specs, targets: list[OutputTarget], *, optimize
                 flat_g = ops.concatenate([ops.reshape(gr, (-1,)) for gr in grads], axis=0)
                 flat_p = ops.concatenate([ops.reshape(t, (-1,)) for _, t in params], axis=0)
                 total_size = sum(sizes)
-                slots = {sname: g.add_input(f"optimizer/{sname}", dtype, (total_size,))
-                         for sname in optimizer.slot_names}
+                slots = {sname: g.add_input(f"optimizer/{sname}", dtype, (total_size,)) for sname in slot_names}
                 flat_sparse = None
                 if any(sp is not None for sp in sparse) and not optimizer.clips:
                     flat_sparse = {
@@ -164,7 +166,7 @@ def build_step(model, x_specs, y_specs, targets: list[OutputTarget], *, optimize
                 slot_tensors = []
                 for v, _ in params:
                     slot_tensors.append({sname: g.add_input(f"{v.path}/{sname}", v.dtype, v.shape)
-                                         for sname in optimizer.slot_names})
+                                         for sname in slot_names})
                 new_params, new_slots, new_glob = optimizer.apply(grads, [t for _, t in params], slot_tensors, glob,
                                                                   lr, it, sparse=sparse)
                 for (v, _), p in zip(params, new_params):

@@ -389,7 +389,7 @@ class TrainerMixin:
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
             validation_data=None, shuffle=True, class_weight=None, sample_weight=None, initial_epoch=0,
             steps_per_epoch=None, validation_steps=None, validation_batch_size=None, validation_freq=1,
-            device=None):
+            device=None, _finalize=True):
         from core.callbacks import CallbackList
 
         self._assert_compiled("fit")
@@ -443,6 +443,7 @@ class TrainerMixin:
         self._sync_optimizer_from_host(st)
         epoch = self._initial_epoch
         logs = {}
+        interrupted = False  # by KeyboardInterrupt: Keras's fit would not reach its end (no finalize)
         try:
             while epoch < epochs and not self.stop_training:
                 trackers = self._new_metrics(st)
@@ -461,11 +462,15 @@ class TrainerMixin:
                 self._sync_from_host()
                 epoch += 1
         except KeyboardInterrupt:
-            self._training_interrupted = True
+            self._training_interrupted = interrupted = True
             warnings.warn(f"Training of '{self.name}' was interrupted; the weights are those of the last completed "
                           f"step and the history holds the finished epochs.", RuntimeWarning, stacklevel=2)
         finally:
             self._sync_to_host()
+        if _finalize and epochs > 0 and not interrupted and self.optimizer._iterations > 0:
+            # As Keras's fit, before on_train_end: with use_ema the weights become their moving averages.
+            trained = {s.key[1] for s in runner.program.state if s.key[0] == "w" and s.output_name}
+            self.optimizer.finalize_variable_values([v for v in self.trainable_weights if id(v) in trained])
         cbs.on_train_end(logs)
         self._sync_from_host()
         return cbs.history
@@ -518,9 +523,9 @@ class TrainerMixin:
             cbs.on_train_batch_begin(step)
             feeds, n = self._batch_feeds(st, runner, batch, class_weight, "fit")
             feeds[program.lr_input] = np.array(opt.learning_rate, dtype=np.float32)
-            feeds[program.iterations_input] = np.array(opt.iterations, dtype=np.float32)
+            feeds[program.iterations_input] = np.array(opt._iterations, dtype=np.float32)
             results = runner.run(feeds)
-            opt.iterations += 1
+            opt._iterations += 1
             loss = float(results[0])
             if not np.isfinite(loss) and not self._nan_reported:
                 self._nan_reported = True
@@ -625,7 +630,8 @@ class TrainerMixin:
     def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
         h = self.fit(x, y, batch_size=len(np.asarray(x if not isinstance(x, (list, dict)) else
                                                      (list(x.values()) if isinstance(x, dict) else x)[0])),
-                     epochs=1, verbose=0, sample_weight=sample_weight, class_weight=class_weight, shuffle=False)
+                     epochs=1, verbose=0, sample_weight=sample_weight, class_weight=class_weight, shuffle=False,
+                     _finalize=False)  # Keras's train_on_batch runs one step; only fit finalizes
         logs = {k: v[-1] for k, v in h.history.items()}
         if return_dict:
             return logs
