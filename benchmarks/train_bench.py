@@ -3,8 +3,9 @@
 Prints one JSON line per case: steps per second for both (Keras when TensorFlow is installed, the `bench` extra),
 their ratio, and each step's arithmetic (the model's forward + backward matmul FLOPs, as Keras performs them) as a
 fraction of numpy's float32 matmul peak measured in the same run. (For Embedding -> RNN, Netweaver projects the
-embedding table instead of every looked-up row, so it does less arithmetic than the nominal figure.) Timings are the best of several epochs after a warm-up epoch, so graph building,
-session creation and tf.function tracing are excluded on both sides.
+embedding table instead of every looked-up row, so it does less arithmetic than the nominal figure.)
+Timings are the best of several epochs after a warm-up epoch, so graph building, session creation and tf.function
+tracing are excluded on both sides; the two sides take turns epoch by epoch.
 
     python benchmarks/train_bench.py [--epochs N] [--case mlp|lstm|gru]
 """
@@ -78,12 +79,18 @@ CASES = {"mlp": ("seed MLP 32-64-64-10, 1000 samples, batch 32", mlp_case),
          "gru": ("Embedding(1000,64)-GRU(128)-Dense(10), 1024 x 100, batch 64", recurrent_case("GRU"))}
 
 
-def steps_per_second(model, x, y, batch, epochs) -> float:
-    model.fit(x, y, batch_size=batch, epochs=1, verbose=0, shuffle=False)  # warm-up: graph, session, tracing
+def steps_per_second(models, x, y, batch, epochs) -> list[float]:
+    """Best steps/s of each model over `epochs` timed epochs, after one warm-up epoch each (graph building,
+    session creation, tracing). The models take turns epoch by epoch, so a shared machine whose speed drifts during
+    the run (other tenants, frequency scaling) slows both sides alike and the ratio stays fair."""
+    def epoch(model):
+        return _timed(lambda: model.fit(x, y, batch_size=batch, epochs=1, verbose=0, shuffle=False))
+
+    for model in models:
+        epoch(model)
+    best = [min(times) for times in zip(*[[epoch(m) for m in models] for _ in range(epochs)])]
     steps = -(-len(x) // batch)
-    best = min(_timed(lambda: model.fit(x, y, batch_size=batch, epochs=1, verbose=0, shuffle=False))
-               for _ in range(epochs))
-    return steps / best
+    return [steps / t for t in best]
 
 
 def run_case(name, keras, epochs, peak):
@@ -93,13 +100,17 @@ def run_case(name, keras, epochs, peak):
         return {"case": name, "skipped": f"layers.{name.upper()} is not available in this build"}
     ours, theirs, x, y, batch, loss, flops = made
     ours.compile(optimizer=nw.optimizers.Adam(1e-3), loss=loss, metrics=["accuracy"])
-    ours_sps = steps_per_second(ours, x, y, batch, epochs)
+    models = [ours]
+    if theirs is not None:
+        theirs.compile(optimizer=keras.optimizers.Adam(1e-3), loss=loss, metrics=["accuracy"])
+        models.append(theirs)
+    rates = steps_per_second(models, x, y, batch, epochs)
+    ours_sps = rates[0]
     out = {"case": name, "what": title, "optimizer": "Adam", "netweaver_steps_per_s": round(ours_sps, 1),
            "step_mflop": round(flops / 1e6, 3), "numpy_matmul_peak_gflops": round(peak / 1e9, 1),
            "netweaver_fraction_of_peak": round(flops * ours_sps / peak, 4)}
     if theirs is not None:
-        theirs.compile(optimizer=keras.optimizers.Adam(1e-3), loss=loss, metrics=["accuracy"])
-        keras_sps = steps_per_second(theirs, x, y, batch, epochs)
+        keras_sps = rates[1]
         out.update(keras_steps_per_s=round(keras_sps, 1), speedup_vs_keras=round(ours_sps / keras_sps, 2),
                    keras_fraction_of_peak=round(flops * keras_sps / peak, 4))
     return out
