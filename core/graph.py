@@ -129,6 +129,30 @@ def onnx_dtype(dtype: str) -> int:
     return helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
 
 
+def outer_refs(body: "GraphBuilder") -> list[str]:
+    """Names a subgraph reads from the graphs around it (its implicit inputs), in order of first use."""
+    local = {t.name for t in body.inputs} | set(body.initializers)
+    refs = []
+    for n in body.nodes:
+        for i in n.inputs:
+            if i and i not in local and i not in refs:
+                refs.append(i)
+        for v in n.attrs.values():
+            if isinstance(v, GraphBuilder):
+                refs.extend(r for r in outer_refs(v) if r not in local and r not in refs)
+        local.update(n.outputs)
+    return refs
+
+
+def node_inputs(n: OpNode) -> list[str]:
+    """A node's inputs, including what its subgraphs (a Scan's body) read from outside."""
+    names = [i for i in n.inputs if i]
+    for v in n.attrs.values():
+        if isinstance(v, GraphBuilder):
+            names.extend(r for r in outer_refs(v) if r not in names)
+    return names
+
+
 class GraphBuilder:
     """An ONNX graph under construction.
 
@@ -291,11 +315,23 @@ class GraphBuilder:
                 dims.append(d)
         return helper.make_tensor_value_info(t.name, onnx_dtype(t.dtype), dims)
 
+    def live_nodes(self) -> list[OpNode]:
+        """The nodes the outputs depend on, in order. A training graph is built whole and then differentiated, so
+        it holds nodes nothing reads (the row lookup a folded projection replaced, optimizer terms another
+        optimizer needs), and ONNX Runtime would still run them every step."""
+        live = {t.name for t in self.outputs}
+        keep = []
+        for n in reversed(self.nodes):
+            if any(o in live for o in n.outputs):
+                keep.append(n)
+                live.update(node_inputs(n))
+        return keep[::-1]
+
     def _node_protos(self):
         from onnx import helper
 
         protos = []
-        for n in self.nodes:
+        for n in self.live_nodes():
             attrs = {}
             for k, v in n.attrs.items():
                 if isinstance(v, GraphBuilder):

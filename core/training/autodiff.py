@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from core import ops
-from core.graph import GraphBuilder, SymbolicTensor, graph_scope
+from core.graph import GraphBuilder, SymbolicTensor, graph_scope, node_inputs, outer_refs  # noqa: F401
 from core.training.gradients import NON_DIFFERENTIABLE, GradientError, rule_for
 
 
@@ -26,30 +26,6 @@ def lookup(g: GraphBuilder, name: str) -> SymbolicTensor:
             return t
         g = g.parent
     raise KeyError(name)
-
-
-def outer_refs(body: GraphBuilder) -> list[str]:
-    """Names a subgraph reads from the graphs around it (its implicit inputs), in order of first use."""
-    local = {t.name for t in body.inputs} | set(body.initializers)
-    refs = []
-    for n in body.nodes:
-        for i in n.inputs:
-            if i and i not in local and i not in refs:
-                refs.append(i)
-        for v in n.attrs.values():
-            if isinstance(v, GraphBuilder):
-                refs.extend(r for r in outer_refs(v) if r not in local and r not in refs)
-        local.update(n.outputs)
-    return refs
-
-
-def node_inputs(n) -> list[str]:
-    """A node's inputs, including what its subgraphs (a Scan's body) read from outside."""
-    names = [i for i in n.inputs if i]
-    for v in n.attrs.values():
-        if isinstance(v, GraphBuilder):
-            names.extend(r for r in outer_refs(v) if r not in names)
-    return names
 
 
 def gradients(loss: SymbolicTensor, wrt: list[SymbolicTensor]) -> list[SymbolicTensor]:
