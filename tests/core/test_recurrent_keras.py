@@ -85,10 +85,12 @@ def test_time_distributed_matches_keras():
 @pytest.mark.parametrize("kind,kwargs", [("LSTM", {}), ("LSTM", {"go_backwards": True}), ("GRU", {}),
                                          ("GRU", {"reset_after": False}), ("SimpleRNN", {})])
 @pytest.mark.parametrize("return_sequences", [False, True])
-@pytest.mark.parametrize("masked", [True, False])
-def test_training_graph_gradients_match_keras_gradient_tape(kind, kwargs, return_sequences, masked):
+@pytest.mark.parametrize("masked,dropout", [(True, 0.0), (False, 0.0), (True, 1e-7)])
+def test_training_graph_gradients_match_keras_gradient_tape(kind, kwargs, return_sequences, masked, dropout):
     """The Scan's reverse-mode rule (core.training.scan_grad) gives
-    TensorFlow's gradients for the weights and the inputs, through a mask with holes and without a mask."""
+    TensorFlow's gradients for the weights and the inputs, through a mask with holes and without a mask. With a
+    vanishing dropout rate the training graph takes its dropout form (masked inputs, one recurrent kernel block per
+    gate, masked states) while computing what Keras computes without dropout."""
     import onnxruntime as ort
     import tensorflow as tf
 
@@ -96,7 +98,8 @@ def test_training_graph_gradients_match_keras_gradient_tape(kind, kwargs, return
     from core.graph import GraphBuilder, graph_scope
     from core.training.autodiff import gradients
 
-    ours = getattr(layers, kind)(4, return_sequences=return_sequences, **kwargs)
+    ours = getattr(layers, kind)(4, return_sequences=return_sequences, dropout=dropout, recurrent_dropout=dropout,
+                                 **kwargs)
     theirs = getattr(keras3.layers, kind)(4, return_sequences=return_sequences, **kwargs)
     theirs(X)
     ours.build(X.shape)
