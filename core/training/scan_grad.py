@@ -10,7 +10,10 @@ it carries the state gradient (dh, dc) and puts out the input gradients per step
   gradients after the loop, as one large product (sum_t h_tᵀ dZ_t) or sum, from sequences that mostly exist
   already (the recorded states, the input gradients);
 - elementwise math that depends only on recorded values (activation derivatives such as s(1 - s)) moves out of the
-  loop, after products are regrouped so such factors meet: (c * a) * b -> c * (a * b).
+  loop, after products are regrouped so such factors meet: (c * a) * b -> c * (a * b). On two CPU cores this is
+  a wash (the LSTM bench trains at 29.2 steps/s with it, 29.6 without: the work is the same, done in bigger
+  pieces); it keeps the per-step node count down, which is what a GPU, launching one kernel per node and step,
+  pays for.
 The input projection X·W sits outside the Scan (DESIGN.md §3), so dW is one large MatMul done by the ordinary rules.
 """
 
