@@ -50,7 +50,7 @@ class StepRunner:
     def __init__(self, program: StepProgram, buffers: StateBuffers, device: str, threads: int | None = None):
         self.program = program
         self.buffers = buffers
-        options = runtime.session_options(threads=threads, spin=True)  # see runtime.session_options
+        options = runtime.session_options(threads=threads, training=True)  # see runtime.session_options
         self.session, self.device = runtime.create_session(program.model_proto, device, options=options)
         self.writes = any(s.output_name for s in program.state)
         self._results = []
