@@ -58,8 +58,10 @@ _LOSS_ALIASES = {"mse": "mean_squared_error", "mae": "mean_absolute_error", "map
                  "msle": "mean_squared_logarithmic_error", "kld": "kl_divergence"}
 
 
-def _training_config(model, target: str = "keras3") -> dict | None:
-    """What `compile` was given, in Keras's `training_config` form; None for a model that was not compiled."""
+def _training_config(model, target: str = "keras3", legacy_names: bool = True) -> dict | None:
+    """What `compile` was given, in Keras's `training_config` form; None for a model that was not compiled.
+    `legacy_names`: spell short loss and metric names out for Keras 3's legacy (.h5) loader; a .keras file keeps
+    them as given, as Keras writes them (so that history keys such as 'mae' survive a save and load)."""
     compiled = getattr(model, "_compiled", None)
     optimizer = getattr(model, "optimizer", None)
     if compiled is None or optimizer is None or not hasattr(optimizer, "get_config"):
@@ -77,7 +79,7 @@ def _training_config(model, target: str = "keras3") -> dict | None:
         return getattr(x, "__name__", str(x))
 
     def full_names(x):
-        if target != "keras3":
+        if target != "keras3" or not legacy_names:
             return x
         if isinstance(x, str):
             return _LOSS_ALIASES.get(x, x)
@@ -311,7 +313,7 @@ def _save_keras(model, path: Path, config: dict) -> None:
     import h5py
 
     config = dict(config)
-    training = _training_config(model, "keras3")
+    training = _training_config(model, "keras3", legacy_names=False)
     if training is not None:
         compile_config = {k: v for k, v in training.items() if k != "optimizer_config"}
         compile_config.update(optimizer=training["optimizer_config"], run_eagerly=False, steps_per_execution=1,

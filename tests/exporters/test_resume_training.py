@@ -43,8 +43,8 @@ def _data(shape):
 
 def _compiled(build, make_opt):
     model = build()
-    # Full names: files for Keras 3 spell 'mae' out (Keras 3.15 cannot read the alias from .h5), so the alias would
-    # come back as 'mean_absolute_error' in the history.
+    # Full names: .h5 files for Keras 3 spell 'mae' out (Keras 3.15 cannot read the alias from .h5), so from .h5
+    # the alias would come back as 'mean_absolute_error' in the history.
     model.compile(optimizer=make_opt(), loss="mse", metrics=["mean_absolute_error"])
     return model
 
@@ -377,3 +377,21 @@ def test_real_keras_loads_our_optimizer_state(tmp_path):
         assert r["shapes"] == [list(np.shape(w)) for w in want]
         for got, w in zip(r["vars"], want):
             np.testing.assert_allclose(got, np.ravel(w)[:3], rtol=1e-6)
+
+
+def test_keras_file_keeps_short_metric_names_as_keras_writes_them(tmp_path):
+    """A .keras file's compile_config holds the names compile() was given ('mse', 'mae'), as Keras writes them, so the
+    history keys survive a save and load here and in real Keras; the legacy .h5 spells them out for Keras's loader."""
+    import json
+    import zipfile
+
+    x, y = _data((6,))
+    model = _mlp()
+    model.compile(optimizer="adam", loss="mse", metrics=["mae"])
+    _fit(model, x, y, 1)
+    model.save(tmp_path / "m.keras")
+    compile_config = json.loads(zipfile.ZipFile(tmp_path / "m.keras").read("config.json"))["compile_config"]
+    assert compile_config["loss"] == "mse" and compile_config["metrics"] == ["mae"]
+    assert set(_fit(keras.models.load_model(tmp_path / "m.keras"), x, y, 1)) == {"loss", "mae"}
+    model.save(tmp_path / "m.h5")
+    assert set(_fit(keras.models.load_model(tmp_path / "m.h5"), x, y, 1)) == {"loss", "mean_absolute_error"}
