@@ -27,6 +27,20 @@ def _check_history(kh, oh, rtol=1e-4):
         np.testing.assert_allclose(oh.history[k], kh.history[k], rtol=rtol, atol=1e-6, err_msg=k)
 
 
+def _train_both_like_keras(build, x, y, optimizer, learning_rate, loss):
+    """Build the model in Keras and here with Keras's initial weights, train both two epochs of batches of 8 with
+    the named optimizer, and compare history (1e-4) and final weights (1e-3)."""
+    keras.utils.set_random_seed(0)
+    km, om = build(keras), build(core)
+    om.set_weights(km.get_weights())
+    km.compile(optimizer=getattr(keras.optimizers, optimizer)(learning_rate), loss=loss)
+    om.compile(optimizer=getattr(core.optimizers, optimizer)(learning_rate), loss=loss)
+    _check_history(km.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0),
+                   om.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0))
+    for a, b in zip(om.get_weights(), km.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-5)
+
+
 def _dense(units_out, activation):
     def build(k):
         return k.Sequential([k.Input((5,)), k.layers.Dense(8, activation="relu"),
@@ -186,15 +200,7 @@ def test_embedding_gru_lstm_adam_like_keras():
     x = RNG.integers(1, 20, (24, 7))
     x[::3, 5:] = 0  # padded tails: the mask reaches both recurrent layers
     y = RNG.integers(0, 3, 24)
-    keras.utils.set_random_seed(0)
-    km, om = build(keras), build(core)
-    om.set_weights(km.get_weights())
-    km.compile(optimizer=keras.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy")
-    om.compile(optimizer=core.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy")
-    _check_history(km.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0),
-                   om.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0))
-    for a, b in zip(om.get_weights(), km.get_weights()):
-        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-5)
+    _train_both_like_keras(build, x, y, "Adam", 0.01, "sparse_categorical_crossentropy")
 
 
 def test_masked_sequence_outputs_mask_the_loss_like_keras():
@@ -248,15 +254,7 @@ def test_embedding_with_repeated_ids_updates_like_keras(name):
 
     x = RNG.integers(0, 6, (16, 5))  # ids repeat within and across samples
     y = RNG.standard_normal((16, 2)).astype(np.float32)
-    keras.utils.set_random_seed(0)
-    km, om = build(keras), build(core)
-    om.set_weights(km.get_weights())
-    km.compile(optimizer=getattr(keras.optimizers, name)(0.05), loss="mse")
-    om.compile(optimizer=getattr(core.optimizers, name)(0.05), loss="mse")
-    _check_history(km.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0),
-                   om.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0))
-    for a, b in zip(om.get_weights(), km.get_weights()):
-        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-5)
+    _train_both_like_keras(build, x, y, name, 0.05, "mse")
 
 
 @pytest.mark.parametrize("name", ["Adam", "Adamax", "Adagrad", "RMSprop"])
@@ -271,15 +269,7 @@ def test_embedding_folded_into_recurrent_projection_updates_like_keras(name, kin
 
     x = RNG.integers(0, 7, (16, 6))  # 7 rows <= 32 per step x 6 steps: the table is folded
     y = RNG.standard_normal((16, 2)).astype(np.float32)
-    keras.utils.set_random_seed(0)
-    km, om = build(keras), build(core)
-    om.set_weights(km.get_weights())
-    km.compile(optimizer=getattr(keras.optimizers, name)(0.05), loss="mse")
-    om.compile(optimizer=getattr(core.optimizers, name)(0.05), loss="mse")
-    _check_history(km.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0),
-                   om.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0))
-    for a, b in zip(om.get_weights(), km.get_weights()):
-        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-5)
+    _train_both_like_keras(build, x, y, name, 0.05, "mse")
 
 
 def test_embedding_read_by_a_folded_rnn_and_another_layer_updates_like_keras():
@@ -293,12 +283,4 @@ def test_embedding_read_by_a_folded_rnn_and_another_layer_updates_like_keras():
 
     x = RNG.integers(0, 7, (16, 6))
     y = RNG.standard_normal((16, 2)).astype(np.float32)
-    keras.utils.set_random_seed(0)
-    km, om = build(keras), build(core)
-    om.set_weights(km.get_weights())
-    km.compile(optimizer=keras.optimizers.Adagrad(0.05), loss="mse")
-    om.compile(optimizer=core.optimizers.Adagrad(0.05), loss="mse")
-    _check_history(km.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0),
-                   om.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0))
-    for a, b in zip(om.get_weights(), km.get_weights()):
-        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-5)
+    _train_both_like_keras(build, x, y, "Adagrad", 0.05, "mse")
