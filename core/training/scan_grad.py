@@ -257,8 +257,8 @@ def _hoist_per_step_math(g, bb, slices, T):
                     break
                 with graph_scope(g):
                     args.append(g.constant(value, value.dtype.name))
-            elif i not in local and lookup_outer(g, i) is not None and lookup_outer(g, i).ndim <= out.ndim:
-                args.append(lookup_outer(g, i))
+            elif i not in local and _outer_value(g, i) is not None and _outer_value(g, i).ndim <= out.ndim:
+                args.append(_outer_value(g, i))
             else:
                 break
         else:
@@ -345,7 +345,8 @@ def _insert(bb, k, op_type, inputs) -> str:
     return out.name
 
 
-def lookup_outer(g, name):
+def _outer_value(g, name):
+    """The tensor called `name` in `g` or a graph around it; None if there is none."""
     from core.training.autodiff import lookup
 
     try:
