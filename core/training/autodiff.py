@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from core import ops
-from core.graph import GraphBuilder, SymbolicTensor, graph_scope, node_inputs, outer_refs  # noqa: F401
+from core.graph import GraphBuilder, SymbolicTensor, graph_scope, node_inputs
 from core.training.gradients import NON_DIFFERENTIABLE, GradientError, rule_for
 
 

@@ -50,7 +50,8 @@ def _zeros_like_outer(g: GraphBuilder, t: SymbolicTensor) -> SymbolicTensor:
 
 @register_gradient("Scan")
 def _scan(g, node, xs, ys, dys, depends):
-    from core.training.autodiff import backprop, lookup, outer_refs
+    from core.graph import outer_refs
+    from core.training.autodiff import backprop, lookup
 
     body: GraphBuilder = node.attrs["body"]
     n_scan = int(node.attrs["num_scan_inputs"])

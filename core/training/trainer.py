@@ -295,27 +295,31 @@ class TrainerMixin:
             return source
         xs, specs = self._prepare_x(source.x)
         out_info = st["out_info"]
-        if source.y is None:
-            if any(t.loss is not None for t in st["targets"]):
-                raise InputDataError(f"{where}: the data has no targets (y), but the model has a loss.")
-            ys = [None] * len(out_info)
-        else:
-            ys = check_targets(prepare_targets(self.name, source.y, out_info), st["targets"], out_info, source.n, where)
+        ys = self._checked_targets(st, source.y, source.n, where)
         sws = sample_weights(source.sw, ys, class_weight, source.n, out_info)
         return PreparedArrays(xs, ys, sws, source.batch_size, source.shuffle)
+
+    def _checked_targets(self, st, y, n, where):
+        """Targets per output, checked against the outputs and losses (None per output when there are none)."""
+        out_info = st["out_info"]
+        if y is None:
+            if any(t.loss is not None for t in st["targets"]):
+                raise InputDataError(f"{where}: the data has no targets (y), but the model has a loss.")
+            return [None] * len(out_info)
+        return check_targets(prepare_targets(self.name, y, out_info), st["targets"], out_info, n, where)
+
+    @staticmethod
+    def _feeds(program, xs, ys, sws) -> dict:
+        feeds = dict(zip(program.x_inputs, xs))
+        for names, arrays in ((program.y_inputs, ys), (program.sw_inputs, sws)):
+            feeds.update((name, arr) for name, arr in zip(names, arrays) if name is not None)
+        return feeds
 
     def _batch_feeds(self, st, runner, batch, class_weight, where):
         p = runner.program
         if isinstance(batch, PreparedBatch):
             xs, ys, sws = batch
-            feeds = dict(zip(p.x_inputs, xs))
-            for name, arr in zip(p.y_inputs, ys):
-                if name is not None:
-                    feeds[name] = arr
-            for name, arr in zip(p.sw_inputs, sws):
-                if name is not None:
-                    feeds[name] = arr
-            return feeds, xs[0].shape[0]
+            return self._feeds(p, xs, ys, sws), xs[0].shape[0]
         x, y, sw = batch
         xs, specs = self._prepare_x(x)
         if [tuple(s) for _, _, s in specs] != [tuple(s) for _, _, s in st["x_specs"]]:
@@ -323,22 +327,9 @@ class TrainerMixin:
         n = xs[0].shape[0]
         if n == 0:
             raise InputDataError(f"{where}: got an empty batch.")
-        out_info = st["out_info"]
-        ys = prepare_targets(self.name, y, out_info) if y is not None else None
-        if ys is None:
-            if any(t.loss is not None for t in st["targets"]):
-                raise InputDataError(f"{where}: the data has no targets (y), but the model has a loss.")
-            ys = [None] * len(out_info)
-        ys = check_targets(ys, st["targets"], out_info, n, where)
-        sws = sample_weights(sw, ys, class_weight, n, out_info)
-        feeds = dict(zip(p.x_inputs, xs))
-        for name, arr in zip(p.y_inputs, ys):
-            if name is not None:
-                feeds[name] = arr
-        for name, arr in zip(p.sw_inputs, sws):
-            if name is not None:
-                feeds[name] = arr
-        return feeds, n
+        ys = self._checked_targets(st, y, n, where)
+        sws = sample_weights(sw, ys, class_weight, n, st["out_info"])
+        return self._feeds(p, xs, ys, sws), n
 
     def _new_metrics(self, st):
         from core.metrics import Mean

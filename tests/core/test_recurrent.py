@@ -295,7 +295,7 @@ def test_training_graphs_scan_reads_weights_from_outside(kind):
     reverse mode sees the dependency, and no step copies them) and computes what inference computes."""
     import onnxruntime as ort
 
-    from core.training.autodiff import node_inputs
+    from core.graph import node_inputs
 
     layer = getattr(layers, kind)(4, return_sequences=True)
     layer.build(X.shape)
