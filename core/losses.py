@@ -15,7 +15,7 @@ import numpy as np
 from core import ops
 from core.backend import epsilon
 from core.errors import ConfigError
-from core.graph import SymbolicTensor
+from core.graph import producer
 from core.ops.dispatch import op
 from core.serialization import get_object
 
@@ -23,18 +23,8 @@ _EPS = 1e-7
 
 
 # -- helpers -----------------------------------------------------------------------------------------------------
-def _producer(t):
-    """The node that produced symbolic tensor `t` (None for inputs and eager values)."""
-    if not isinstance(t, SymbolicTensor):
-        return None
-    for n in reversed(t.graph.nodes):
-        if t.name in n.outputs:
-            return n
-    return None
-
-
 def _logits_of(y_pred, op_type):
-    n = _producer(y_pred)
+    n = producer(y_pred)
     if n is not None and n.op_type == op_type and len(n.inputs) == 1:
         return y_pred.graph.values[n.inputs[0]]
     return None

@@ -10,22 +10,12 @@ from __future__ import annotations
 import numpy as np
 
 from core import ops
-from core.graph import GraphBuilder, SymbolicTensor, graph_scope, node_inputs
+from core.graph import GraphBuilder, SymbolicTensor, graph_scope, lookup, node_inputs
 from core.training.gradients import NON_DIFFERENTIABLE, GradientError, rule_for
 
 
 def _is_float(t: SymbolicTensor) -> bool:
     return t.dtype.startswith("float")
-
-
-def lookup(g: GraphBuilder, name: str) -> SymbolicTensor:
-    """A tensor by name in `g` or, for subgraphs, in the graphs around it."""
-    while g is not None:
-        t = g.values.get(name)
-        if t is not None:
-            return t
-        g = g.parent
-    raise KeyError(name)
 
 
 def gradients(loss: SymbolicTensor, wrt: list[SymbolicTensor]) -> list[SymbolicTensor]:

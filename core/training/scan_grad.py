@@ -51,7 +51,8 @@ def _zeros_like_outer(g: GraphBuilder, t: SymbolicTensor) -> SymbolicTensor:
 @register_gradient("Scan")
 def _scan(g, node, xs, ys, dys, depends):
     from core.graph import outer_refs
-    from core.training.autodiff import backprop, lookup
+    from core.graph import lookup
+    from core.training.autodiff import backprop
 
     body: GraphBuilder = node.attrs["body"]
     n_scan = int(node.attrs["num_scan_inputs"])
@@ -348,7 +349,7 @@ def _insert(bb, k, op_type, inputs) -> str:
 
 def _outer_value(g, name):
     """The tensor called `name` in `g` or a graph around it; None if there is none."""
-    from core.training.autodiff import lookup
+    from core.graph import lookup
 
     try:
         return lookup(g, name)
@@ -369,7 +370,7 @@ def _outside_factors(body, nodes, refs):
     """Outer weights the step reads only as the right factor of 2-D MatMuls (h @ R) or as a bias added to a 2-D
     value (z + b): {weight: [(left factor, or None for a bias, result)]} by body tensor names. Their gradients are
     taken after the loop, over all steps at once: sum_t a_tᵀ dY_t, or dY summed over steps and batch."""
-    from core.training.autodiff import lookup
+    from core.graph import lookup
 
     out = {}
     for r in refs:

@@ -367,3 +367,51 @@ def test_embedding_table_folds_into_the_input_projection_when_small(vocab, folde
     feeds = {g.inputs[0].name: ids, **{t.name: v.numpy() for v, t in g.variable_inputs}}
     got = ort.InferenceSession(g.to_model().SerializeToString(), providers=["CPUExecutionProvider"]).run(None, feeds)
     np.testing.assert_allclose(got[0], np.asarray(model.predict(ids, verbose=0)), atol=1e-5)
+
+
+def _scan_lookup_model(extra_reader: bool):
+    """A Scan summing the rows table[ids[t]] over t, written from a GraphBuilder; with `extra_reader` the looked-up
+    sequence is also a graph output."""
+    from core import ops
+
+    g = GraphBuilder("lookup_scan")
+    with graph_scope(g):
+        table = g.add_input("table", "float32", (5, 3))
+        ids = g.add_input("ids", "int64", (4, None))  # time-major: (steps, batch)
+        rows = ops.take(table, ids, axis=0)
+        total = ops.scan_rnn(lambda x, s, c: (ops.add(s[0], x[0]), [ops.add(s[0], x[0])]), [rows],
+                             [ops.zeros_state(rows, 3, batch_axis=1)], output_size=3, time_major=True)[0]
+        g.set_outputs([total, rows] if extra_reader else [total], ["total", "rows"] if extra_reader else ["total"])
+    return g.to_model()
+
+
+@pytest.mark.parametrize("extra_reader", [False, True])
+def test_a_scan_looks_up_its_rows_itself_when_nothing_else_reads_the_lookup(extra_reader):
+    """Writing a graph moves a row lookup feeding a Scan into the loop (each step gathers its own rows from the
+    small table) unless something else reads the whole looked-up sequence; either way the results are the same."""
+    import onnxruntime as ort
+
+    model = _scan_lookup_model(extra_reader)
+    scan = next(n for n in model.graph.node if n.op_type == "Scan")
+    body = next(a.g for a in scan.attribute if a.name == "body")
+    assert (scan.input[-1] == "ids") is not extra_reader
+    assert (body.node[0].op_type == "Gather" and body.node[0].input[0] == "table") is not extra_reader
+    assert sum(n.op_type == "Gather" and n.input[0] == "table" for n in model.graph.node) == int(extra_reader)
+    table = RNG.standard_normal((5, 3)).astype(np.float32)
+    ids = RNG.integers(-5, 5, (4, 2))  # negative ids count from the end, inside the loop too
+    got = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(
+        ["total"], {"table": table, "ids": ids})[0]
+    np.testing.assert_allclose(got, table[ids].sum(axis=0), atol=1e-6)
+
+
+def test_a_folded_embedding_is_looked_up_step_by_step_and_the_full_lookup_is_not_computed():
+    """Embedding -> LSTM training graph: the Scan takes the ids and gathers rows of the projected table per step;
+    the embedding lookup E[ids] the fold replaced is not run (the zero state takes its batch size from the ids)."""
+    model = keras.Sequential([keras.Input((10,)), layers.Embedding(50, 3), layers.LSTM(4)])
+    g = model.inference_graph(training=True, weights_as_inputs=True)
+    proto = g.to_model()
+    table = next(t.name for v, t in g.variable_inputs if "embeddings" in v.path)
+    assert not any(n.op_type == "Gather" and n.input[0] == table for n in proto.graph.node)
+    scan = next(n for n in proto.graph.node if n.op_type == "Scan")
+    body = next(a.g for a in scan.attribute if a.name == "body")
+    assert body.node[0].op_type == "Gather" and body.input[-1].type.tensor_type.elem_type == 7  # int64 ids
