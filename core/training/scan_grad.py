@@ -211,7 +211,9 @@ def _scan(g, node, xs, ys, dys, depends):
             a_plan, (dy_kind, dy_src) = next(plans)
             dy_seq = d_seqs[float_x.index(dy_src)] if dy_kind == "dx" else extra_seqs[dy_src]
             if a_plan is None:
-                part = ops.sum(dy_seq, axis=(0, 1))
+                # One axis at a time: ORT sums (steps, batch, n) over both leading axes 2.3x slower (a GRU's
+                # recurrent bias, (100, 64, 384): 678 against 290 us), summing 6400 rows column by column.
+                part = ops.sum(ops.sum(dy_seq, axis=0), axis=0)
             else:
                 a_kind, a_src = a_plan
                 a_seq = outer_sequence(a_src) if a_kind == "outer" else extra_seqs[a_src]

