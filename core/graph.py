@@ -161,6 +161,11 @@ def producer(t) -> "OpNode | None":
     return next((n for n in reversed(t.graph.nodes) if t.name in n.outputs), None)
 
 
+def is_row_lookup(n: "OpNode | None") -> bool:
+    """Whether node `n` looks rows up, table[ids]: a Gather on axis 0 (what an Embedding emits)."""
+    return n is not None and n.op_type == "Gather" and int(n.attrs.get("axis", 0)) == 0
+
+
 def node_inputs(n: OpNode) -> list[str]:
     """A node's inputs, including what its subgraphs (a Scan's body) read from outside."""
     names = [i for i in n.inputs if i]
@@ -390,8 +395,7 @@ class GraphBuilder:
             axes = list(n.attrs.get("scan_input_axes", [])) or [0] * n_scan
             for i in range(first, len(n.inputs)):
                 gather = producers.get(n.inputs[i])
-                if gather is None or gather.op_type != "Gather" or int(gather.attrs.get("axis", 0)) != 0 or \
-                        int(axes[i - first]) != 0 or readers.get(n.inputs[i]) != 1 or \
+                if not is_row_lookup(gather) or int(axes[i - first]) != 0 or readers.get(n.inputs[i]) != 1 or \
                         lookup(self, gather.inputs[1]).ndim < 1:
                     continue
                 sunk[(id(n), i)] = gather

@@ -43,14 +43,14 @@ _FOLD_ROWS_PER_STEP = 32
 def _embedding_lookup(sequences):
     """(table, ids) when `sequences` is a row lookup `table[ids]` (an Embedding's output) into a 2-D table small
     enough that projecting the whole table costs no more than projecting a batch of its rows; else None."""
-    from core.graph import lookup, producer
+    from core.graph import is_row_lookup, lookup, producer
 
     g = getattr(sequences, "graph", None)
     steps = sequences.shape[1] if len(sequences.shape) == 3 else None
     if g is None or steps is None:
         return None
     gather = producer(sequences)
-    if gather is None or gather.op_type != "Gather" or int(gather.attrs.get("axis", 0)) != 0:
+    if not is_row_lookup(gather):
         return None
     table, ids = lookup(g, gather.inputs[0]), lookup(g, gather.inputs[1])
     if table.ndim != 2 or ids.ndim != 2 or table.shape[0] is None or \

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from core.errors import ShapeError
-from core.graph import GraphBuilder, graph_scope, lookup, producer
+from core.graph import GraphBuilder, graph_scope, is_row_lookup, lookup, producer
 from core.ops.dispatch import graph_of
 
 __all__ = ["onnx_activation", "onnx_recurrent", "scan_rnn", "zeros_state", "keras_to_onnx_gates",
@@ -77,10 +77,8 @@ def zeros_state(like, units: int, dtype=None, batch_axis: int = 0):
     # A row lookup's batch is its ids' batch: reading it there leaves the lookup to be dropped when only the
     # state's shape needed it (Embedding -> RNN, whose layer looks rows up in the projected table instead).
     gather = producer(t)
-    source = t
-    if gather is not None and gather.op_type == "Gather" and int(gather.attrs.get("axis", 0)) == 0 and \
-            lookup(g, gather.inputs[1]).ndim > batch_axis:
-        source = lookup(g, gather.inputs[1])
+    ids = lookup(g, gather.inputs[1]) if is_row_lookup(gather) else None
+    source = ids if ids is not None and ids.ndim > batch_axis else t
     batch = g.emit("Shape", [source], {"start": batch_axis, "end": batch_axis + 1}, [("int64", (1,))])[0]
     shape = g.emit("Concat", [batch, g.constant(np.array([units], dtype=np.int64))], {"axis": 0},
                    [("int64", (2,))])[0]

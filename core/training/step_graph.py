@@ -15,7 +15,7 @@ import numpy as np
 from core import losses as losses_module
 from core import ops
 from core.errors import InputDataError
-from core.graph import SymbolicTensor, graph_scope
+from core.graph import SymbolicTensor, graph_scope, is_row_lookup
 from core.metrics import output_mask
 from core.training.autodiff import backprop
 from core.training.gradients import RULES
@@ -269,15 +269,14 @@ def _row_lookups(name, readers):
     [(Gather node, W)] for lookups into the projected table name·W (+ a bias); else None."""
     def gathers_of(value):
         nodes = readers.get(value, [])
-        if nodes and all(n.op_type == "Gather" and n.inputs[0] == value and int(n.attrs.get("axis", 0)) == 0
-                         for n in nodes):
+        if nodes and all(is_row_lookup(n) and n.inputs[0] == value for n in nodes):
             return nodes
         return None
 
     out = []
     for n in readers.get(name, []):
         if n.op_type == "Gather":
-            if n.inputs[0] != name or int(n.attrs.get("axis", 0)) != 0:
+            if n.inputs[0] != name or not is_row_lookup(n):
                 return None
             out.append((n, None))
         elif n.op_type == "MatMul" and n.inputs[0] == name:
