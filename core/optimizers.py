@@ -163,6 +163,8 @@ class Optimizer:
 
     slot_names: tuple = ()
     global_slots: dict = {}  # name -> initial value (one scalar per optimizer, e.g. Nadam's u_product)
+    # Whether update_step reads an embedding's per-lookup row statistics (`_square`, `_abs`) when it is given them.
+    row_statistics = False
 
     def __init__(self, learning_rate=0.001, weight_decay=None, clipnorm=None, clipvalue=None, global_clipnorm=None,
                  use_ema=False, ema_momentum=0.99, ema_overwrite_frequency=None, loss_scale_factor=None,
@@ -363,6 +365,12 @@ class Optimizer:
         return new_params, new_slots, new_globals
 
     @property
+    def reads_lookup_rows(self) -> bool:
+        """Whether the step graph hands this optimizer an embedding's per-lookup rows (`_update`: clipping and
+        gradient accumulation make the gradient dense)."""
+        return self.row_statistics and not self.clips and not self.gradient_accumulation_steps
+
+    @property
     def clips(self) -> bool:
         return self.clipnorm is not None or self.clipvalue is not None or self.global_clipnorm is not None
 
@@ -436,6 +444,8 @@ class SGD(Optimizer):
 
 
 class Adam(Optimizer):
+    row_statistics = True
+
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False, name="adam",
                  **kwargs):
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)
@@ -473,6 +483,8 @@ class AdamW(Adam):
 
 
 class RMSprop(Optimizer):
+    row_statistics = True
+
     def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False, name="rmsprop",
                  **kwargs):
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)
@@ -505,6 +517,7 @@ class RMSprop(Optimizer):
 
 class Adagrad(Optimizer):
     slot_names = ("accumulator",)
+    row_statistics = True
 
     def __init__(self, learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-7, name="adagrad", **kwargs):
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)
@@ -526,6 +539,7 @@ class Adagrad(Optimizer):
 
 class Adadelta(Optimizer):
     slot_names = ("accumulated_grad", "accumulated_delta_var")
+    row_statistics = True
 
     def __init__(self, learning_rate=0.001, rho=0.95, epsilon=1e-7, name="adadelta", **kwargs):
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)
@@ -554,6 +568,7 @@ class Adadelta(Optimizer):
 
 class Adamax(Optimizer):
     slot_names = ("m", "norm")
+    row_statistics = True
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, name="adamax", **kwargs):
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)
@@ -576,6 +591,7 @@ class Adamax(Optimizer):
 class Nadam(Optimizer):
     slot_names = ("momentum", "velocity")
     global_slots = {"u_product": 1.0}
+    row_statistics = True
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, name="nadam", **kwargs):
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)

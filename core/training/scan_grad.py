@@ -147,6 +147,9 @@ def _scan(g, node, xs, ys, dys, depends):
     with graph_scope(bb):
         bb.set_outputs(_fresh_outputs(bb, outs + extra_seq))
     _drop_dead_nodes(bb)
+    _reuse_forward_products(bb, body, kept, dict(zip([t.name for t in rec_t + x_t], state_in + slice_in)),
+                            step_inputs=[t.name for t in rec_t + x_t + dy_t])
+    seq_sources.update({inp.name: ("kept", i) for i, (inp, _) in enumerate(kept)})
 
     # 4. Forward records: each incoming state and kept value the backward step still reads.
     used = {i for n in bb.nodes for i in n.inputs} | {o.name for o in bb.outputs}
@@ -289,20 +292,10 @@ def _hoist_per_step_math(g, bb, slices, T):
 def _factor_out_step_values(bb, step_only: set) -> None:
     """Rewrite the backward step so that values depending only on the step (recorded gates, constants) gather into
     factors that can leave the loop, leaving one product with the carried gradient c:
-    (c * a) * b -> c * (a * b);  -(c * a) -> c * (-a);  c * a +/- c * b -> c * (a +/- b).
+    (c * a) * b -> c * (a * b);  -(c * a) -> c * (-a);  c * a +/- c * b -> c * (a +/- b); and a + (-b) -> a - b.
     (Exact algebra; rounding moves by an ulp or so.)"""
     def apply_once() -> bool:
-        known = set(step_only)
-        for n in bb.nodes:
-            if n.op_type in _ELEMENTWISE and all(i in known for i in n.inputs if i):
-                known.update(n.outputs)
-        producer = {o: n for n in bb.nodes for o in n.outputs}
-        uses = {}
-        for n in bb.nodes:
-            for i in n.inputs:
-                uses[i] = uses.get(i, 0) + 1
-        for o in bb.outputs:
-            uses[o.name] = uses.get(o.name, 0) + 1
+        known, producer, uses = _step_view(bb, step_only)
 
         def split(x):
             """(c, a) when x = c * a with a step-only factor, c not, and x read once; else None."""
@@ -328,6 +321,14 @@ def _factor_out_step_values(bb, step_only: set) -> None:
                     c, a = inner
                     n.op_type, n.inputs = "Mul", [c, _insert(bb, k, "Neg", [a])]
                     return True
+            elif n.op_type == "Add" and len(n.inputs) == 2 and any(
+                    producer.get(i) is not None and producer[i].op_type == "Neg" and uses.get(i) == 1
+                    for i in n.inputs):
+                neg = next(i for i in n.inputs if producer.get(i) is not None and producer[i].op_type == "Neg"
+                           and uses.get(i) == 1)
+                n.op_type, n.inputs = "Sub", [n.inputs[1] if n.inputs[0] == neg else n.inputs[0],
+                                              producer[neg].inputs[0]]
+                return True
             elif n.op_type in ("Add", "Sub"):
                 left, right = split(n.inputs[0]), split(n.inputs[1])
                 if left is not None and right is not None and left[0] == right[0]:
@@ -338,6 +339,142 @@ def _factor_out_step_values(bb, step_only: set) -> None:
 
     while apply_once():
         _drop_dead_nodes(bb)
+
+
+def _reuse_forward_products(bb, body, kept, source_of, step_inputs) -> None:
+    """Rewrite the backward step's derivative factors to read values the forward step computes anyway, recorded
+    like the gates, instead of recomputing them from their factors:
+    - a factor the forward step computes itself (a GRU's 1 - z) is read from it;
+    - a product of factors whose pair the forward step multiplies: c·(f·(1 - f)) -> (f·c)·(1 - f) (LSTM: f·c₋₁,
+      i·g);
+    - x·(1 - y·w) -> x - (x·y)·w where the forward step multiplies x·y (the tanh derivative: i·(1 - g²) ->
+      i - (i·g)·g).
+    Each saves one whole-sequence elementwise op after hoisting, and a recorded incoming state (c₋₁) no one reads any
+    more costs no copy per step. Only forward values recordable without a copy count: node outputs that are not
+    already body outputs (a state output would need an Identity per step), or values recorded already.
+    `kept`: [(backward input, forward value)], extended in place; `source_of`: {backward input: forward tensor} for
+    the recorded states and the scan-input slices."""
+    from onnx import numpy_helper
+
+    fwd_outputs = {o.name for o in body.outputs}
+    fwd_consts = {n.outputs[0]: n for n in body.nodes if n.op_type == "Constant" and "value" in n.attrs}
+    free = {o for n in body.nodes if n.op_type != "Constant" for o in n.outputs} - fwd_outputs
+    free |= {name for _, name in kept}
+    source_of.update({inp.name: body.values[name] for inp, name in kept})
+
+    def const_key(node):
+        value = numpy_helper.to_array(node.attrs["value"])
+        return ("const", value.dtype.str, value.shape, value.tobytes())
+
+    def fwd_key(name):
+        return const_key(fwd_consts[name]) if name in fwd_consts else ("fwd", name)
+
+    def key(op_type, keys):
+        return (op_type,) + (tuple(sorted(keys)) if op_type in ("Mul", "Add") else tuple(keys))
+
+    computed = {}  # (op, input keys) -> forward value, for the forward step's plain elementwise nodes
+    for n in body.nodes:
+        if n.op_type in _ELEMENTWISE and not n.attrs and len(n.outputs) == 1 and n.outputs[0] in free:
+            computed.setdefault(key(n.op_type, [fwd_key(i) for i in n.inputs]), n.outputs[0])
+
+    def input_for(name):
+        for inp, fwd_name in kept:
+            if fwd_name == name:
+                return inp.name
+        src = body.values[name]
+        inp = bb.add_input("kept_t", src.dtype, src.shape)
+        kept.append((inp, name))
+        source_of[inp.name] = src
+        return inp.name
+
+    def apply_once() -> bool:
+        consts = {n.outputs[0]: n for n in bb.nodes if n.op_type == "Constant" and "value" in n.attrs}
+        step_only, producer, uses = _step_view(bb, set(step_inputs) | {inp.name for inp, _ in kept} | set(consts))
+
+        def in_key(name):
+            if name in consts:
+                return const_key(consts[name])
+            return ("fwd", source_of[name].name) if name in source_of else None
+
+        def product(a, b):
+            """The forward value a·b, if recordable."""
+            ka, kb = in_key(a), in_key(b)
+            if ka is None or kb is None:
+                return None
+            return computed.get(key("Mul", [ka, kb]))
+
+        def leaves(name):
+            m = producer.get(name)
+            if m is not None and m.op_type == "Mul" and uses.get(name) == 1 and name in step_only:
+                return leaves(m.inputs[0]) + leaves(m.inputs[1])
+            return [name]
+
+        def is_one(name):
+            return name in consts and np.all(numpy_helper.to_array(consts[name].attrs["value"]) == 1)
+
+        for k, n in enumerate(bb.nodes):
+            if n.op_type not in _ELEMENTWISE or n.outputs[0] not in step_only or n.op_type == "Constant":
+                continue
+            keys = [in_key(i) for i in n.inputs]
+            if all(kk is not None for kk in keys) and not any(o.name == n.outputs[0] for o in bb.outputs):
+                same = computed.get(key(n.op_type, keys)) if not n.attrs else None
+                if same is not None:
+                    new = input_for(same)
+                    for m in bb.nodes:
+                        m.inputs = [new if i == n.outputs[0] else i for i in m.inputs]
+                    return True
+            if n.op_type != "Mul":
+                continue
+            factors = leaves(n.inputs[0]) + leaves(n.inputs[1])
+            for a in range(len(factors)):
+                for b in range(a + 1, len(factors)):
+                    p = product(factors[a], factors[b])
+                    if p is None:
+                        continue
+                    rest = [f for j, f in enumerate(factors) if j not in (a, b)]
+                    if not rest:
+                        continue
+                    acc, pos = rest[0], k
+                    for f in rest[1:]:
+                        acc = _insert(bb, pos, "Mul", [acc, f])
+                        pos += 1
+                    n.inputs = [input_for(p), acc]
+                    return True
+            for x, s in (n.inputs, n.inputs[::-1]):
+                sub = producer.get(s)
+                if sub is None or sub.op_type != "Sub" or uses.get(s) != 1 or not is_one(sub.inputs[0]):
+                    continue
+                m = producer.get(sub.inputs[1])
+                if m is None or m.op_type != "Mul" or uses.get(sub.inputs[1]) != 1:
+                    continue
+                for y, w in (m.inputs, m.inputs[::-1]):
+                    p = product(x, y)
+                    if p is not None:
+                        n.op_type, n.inputs = "Sub", [x, _insert(bb, k, "Mul", [input_for(p), w])]
+                        return True
+        return False
+
+    _factor_out_step_values(bb, set(step_inputs) | {inp.name for inp, _ in kept} |
+                            {n.outputs[0] for n in bb.nodes if n.op_type == "Constant"})
+    while apply_once():
+        _drop_dead_nodes(bb)
+
+
+def _step_view(bb, step_only: set):
+    """(values that depend only on `step_only` ones through elementwise nodes, {value: producing node},
+    {value: how many times the backward step reads it})."""
+    known = set(step_only)
+    for n in bb.nodes:
+        if n.op_type in _ELEMENTWISE and all(i in known for i in n.inputs if i):
+            known.update(n.outputs)
+    producer = {o: n for n in bb.nodes for o in n.outputs}
+    uses = {}
+    for n in bb.nodes:
+        for i in n.inputs:
+            uses[i] = uses.get(i, 0) + 1
+    for o in bb.outputs:
+        uses[o.name] = uses.get(o.name, 0) + 1
+    return known, producer, uses
 
 
 def _insert(bb, k, op_type, inputs) -> str:

@@ -125,7 +125,8 @@ def build_step(model, x_specs, y_specs, targets: list[OutputTarget], *, optimize
         flat_layout = None
         if train:
             params = [(v, t) for v, t in g.variable_inputs if id(v) in trainable_ids]
-            grads, sparse = _gradients_and_sparse_parts(g, total, [t for _, t in params])
+            grads, sparse = _gradients_and_sparse_parts(g, total, [t for _, t in params],
+                                                         dense_from_rows=optimizer.reads_lookup_rows)
             lr = g.add_input("learning_rate", "float32", ())
             it = g.add_input("iterations", "float32", ())
             lr_name, it_name = lr.name, it.name
@@ -213,13 +214,15 @@ def build_step(model, x_specs, y_specs, targets: list[OutputTarget], *, optimize
         result_shapes=[tuple(t.shape) for t in result_tensors], flat_layout=flat_layout)
 
 
-def _gradients_and_sparse_parts(g, loss, params):
+def _gradients_and_sparse_parts(g, loss, params, dense_from_rows=False):
     """Gradients of `loss` for `params`; and for weights read only by Gather (embeddings), what Keras's sparse
     update uses instead of the summed row gradient: the per-row sums of each lookup's squared and absolute
     gradient ({"square": ..., "abs": ...}; None for other weights).
 
     A recurrent layer may look rows up in the projected table E·W (+ b) instead of projecting the rows of E (see
-    `core.layers.recurrent`); each lookup's gradient for the rows of E is then dY·Wᵀ."""
+    `core.layers.recurrent`); each lookup's gradient for the rows of E is then dY·Wᵀ. Those per-lookup rows cost
+    (lookups x units x features) multiply-adds, several times the table's own dP·Wᵀ, so they are made only for an
+    optimizer that reads them (`dense_from_rows`); E's gradient is then their scatter, not dP·Wᵀ as well."""
     readers: dict[str, list] = {}
     for n in g.nodes:
         for i in n.inputs:
@@ -229,29 +232,18 @@ def _gradients_and_sparse_parts(g, loss, params):
         found = _row_lookups(t.name, readers)
         if found:
             lookups[t.name] = found
+    from_rows = {name for name, found in lookups.items()
+                 if dense_from_rows and any(w is not None for _, w in found)}
     extra = [n.outputs[0] for found in lookups.values() for n, _ in found]
     with graph_scope(g):
         seed = g.constant(np.array(1.0, dtype=loss.dtype), loss.dtype)
-    found = backprop(g, list(g.nodes), {loss.name: seed}, [t.name for t in params] + extra)
+    found = backprop(g, list(g.nodes), {loss.name: seed}, [t.name for t in params if t.name not in from_rows] + extra)
     producers = {n.outputs[0]: n for n in g.nodes if n.op_type == "Gather"}
     grads, sparse = [], []
     with graph_scope(g):
         for t in params:
-            grads.append(found.get(t.name) if found.get(t.name) is not None else ops.zeros_like(t))
-            # Each original lookup's row gradients: its own, plus those of the projected lookups that replaced it.
-            rows: dict[str, object] = {}
-            for n, w in lookups.get(t.name, []):
-                dy = found.get(n.outputs[0])
-                if dy is None:
-                    continue
-                key = n.outputs[0]
-                if w is not None:
-                    dy = ops.matmul(dy, ops.transpose(g.values[w]))
-                    if g.folded_lookups.get(key) in producers:  # it looks up the original's ids, time-major
-                        key = g.folded_lookups[key]
-                        dy = ops.transpose(dy, (1, 0) + tuple(range(2, dy.ndim)))
-                rows[key] = dy if key not in rows else ops.add(rows[key], dy)
-            parts = None
+            rows = _lookup_row_gradients(g, found, lookups.get(t.name, []), producers)
+            parts = dense = None
             for key, dy in rows.items():
                 n = producers[key]
                 ids = g.values[n.inputs[1]]
@@ -260,8 +252,43 @@ def _gradients_and_sparse_parts(g, loss, params):
                 new = {kind: RULES["Gather"](g, n, xs, ys, [fn(dy)])[0]
                        for kind, fn in (("square", ops.square), ("abs", ops.abs))}
                 parts = new if parts is None else {k: ops.add(parts[k], new[k]) for k in parts}
+                if t.name in from_rows:
+                    scattered = RULES["Gather"](g, n, xs, ys, [dy])[0]
+                    dense = scattered if dense is None else ops.add(dense, scattered)
+            grad = dense if t.name in from_rows else found.get(t.name)
+            grads.append(grad if grad is not None else ops.zeros_like(t))
             sparse.append(parts)
     return grads, sparse
+
+
+def _lookup_row_gradients(g, found, lookups, producers):
+    """Each lookup's row gradients, {Gather node output: dY}. A lookup into the projected table E·W (+ b) gives
+    E's rows as dY·Wᵀ; it stands for the original lookup E[ids] it replaced, whose ids it reads transposed
+    (time-major). Keras squares each original lookup's summed row gradient, so where several values stand for one
+    original (the original's own rows are read elsewhere too, or a Bidirectional layer's two directions) they are
+    added in the original's layout; a projected lookup that stands alone keeps its own layout and ids, which saves
+    transposing its rows."""
+    rows: dict[str, object] = {}
+    for n, w in lookups:
+        dy = found.get(n.outputs[0])
+        if dy is None:
+            continue
+        if w is not None:
+            dy = ops.matmul(dy, ops.transpose(g.values[w]))
+        rows[n.outputs[0]] = dy
+    stands_for: dict[str, list] = {}  # original lookup -> the projected lookups with rows that replaced it
+    for n, w in lookups:
+        original = g.folded_lookups.get(n.outputs[0])
+        if w is not None and n.outputs[0] in rows and original in producers:
+            stands_for.setdefault(original, []).append(n.outputs[0])
+    for original, projected in stands_for.items():
+        if len(projected) == 1 and original not in rows:
+            continue
+        for name in projected:
+            dy = rows.pop(name)
+            dy = ops.transpose(dy, (1, 0) + tuple(range(2, dy.ndim)))
+            rows[original] = dy if original not in rows else ops.add(rows[original], dy)
+    return rows
 
 
 def _row_lookups(name, readers):

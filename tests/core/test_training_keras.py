@@ -257,12 +257,13 @@ def test_embedding_with_repeated_ids_updates_like_keras(name):
     _train_both_like_keras(build, x, y, name, 0.05, "mse")
 
 
-@pytest.mark.parametrize("name", ["Adam", "Adamax", "Adagrad", "RMSprop"])
+@pytest.mark.parametrize("name", ["Adam", "Adamax", "Adagrad", "RMSprop", "SGD"])
 @pytest.mark.parametrize("kind", ["LSTM", "GRU", "Bidirectional"])
 def test_embedding_folded_into_recurrent_projection_updates_like_keras(name, kind):
     """Embedding -> LSTM/GRU looks rows up in the projected table E·W + b (core.layers.recurrent); the sparse
     per-lookup updates Keras makes to the embedding still hold (each lookup's row gradient is dY·Wᵀ), also when
-    two layers (forward and go_backwards) read the same embedding."""
+    two layers (forward and go_backwards) read the same embedding. (SGD reads no per-lookup rows: the embedding's
+    gradient is then the projected table's gradient times Wᵀ.)"""
     def build(k):
         rnn = k.layers.Bidirectional(k.layers.GRU(4)) if kind == "Bidirectional" else getattr(k.layers, kind)(4)
         return k.Sequential([k.Input((6,)), k.layers.Embedding(7, 3), rnn, k.layers.Dense(2)])
