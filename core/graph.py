@@ -206,6 +206,11 @@ class GraphBuilder:
         # Row lookups a layer rewrote (Embedding -> RNN looks rows up in E·W, see core.layers.recurrent): the
         # rewritten Gather's output name -> the original lookup's, so that training still sees one lookup.
         self.folded_lookups: dict[str, str] = {}
+        # Where a Scan's gradient computes its per-step derivative factors (sigma(z)(1 - sigma(z)) and the like):
+        # in the forward step, which records the factors instead of the gates (on a CPU, where a node in a loop
+        # costs about a microsecond and the step's values are still in cache), or as whole sequences between the
+        # loops (on a GPU, where every node in a loop is a kernel launch per step). See core.training.scan_grad.
+        self.scan_factors_in_forward = False
 
     @property
     def root(self) -> "GraphBuilder":

@@ -60,11 +60,14 @@ class StepProgram:
     flat_layout: list | None = None
 
 
-def build_step(model, x_specs, y_specs, targets: list[OutputTarget], *, optimizer=None) -> StepProgram:
-    """Trace `model` and write the step graph. `y_specs`: (dtype, shape) per output (None for outputs without
-    targets). With an optimizer, the graph also differentiates and updates; without, it only evaluates."""
+def build_step(model, x_specs, y_specs, targets: list[OutputTarget], *, optimizer=None,
+               device: str = "cpu") -> StepProgram:
+    """Trace `model` and write the step graph for `device`. `y_specs`: (dtype, shape) per output (None for
+    outputs without targets). With an optimizer, the graph also differentiates and updates; without, it only
+    evaluates."""
     train = optimizer is not None
     g = model.inference_graph(x_specs, training=train, weights_as_inputs=True)
+    g.scan_factors_in_forward = device == "cpu"
     x_inputs = [t.name for t in g.inputs]
     preds = list(g.outputs)
     if len(preds) != len(targets):

@@ -221,9 +221,9 @@ class TrainerMixin:
               "vars": {id(v): v for v in self.weights}}
         opt = self.optimizer
         opt.build(self.trainable_weights)
-        programs = [build_step(self, x_specs, y_specs, targets, optimizer=None)]
+        programs = [build_step(self, x_specs, y_specs, targets, optimizer=None, device=device)]
         if train:
-            programs.append(build_step(self, x_specs, y_specs, targets, optimizer=opt))
+            programs.append(build_step(self, x_specs, y_specs, targets, optimizer=opt, device=device))
         st["flat_layout"] = programs[-1].flat_layout
         values = {}
         for program in programs:

@@ -4,6 +4,7 @@ Bidirectional(GRU) -> SimpleRNN trajectory in fixtures/keras/trajectories, histo
 import json
 
 import numpy as np
+import pytest
 
 import core as keras
 from core import layers
@@ -38,45 +39,73 @@ def test_bidirectional_gru_simple_rnn_trajectory(fixtures_dir):
         np.testing.assert_allclose(w, w1[f"arr_{i}"], rtol=1e-3, atol=1e-5, err_msg=f"weight {i}")
 
 
-def _trained_step_graph(rnn, optimizer="adam"):
-    """The training step graph of Input(6, 3) -> rnn -> Dense(2) after one step."""
+def _trained_model(rnn):
+    """Input(6, 3) -> rnn -> Dense(2), trained one step with Adam (so that its step graphs exist)."""
     model = keras.Sequential([layers.Input(shape=(6, 3)), rnn, layers.Dense(2)])
-    model.compile(optimizer=optimizer, loss="mse")
+    model.compile(optimizer="adam", loss="mse")
     rng = np.random.default_rng(0)
     model.fit(rng.standard_normal((4, 6, 3)).astype(np.float32), rng.standard_normal((4, 2)).astype(np.float32),
               verbose=0)
-    return model._train_state["train"].program.model_proto.graph
+    return model
 
 
-def _forward_body(graph):
-    scan = next(n for n in graph.node if n.op_type == "Scan")
-    return next(a.g for a in scan.attribute if a.name == "body")
+def _scans(graph):
+    """The forward Scan, its body and the backward Scan of a step graph."""
+    forward, backward = [n for n in graph.node if n.op_type == "Scan"]
+    return forward, next(a.g for a in forward.attribute if a.name == "body"), backward
 
 
-def test_lstm_backward_reads_the_forward_products_instead_of_the_incoming_cell_state():
-    """c₋₁·f(1 - f) is taken as (f·c₋₁)(1 - f) and g·i(1 - i) as (i·g)(1 - i), from products the forward step
-    computes anyway: the incoming cell state is not copied out every step, and the forward step records both
-    products (the gradient itself is checked against Keras and finite differences elsewhere)."""
-    body = _forward_body(_trained_step_graph(layers.LSTM(4)))
-    h_in, c_in = body.input[0].name, body.input[1].name
-    copies = [n.input[0] for n in body.node if n.op_type == "Identity"]
-    assert copies == [h_in]  # h₋₁ stays recorded: dR = sum_t h₋₁ᵀ dZ is one product after the loop
-    producer = {o: n for n in body.node for o in n.output}
-    recorded = {o.name for o in body.output[2:]}
-    products = [producer[o] for o in recorded if producer[o].op_type == "Mul"]
-    assert any(c_in in n.input for n in products)  # f·c₋₁
-    assert any({getattr(producer.get(i), "op_type", None) for i in n.input} == {"Sigmoid", "Tanh"}
-               for n in products)  # i·g
+@pytest.mark.parametrize("kind", ["LSTM", "GRU"])
+def test_the_forward_step_computes_and_records_the_derivative_factors(kind):
+    """On the CPU the forward step computes the backward step's derivative factors (LSTM: o - h·tanh(c),
+    h·(1 - o), i - (i·g)·g, (f·c₋₁)(1 - f), (i·g)(1 - i)) and records them instead of the gates: no elementwise
+    math runs on whole sequences between the loops, and only h₋₁ (for dR = sum_t h₋₁ᵀ dZ after the loop) is
+    copied out of the step. (The gradient itself is checked against Keras and finite differences elsewhere.)"""
+    graph = _trained_model(getattr(layers, kind)(4))._train_state["train"].program.model_proto.graph
+    forward, body, _ = _scans(graph)
+    assert [n.input[0] for n in body.node if n.op_type == "Identity"] == [body.input[0].name]
+    n_state = len(body.input) - next(a.i for a in forward.attribute if a.name == "num_scan_inputs")
+    records = set(forward.output[n_state:])
+    readers = {n.op_type for n in graph.node if n is not forward and set(n.input) & records}
+    assert readers <= {"Scan", "Reshape"}  # the backward Scan, and the dR product's reshape of h₋₁
+    if kind == "LSTM":
+        c_in = body.input[1].name
+        assert [n.op_type for n in body.node if c_in in n.input] == ["Mul"]  # only f·c₋₁ reads c₋₁
 
 
-def test_gru_backward_reads_one_minus_z_and_the_reset_product_from_the_forward_step():
-    body = _forward_body(_trained_step_graph(layers.GRU(4)))
-    producer = {o: n for n in body.node for o in n.output}
-    recorded = [producer[o.name] for o in body.output[1:] if o.name in producer]
-    assert any(n.op_type == "Sub" and getattr(producer.get(n.input[1]), "op_type", None) == "Sigmoid"
-               for n in recorded)  # 1 - z
-    assert any(n.op_type == "Mul" and "Split" in {producer[i].op_type for i in n.input if i in producer}
-               for n in recorded)  # r·(h R_h + b_h)
+@pytest.mark.parametrize("kind", ["LSTM", "GRU"])
+def test_on_cuda_the_factors_are_whole_sequence_ops_and_the_step_computes_the_same(kind):
+    """For CUDA, where every node in a loop is a kernel launch per step, the factors are computed between the
+    loops from recorded gates instead; both graphs compute the same step (run here on the CPU)."""
+    import onnxruntime as ort
+
+    from core.training.step_graph import build_step
+
+    model = _trained_model(getattr(layers, kind)(4))
+    st = model._train_state
+    cpu = st["train"].program
+    cuda = build_step(model, st["x_specs"], st["y_specs"], st["targets"], optimizer=model.optimizer, device="cuda")
+    forward, body, _ = _scans(cuda.model_proto.graph)
+    assert len(body.node) < len(_scans(cpu.model_proto.graph)[1].node)
+    between = list(cuda.model_proto.graph.node)
+    between = between[between.index(forward) + 1:]
+    assert any(n.op_type in ("Mul", "Sub") and any(i in forward.output for i in n.input) for n in between)
+    rng = np.random.default_rng(1)
+    sessions = [ort.InferenceSession(p.model_proto.SerializeToString(), providers=["CPUExecutionProvider"])
+                for p in (cpu, cuda)]
+    feeds = {}
+    for i in sessions[0].get_inputs():
+        shape = [4 if not isinstance(d, int) else d for d in i.shape]
+        feeds[i.name] = (np.ones(shape) if "sample_weight" in i.name else
+                         rng.standard_normal(shape) * 0.5).astype(np.float32)
+    feeds["iterations"] = np.array(3, np.float32)
+    feeds["learning_rate"] = np.array(0.01, np.float32)
+    got = [dict(zip([o.name for o in s.get_outputs()], s.run(None, feeds))) for s in sessions]
+    for slot in cpu.state:
+        if slot.output_name:
+            other = next(c for c in cuda.state if c.key == slot.key)
+            np.testing.assert_allclose(got[0][slot.output_name], got[1][other.output_name], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(got[0][cpu.result_names[0]], got[1][cuda.result_names[0]], rtol=1e-6)
 
 
 def test_optimizers_that_read_an_embeddings_per_lookup_rows():
