@@ -9,11 +9,13 @@ it carries the state gradient (dh, dc) and puts out the input gradients per step
 - weights the step reads from outside as the right factor of a MatMul (h @ R) or as an added bias get their
   gradients after the loop, as one large product (sum_t h_tᵀ dZ_t) or sum, from sequences that mostly exist
   already (the recorded states, the input gradients);
-- elementwise math that depends only on recorded values (activation derivatives such as s(1 - s)) moves out of the
-  loop, after products are regrouped so such factors meet: (c * a) * b -> c * (a * b). On two CPU cores this is
-  a wash (the LSTM bench trains at 29.2 steps/s with it, 29.6 without: the work is the same, done in bigger
-  pieces); it keeps the per-step node count down, which is what a GPU, launching one kernel per node and step,
-  pays for.
+- elementwise math that depends only on forward values (activation derivatives such as s(1 - s)), after products
+  are regrouped so such factors meet ((c * a) * b -> c * (a * b)) and rewritten to reuse products the forward step
+  has (c₋₁·f(1 - f) -> (f·c₋₁)(1 - f)), leaves the backward loop. On a CPU it goes into the forward step, which
+  records the finished factors instead of the gates: there a node costs about a microsecond a step on values still
+  in cache, where the same op between the loops streams whole sequences through memory (LSTM bench: 1-5% faster
+  a step than between the loops, measured in turns). On a GPU, where each node in a loop is a kernel launch per
+  step, it runs between the loops on whole sequences (`GraphBuilder.scan_factors_in_forward`).
 The input projection X·W sits outside the Scan (DESIGN.md §3), so dW is one large MatMul done by the ordinary rules.
 """
 
@@ -472,7 +474,7 @@ def _move_step_math_into_forward(bb, body, kept, source_of) -> None:
     """Compute the backward step's elementwise math on forward values (the derivative factors) in the forward step
     instead, which then records the factors rather than what they are made of. In the loop each such op costs a
     node's fixed cost per step on values still in cache; between the loops it streams whole sequences through
-    memory (LSTM, batch 64 x 128 units x 100 steps: 3-5% faster a training step, measured in turns)."""
+    memory (LSTM, batch 64 x 128 units x 100 steps: 1-5% faster a training step in five runs taken in turns)."""
     from core.graph import lookup, outer_refs
 
     consts = {n.outputs[0]: n for n in bb.nodes if n.op_type == "Constant" and "value" in n.attrs}
