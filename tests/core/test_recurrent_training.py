@@ -60,9 +60,10 @@ def test_the_forward_step_computes_and_records_the_derivative_factors(kind):
     """On the CPU the forward step computes the backward step's derivative factors (LSTM: o - h·tanh(c),
     h·(1 - o), i - (i·g)·g, (f·c₋₁)(1 - f), (i·g)(1 - i)) and records them instead of the gates: no elementwise
     math runs on whole sequences between the loops, and only h₋₁ (for dR = sum_t h₋₁ᵀ dZ after the loop) is
-    copied out of the step. (The gradient itself is checked against Keras and finite differences elsewhere.)"""
+    copied out of the step; the LSTM's backward step is six nodes. (The gradient itself is checked against Keras and
+    finite differences elsewhere.)"""
     graph = _trained_model(getattr(layers, kind)(4))._train_state["train"].program.model_proto.graph
-    forward, body, _ = _scans(graph)
+    forward, body, backward = _scans(graph)
     assert [n.input[0] for n in body.node if n.op_type == "Identity"] == [body.input[0].name]
     n_state = len(body.input) - next(a.i for a in forward.attribute if a.name == "num_scan_inputs")
     records = set(forward.output[n_state:])
@@ -71,6 +72,13 @@ def test_the_forward_step_computes_and_records_the_derivative_factors(kind):
     if kind == "LSTM":
         c_in = body.input[1].name
         assert [n.op_type for n in body.node if c_in in n.input] == ["Mul"]  # only f·c₋₁ reads c₋₁
+        # The backward step forms dZ = [dc, dc, dc, dh] · [i', f', g', o'] with the factors joined forward.
+        back = next(a.g for a in backward.attribute if a.name == "body")
+        producer = {o: n for n in back.node for o in n.output}
+        dz = producer[next(n for n in back.node if n.op_type == "Gemm").input[0]]
+        assert dz.op_type == "Mul" and sorted(getattr(producer.get(i), "op_type", "input") for i in dz.input) == \
+            ["Concat", "input"]
+        assert len(back.node) == 6
 
 
 @pytest.mark.parametrize("kind", ["LSTM", "GRU"])
