@@ -29,6 +29,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from predict_bench import load_keras, mlp_models  # noqa: E402  (the same models and Keras loader)
 
 
+# A pause before each timed epoch: both runtimes keep their worker threads spinning for a while after a call, and on
+# two cores the other side's spinning threads would otherwise take the first steps' cores.
+SETTLE_S = 0.3
+
+
 def matmul_peak(n: int = 1024, repeats: int = 5) -> float:
     """numpy's float32 matmul rate (FLOP/s) on this machine, now."""
     a = np.random.default_rng(0).random((n, n), dtype=np.float32)
@@ -84,6 +89,7 @@ def steps_per_second(models, x, y, batch, epochs) -> list[float]:
     session creation, tracing). The models take turns epoch by epoch, so a shared machine whose speed drifts during
     the run (other tenants, frequency scaling) slows both sides alike and the ratio stays fair."""
     def epoch(model):
+        time.sleep(SETTLE_S)
         return _timed(lambda: model.fit(x, y, batch_size=batch, epochs=1, verbose=0, shuffle=False))
 
     for model in models:
