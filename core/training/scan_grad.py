@@ -529,8 +529,9 @@ def _move_step_math_into_forward(bb, body, kept, source_of) -> None:
             elif i in fwd_of:
                 args.append(body.values[fwd_of[i]])
             elif i in consts:
+                value = _constant_value(consts[i])
                 with graph_scope(body):
-                    args.append(body.constant(_constant_value(consts[i])))
+                    args.append(body.constant(value, value.dtype.name))
             elif i in outer:
                 args.append(lookup(body, i))
             else:

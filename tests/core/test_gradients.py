@@ -11,12 +11,14 @@ from core.training.gradients import GradientError
 RNG = np.random.default_rng(0)
 
 
-def _check(fn, arrays, *, dtype="float64", eps=1e-6, tol=1e-6, wrt=None, dynamic=False):
-    """Build fn(*inputs) in a graph, loss = sum(out * R), compare autodiff with finite differences."""
+def _check(fn, arrays, *, dtype="float64", eps=1e-6, tol=1e-6, wrt=None, dynamic=False, factors_in_forward=False):
+    """Build fn(*inputs) in a graph, loss = sum(out * R), compare autodiff with finite differences.
+    `factors_in_forward`: a Scan's gradient computes its derivative factors in the forward step (as on a CPU)."""
     import onnxruntime as ort
 
     arrays = [np.asarray(a, dtype=dtype) if np.asarray(a).dtype.kind == "f" else np.asarray(a) for a in arrays]
     g = GraphBuilder("grad_test")
+    g.scan_factors_in_forward = factors_in_forward
     # dynamic: every size unknown to the graph, so rules take their run-time (Shape op) paths.
     # dynamic=(axes...): only those axes of the first input are unknown.
     def declared(i, a):
@@ -259,6 +261,47 @@ def test_scan_step_whose_output_is_not_a_state():
     _check(lambda a, b, c: _rnn_output_apart(a, b, c, return_sequences=True), [x, h0, rk])
     mask = np.array([[True, True, False, True], [False, True, True, True]])
     _check(lambda a, b, c, m: _rnn_output_apart(a, b, c, mask=m), [x, h0, rk, mask], wrt=[0, 1, 2])
+
+
+def _gated(kind, x, h0, r, mask=None, return_sequences=False):
+    """An LSTM- or GRU-shaped step through core.ops.scan_rnn (gates from one product, the cell state or the
+    interpolation), whose derivative factors the Scan's gradient rewrites to reuse forward products."""
+    from core.ops.rnn import split_last
+
+    def lstm(inputs_t, states_t, consts):
+        h, c = states_t
+        i, f, g, o = split_last(ops.add(inputs_t[0], ops.matmul(h, consts[0])), [3, 3, 3, 3])
+        i, f, g, o = ops.sigmoid(i), ops.sigmoid(f), ops.tanh(g), ops.sigmoid(o)
+        c = ops.add(ops.multiply(f, c), ops.multiply(i, g))
+        h = ops.multiply(o, ops.tanh(c))
+        return h, [h, c]
+
+    def gru(inputs_t, states_t, consts):
+        h = states_t[0]
+        xz, xr, xh = split_last(inputs_t[0], [3, 3, 3])
+        hz, hr, hh = split_last(ops.matmul(h, consts[0]), [3, 3, 3])
+        z, r_ = ops.sigmoid(ops.add(xz, hz)), ops.sigmoid(ops.add(xr, hr))
+        cand = ops.tanh(ops.add(xh, ops.multiply(r_, hh)))
+        h = ops.add(ops.multiply(z, h), ops.multiply(ops.subtract(1.0, z), cand))
+        return h, [h]
+
+    states = [h0, ops.multiply(h0, 0.5)] if kind == "lstm" else [h0]
+    last, seq, _ = ops.scan_rnn(lstm if kind == "lstm" else gru, [x], states, output_size=3, mask=mask,
+                                return_sequences=return_sequences, constants=[r])
+    return ops.add(last, ops.sum(seq, axis=1)) if seq is not None else last
+
+
+@pytest.mark.parametrize("in_forward", [False, True])
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+def test_gated_recurrences_with_factors_outside_or_in_the_forward_step(kind, in_forward):
+    """Both places a Scan's gradient puts its derivative factors (between the loops for a GPU, in the forward step
+    for a CPU), with the rewrites that reuse forward products (f·c₋₁, i·g, h = o·tanh(c), 1 - z, r·(hR))."""
+    x, h0 = r(2, 4, 12 if kind == "lstm" else 9), r(2, 3)
+    rk = r(3, 12 if kind == "lstm" else 9) * 0.5
+    _check(lambda a, b, c: _gated(kind, a, b, c), [x, h0, rk], factors_in_forward=in_forward)
+    mask = np.array([[True, True, False, True], [False, True, True, True]])
+    _check(lambda a, b, c, m: _gated(kind, a, b, c, mask=m, return_sequences=True), [x, h0, rk, mask],
+           wrt=[0, 1, 2], factors_in_forward=in_forward)
 
 
 def test_scan_with_mask_and_dynamic_shapes():
