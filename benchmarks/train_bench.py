@@ -124,7 +124,7 @@ def run_case(name, keras, epochs, peak):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=5, help="timed epochs per side (best is kept)")
+    parser.add_argument("--epochs", type=int, default=8, help="timed epochs per side (best is kept)")
     parser.add_argument("--case", choices=sorted(CASES), action="append")
     args = parser.parse_args(argv)
     keras = load_keras()
