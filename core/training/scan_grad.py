@@ -478,7 +478,7 @@ def _concat_factors(bb, forward_values: set) -> None:
     in five runs taken in turns)."""
     consts = {n.outputs[0] for n in bb.nodes if n.op_type == "Constant"}
     forward_only, producer, uses = _step_view(bb, forward_values | consts)
-    for k, n in enumerate(list(bb.nodes)):
+    for n in list(bb.nodes):
         if n.op_type != "Concat" or len(n.inputs) < 2:
             continue
         parts = []
