@@ -285,3 +285,35 @@ def test_embedding_read_by_a_folded_rnn_and_another_layer_updates_like_keras():
     x = RNG.integers(0, 7, (16, 6))
     y = RNG.standard_normal((16, 2)).astype(np.float32)
     _train_both_like_keras(build, x, y, "Adagrad", 0.05, "mse")
+
+
+RECURRENT_VARIANTS = {
+    "lstm_sequences_backwards_masked": lambda k: k.Sequential([
+        k.Input((6,)), k.layers.Embedding(9, 3, mask_zero=True),
+        k.layers.LSTM(4, return_sequences=True, go_backwards=True), k.layers.GlobalAveragePooling1D(),
+        k.layers.Dense(2)]),
+    "gru_reset_before": lambda k: k.Sequential([k.Input((6, 3)), k.layers.GRU(4, reset_after=False),
+                                                k.layers.Dense(2)]),
+    "bidirectional_lstm_stacked": lambda k: k.Sequential([
+        k.Input((6, 3)), k.layers.Bidirectional(k.layers.LSTM(4, return_sequences=True)), k.layers.LSTM(3),
+        k.layers.Dense(2)]),
+    "simple_rnn_relu": lambda k: k.Sequential([k.Input((6, 3)), k.layers.SimpleRNN(4, activation="relu"),
+                                               k.layers.Dense(2)]),
+    "lstm_relu_hard_sigmoid": lambda k: k.Sequential([
+        k.Input((6, 3)), k.layers.LSTM(4, activation="relu", recurrent_activation="hard_sigmoid"),
+        k.layers.Dense(2)]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(RECURRENT_VARIANTS))
+def test_recurrent_variants_train_like_keras(name):
+    """Recurrences whose derivative factors take other shapes (relu, hard sigmoid, GRU's reset before the product,
+    masked backward sequences, stacked and bidirectional): the backward step's rewrites and the factors computed
+    in the forward step still give Keras's training run."""
+    if name.startswith("lstm_sequences"):
+        x = RNG.integers(1, 9, (16, 6))
+        x[::3, 4:] = 0
+    else:
+        x = RNG.standard_normal((16, 6, 3)).astype(np.float32)
+    y = RNG.standard_normal((16, 2)).astype(np.float32)
+    _train_both_like_keras(RECURRENT_VARIANTS[name], x, y, "Adam", 0.02, "mse")
