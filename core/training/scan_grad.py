@@ -52,8 +52,7 @@ def _zeros_like_outer(g: GraphBuilder, t: SymbolicTensor) -> SymbolicTensor:
 
 @register_gradient("Scan")
 def _scan(g, node, xs, ys, dys, depends):
-    from core.graph import outer_refs
-    from core.graph import lookup
+    from core.graph import lookup, outer_refs
     from core.training.autodiff import backprop
 
     body: GraphBuilder = node.attrs["body"]
@@ -247,10 +246,8 @@ def _hoist_per_step_math(g, bb, slices, T):
     sigma(z)(1 - sigma(z)), computed from recorded gates) out of the loop: one op over the whole sequence instead of
     one small op per step, whose fixed cost dominates at recurrent sizes. `slices` are (step input, sequence)
     pairs; returns the pairs the loop reads after the move."""
-    from onnx import numpy_helper
-
     seq_of = {t.name: seq for t, seq in slices}  # body value -> its whole-sequence tensor in g
-    const_nodes = {n.outputs[0]: n for n in bb.nodes if n.op_type == "Constant" and "value" in n.attrs}
+    const_nodes = _constant_nodes(bb)
     _factor_out_step_values(bb, set(seq_of) | set(const_nodes))
     local = {t.name for t in bb.inputs} | {o for n in bb.nodes for o in n.outputs}
     hoisted = []
@@ -315,6 +312,11 @@ def _factor_out_step_values(bb, step_only: set) -> None:
                     return m.inputs[1 - j], m.inputs[j]
             return None
 
+        def negated(names):
+            """The first of `names` that is -b, read once; else None."""
+            return next((i for i in names if getattr(producer.get(i), "op_type", None) == "Neg" and uses.get(i) == 1),
+                        None)
+
         for k, n in enumerate(bb.nodes):
             if n.op_type == "Mul" and len(n.inputs) == 2:
                 for xi in (0, 1):
@@ -329,11 +331,8 @@ def _factor_out_step_values(bb, step_only: set) -> None:
                     c, a = inner
                     n.op_type, n.inputs = "Mul", [c, _insert(bb, k, "Neg", [a])]
                     return True
-            elif n.op_type == "Add" and len(n.inputs) == 2 and any(
-                    producer.get(i) is not None and producer[i].op_type == "Neg" and uses.get(i) == 1
-                    for i in n.inputs):
-                neg = next(i for i in n.inputs if producer.get(i) is not None and producer[i].op_type == "Neg"
-                           and uses.get(i) == 1)
+            elif n.op_type == "Add" and len(n.inputs) == 2 and negated(n.inputs) is not None:
+                neg = negated(n.inputs)
                 n.op_type, n.inputs = "Sub", [n.inputs[1] if n.inputs[0] == neg else n.inputs[0],
                                               producer[neg].inputs[0]]
                 return True
@@ -362,7 +361,7 @@ def _reuse_forward_products(bb, body, kept, source_of, from_outside, in_forward)
     a value recorded already) or, `in_forward`, where the factor will be computed in the forward step (it reads
     nothing from `from_outside`, the incoming per-step output gradients). `kept`: [(backward input, forward value)],
     extended in place; `source_of`: {backward input: forward tensor}, likewise."""
-    fwd_consts = {n.outputs[0]: n for n in body.nodes if n.op_type == "Constant" and "value" in n.attrs}
+    fwd_consts = _constant_nodes(body)
     recordable = {o for n in body.nodes if n.op_type != "Constant" for o in n.outputs} - \
         {o.name for o in body.outputs}
     recordable |= {name for _, name in kept}
@@ -381,7 +380,7 @@ def _reuse_forward_products(bb, body, kept, source_of, from_outside, in_forward)
             computed.setdefault(key(n.op_type, ins), n.outputs[0])
 
     def apply_once() -> bool:
-        consts = {n.outputs[0]: n for n in bb.nodes if n.op_type == "Constant" and "value" in n.attrs}
+        consts = _constant_nodes(bb)
         step_only, producer, uses = _step_view(bb, set(source_of) | set(from_outside) | set(consts))
         forward_only = _step_view(bb, set(source_of) | set(consts))[0]
 
@@ -418,9 +417,7 @@ def _reuse_forward_products(bb, body, kept, source_of, from_outside, in_forward)
             if all(kk is not None for kk in keys) and not n.attrs and not any(o.name == out for o in bb.outputs):
                 same = usable(computed.get(key(n.op_type, keys)), out)
                 if same is not None:
-                    new = _kept_input(bb, body, kept, source_of, same)
-                    for m in bb.nodes:
-                        m.inputs = [new if i == out else i for i in m.inputs]
+                    _replace_reads(bb.nodes, out, _kept_input(bb, body, kept, source_of, same))
                     return True
             if n.op_type != "Mul":
                 continue
@@ -452,8 +449,7 @@ def _reuse_forward_products(bb, body, kept, source_of, from_outside, in_forward)
                         return True
         return False
 
-    _factor_out_step_values(bb, set(source_of) | set(from_outside) |
-                            {n.outputs[0] for n in bb.nodes if n.op_type == "Constant"})
+    _factor_out_step_values(bb, set(source_of) | set(from_outside) | set(_constant_nodes(bb)))
     while apply_once():
         _drop_dead_nodes(bb)
 
@@ -476,8 +472,7 @@ def _concat_factors(bb, forward_values: set) -> None:
     Concat(c₁, ..., cₙ) · Concat(a₁, ..., aₙ). The factors' Concat joins them in the forward step, and the
     backward step runs two nodes instead of n + 1 (LSTM: dZ = [dc, dc, dc, dh] · [i', f', g', o'], 1-5% a step
     in five runs taken in turns)."""
-    consts = {n.outputs[0] for n in bb.nodes if n.op_type == "Constant"}
-    forward_only, producer, uses = _step_view(bb, forward_values | consts)
+    forward_only, producer, uses = _step_view(bb, forward_values | set(_constant_nodes(bb)))
     for n in list(bb.nodes):
         if n.op_type != "Concat" or len(n.inputs) < 2:
             continue
@@ -514,7 +509,7 @@ def _move_step_math_into_forward(bb, body, kept, source_of) -> None:
     taken in turns)."""
     from core.graph import lookup, outer_refs
 
-    consts = {n.outputs[0]: n for n in bb.nodes if n.op_type == "Constant" and "value" in n.attrs}
+    consts = _constant_nodes(bb)
     outer = set(outer_refs(body))  # what the forward Scan already reads, hence exists before it runs
     fwd_of = {name: src.name for name, src in source_of.items()}
     bb_outputs = {o.name for o in bb.outputs}
@@ -549,10 +544,19 @@ def _move_step_math_into_forward(bb, body, kept, source_of) -> None:
     read = {i for n in bb.nodes for i in n.inputs}
     for n in moved:
         if n.outputs[0] in read:
-            new = _kept_input(bb, body, kept, source_of, fwd_of[n.outputs[0]])
-            for m in bb.nodes:
-                m.inputs = [new if i == n.outputs[0] else i for i in m.inputs]
+            _replace_reads(bb.nodes, n.outputs[0], _kept_input(bb, body, kept, source_of, fwd_of[n.outputs[0]]))
     _drop_dead_nodes(bb)
+
+
+def _constant_nodes(graph) -> dict:
+    """{output: node} for the graph's Constant nodes."""
+    return {n.outputs[0]: n for n in graph.nodes if n.op_type == "Constant" and "value" in n.attrs}
+
+
+def _replace_reads(nodes, old: str, new: str) -> None:
+    """Make `nodes` read tensor `new` wherever they read `old`."""
+    for n in nodes:
+        n.inputs = [new if i == old else i for i in n.inputs]
 
 
 def _constant_value(node) -> np.ndarray:
@@ -657,9 +661,7 @@ def _reuse_forward_values(bb, replay, mapping, step_inputs, pending):
     for name in wanted:
         src = bb.values[name]
         inp = bb.add_input("kept_t", src.dtype, src.shape)
-        for n in bb.nodes:
-            if id(n) not in replay_ids:
-                n.inputs = [inp.name if i == name else i for i in n.inputs]
+        _replace_reads([n for n in bb.nodes if id(n) not in replay_ids], name, inp.name)
         bb.values[name] = inp  # pending outputs that were this value now read the input
         kept.append((inp, reverse[name]))
     _drop_dead_nodes(bb, roots={bb.values[t.name].name for t in pending})
