@@ -44,3 +44,7 @@ class DeviceError(NetweaverError, RuntimeError):
 
 class OutputPathError(NetweaverError, OSError):
     """A file cannot be written where asked: its folder cannot be made, or the path is a folder or not writable."""
+
+
+class KerasGenerationWarning(UserWarning):
+    """A file did not say which Keras wrote it, and the two generations would read it into different numbers."""

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import copy
 import json
+import warnings
 
 import numpy as np
 
-from core.errors import ConfigError, FileFormatError
+from core.errors import ConfigError, FileFormatError, KerasGenerationWarning
+from exporters.keras_generation import config_generation
 from exporters.weights_io import KERAS_VERSIONS, check_target
 
 _MODEL_CLASSES = {"Functional", "Sequential", "Model"}
@@ -113,25 +115,38 @@ def _name_hard_sigmoid_for(entry, target: str, layer: str = "") -> None:
             _name_hard_sigmoid_for(value, target, layer)
 
 
-def config_generation(config) -> str:
-    """'tf_keras2' or 'keras3': which Keras wrote a model config (its `keras_version`, else its form)."""
-    if isinstance(config, dict) and isinstance(config.get("keras_version"), str):
-        return "tf_keras2" if config["keras_version"].startswith("2.") else "keras3"
-    stack = [config]
-    while stack:
-        x = stack.pop()
-        if isinstance(x, dict):
-            if x.get("class_name") == "InputLayer" and isinstance(x.get("config"), dict):
-                if "batch_input_shape" in x["config"]:
-                    return "tf_keras2"
-                if "batch_shape" in x["config"]:
-                    return "keras3"
-            if isinstance(x.get("config"), dict) and isinstance(x["config"].get("dtype"), dict):
-                return "keras3"
-            stack.extend(v for v in x.values() if isinstance(v, (dict, list)))
-        elif isinstance(x, list):
-            stack.extend(v for v in x if isinstance(v, (dict, list)))
-    return "keras3"
+def _layers_using(entry, value: str, layer: str = "") -> list[str]:
+    """Names of the layers in a config whose activation or recurrent_activation is `value`."""
+    found = []
+    if isinstance(entry, list):
+        for e in entry:
+            found += _layers_using(e, value, layer)
+    elif isinstance(entry, dict):
+        if isinstance(entry.get("name"), str) and any(k in entry for k in _ACTIVATION_KEYS):
+            layer = entry["name"]
+        if any(entry.get(k) == value for k in _ACTIVATION_KEYS):
+            found.append(layer or "?")
+        for v in entry.values():
+            if isinstance(v, (dict, list)):
+                found += _layers_using(v, value, layer)
+    return list(dict.fromkeys(found))
+
+
+def _fill_keras2_defaults(entry) -> None:
+    """Arguments a Keras 2 config may lack whose Keras 3 default changes the numbers: a GRU written before
+    `reset_after` existed (Keras 2.0 to 2.1.2) applied the reset gate before the recurrent product."""
+    if isinstance(entry, list):
+        for e in entry:
+            _fill_keras2_defaults(e)
+        return
+    if not isinstance(entry, dict):
+        return
+    cfg = entry.get("config")
+    if entry.get("class_name") in ("GRU", "CuDNNGRU") and isinstance(cfg, dict) and "reset_after" not in cfg:
+        cfg["reset_after"] = False
+    for v in entry.values():
+        if isinstance(v, (dict, list)):
+            _fill_keras2_defaults(v)
 
 
 # -- Keras 3 -------------------------------------------------------------------------------------------------------
@@ -252,8 +267,11 @@ def to_yaml(model, target: str = "keras3", **yaml_kwargs) -> str:
     return yaml.safe_dump(to_config(model, target), **yaml_kwargs)
 
 
-def model_from_dict(config, custom_objects=None, safe_mode: bool = True, source: str = "config"):
-    """A model from a parsed `{class_name, config}` dictionary of either Keras generation."""
+def model_from_dict(config, custom_objects=None, safe_mode: bool = True, source: str = "config",
+                    keras_version: str | None = None):
+    """A model from a parsed `{class_name, config}` dictionary of either Keras generation. `keras_version` is what the
+    file around the config says wrote it (an .h5 attribute, a .keras archive's metadata); the model remembers the
+    generation, and saving it writes for that generation unless the caller names a target."""
     from core.models import Model
     from core.models.model_config import deserialize_layer
 
@@ -263,10 +281,22 @@ def model_from_dict(config, custom_objects=None, safe_mode: bool = True, source:
                               f"'config', got {keys}.")
     from core.activations import tf_keras2_names
 
-    with tf_keras2_names(config_generation(config) == "tf_keras2"):
+    generation = config_generation(config, keras_version, source)
+    if generation.evidence is None:
+        ambiguous = _layers_using(config, "hard_sigmoid")
+        if ambiguous:
+            warnings.warn(f"{source}: nothing in it says which Keras wrote it, and layer(s) "
+                          f"{', '.join(repr(n) for n in ambiguous)} use 'hard_sigmoid', which is x / 6 + 0.5 in "
+                          f"Keras 3 and 0.2x + 0.5 in Keras 2. Read as Keras 3's; if Keras 2 wrote it, pass "
+                          f"keras_version='2' (the predictions differ).", KerasGenerationWarning, stacklevel=3)
+    if generation.name == "tf_keras2":
+        config = copy.deepcopy(config)
+        _fill_keras2_defaults(config)
+    with tf_keras2_names(generation.name == "tf_keras2"):
         model = deserialize_layer(config, custom_objects=custom_objects, safe_mode=safe_mode)
     if not isinstance(model, Model):
         raise FileFormatError(f"{source} describes a single {config['class_name']} layer, not a model.")
+    model.keras_generation = generation.name
     return model
 
 

@@ -376,13 +376,15 @@ def _load_h5(path: Path, source: str, custom_objects, compile: bool, safe_mode: 
                 if weights_io.legacy_weights_group(f) is not None or "layers" in f else ""
             raise FileFormatError(f"{source} has no 'model_config' attribute, so it is not a Keras model file{hint}.")
         config = _json_attr(raw, f"{source}: model_config")
-        model = keras_config.model_from_dict(config, custom_objects, safe_mode, source=f"{source} (model_config)")
+        version = weights_io.read_str_attr(f, "keras_version", "") or (
+            weights_io.read_str_attr(f["model_weights"], "keras_version", "") if "model_weights" in f else "")
+        model = keras_config.model_from_dict(config, custom_objects, safe_mode, source=f"{source} (model_config)",
+                                             keras_version=version or None)
         if "model_weights" not in f:
             raise FileFormatError(f"{source} has a model_config but no 'model_weights' group.")
         plan = weights_io.plan_from_open_hdf5(model, f, source, by_name=False, skip_mismatch=False)
         raw_training = weights_io.read_attr(f, "training_config") if "training_config" in f.attrs else None
         training = _json_attr(raw_training, f"{source}: training_config") if raw_training is not None else None
-        version = weights_io.read_str_attr(f, "keras_version", "")
         return model, plan, training, _read_optimizer_h5(f, source), _state_layout(version, training)
 
     model, plan, training, state, target = weights_io.read_hdf5(path, source, read)
@@ -427,6 +429,17 @@ def _json_attr(raw, what: str):
         raise FileFormatError(f"{what} is not valid JSON: {exc}") from exc
 
 
+def _archive_keras_version(metadata_text: str | None) -> str | None:
+    """The `keras_version` a .keras archive's metadata.json records (tf.keras 2.13 to 2.15 wrote .keras archives
+    too); None when it records none."""
+    try:
+        metadata = json.loads(metadata_text) if metadata_text else None
+    except json.JSONDecodeError:
+        return None
+    version = metadata.get("keras_version") if isinstance(metadata, dict) else None
+    return version if isinstance(version, str) else None
+
+
 def _load_keras(path: Path, source: str, custom_objects, compile: bool, safe_mode: bool):  # noqa: A002
     try:
         with zipfile.ZipFile(path) as z:
@@ -436,6 +449,7 @@ def _load_keras(path: Path, source: str, custom_objects, compile: bool, safe_mod
                 raise FileFormatError(f"{source} is a zip file but not a Keras archive: it lacks {sorted(missing)}.")
             config_text = z.read("config.json").decode("utf8")
             weights_bytes = z.read("model.weights.h5")
+            metadata_text = z.read("metadata.json").decode("utf8") if "metadata.json" in names else None
     except NetweaverError:
         raise
     except (zipfile.BadZipFile, OSError, KeyError, ValueError, EOFError, RuntimeError) as exc:
@@ -444,7 +458,8 @@ def _load_keras(path: Path, source: str, custom_objects, compile: bool, safe_mod
         config = json.loads(config_text)
     except json.JSONDecodeError as exc:
         raise FileFormatError(f"{source}: config.json is not valid JSON: {exc}") from exc
-    model = keras_config.model_from_dict(config, custom_objects, safe_mode, source=f"{source} (config.json)")
+    model = keras_config.model_from_dict(config, custom_objects, safe_mode, source=f"{source} (config.json)",
+                                         keras_version=_archive_keras_version(metadata_text))
     weights_source = f"{source} (model.weights.h5)"
 
     def read(f):

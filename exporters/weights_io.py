@@ -327,6 +327,9 @@ def plan_by_layers(model, stored: list[StoredLayer], *, by_name: bool, skip_mism
 
 # -- the legacy HDF5 layout ------------------------------------------------------------------------------------------
 def read_legacy_group(group, source: str) -> list[StoredLayer]:
+    from exporters.keras_generation import generation_of_version
+
+    generation_of_version(read_str_attr(group, "keras_version", "") or "", source)  # Keras 1's layout: refused
     try:
         names = read_str_list_attr(group, "layer_names")
     except KeyError:
