@@ -15,7 +15,7 @@ HEADLESS = ("summary", "train", "export")
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in HEADLESS:
-        from exporters.cli import main as cli_main
+        from app.cli import main as cli_main
 
         return cli_main(argv)
     from app.launcher import run

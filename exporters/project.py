@@ -12,7 +12,7 @@ output, "metrics": [...], "loss_weights": ..., "batch_size": 32, "epochs": 10, "
 {"name": ..., "path": "data.npz" (relative to the project), "x": [...], "y": [...], "validation": optional
 {"x": [...], "y": [...], "path": optional, default the same file}}; in an .npz `x`/`y` name arrays (one per model
 input/output, in order), in a .csv (header row) column names and in a .npy (one 2-D array) column indices, whose
-columns make the one input and the one target. `python main.py train` (exporters/train_command.py) uses both.
+columns make the one input and the one target. `python main.py train` (app/train_command.py) uses both.
 
 Autosave: `autosave(doc, path)` writes `<project>.autosave` (or one in the user's data folder for an untitled
 document); `autosave_candidates()` lists the copies a crash left behind, which the app offers at its next start.

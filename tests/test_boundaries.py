@@ -38,3 +38,12 @@ def test_importing_core_and_exporters_loads_no_qt():
             "print(bad); sys.exit(1 if bad else 0)")
     res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_the_command_line_front_end_loads_no_qt():
+    """`python main.py summary|train|export` must run on a server without a display or Qt's libraries."""
+    code = ("import sys, app.cli, app.train_command, core.training_run\n"
+            "bad = [m for m in sys.modules if m.split('.')[0] in ('PySide6', 'pyqtgraph', 'shiboken6')]\n"
+            "print(bad); sys.exit(1 if bad else 0)")
+    res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout + res.stderr

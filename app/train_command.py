@@ -36,7 +36,7 @@ import numpy as np
 
 from core import runtime
 from core.callbacks import Callback, CSVLogger
-from exporters.cli import UsageError, add_command
+from app.cli import UsageError, add_command
 from exporters.paths import prepare_output
 from exporters.project import give_ordinary_permissions
 
@@ -223,7 +223,7 @@ def _load_project_model(path: Path, args):
 
 
 def _load_keras_model(path: Path, args):
-    from exporters.cli import load_any_model
+    from app.cli import load_any_model
 
     model = load_any_model(path)
     if not model.get_compile_config().get("loss"):

@@ -110,7 +110,7 @@ def _run_export(args: argparse.Namespace) -> int:
 
 add_command("summary", _configure_summary, _run_summary)
 add_command("export", _configure_export, _run_export)
-from exporters import train_command  # noqa: E402,F401  (registers `train`; it imports add_command from here)
+from app import train_command  # noqa: E402,F401  (registers `train`; it imports add_command from here)
 
 
 # -- entry -----------------------------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from core.models import load_model, model_from_json, model_from_yaml
-from exporters.cli import main
+from app.cli import main
 from exporters.onnx_export import run_onnx
 from tests.fixture_utils import fixture_io, fixture_path
 

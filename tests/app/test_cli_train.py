@@ -15,9 +15,9 @@ import pytest
 
 from core import runtime
 from core.models import load_model
-from exporters.cli import main
+from app.cli import main
 from exporters.project import load_project
-from exporters.train_command import train
+from app.train_command import train
 from tests.fixture_utils import fixture_io, fixture_path
 
 ROOT = Path(__file__).resolve().parents[2]
