@@ -13,7 +13,8 @@ Everything is checked before the first step: a bad input (a missing data file or
 model, no training settings, an unknown device) prints one line naming the problem, exits 2 and writes nothing.
 After training the weights go to the project's sidecar file (the project then refers to it) or to `--weights-out`
 (`.npz` in the project's sidecar layout, `.weights.h5`/`.h5` in Keras's), and the history (one row per finished
-epoch, written by `CSVLogger`) to `--history-out` (default `<model>.history.csv` beside the model). Ctrl-C stops
+epoch, written by `CSVLogger`) to `--history-out` (default `<model>.history.csv` beside the model). A bundled example
+is never modified: its weights and history go to the working directory (`<name>.weights.npz`). Ctrl-C stops
 after the batch that is running, keeps the weights of that last completed step and the finished epochs' history,
 writes both and exits 130; a second Ctrl-C interrupts the running batch itself (fit then keeps the weights of the
 step before it).
@@ -35,12 +36,12 @@ from pathlib import Path
 import numpy as np
 
 from core import runtime
-from core.callbacks import Callback, CSVLogger
+from core.callbacks import CSVLogger, History
 from app.cli import UsageError, add_command
 from exporters.paths import prepare_output
 from exporters.project import give_ordinary_permissions
 
-FIT_DEFAULTS = {"batch_size": 32, "epochs": 1, "validation_split": 0.0, "shuffle": True}
+FIT_DEFAULTS = {"batch_size": 32, "epochs": 1, "validation_split": 0.0, "shuffle": True}  # for a Keras file
 _KERAS_SUFFIXES = (".h5", ".hdf5", ".keras")
 
 
@@ -52,6 +53,7 @@ class TrainResult:
     history_path: Path
     device: str
     interrupted: bool = False
+    run: object = None  # the core.training_run.TrainingRun
 
 
 # -- reading data ---------------------------------------------------------------------------------------------------
@@ -173,24 +175,29 @@ def npz_arrays(path: Path):
 
 
 # -- the model and its settings ---------------------------------------------------------------------------------------
-def _fit_settings(training: dict, args, where: str) -> dict:
-    settings = {k: training.get(k, v) for k, v in FIT_DEFAULTS.items()}
+def _overridden(training: dict, args) -> dict:
+    settings = dict(training)
     if args.epochs is not None:
         settings["epochs"] = args.epochs
     if args.batch_size is not None:
         settings["batch_size"] = args.batch_size
-    for key in ("epochs", "batch_size"):
-        v = settings[key]
-        if isinstance(v, bool) or not isinstance(v, int) or v < (0 if key == "epochs" else 1):
-            raise UsageError(f"{where}: {key} must be a {'non-negative' if key == 'epochs' else 'positive'} "
-                             f"integer, got {v!r}.")
-    split = settings["validation_split"]
-    if isinstance(split, bool) or not isinstance(split, (int, float)) or not 0.0 <= split < 1.0:
-        raise UsageError(f"{where}: validation_split must be a number in [0, 1), got {split!r}.")
+    if args.device is not None:
+        settings["device"] = args.device
     return settings
 
 
+def _checked(settings: dict, where: str) -> dict:
+    from core.errors import InputDataError
+    from core.training_run import check_settings
+
+    try:
+        return check_settings(settings)
+    except InputDataError as exc:
+        raise UsageError(f"{where}: {exc}") from None
+
+
 def _load_project_model(path: Path, args):
+    from core.training_run import build_model
     from exporters import project
 
     doc = project.load_project(path)
@@ -199,8 +206,9 @@ def _load_project_model(path: Path, args):
     if not isinstance(training, dict) or not training.get("loss"):
         raise UsageError(f"{where} has no training settings: its 'training' object needs at least a 'loss' (and "
                          f"usually 'optimizer', 'metrics', 'epochs', 'batch_size').")
+    settings = _checked(_overridden(training, args), where)
     if args.data:
-        data = npz_arrays(Path(args.data))
+        spec, data = None, npz_arrays(Path(args.data))
     else:
         refs = doc.datasets
         if not refs:
@@ -210,29 +218,24 @@ def _load_project_model(path: Path, args):
         if not chosen:
             raise UsageError(f"{where} has no dataset named '{args.dataset}' (it has: "
                              f"{', '.join(str(r.get('name')) for r in refs if isinstance(r, dict))}).")
-        data = dataset_arrays(chosen[0], path.parent)
-    if training.get("seed") is not None:
-        from core.utils import set_random_seed
-
-        set_random_seed(int(training["seed"]))  # before the model is built: its initial weights come from it
-    model = doc.to_model()
-    model.compile(optimizer=training.get("optimizer", "rmsprop"), loss=training["loss"],
-                  metrics=training.get("metrics"), loss_weights=training.get("loss_weights"),
-                  weighted_metrics=training.get("weighted_metrics"))
-    return doc, model, _fit_settings(training, args, where), data
+        spec, data = chosen[0], dataset_arrays(chosen[0], path.parent)
+    model = build_model(doc, settings)
+    return doc, model, settings, spec, data
 
 
 def _load_keras_model(path: Path, args):
     from app.cli import load_any_model
 
     model = load_any_model(path)
-    if not model.get_compile_config().get("loss"):
+    loss = model.get_compile_config().get("loss")
+    if not loss:
         raise UsageError(f"'{path.name}' has no training settings: it holds no training config (a model saved "
                          f"after compile() has one).")
     if not args.data:
         raise UsageError(f"'{path.name}' is a Keras file: pass the training arrays with --data FILE.npz "
                          f"(arrays 'x' and 'y').")
-    return None, model, _fit_settings({}, args, f"'{path.name}'"), npz_arrays(Path(args.data))
+    settings = _checked(_overridden(dict(FIT_DEFAULTS, loss=loss), args), f"'{path.name}'")
+    return None, model, settings, None, npz_arrays(Path(args.data))
 
 
 def _check_counts(model, x, y, val, where: str) -> None:
@@ -244,16 +247,24 @@ def _check_counts(model, x, y, val, where: str) -> None:
             raise UsageError(f"{what}: {len(ys)} y array(s) for model '{model.name}' with {n_out} output(s).")
 
 
-def _one_or_list(arrays):
-    return arrays[0] if len(arrays) == 1 else list(arrays)
+def is_bundled_example(path: Path) -> bool:
+    """A project shipped in resources/examples: training it never writes into the installation."""
+    import resources
+
+    examples = Path(resources.__file__).resolve().parent / "examples"
+    return examples in Path(path).resolve().parents
 
 
-def _default_weights_out(path: Path, doc) -> Path:
+def _default_outputs(path: Path, doc) -> tuple[Path, Path]:
+    """(weights, history) paths: beside the model, or in the working directory for a bundled example."""
+    folder = Path.cwd() if is_bundled_example(path) else path.parent
     if doc is not None:
         from exporters.project import weights_path_for
 
-        return weights_path_for(path)
-    return path.with_name(path.stem + ".weights.h5")
+        weights = weights_path_for(folder / path.name)
+    else:
+        weights = folder / (path.stem + ".weights.h5")
+    return weights, folder / (path.stem + ".history.csv")
 
 
 def _check_weights_out(out: Path, doc) -> None:
@@ -268,14 +279,17 @@ def _check_weights_out(out: Path, doc) -> None:
 
 
 # -- Ctrl-C ---------------------------------------------------------------------------------------------------------
-class _StopOnInterrupt(Callback):
-    """The first Ctrl-C asks fit to stop after the running batch (so the weights are those of a completed step);
+class _StopOnInterrupt:
+    """The first Ctrl-C asks the run to stop after the running batch (so the weights are those of a completed step);
     a second one raises KeyboardInterrupt as usual."""
 
-    def __init__(self):
-        super().__init__()
-        self.requested = False
+    def __init__(self, control):
+        self.control = control
         self._previous = None
+
+    @property
+    def requested(self) -> bool:
+        return self.control.stopped
 
     def __enter__(self):
         try:
@@ -289,15 +303,11 @@ class _StopOnInterrupt(Callback):
             signal.signal(signal.SIGINT, self._previous)
 
     def _handle(self, signum, frame):
-        if self.requested:
+        if self.control.stopped:
             raise KeyboardInterrupt
-        self.requested = True
+        self.control.stop()
         print("\ninterrupted: stopping after this batch (Ctrl-C again to interrupt the batch itself)",
               file=sys.stderr, flush=True)
-
-    def on_train_batch_end(self, batch, logs=None):
-        if self.requested:
-            self.model.cancel_training()
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None):
@@ -305,27 +315,36 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
 
 
 # -- the command ----------------------------------------------------------------------------------------------------
-def train(model_path, *, device: str = "auto", epochs: int | None = None, batch_size: int | None = None,
+def train(model_path, *, device: str | None = None, epochs: int | None = None, batch_size: int | None = None,
           dataset: str | None = None, data=None, weights_out=None, history_out=None, verbose: int = 1,
           callbacks=()) -> TrainResult:
     """Train a project or a compiled Keras file as `python main.py train` does; returns the trained model and the
-    paths written. Raises UsageError (or a NetweaverError) on bad input, before anything is written."""
-    args = argparse.Namespace(epochs=epochs, batch_size=batch_size, dataset=dataset, data=data)
+    paths written. Raises UsageError (or a NetweaverError) on bad input, before anything is written.
+
+    A project trains with its `training` settings (the arguments given here override them) as one
+    `core.training_run.TrainingRun`, exactly as the window's Train button does; the finished run is added to the
+    project's `runs` when the project is rewritten (a bundled example never is: its outputs go to the working
+    directory)."""
+    from core.training_run import RunControl, TrainingRun, execute_run
+
+    if device is not None:
+        device = runtime.check_device(device)
+    args = argparse.Namespace(epochs=epochs, batch_size=batch_size, dataset=dataset, data=data, device=device)
     path = Path(model_path)
-    device = runtime.check_device(device)
     if not path.is_file():
         raise UsageError(f"no such file: {path}")
     suffix = path.suffix.lower()
     if suffix == ".nwproj":
-        doc, model, settings, (x, y, val) = _load_project_model(path, args)
+        doc, model, settings, spec, (x, y, val) = _load_project_model(path, args)
     elif suffix in _KERAS_SUFFIXES or suffix in (".json", ".yaml", ".yml"):
-        doc, model, settings, (x, y, val) = _load_keras_model(path, args)
+        doc, model, settings, spec, (x, y, val) = _load_keras_model(path, args)
     else:
         raise UsageError(f"{path.name}: expected a project (.nwproj) or a Keras file (.h5, .keras).")
     _check_counts(model, x, y, val, str(data or path.name))
-    weights_path = Path(weights_out) if weights_out else _default_weights_out(path, doc)
+    default_weights, default_history = _default_outputs(path, doc)
+    weights_path = Path(weights_out) if weights_out else default_weights
     _check_weights_out(weights_path, doc)
-    history_path = Path(history_out) if history_out else path.with_name(path.stem + ".history.csv")
+    history_path = Path(history_out) if history_out else default_history
     if history_path.is_dir():
         raise UsageError(f"--history-out {history_path} is a folder.")
 
@@ -334,39 +353,37 @@ def train(model_path, *, device: str = "auto", epochs: int | None = None, batch_
     fd, partial = tempfile.mkstemp(prefix="netweaver-history-", suffix=".csv")
     os.close(fd)
     partial = Path(partial)
-    stopper = _StopOnInterrupt()
-    kwargs = dict(batch_size=settings["batch_size"], epochs=settings["epochs"], shuffle=bool(settings["shuffle"]),
-                  verbose=verbose, device=device, callbacks=[CSVLogger(partial), stopper, *callbacks])
-    if val is not None:
-        kwargs["validation_data"] = (_one_or_list(val[0]), _one_or_list(val[1]))
-    elif settings["validation_split"]:
-        kwargs["validation_split"] = float(settings["validation_split"])
+    control = RunControl()
+    run = TrainingRun(settings=settings, dataset=spec, model=doc.graph_dict() if doc is not None else None)
     try:
-        with stopper:
-            history = model.fit(_one_or_list(x), _one_or_list(y), **kwargs)
+        with _StopOnInterrupt(control):
+            execute_run(model, run, x, y, val, control=control, callbacks=[CSVLogger(partial), *callbacks],
+                        verbose=verbose)
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
-    used = "cpu" if device == "cpu" or not runtime.cuda_usable() else "cuda"
-    interrupted = stopper.requested
+    interrupted = run.outcome == "stopped"
 
     prepare_output(weights_path)
     if doc is not None and weights_path.name.lower().endswith(".npz"):
         _store_weights(doc, model)
-        if weights_out:
+        if weights_out or is_bundled_example(path):
             from exporters.project import _write_weights  # the sidecar layout, without touching the project
 
             _write_weights(doc, weights_path)
         else:
             from exporters.project import save_project  # writes the sidecar and makes the project refer to it
 
+            doc.runs.append(run)
             save_project(doc, path)
     else:
         model.save_weights(weights_path)
     prepare_output(history_path)
     give_ordinary_permissions(partial)
     shutil.move(partial, history_path)
-    return TrainResult(model, history, weights_path, history_path, used, interrupted)
+    history = History()
+    history.history, history.epoch = run.history, list(range(run.initial_epoch, run.initial_epoch + run.epochs_done))
+    return TrainResult(model, history, weights_path, history_path, run.device, interrupted, run)
 
 
 def _store_weights(doc, model) -> None:
@@ -381,7 +398,8 @@ def _store_weights(doc, model) -> None:
 def _configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="a project (.nwproj) with training settings and datasets, or a compiled Keras "
                                  "file (.h5, .keras) with --data")
-    p.add_argument("--device", default="auto", help="auto (CUDA when it can start), cpu or cuda")
+    p.add_argument("--device", help="auto (CUDA when it can start), cpu or cuda (default: the project's, else "
+                                    "auto)")
     p.add_argument("--epochs", type=int, help="number of epochs (overrides the project's)")
     p.add_argument("--batch-size", type=int, help="batch size (overrides the project's)")
     p.add_argument("--dataset", help="which of the project's datasets to train on (by name; default the first)")

@@ -103,6 +103,7 @@ class Document:
         self.wires: list[Wire] = []
         self.training: dict = {}   # compile and fit settings, kept for the training panel and the project file
         self.datasets: list = []   # dataset references
+        self.runs: list = []       # finished training runs (`core.training_run.TrainingRun`), oldest first
         self.extra: dict = {}      # project fields this version does not know, kept on re-save
         # The model's inputs and outputs in the order an imported model had them (node id, port); sinks drawn
         # later are appended.

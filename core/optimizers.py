@@ -109,6 +109,11 @@ class schedules:  # noqa: N801 - Keras's namespace `keras.optimizers.schedules`
     PiecewiseConstantDecay = PiecewiseConstantDecay
     CosineDecay = CosineDecay
 
+    @staticmethod
+    def deserialize(config):
+        """A schedule from its Keras config (`{"class_name": "ExponentialDecay", "config": {...}}`)."""
+        return get_object(config, _SCHEDULES, "learning rate schedule")
+
 
 _SCHEDULES = {c.__name__: c for c in (ExponentialDecay, PiecewiseConstantDecay, CosineDecay)}
 

@@ -6,13 +6,15 @@ references, and the path of a sidecar weights file (`.npz`, relative to the proj
 half-written project. Fields that a newer Netweaver added and this one does not know are kept on re-save; a file of
 a newer schema version is refused with a message saying so.
 
-`training` holds what compile and fit take: {"optimizer": name or Keras config, "loss": name, config or one per
-output, "metrics": [...], "loss_weights": ..., "batch_size": 32, "epochs": 10, "validation_split": 0.0,
-"shuffle": true, "seed": optional int}. Each entry of `datasets` refers to data beside the project:
-{"name": ..., "path": "data.npz" (relative to the project), "x": [...], "y": [...], "validation": optional
-{"x": [...], "y": [...], "path": optional, default the same file}}; in an .npz `x`/`y` name arrays (one per model
-input/output, in order), in a .csv (header row) column names and in a .npy (one 2-D array) column indices, whose
-columns make the one input and the one target. `python main.py train` (app/train_command.py) uses both.
+`training` holds what compile and fit take (see `core.training_run`): {"optimizer": name or Keras config, "loss":
+name, config or one per output, "metrics": [...], "loss_weights": ..., "batch_size": 32, "epochs": 10,
+"validation_split": 0.0, "shuffle": true, "seed": optional int}. `runs` lists the finished training runs
+(`TrainingRun.to_dict()`: settings, dataset, the graph as drawn, history, times, outcome). Each entry of `datasets`
+refers to data beside the project: {"name": ..., "path": "data.npz" (relative to the project), "x": [...], "y": [...],
+"validation": optional {"x": [...], "y": [...], "path": optional, default the same file}}; in an .npz `x`/`y` name
+arrays (one per model input/output, in order), in a .csv (header row) column names and in a .npy (one 2-D array)
+column indices, whose columns make the one input and the one target. `python main.py train` (app/train_command.py)
+and the window's Train button use both.
 
 Autosave: `autosave(doc, path)` writes `<project>.autosave` (or one in the user's data folder for an untitled
 document); `autosave_candidates()` lists the copies a crash left behind, which the app offers at its next start.
@@ -33,14 +35,14 @@ from exporters.paths import prepare_output
 
 SCHEMA_VERSION = 1
 FORMAT = "netweaver-project"
-_KNOWN = {"format", "schema_version", "graph", "training", "datasets", "weights", "netweaver_version"}
+_KNOWN = {"format", "schema_version", "graph", "training", "datasets", "runs", "weights", "netweaver_version"}
 
 
 def project_dict(doc: Document, weights_file: str | None = None) -> dict:
     data = dict(doc.extra)  # unknown fields first, so ours win where names clash
     data.update({"format": FORMAT, "schema_version": SCHEMA_VERSION, "netweaver_version": _version(),
                  "graph": doc.graph_dict(), "training": doc.training, "datasets": doc.datasets,
-                 "weights": weights_file})
+                 "runs": [run.to_dict() for run in doc.runs], "weights": weights_file})
     return data
 
 
@@ -138,6 +140,7 @@ def project_from_dict(data, path: Path | None = None) -> Document:
         raise FileFormatError(f"{where}: {exc}") from exc
     doc.training = data.get("training") or {}
     doc.datasets = data.get("datasets") or []
+    doc.runs = _runs(data.get("runs") or [], where)
     doc.extra = {k: v for k, v in data.items() if k not in _KNOWN}
     weights_file = data.get("weights")
     if weights_file:
@@ -145,6 +148,17 @@ def project_from_dict(data, path: Path | None = None) -> Document:
             raise FileFormatError(f"{where} refers to weights file '{weights_file}' but has no folder to find it in.")
         _load_weights(doc, path.parent / weights_file, where)
     return doc
+
+
+def _runs(entries, where: str) -> list:
+    from core.training_run import TrainingRun
+
+    if not isinstance(entries, list):
+        raise FileFormatError(f"{where}: 'runs' must be a list of runs.")
+    try:
+        return [TrainingRun.from_dict(e, f"{where}: runs[{i}]") for i, e in enumerate(entries)]
+    except NetweaverError as exc:
+        raise FileFormatError(str(exc)) from exc
 
 
 def _load_weights(doc: Document, wpath: Path, where: str) -> None:

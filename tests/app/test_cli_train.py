@@ -243,3 +243,28 @@ def test_several_inputs_from_numbered_arrays(tmp_path, capsys):
     np.savez(tmp_path / "one.npz", x=rng.integers(1, 1000, (32, 6)), y=rng.integers(0, 10, 32))
     assert main(["train", str(project), "--data", str(tmp_path / "one.npz"), "--quiet"]) == 2
     assert "1 x array(s) for model 'encoder_decoder' with 2 input(s)" in capsys.readouterr().err
+
+
+def test_training_a_bundled_example_leaves_it_untouched(tmp_path, monkeypatch):
+    """Outputs of training a shipped example go to the working directory; the example and its folder are never
+    written (they may be inside site-packages)."""
+    monkeypatch.chdir(tmp_path)
+    before = _snapshot(EXAMPLES)
+    result = train(EXAMPLES / "mlp.nwproj", epochs=1, device="cpu", verbose=0)
+    assert _snapshot(EXAMPLES) == before
+    assert result.weights_path == tmp_path / "mlp.weights.npz" and result.weights_path.is_file()
+    assert result.history_path == tmp_path / "mlp.history.csv" and result.history_path.is_file()
+
+
+def test_a_trained_project_records_its_run(tmp_path):
+    project = _copy_example(tmp_path)
+    result = train(project, epochs=2, device="cpu", verbose=0)
+    runs = load_project(project).runs
+    assert len(runs) == 1
+    run = runs[0]
+    assert run.outcome == "finished" and run.device == "cpu" and run.epochs_done == 2
+    assert run.settings["epochs"] == 2 and run.settings["loss"] == "sparse_categorical_crossentropy"
+    assert run.dataset["name"] == "synthetic" and run.model["nodes"]
+    for key, values in result.history.history.items():
+        np.testing.assert_allclose(run.history[key], values, rtol=1e-6)
+    assert len(run.learning_rates) == 2 and run.started <= run.ended
