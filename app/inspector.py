@@ -114,7 +114,7 @@ class FieldEditor(QWidget):
             return w
         if kind == "float" and value is not None:
             w = QDoubleSpinBox()
-            w.setDecimals(6)
+            w.setDecimals(10 if 0 < abs(float(value)) < 1e-4 else 6)  # epsilon=1e-7 must not show as 0
             w.setRange(self.spec.minimum if self.spec.minimum is not None else -1e12,
                        self.spec.maximum if self.spec.maximum is not None else 1e12)
             w.setSingleStep(0.05 if self.spec.maximum == 1.0 else 0.1)

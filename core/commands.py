@@ -126,6 +126,57 @@ class SetConfig(Command):
         doc.set_config(self.node_id, self.old)
 
 
+class SetTrainingSettings(Command):
+    """Replace the compile and fit settings (`Document.training`) the training panel edits."""
+
+    def __init__(self, doc: Document, settings: dict, text: str = "Change training settings"):
+        self.old = copy.deepcopy(doc.training)
+        self.new = copy.deepcopy(settings)
+        self.text = text
+
+    def do(self, doc):
+        doc.set_training(self.new)
+
+    def undo(self, doc):
+        doc.set_training(self.old)
+
+
+class SetDataset(Command):
+    """Replace the dataset training uses (`Document.datasets[0]`), keeping any others."""
+
+    def __init__(self, doc: Document, spec: dict | None, text: str = "Change the data"):
+        self.old = copy.deepcopy(doc.datasets)
+        self.new = ([copy.deepcopy(spec)] if spec is not None else []) + copy.deepcopy(doc.datasets[1:])
+        self.text = text
+
+    def do(self, doc):
+        doc.set_datasets(self.new)
+
+    def undo(self, doc):
+        doc.set_datasets(self.old)
+
+
+class RecordRun(Command):
+    """A finished training run becomes the document's: the layers take its weights and the run joins the list.
+    Undo puts back the weights from before the run and drops it."""
+
+    def __init__(self, doc: Document, run, weights: dict[str, list], text: str | None = None):
+        self.run = run
+        self.new = {nid: [w.copy() for w in ws] for nid, ws in weights.items() if nid in doc.nodes}
+        self.old = {nid: doc.nodes[nid].weights for nid in self.new}
+        self.text = text or f"Train ({run.outcome}, {run.epochs_done} epoch(s))"
+
+    def do(self, doc):
+        for nid, ws in self.new.items():
+            doc.set_weights(nid, ws)
+        doc.add_run(self.run)
+
+    def undo(self, doc):
+        doc.remove_run(self.run)
+        for nid, ws in self.old.items():
+            doc.set_weights(nid, ws)
+
+
 class Macro(Command):
     """Several commands as one undo step (paste, delete a selection, auto-layout)."""
 

@@ -95,7 +95,7 @@ class DocumentSummaryRow:
 
 class Document:
     """A Functional model being drawn. Mutators emit events: node_added, node_removed, node_moved, config_changed,
-    weights_changed, wire_added, wire_removed, reset."""
+    weights_changed, wire_added, wire_removed, reset, training_changed, datasets_changed, runs_changed."""
 
     def __init__(self, name: str = "model"):
         self.name = name
@@ -193,6 +193,26 @@ class Document:
         node = self._node(node_id)
         node.weights = None if weights is None else [np.array(w) for w in weights]
         self._emit("weights_changed", node)
+
+    def set_training(self, settings: dict) -> None:
+        self.training = copy.deepcopy(settings)
+        self._emit("training_changed", self.training)
+
+    def set_datasets(self, datasets: list) -> None:
+        self.datasets = copy.deepcopy(datasets)
+        self._emit("datasets_changed", self.datasets)
+
+    def add_run(self, run) -> None:
+        self.runs.append(run)
+        self._emit("runs_changed", self.runs)
+
+    def remove_run(self, run) -> None:
+        self.runs.remove(run)
+        self._emit("runs_changed", self.runs)
+
+    def structure(self) -> str:
+        """The graph without node positions: equal exactly when the drawn model is the same model."""
+        return structure_of(self.graph_dict())
 
     def add_wire(self, wire: Wire, index: int | None = None) -> None:
         reason = self.check_wire(wire.src, wire.src_port, wire.dst, wire.dst_port)
@@ -595,6 +615,14 @@ class Document:
         self.output_order = [(str(o[0]), int(o[1])) for o in graph.get("outputs", []) if o[0] in trial.nodes]
         self._next_id = 1
         self._emit("reset", None)
+
+
+def structure_of(graph: dict) -> str:
+    """A graph dict (`Document.graph_dict()`) without node positions, as comparable text."""
+    graph = copy.deepcopy(graph)
+    for node in graph.get("nodes", []):
+        node.pop("position", None)
+    return json.dumps(graph, sort_keys=True, default=str)
 
 
 def _input_config(config: dict) -> dict:

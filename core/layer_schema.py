@@ -389,3 +389,30 @@ def object_choices(kind: str) -> list[str]:
     registry = getattr(object_module(kind), "_REGISTRY", {})
     return sorted(name for name, cls in registry.items()
                   if isinstance(cls, type) and name == cls.__name__)
+
+
+# -- optimizers (the training panel's form) ----------------------------------------------------------------------
+_OPTIMIZER_HIDDEN = {"self", "name", "learning_rate", "loss_scale_factor", "ema_overwrite_frequency"}
+
+
+def optimizer_fields(class_name: str) -> list[FieldSpec]:
+    """The arguments of an optimizer other than its learning rate: its own first, then the clipping, weight decay,
+    EMA and accumulation arguments every Keras 3 optimizer takes."""
+    from core import optimizers
+
+    cls = type(optimizers.get(class_name))
+    docs = _docstring_args(cls)
+    fields: list[FieldSpec] = []
+    for klass in (cls, optimizers.Optimizer):
+        for p in inspect.signature(klass.__init__).parameters.values():
+            if p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL) or p.name in _OPTIMIZER_HIDDEN:
+                continue
+            if any(f.name == p.name for f in fields):
+                continue
+            kind, extra = _kind_of(p.name, p.default)
+            if p.default is None:
+                kind = "float" if p.name in ("clipnorm", "clipvalue", "global_clipnorm", "weight_decay") else "int"
+                extra = {"minimum": 0.0} if kind == "float" else {"minimum": 1}
+            fields.append(FieldSpec(p.name, kind, p.default, optional=p.default is None,
+                                    doc=docs.get(p.name, ""), **extra))
+    return fields

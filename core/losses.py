@@ -395,6 +395,11 @@ def get(identifier):
     raise ConfigError(f"Cannot interpret {identifier!r} as a loss.")
 
 
+def names() -> list[str]:
+    """The loss names `get` takes ('mse', 'categorical_crossentropy', ...), without the short aliases' twins."""
+    return sorted(_FUNCTIONS)
+
+
 def serialize(loss):
     if isinstance(loss, LossFunctionWrapper) and type(loss) is LossFunctionWrapper:
         return loss.name

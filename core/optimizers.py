@@ -652,6 +652,11 @@ def get(identifier):
     raise ConfigError(f"Cannot interpret {identifier!r} as an optimizer.")
 
 
+def names() -> list[str]:
+    """The names `get` takes ('adam', 'sgd', ...)."""
+    return sorted(_ALIASES)
+
+
 def serialize(optimizer):
     return {"module": "keras.optimizers", "class_name": type(optimizer).__name__, "config": optimizer.get_config(),
             "registered_name": None}
