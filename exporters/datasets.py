@@ -434,6 +434,29 @@ def _array_description(x, y, val) -> str:
 
 
 # -- preview --------------------------------------------------------------------------------------------------------
+def file_columns(path: Path) -> list[str]:
+    """What a spec can name in a file: a CSV's columns, an .npz's arrays, a 2-D .npy's column indices ("0", ...),
+    a text folder's classes."""
+    path = Path(path)
+    if path.is_dir():
+        return sorted({c for _, c in _text_files(path, f"'{path.name}'")})
+    _check_file(path)
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return _read_csv(path, limit=0).header
+    if suffix == ".npz":
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                return list(z.files)
+        except (OSError, ValueError) as exc:
+            raise DataError(f"cannot read '{path}': {exc}") from None
+    if suffix == ".npy":
+        arr = _read_npy(path, f"'{path.name}'")
+        return [str(i) for i in range(arr.shape[1])] if arr.ndim == 2 else []
+    raise DataError(f"data file '{path.name}' is not .csv, .npz, .npy or a text folder.")
+
+
+
 def _cell(value) -> str:
     a = np.asarray(value)
     if a.ndim == 0:
@@ -496,78 +519,86 @@ def _embeddings_fed_by(model, tensor) -> list:
             if type(layer).__name__ == "Embedding" and getattr(layer, "input", None) is tensor]
 
 
-def _input_problems(model, xs, what: str) -> list[str]:
-    problems = []
+def _input_problems(model, xs, what: str) -> dict[str, str]:
+    """A message per model input that the arrays do not fit (by the input's name)."""
+    problems = {}
     for tensor, a in zip(model.inputs, xs):
         name, shape = tensor.name, tuple(tensor.shape)
         if a.ndim != len(shape) or any(s is not None and s != d for s, d in zip(shape[1:], a.shape[1:])):
-            problems.append(f"{what}input '{name}' expects {_shape(shape)}, the data gives {_shape(a.shape)}.")
-            continue
-        if a.dtype.kind not in "biuf":
-            problems.append(f"{what}input '{name}' expects numbers ({tensor.dtype}), the data gives {a.dtype}.")
-            continue
-        if np.dtype(tensor.dtype).kind in "iu" and a.dtype.kind == "f" and a.size and np.any(a != np.round(a)):
-            problems.append(f"{what}input '{name}' expects whole numbers ({tensor.dtype}: token ids), the data "
-                            f"gives {a.dtype} values with fractions.")
-            continue
-        for emb in _embeddings_fed_by(model, tensor):
-            if a.size and (a.max() >= emb.input_dim or a.min() < 0):
-                problems.append(f"{what}input '{name}' feeds Embedding '{emb.name}' with input_dim "
-                                f"{emb.input_dim}, but the data holds ids from {a.min()} to {a.max()}: set "
-                                f"input_dim to at least {int(a.max()) + 1} (or keep fewer words).")
+            problems[name] = f"{what}input '{name}' expects {_shape(shape)}, the data gives {_shape(a.shape)}."
+        elif a.dtype.kind not in "biuf":
+            problems[name] = f"{what}input '{name}' expects numbers ({tensor.dtype}), the data gives {a.dtype}."
+        elif np.dtype(tensor.dtype).kind in "iu" and a.dtype.kind == "f" and a.size and np.any(a != np.round(a)):
+            problems[name] = (f"{what}input '{name}' expects whole numbers ({tensor.dtype}: token ids), the data "
+                              f"gives {a.dtype} values with fractions.")
+        else:
+            for emb in _embeddings_fed_by(model, tensor):
+                if a.size and (a.max() >= emb.input_dim or a.min() < 0):
+                    problems[name] = (f"{what}input '{name}' feeds Embedding '{emb.name}' with input_dim "
+                                      f"{emb.input_dim}, but the data holds ids from {a.min()} to {a.max()}: set "
+                                      f"input_dim to at least {int(a.max()) + 1} (or keep fewer words).")
     return problems
 
 
-def _output_problems(model, ys, class_names, what: str) -> list[str]:
-    problems = []
+def _label_problem(name, shape, y, class_names, what: str) -> str | None:
+    """The problem with integer class labels for an output of `shape` (its last axis: one unit per class)."""
+    units = shape[-1]
+    if any(s is not None and s != d for s, d in zip(shape[1:-1], y.shape[1:])):
+        return f"{what}output '{name}' expects labels of shape {_shape(shape[:-1])}, the data gives {_shape(y.shape)}."
+    classes = len(class_names) if class_names else (int(y.max()) + 1 if y.size else 0)
+    if units == 1:
+        return None if classes <= 2 else (f"{what}output '{name}' has 1 unit (a yes/no output), but the data has "
+                                          f"{classes} classes.")
+    if classes > units or (class_names and classes != units):
+        return f"{what}output '{name}' has {units} units, but the data has {classes} classes: give it {classes} units."
+    return None
+
+
+def _output_problems(model, ys, class_names, what: str) -> dict[str, str]:
+    """A message per model output that the targets do not fit (by the output's name)."""
+    problems = {}
     for tensor, y in zip(model.outputs, ys):
         name, shape = _output_name(tensor), tuple(tensor.shape)
-        units = shape[-1]
-        if y.dtype.kind in "iu" and y.ndim == len(shape) - 1 and units is not None:
-            if any(s is not None and s != d for s, d in zip(shape[1:-1], y.shape[1:])):
-                problems.append(f"{what}output '{name}' expects labels of shape {_shape(shape[:-1])}, the data "
-                                f"gives {_shape(y.shape)}.")
-                continue
-            classes = len(class_names) if class_names else (int(y.max()) + 1 if y.size else 0)
-            if units == 1:
-                if classes > 2:
-                    problems.append(f"{what}output '{name}' has 1 unit (a yes/no output), but the data has "
-                                    f"{classes} classes.")
-            elif classes > units or (class_names and classes != units):
-                problems.append(f"{what}output '{name}' has {units} units, but the data has {classes} classes: "
-                                f"give it {classes} units.")
-            continue
-        if y.ndim == len(shape) - 1 and units == 1:
-            continue  # (n,) targets for an output of one unit
-        if y.ndim != len(shape) or any(s is not None and s != d for s, d in zip(shape[1:], y.shape[1:])):
-            problems.append(f"{what}output '{name}' gives {_shape(shape)}, the targets are {_shape(y.shape)}.")
+        if y.dtype.kind in "iu" and y.ndim == len(shape) - 1 and shape[-1] is not None:
+            problem = _label_problem(name, shape, y, class_names, what)
+        elif y.ndim == len(shape) - 1 and shape[-1] == 1:
+            problem = None  # (n,) targets for an output of one unit
+        elif y.ndim != len(shape) or any(s is not None and s != d for s, d in zip(shape[1:], y.shape[1:])):
+            problem = f"{what}output '{name}' gives {_shape(shape)}, the targets are {_shape(y.shape)}."
+        else:
+            problem = None
+        if problem:
+            problems[name] = problem
     return problems
 
 
 def check_fits(data: LoadedData, model) -> list[str]:
     """Messages naming each model input or output that the data does not fit (and both shapes); [] when it fits."""
-    problems = []
+    problems, named = [], set()  # an input or output the training part does not fit is named once, not again
     sets = [("", data.x, data.y)] + ([("validation ", *data.validation)] if data.validation else [])
     for what, xs, ys in sets:
         if len(xs) != len(model.inputs):
             names = ", ".join(f"'{t.name}'" for t in model.inputs)
             problems.append(f"{what}data gives {len(xs)} input array(s); the model has {len(model.inputs)} "
                             f"input(s) ({names}).")
-        else:
-            problems += _input_problems(model, xs, what)
         if len(ys) != len(model.outputs):
             names = ", ".join(f"'{_output_name(t)}'" for t in model.outputs)
             problems.append(f"{what}data gives {len(ys)} target array(s); the model has {len(model.outputs)} "
                             f"output(s) ({names}).")
-        else:
-            problems += _output_problems(model, ys, data.class_names, what)
+        found = {}
+        if len(xs) == len(model.inputs):
+            found.update({("input", k): v for k, v in _input_problems(model, xs, what).items()})
+        if len(ys) == len(model.outputs):
+            found.update({("output", k): v for k, v in _output_problems(model, ys, data.class_names, what).items()})
+        problems += [message for key, message in found.items() if key not in named]
+        named |= set(found)
         counts = {len(a) for a in list(xs) + list(ys)}
         if len(counts) > 1:
             problems.append(f"{what}data: the arrays have different numbers of samples ({sorted(counts)}).")
     return problems
 
 
-# -- the older reference form (what `python main.py train` has always read) ---------------------------------------------
+# -- the older reference form (what `python main.py train` has always read) -----------------------------------------
 def _names(value, what: str, where: str) -> list:
     if isinstance(value, (str, int)):
         return [value]
