@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QFormLayout
 
 from app.data_panel import DataPanel
 from exporters.datasets import sample_datasets
@@ -154,3 +155,21 @@ def test_the_same_spec_again_only_rechecks_the_model(panel, monkeypatch):
     first = panel.loaded()
     panel.show_document(_doc("mlp", datasets=[iris]))
     assert panel.loaded() is first and panel.problems()[0].startswith("input 'input_layer' expects (None, 32)")
+
+
+def test_npz_arrays_are_chosen_per_model_input_and_output(panel, tmp_path, monkeypatch):
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "pairs.npz", enc=rng.integers(1, 900, (12, 7)), dec=rng.integers(1, 900, (12, 5)),
+             label=np.arange(12) % 10)
+    monkeypatch.setattr(DataPanel, "ask_open_path", lambda self, title, filters: str(tmp_path / "pairs.npz"))
+    panel.show_document(_doc("encoder_decoder", datasets=[]), base=tmp_path)
+    panel.open_button.click()
+    assert [panel.arrays_form.itemAt(i, QFormLayout.LabelRole).widget().text() for i in range(3)] == [
+        "Input 'encoder_tokens':", "Input 'decoder_tokens':", "Output 'predictions' (array):"]
+    assert panel.sent[-1]["x"] == ["enc", "enc"]
+    panel.x_boxes[1].setCurrentIndex(panel.x_boxes[1].findData("dec"))
+    panel.y_boxes[0].setCurrentIndex(panel.y_boxes[0].findData("label"))
+    assert panel.sent[-1] == {"kind": "npz", "name": "pairs", "path": "pairs.npz", "validation_split": 0.2,
+                              "x": ["enc", "dec"], "y": ["label"]}
+    assert panel.problems() == [] and [a.shape for a in panel.loaded().x] == [(9, 7), (9, 5)]
+    assert panel.table.horizontalHeaderItem(0).text() == "enc (12, 7) int64"

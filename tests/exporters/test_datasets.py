@@ -287,3 +287,45 @@ def test_check_fits_counts_arrays_and_checks_the_validation_part():
     assert check_fits(_data(np.zeros((5, 20, 1)), np.zeros(5, np.float32)), regression) == []
     assert check_fits(_data(np.zeros((5, 20)), np.zeros((5, 1), np.float32)), regression) == [
         "input 'years' expects (None, 20, 1), the data gives (5, 20)."]
+
+
+def test_a_problem_of_the_training_part_is_not_named_again_for_the_validation_part():
+    ids = np.ones((10, 80), np.int32)
+    data = LoadedData([ids], [np.arange(10) % 3], validation=([ids[:2]], [np.zeros(2, np.int64)]))
+    assert check_fits(data, _text_model(100)) == ["input 'tokens' expects (None, 100), the data gives (10, 80)."]
+
+
+@pytest.mark.parametrize("example, epochs", [("iris_mlp", None), ("austen_lstm", 1), ("sunspots_lstm", 2)])
+def test_sample_examples_fit_their_data_and_train(example, epochs):
+    from core.utils import set_random_seed
+    from exporters.project import load_project
+
+    project = SAMPLES_DIR.parent / "examples" / f"{example}.nwproj"
+    doc = load_project(project)
+    data = load_dataset(doc.datasets[0], project.parent)
+    assert doc.datasets[0]["path"].startswith("sample:") and doc.training["validation_split"] == 0.0
+    set_random_seed(doc.training["seed"])
+    model = doc.to_model()
+    assert check_fits(data, model) == []
+    t = doc.training
+    model.compile(optimizer=t["optimizer"], loss=t["loss"], metrics=t["metrics"])
+    history = model.fit(data.x[0], data.y[0], validation_data=(data.validation[0][0], data.validation[1][0]),
+                        batch_size=t["batch_size"], epochs=epochs or t["epochs"], shuffle=t["shuffle"], verbose=0,
+                        device="cpu")
+    assert all(np.isfinite(history.history["val_loss"]))
+    if epochs is None:  # the whole run of the example's settings: the Iris MLP learns the species
+        assert history.history["val_accuracy"][-1] > 0.9
+
+
+def test_a_saved_project_keeps_the_spec_and_reads_the_same_data(tmp_path):
+    from exporters.project import load_project, save_project
+
+    doc = load_project(SAMPLES_DIR.parent / "examples" / "iris_mlp.nwproj")
+    _csv(tmp_path, ["1,2,x", "3,4,y", "5,7,x", "6,1,y", "2,2,x"])
+    doc.datasets = [_spec(standardize=True, validation_split=0.4)]
+    save_project(doc, tmp_path / "p.nwproj")
+    again = load_project(tmp_path / "p.nwproj")
+    assert again.datasets == doc.datasets
+    a, b = load_dataset(doc.datasets[0], tmp_path), load_dataset(again.datasets[0], tmp_path)
+    np.testing.assert_array_equal(a.x[0], b.x[0])
+    np.testing.assert_array_equal(a.validation[0][0], b.validation[0][0])
