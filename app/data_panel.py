@@ -57,16 +57,22 @@ def _select(combo: QComboBox, key) -> None:
         combo.setCurrentIndex(i)
 
 
-def _read(spec: dict, base):
-    """(preview headers, rows, LoadedData or None, error text or None) — run here or on a worker thread."""
+def _error_text(exc: Exception) -> str:
+    text = str(exc) or type(exc).__name__
+    return text if isinstance(exc, (NetweaverError, OSError)) else f"{type(exc).__name__}: {text}"
+
+
+def _read(spec: dict, base, request: int = 0):
+    """(request, preview headers, rows, LoadedData or None, error text or None) — run here or on a worker thread;
+    `request` comes back so that a reply to an older choice is recognised."""
     try:
         headers, rows = datasets.preview(spec, base, PREVIEW_ROWS)
-    except NetweaverError as exc:
-        return [], [], None, str(exc)
+    except Exception as exc:  # noqa: BLE001 - whatever the file holds, the panel shows why it cannot be read
+        return request, [], [], None, _error_text(exc)
     try:
-        return headers, rows, datasets.load_dataset(spec, base), None
-    except (NetweaverError, OSError) as exc:
-        return headers, rows, None, str(exc)
+        return request, headers, rows, datasets.load_dataset(spec, base), None
+    except Exception as exc:  # noqa: BLE001
+        return request, headers, rows, None, _error_text(exc)
 
 
 class DataPanel(QWidget):
@@ -84,7 +90,6 @@ class DataPanel(QWidget):
         self._load_error: str | None = None
         self._loaded_key: str | None = None
         self._request = 0
-        self._pending = -1
         self._problems: list[str] = []
         self._quiet = False  # set while widgets are filled from a spec, so no edit is reported
 
@@ -265,7 +270,11 @@ class DataPanel(QWidget):
         if self._quiet or self._spec is None:
             return
         kind = self.kind_box.currentData()
-        self._change(self._new_file_spec(str(self._resolved(self._spec)), kind, keep_path=self._spec["path"]))
+        try:
+            path = str(self._resolved(self._spec))
+        except NetweaverError:
+            path = str(self._spec.get("path", ""))  # the read error will name it
+        self._change(self._new_file_spec(path, kind, keep_path=self._spec.get("path")))
 
     @Slot()
     def _edited(self) -> None:
@@ -521,23 +530,21 @@ class DataPanel(QWidget):
         if large:
             self._loaded, self._load_error = None, None
             self.description.setText("Reading the data…")
-            self._pending = self._request
-            self.tasks.start(_read, (spec, self._base), self._read_done, self._read_failed)
+            self.tasks.start(_read, (spec, self._base, self._request), self._read_done, self._read_failed)
         else:
-            self._show_read(_read(spec, self._base))
+            self._show_read(_read(spec, self._base, self._request))
 
     @Slot(object)
     def _read_done(self, result) -> None:
-        if self._pending == self._request:  # a later choice replaced this one while it was read
+        if result[0] == self._request:  # else a later choice replaced this one while it was read
             self._show_read(result)
 
     @Slot(str)
-    def _read_failed(self, text: str) -> None:
-        if self._pending == self._request:
-            self._show_read(([], [], None, text))
+    def _read_failed(self, text: str) -> None:  # only a failure of the thread itself: _read reports bad data
+        self._show_read((self._request, [], [], None, text))
 
     def _show_read(self, result) -> None:
-        headers, rows, loaded, error = result
+        _, headers, rows, loaded, error = result
         self._loaded, self._load_error = loaded, error
         self._show_table(headers, rows)
         self._update_checks()

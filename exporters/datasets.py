@@ -451,7 +451,7 @@ def file_columns(path: Path) -> list[str]:
         except (OSError, ValueError) as exc:
             raise DataError(f"cannot read '{path}': {exc}") from None
     if suffix == ".npy":
-        arr = _read_npy(path, f"'{path.name}'")
+        arr = _read_npy(path, f"'{path.name}'", mmap=True)  # only its shape is needed
         return [str(i) for i in range(arr.shape[1])] if arr.ndim == 2 else []
     raise DataError(f"data file '{path.name}' is not .csv, .npz, .npy or a text folder.")
 
@@ -607,9 +607,9 @@ def _names(value, what: str, where: str) -> list:
     return value
 
 
-def _read_npy(path: Path, where: str) -> np.ndarray:
+def _read_npy(path: Path, where: str, mmap: bool = False) -> np.ndarray:
     try:
-        return np.load(path, allow_pickle=False)
+        return np.load(path, allow_pickle=False, mmap_mode="r" if mmap else None)
     except (OSError, ValueError) as exc:
         raise DataError(f"{where}: cannot read '{path}': {exc}") from None
 

@@ -173,3 +173,17 @@ def test_npz_arrays_are_chosen_per_model_input_and_output(panel, tmp_path, monke
                               "x": ["enc", "dec"], "y": ["label"]}
     assert panel.problems() == [] and [a.shape for a in panel.loaded().x] == [(9, 7), (9, 5)]
     assert panel.table.horizontalHeaderItem(0).text() == "enc (12, 7) int64"
+
+
+def test_a_slow_read_that_a_later_choice_replaced_is_dropped(panel, qtbot, tmp_path, monkeypatch):
+    for label in ("neg", "pos"):
+        (tmp_path / "reviews" / label).mkdir(parents=True)
+        (tmp_path / "reviews" / label / "a.txt").write_text(f"{label} words")
+    monkeypatch.setattr(DataPanel, "ask_folder_path", lambda self, title: str(tmp_path / "reviews"))
+    panel.show_document(_doc("iris_mlp", datasets=[]))
+    panel.folder_button.click()  # read on a worker thread
+    _choose_sample(panel, "iris")  # read at once
+    panel.wait()
+    qtbot.wait(50)  # the worker's reply arrives through the event loop
+    assert panel.loaded().class_names == ["setosa", "versicolor", "virginica"] and panel.problems() == []
+    assert panel.table.columnCount() == 5
