@@ -10,13 +10,15 @@ Spec kinds (key `kind`):
   part only and applied to the validation part.
 - `text`: `{"path": a folder with one sub-folder of .txt files per class | a .csv, "text_column", "label_column",
   "num_words", "maxlen", "validation_split" | "validation": {"path"}}` -> padded token ids from a `Tokenizer`
-  fitted on the training texts only, and integer labels. A folder's files come grouped by class, so they are
-  shuffled with a fixed seed (`seed`, default 0) before the split, as Keras's `text_dataset_from_directory` does.
+  fitted on the training texts only, and integer labels. A folder's files are taken, shuffled (`seed`, default 0)
+  and split as Keras's `text_dataset_from_directory(shuffle=True, seed=seed, validation_split=f)` takes them:
+  the same files train and validate.
 - no `kind`: the older reference `{"path", "x", "y", "validation": {"x", "y", "path"?}}` (.npz arrays, or .csv/.npy
   columns), which `python main.py train` has always read.
 
 A validation split takes the LAST fraction of the samples, before any shuffling, as Keras's `validation_split`
-does, so the split a spec makes is the one fit would make. Paths are relative to the project's folder; `sample:FILE`
+does, so the split a spec makes is the one fit would make (a text folder: the one text_dataset_from_directory
+makes). Paths are relative to the project's folder; `sample:FILE`
 names a file of the bundled samples (`resources/datasets/`). Bad data raises `DataError` naming the file, and for a
 CSV the row and column.
 """
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -342,15 +345,22 @@ def _load_csv(spec: dict, base) -> LoadedData:
                       feature_names=list(features), description=desc, standardization=stats)
 
 
-def _text_files(folder: Path, where: str):
-    """(texts, class names per text, file paths) of a folder with one sub-folder of .txt files per class."""
+def _text_files(folder: Path, where: str, seed: int) -> list[tuple[Path, str]]:
+    """(file, class) pairs of a folder with one sub-folder of .txt files per class, in the order Keras's
+    `text_dataset_from_directory(shuffle=True, seed=seed)` takes them: classes sorted, each class folder walked
+    with its folders and files sorted, then the whole list shuffled by `np.random.RandomState(seed)`
+    (keras/src/utils/dataset_utils.py, index_directory)."""
     classes = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not classes:
         raise DataError(f"{where}: '{folder}' has no sub-folders; a text folder holds one sub-folder of .txt files "
                         f"per class.")
-    files = [(f, c) for c in classes for f in sorted((folder / c).glob("*.txt"))]
+    files = []
+    for c in classes:
+        for root, _, names in sorted(os.walk(folder / c), key=lambda walked: walked[0]):
+            files += [(Path(root) / n, c) for n in sorted(names) if n.lower().endswith(".txt")]
     if not files:
         raise DataError(f"{where}: the class folders of '{folder}' ({', '.join(classes)}) hold no .txt files.")
+    np.random.RandomState(seed).shuffle(files)
     return files
 
 
@@ -361,13 +371,17 @@ def _read_text(path: Path) -> str:
         raise DataError(f"'{path}' is not UTF-8 text: {exc}") from None
 
 
-def _texts(path: Path, spec: dict, where: str, names: list | None, shuffle: bool = True):
+def _seed(spec: dict, where: str) -> int:
+    seed = spec.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2 ** 32:
+        raise DataError(f"{where}: 'seed' must be a whole number from 0 to 2**32 - 1, got {seed!r}.")
+    return seed
+
+
+def _texts(path: Path, spec: dict, where: str, names: list | None):
     """(texts, label ids, class names) from a folder of class folders or a CSV's text and label columns."""
     if path.is_dir():
-        files = _text_files(path, where)
-        if shuffle:
-            order = np.random.default_rng(int(spec.get("seed", 0))).permutation(len(files))
-            files = [files[i] for i in order]
+        files = _text_files(path, where, _seed(spec, where))
         names = names or sorted({c for _, c in files})
         unknown = [c for _, c in files if c not in names]
         if unknown:
@@ -406,7 +420,13 @@ def _load_text(spec: dict, base) -> LoadedData:
         _check_file(vpath, folder=True)
         vtexts, vy, _ = _texts(vpath, spec, where + " validation", names)
     elif fraction:
-        cut = _cut(len(texts), fraction, where)
+        if path.is_dir():  # text_dataset_from_directory's split: int(fraction * n) files validate
+            cut = len(texts) - int(fraction * len(texts))
+            if cut in (0, len(texts)):
+                raise DataError(f"{where}: validation_split={fraction} leaves no texts for training or validation "
+                                f"({len(texts)} texts).")
+        else:
+            cut = _cut(len(texts), fraction, where)
         texts, vtexts, y, vy = texts[:cut], texts[cut:], y[:cut], y[cut:]
     else:
         vtexts = vy = None
@@ -439,7 +459,7 @@ def file_columns(path: Path) -> list[str]:
     a text folder's classes."""
     path = Path(path)
     if path.is_dir():
-        return sorted({c for _, c in _text_files(path, f"'{path.name}'")})
+        return sorted({c for _, c in _text_files(path, f"'{path.name}'", 0)})
     _check_file(path)
     suffix = path.suffix.lower()
     if suffix == ".csv":
@@ -473,11 +493,8 @@ def preview(spec: dict, base=None, rows: int = 20) -> tuple[list[str], list[list
         raise DataError(f"a dataset spec must be an object, got {spec!r}.")
     path = resolve_path(spec.get("path"), base)
     if path.is_dir() and spec.get("kind") == "text":
-        files = _text_files(path, _where(spec))
-        order = np.random.default_rng(int(spec.get("seed", 0))).permutation(len(files))[:rows]
         out = []
-        for i in order:
-            f, c = files[i]
+        for f, c in _text_files(path, _where(spec), _seed(spec, _where(spec)))[:rows]:
             text = " ".join(_read_text(f).split())
             out.append([c, f.name, text[:200] + ("…" if len(text) > 200 else "")])
         return ["class", "file", "text"], out
