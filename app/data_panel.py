@@ -143,6 +143,8 @@ class DataPanel(QWidget):
         self.split_spin.setSingleStep(0.05)
         self.split_spin.setValue(0.2)
         self.split_spin.setMaximumWidth(90)
+        for spin in (self.num_words_spin, self.maxlen_spin, self.split_spin):
+            spin.setKeyboardTracking(False)  # typing "120" is one edit, not three (1, 12, 120)
         self.split_spin.setToolTip("The fraction of samples, taken from the end before shuffling, that validates "
                                    "(as Keras's validation_split)")
         self.validation_button = QPushButton("Choose…")

@@ -57,10 +57,6 @@ class LoadedData:
     description: str = ""
     standardization: tuple | None = None     # (mean, std) per feature, fitted on the training part
 
-    @property
-    def samples(self) -> int:
-        return len(self.x[0]) if self.x else 0
-
 
 # -- where files are ------------------------------------------------------------------------------------------------
 def resolve_path(spec_path, base) -> Path:

@@ -187,3 +187,23 @@ def test_a_slow_read_that_a_later_choice_replaced_is_dropped(panel, qtbot, tmp_p
     qtbot.wait(50)  # the worker's reply arrives through the event loop
     assert panel.loaded().class_names == ["setosa", "versicolor", "virginica"] and panel.problems() == []
     assert panel.table.columnCount() == 5
+
+
+def test_a_csv_text_column_becomes_token_ids(panel, qtbot, tmp_path, monkeypatch):
+    rows = [f'"{w} {w} plot {i}",{"pos" if w == "good" else "neg"}' for i, w in enumerate(["good", "bad"] * 6)]
+    (tmp_path / "reviews.csv").write_text("review,label\n" + "\n".join(rows) + "\n")
+    monkeypatch.setattr(DataPanel, "ask_open_path", lambda self, title, filters: str(tmp_path / "reviews.csv"))
+    panel.show_document(_doc("austen_lstm", datasets=[]), base=tmp_path)
+    panel.open_button.click()
+    assert panel.sent[-1]["kind"] == "csv" and panel.problems()[0].startswith("'reviews.csv', row 1 (line 2), "
+                                                                              "column 'review': 'good good plot 0' is")
+    with qtbot.waitSignal(panel.dataShown, timeout=10000):
+        panel.kind_box.setCurrentIndex(panel.kind_box.findData("text"))
+    assert panel.sent[-1] == {"kind": "text", "name": "reviews", "path": "reviews.csv", "validation_split": 0.2,
+                              "num_words": 5000, "maxlen": 50, "text_column": "review", "label_column": "label"}
+    assert panel.text_column_box.currentText() == "review" and panel.loaded().x[0].shape == (9, 50)
+    with qtbot.waitSignal(panel.dataShown, timeout=10000):
+        panel.maxlen_spin.setValue(4)
+    assert panel.sent[-1]["maxlen"] == 4 and panel.loaded().x[0].shape == (9, 4)
+    assert panel.problems() == ["input 'tokens' expects (None, 50), the data gives (9, 4).",
+                                "output 'novel' has 3 units, but the data has 2 classes: give it 2 units."]
