@@ -207,3 +207,15 @@ def test_a_csv_text_column_becomes_token_ids(panel, qtbot, tmp_path, monkeypatch
     assert panel.sent[-1]["maxlen"] == 4 and panel.loaded().x[0].shape == (9, 4)
     assert panel.problems() == ["input 'tokens' expects (None, 50), the data gives (9, 4).",
                                 "output 'novel' has 3 units, but the data has 2 classes: give it 2 units."]
+
+
+def test_typing_a_number_is_one_edit(panel, qtbot):
+    panel.show_document(_doc("iris_mlp", datasets=[]))
+    _choose_sample(panel, "iris")
+    count = len(panel.sent)
+    panel.split_spin.lineEdit().selectAll()
+    qtbot.keyClicks(panel.split_spin, "0.35")
+    assert len(panel.sent) == count
+    qtbot.keyClick(panel.split_spin, Qt.Key_Return)
+    assert len(panel.sent) == count + 1 and panel.sent[-1]["validation_split"] == 0.35
+    assert len(panel.loaded().validation[0][0]) == 150 - int(150 * 0.65)
