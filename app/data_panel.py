@@ -311,7 +311,7 @@ class DataPanel(QWidget):
             return None, None
         for tensor in self._model.inputs:
             if "int" in str(tensor.dtype) and len(tensor.shape) == 2:
-                dims = [e.input_dim for e in datasets._embeddings_fed_by(self._model, tensor)]
+                dims = [e.input_dim for e in datasets.embeddings_fed_by(self._model, tensor)]
                 return tensor.shape[1], (dims[0] if dims else None)
         return None, None
 
@@ -448,7 +448,7 @@ class DataPanel(QWidget):
         ys = ys if isinstance(ys, list) else [ys]
         npy = str(spec.get("path", "")).lower().endswith(".npy")
         in_names = [t.name for t in self._model.inputs] if self._model is not None else []
-        out_names = [datasets._output_name(t) for t in self._model.outputs] if self._model is not None else []
+        out_names = [datasets.output_name(t) for t in self._model.outputs] if self._model is not None else []
         if not (npy and "x" not in spec):
             for i in range(max(len(xs), len(in_names), 1)):
                 box = self._fill_choices(_combo([]), columns, str(xs[i]) if i < len(xs) else "")

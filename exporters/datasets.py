@@ -522,12 +522,14 @@ def _shape(shape) -> str:
     return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
-def _output_name(tensor) -> str:
+def output_name(tensor) -> str:
+    """An output's name as Keras gives it (its layer's name; fit's logs and losses by output use it)."""
     history = getattr(tensor, "_keras_history", None)
     return history[0].name if history else tensor.name
 
 
-def _embeddings_fed_by(model, tensor) -> list:
+def embeddings_fed_by(model, tensor) -> list:
+    """The Embedding layers that read a model input directly (their input_dim bounds its token ids)."""
     return [layer for layer in model.layers
             if type(layer).__name__ == "Embedding" and getattr(layer, "input", None) is tensor]
 
@@ -545,7 +547,7 @@ def _input_problems(model, xs, what: str) -> dict[str, str]:
             problems[name] = (f"{what}input '{name}' expects whole numbers ({tensor.dtype}: token ids), the data "
                               f"gives {a.dtype} values with fractions.")
         else:
-            for emb in _embeddings_fed_by(model, tensor):
+            for emb in embeddings_fed_by(model, tensor):
                 if a.size and (a.max() >= emb.input_dim or a.min() < 0):
                     problems[name] = (f"{what}input '{name}' feeds Embedding '{emb.name}' with input_dim "
                                       f"{emb.input_dim}, but the data holds ids from {a.min()} to {a.max()}: set "
@@ -571,7 +573,7 @@ def _output_problems(model, ys, class_names, what: str) -> dict[str, str]:
     """A message per model output that the targets do not fit (by the output's name)."""
     problems = {}
     for tensor, y in zip(model.outputs, ys):
-        name, shape = _output_name(tensor), tuple(tensor.shape)
+        name, shape = output_name(tensor), tuple(tensor.shape)
         if y.dtype.kind in "iu" and y.ndim == len(shape) - 1 and shape[-1] is not None:
             problem = _label_problem(name, shape, y, class_names, what)
         elif y.ndim == len(shape) - 1 and shape[-1] == 1:
@@ -595,7 +597,7 @@ def check_fits(data: LoadedData, model) -> list[str]:
             problems.append(f"{what}data gives {len(xs)} input array(s); the model has {len(model.inputs)} "
                             f"input(s) ({names}).")
         if len(ys) != len(model.outputs):
-            names = ", ".join(f"'{_output_name(t)}'" for t in model.outputs)
+            names = ", ".join(f"'{output_name(t)}'" for t in model.outputs)
             problems.append(f"{what}data gives {len(ys)} target array(s); the model has {len(model.outputs)} "
                             f"output(s) ({names}).")
         found = {}
