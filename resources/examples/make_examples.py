@@ -5,7 +5,8 @@
 Each model is built as the guides write it, turned into an editor document (laid out left to right) and saved as
 `<name>.nwproj` without weights, so opening an example starts from fresh initial values. A few examples also get
 training settings and a small synthetic dataset (`<name>_data.npz`, drawn from a fixed seed), so that
-`python main.py train resources/examples/mlp.nwproj` trains from a fresh clone.
+`python main.py train resources/examples/mlp.nwproj` trains from a fresh clone; the last three train on the bundled
+real sample datasets (`resources/datasets/`, referred to as `sample:FILE`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import numpy as np  # noqa: E402
 import core as keras  # noqa: E402
 from core import layers  # noqa: E402
 from core.document import Document, layered_layout  # noqa: E402
+from exporters.datasets import sample_datasets  # noqa: E402
 from exporters.project import save_project  # noqa: E402
 
 
@@ -109,8 +111,32 @@ def conv1d_text_cnn():
     return keras.Model(inputs, outputs, name="conv1d_text_cnn"), "Conv1D text CNN"
 
 
+def iris_mlp():
+    inputs = keras.Input(shape=(4,), name="measurements")
+    x = layers.Dense(16, activation="relu")(inputs)
+    outputs = layers.Dense(3, activation="softmax", name="species")(x)
+    return keras.Model(inputs, outputs, name="iris_mlp"), "Iris flowers: an MLP on the sample table (4 → 16 → 3)"
+
+
+def austen_lstm():
+    inputs = keras.Input(shape=(50,), dtype="int32", name="tokens")
+    x = layers.Embedding(input_dim=5000, output_dim=32, mask_zero=True)(inputs)
+    x = layers.LSTM(32)(x)
+    outputs = layers.Dense(3, activation="softmax", name="novel")(x)
+    return keras.Model(inputs, outputs, name="austen_lstm"), \
+        "Which Austen novel? An LSTM on the sample passages (Embedding → LSTM → 3)"
+
+
+def sunspots_lstm():
+    inputs = keras.Input(shape=(20, 1), name="years")
+    x = layers.LSTM(32)(inputs)
+    outputs = layers.Dense(1, name="next_year")(x)
+    return keras.Model(inputs, outputs, name="sunspots_lstm"), \
+        "Sunspots: an LSTM forecasts the next year from the last 20 (sample series)"
+
+
 EXAMPLES = [mlp, functional_mlp, lstm_text_classifier, gru_simplernn, encoder_decoder, bidirectional, masking,
-            masking_layer, timedistributed_tagger, conv1d_text_cnn]
+            masking_layer, timedistributed_tagger, conv1d_text_cnn, iris_mlp, austen_lstm, sunspots_lstm]
 
 
 # -- small synthetic datasets (train + validation split), each a learnable task for its example -----------------
@@ -152,6 +178,18 @@ TRAINING = {  # example -> (its data, its `training` settings)
 }
 VALIDATION = 200  # the last samples of each dataset are its validation set
 
+# example -> (the bundled sample it trains on, its `training` settings). The sample's spec holds the validation
+# split (the last 20% of its rows), so fit's own validation_split stays 0.
+_SAMPLE_FIT = {"validation_split": 0.0, "shuffle": True, "seed": 1}
+SAMPLE_TRAINING = {
+    "iris_mlp": ("iris", dict(_SAMPLE_FIT, optimizer="adam", loss="sparse_categorical_crossentropy",
+                              metrics=["accuracy"], batch_size=8, epochs=100)),
+    "austen_lstm": ("austen_passages", dict(_SAMPLE_FIT, optimizer="adam", loss="sparse_categorical_crossentropy",
+                                            metrics=["accuracy"], batch_size=32, epochs=8)),
+    "sunspots_lstm": ("sunspots", dict(_SAMPLE_FIT, optimizer="adam", loss="mse", metrics=["mae"], batch_size=16,
+                                       epochs=30)),
+}
+
 
 def write_dataset(name: str) -> list[dict]:
     """Write `<name>_data.npz` and return the project's `datasets` list referring to it."""
@@ -177,6 +215,9 @@ def main() -> None:
         if make.__name__ in TRAINING:
             doc.training = dict(TRAINING[make.__name__][1])
             doc.datasets = write_dataset(make.__name__)
+        if make.__name__ in SAMPLE_TRAINING:
+            sample, doc.training = SAMPLE_TRAINING[make.__name__]
+            doc.datasets = [next(s["spec"] for s in sample_datasets() if s["name"] == sample)]
         path = save_project(doc, HERE / f"{make.__name__}.nwproj")
         print(f"{path.name}: {len(doc.nodes)} layers, {doc.total_params():,} params")
 
