@@ -17,7 +17,15 @@ def parse_args(argv: list[str]):
     p.add_argument("--screenshot", metavar="OUT.png", help="render the window offscreen to a PNG and exit")
     p.add_argument("--theme", choices=("light", "dark"), default="light")
     p.add_argument("--size", default="1500x900", help="window size for --screenshot, WIDTHxHEIGHT")
-    return p.parse_args(argv)
+    p.add_argument("--train-example", metavar="NAME", help="with --screenshot: train this bundled example in the "
+                                                           "window first and show its curves")
+    p.add_argument("--epochs", type=int, help="with --train-example: how many epochs (default: the example's)")
+    args = p.parse_args(argv)
+    if args.train_example and not args.screenshot:
+        p.error("--train-example needs --screenshot OUT.png")
+    if args.epochs is not None and args.epochs < 1:
+        p.error("--epochs must be a positive integer")
+    return args
 
 
 def default_example() -> str | None:
@@ -59,9 +67,19 @@ def screenshot(app, window, args) -> int:
     window.resize(width, height)
     window.show()
     target = args.project or default_example()
-    if target and not window.open_path(target, wait=True, as_example=not args.project):
+    if args.train_example:
+        from app.main_window import EXAMPLES
+
+        target = EXAMPLES / f"{args.train_example}.nwproj"
+        if not target.is_file():
+            names = ", ".join(sorted(p.stem for p in EXAMPLES.glob("*.nwproj")))
+            print(f"no example named '{args.train_example}' (examples: {names})", file=sys.stderr)
+            return 2
+    if target and not window.open_path(str(target), wait=True, as_example=not args.project):
         print(f"cannot open {target}", file=sys.stderr)
         return 1
+    if args.train_example:
+        return train_and_screenshot(app, window, args)
     app.processEvents()
     window.editor.auto_layout()
     window.editor.stack.set_clean()
@@ -84,5 +102,59 @@ def screenshot(app, window, args) -> int:
     if not ok:
         print(f"cannot write {args.screenshot}", file=sys.stderr)
         return 1
+    print(str(Path(args.screenshot).resolve()))
+    return 0
+
+
+def train_and_screenshot(app, window, args, timeout: float = 600.0) -> int:
+    """Train the opened example in the window as a user would (the Train button), wait for the run, show its curves
+    and write the PNG; print the run's last epoch line as fit(verbose=1) prints it."""
+    from PySide6.QtCore import Qt
+
+    from core import commands
+
+    app.processEvents()
+    window.view.fit()
+    doc = window.editor.doc
+    if args.epochs is not None:
+        window.editor.push(commands.SetTrainingSettings(doc, dict(doc.training, epochs=args.epochs)))
+    deadline = time.monotonic() + 60
+    while window.data_panel.busy() and time.monotonic() < deadline:  # a text dataset is read on a worker
+        app.processEvents()
+        time.sleep(0.01)
+    app.processEvents()
+    window.training_dock.raise_()
+    window.training_panel.train_button.click()
+    if not window.training.is_running() and not window.training.runs:
+        print(f"cannot train: {window.training_panel.notice.text()}", file=sys.stderr)
+        return 1
+    deadline = time.monotonic() + timeout
+    while window.training.is_running() and time.monotonic() < deadline:
+        app.processEvents()
+        time.sleep(0.01)
+    if window.training.is_running():
+        window.training.stop()
+        window.training.wait()
+        print(f"the run did not finish within {timeout:.0f} s", file=sys.stderr)
+        return 1
+    window.curves_dock.raise_()
+    window.resizeDocks([window.curves_dock], [int(window.height() * 0.42)], Qt.Vertical)
+    for _ in range(5):
+        app.processEvents()
+        time.sleep(0.02)
+    window.view.fit()
+    app.processEvents()
+    run = window.training.runs[-1]
+    lines = [line for line in window.training_panel.log.toPlainText().splitlines() if "/step" in line]
+    ok = window.grab().save(args.screenshot)
+    window.editor.stack.set_clean()
+    window.close()
+    if run.outcome not in ("finished", "early_stopped"):
+        print(f"the run ended {run.outcome}: {run.message}", file=sys.stderr)
+        return 1
+    if not ok:
+        print(f"cannot write {args.screenshot}", file=sys.stderr)
+        return 1
+    print(lines[-1] if lines else run.message)
     print(str(Path(args.screenshot).resolve()))
     return 0

@@ -16,13 +16,18 @@ from PySide6.QtGui import QAction, QActionGroup, QGuiApplication, QIcon, QKeySeq
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QLineEdit, QMainWindow, QMessageBox
 
 from app.canvas import NodeItem, GraphView
+from app.curves_panel import CurvesPanel
+from app.data_panel import DataPanel
 from app.editor import CLIPBOARD_MIME, Editor, fragment_from_text, fragment_to_text
 from app.inspector import Inspector
 from app.palette import LayerPalette
 from app.summary_panel import SummaryPanel
 from app.theme import Theme
+from app.training_panel import TrainingPanel
+from app.training_session import TrainingSession
 from app.workers import TaskRunner
-from core.document import Document
+from core import commands
+from core.document import Document, structure_of
 from exporters import project
 
 RESOURCES = Path(__file__).resolve().parents[1] / "resources"
@@ -120,6 +125,7 @@ class MainWindow(QMainWindow):
         self.setWindowIcon(QIcon(str(RESOURCES / "icons" / "netweaver.svg")))
         self.editor = Editor(self.theme, self)
         self.path: str | None = None
+        self.base_dir: Path | None = None  # where the document's relative data paths are read from
         self.untitled_key = f"untitled-{os.getpid()}-{id(self):x}"
         self.tasks = TaskRunner(self)
         self._pending_open: dict | None = None
@@ -129,11 +135,28 @@ class MainWindow(QMainWindow):
         self.palette = LayerPalette()
         self.inspector = Inspector()
         self.summary = SummaryPanel()
+        self.data_panel = DataPanel()
+        self.training_panel = TrainingPanel()
+        self.curves = CurvesPanel()
+        self.training = TrainingSession(self)
+        self._start_weights: dict = {}
         self.palette_dock = self._dock("Layers", self.palette, Qt.LeftDockWidgetArea)
         self.inspector_dock = self._dock("Inspector", self.inspector, Qt.RightDockWidgetArea)
+        self.data_dock = self._dock("Data", self.data_panel, Qt.RightDockWidgetArea)
+        self.training_dock = self._dock("Training", self.training_panel, Qt.RightDockWidgetArea)
+        self.tabifyDockWidget(self.inspector_dock, self.data_dock)
+        self.tabifyDockWidget(self.data_dock, self.training_dock)
+        self.inspector_dock.raise_()
         self.summary_dock = self._dock("Summary", self.summary, Qt.BottomDockWidgetArea)
-        self.resizeDocks([self.palette_dock, self.inspector_dock], [200, 360], Qt.Horizontal)
-        self.resizeDocks([self.summary_dock], [190], Qt.Vertical)
+        self.curves_dock = self._dock("Curves", self.curves, Qt.BottomDockWidgetArea)
+        self.tabifyDockWidget(self.summary_dock, self.curves_dock)
+        self.summary_dock.raise_()
+        # The summary's and the curves' area spans the window's width: curves side by side need it more than the
+        # palette needs its full height.
+        self.setCorner(Qt.BottomLeftCorner, Qt.BottomDockWidgetArea)
+        self.setCorner(Qt.BottomRightCorner, Qt.BottomDockWidgetArea)
+        self.resizeDocks([self.palette_dock, self.inspector_dock], [200, 380], Qt.Horizontal)
+        self.resizeDocks([self.summary_dock, self.curves_dock], [230, 230], Qt.Vertical)
 
         self.palette.layerActivated.connect(self.add_layer_at_centre)
         self.inspector.configEdited.connect(self._config_edited)
@@ -145,6 +168,17 @@ class MainWindow(QMainWindow):
         self.editor.documentReplaced.connect(self._document_replaced)
         self.editor.scene.renameRequested.connect(self.start_rename)
         self.editor.scene.selectionChanged.connect(self._selection_timer_start)
+        self.data_panel.specChanged.connect(self._dataset_edited)
+        self.training_panel.settingsChanged.connect(self._training_settings_edited)
+        self.training_panel.trainRequested.connect(self.train)
+        self.training_panel.continueRequested.connect(self.continue_training)
+        self.training_panel.stopRequested.connect(self.training.stop)
+        self.training_panel.pauseToggled.connect(self._pause_toggled)
+        self.training.started.connect(self._run_started)
+        self.training.progressed.connect(self._run_progressed)
+        self.training.finished.connect(self._run_finished)
+        self.training.failed.connect(self._run_failed)
+        self.curves.message.connect(self.show_status)
         # Selection updates the inspector once per event-loop turn: a script or paste that selects many times
         # builds one form, not hundreds.
         self._selection_timer = QTimer(self)
@@ -298,10 +332,149 @@ class MainWindow(QMainWindow):
             info = self.editor.doc.analyze().get(selected[0])
             if info is not None and info.status == "error":
                 self.show_status(info.error)
+        self._refresh_training_panels()
         self.update_title()
 
     def _document_replaced(self) -> None:
         self.inspector.show_node(self.editor.doc, None)
+        # Train starts from the weights the model came with (a file's, or none: its initializers), every time, so
+        # runs with different settings start alike; Continue goes on from where the last run ended.
+        self._start_weights = {nid: n.weights for nid, n in self.editor.doc.nodes.items() if n.weights}
+        self.training.model = None
+        self.curves.clear()
+        for run in self.editor.doc.runs:  # the project's earlier runs, to compare against
+            self.curves.show_recorded(run)
+        self._refresh_training_panels(force=True)
+
+    def _refresh_training_panels(self, force: bool = False) -> None:
+        doc = self.editor.doc
+        key = (doc.revision, id(doc))
+        if not force and key == getattr(self, "_training_panels_key", None):
+            return
+        self._training_panels_key = key
+        names = [doc.nodes[nid].name for nid, _ in doc.output_node_ports()]
+        if not self.training_panel.settings_match(doc.training, names):
+            self.training_panel.show_settings(doc.training, names)
+        data_key = (id(doc), doc.structure(), json.dumps(doc.datasets, sort_keys=True, default=str), self.base_dir)
+        if force or data_key != getattr(self, "_data_panel_key", None):  # building the model to check the data
+            self._data_panel_key = data_key                              # is too slow for every node move
+            self.data_panel.show_document(doc, self.base_dir)
+        if not self.training.is_running():
+            self.training_panel.set_running(False, self.training.can_continue(doc))
+            self.training_panel.show_stale(self._stale_weights_notice(doc))
+
+    @staticmethod
+    def _stale_weights_notice(doc: Document) -> str:
+        trained = [r for r in doc.runs if r.model is not None]
+        if trained and structure_of(trained[-1].model) != doc.structure():
+            return ("The drawing changed since the last run: its weights no longer fit what is drawn (layers whose "
+                    "weights still fit keep them; the others start fresh at the next Train).")
+        return ""
+
+    # -- training ---------------------------------------------------------------------------------------------
+    def _training_settings_edited(self, settings: dict) -> None:
+        if settings != self.editor.doc.training:
+            self.editor.push(commands.SetTrainingSettings(self.editor.doc, settings))
+
+    def _dataset_edited(self, spec) -> None:
+        current = self.editor.doc.datasets[0] if self.editor.doc.datasets else None
+        if spec != current:
+            self.editor.push(commands.SetDataset(self.editor.doc, spec))
+
+    def _pause_toggled(self, paused: bool) -> None:
+        (self.training.pause if paused else self.training.resume)()
+        self.show_status("Training paused." if paused else "Training resumed.")
+
+    def training_problems(self) -> list[str]:
+        """Why Train cannot start now (the model, the settings, the data), or []."""
+        doc = self.editor.doc
+        problems = self.validate(select=False)
+        if problems:
+            return problems
+        if not doc.training.get("loss"):
+            return ["Choose a loss on the Training panel."]
+        if self.data_panel.loaded() is None:
+            return [self.data_panel.problems()[0] if self.data_panel.problems() else
+                    "Choose the training data on the Data panel."]
+        return list(self.data_panel.problems())
+
+    def train(self) -> bool:
+        """Start a run of the drawn model on the data panel's data with the training panel's settings."""
+        problems = self.training_problems()
+        if problems:
+            self.training_panel.show_notice("Cannot train: " + problems[0], error=True)
+            self.show_status("Cannot train: " + problems[0])
+            return False
+        self._autosave_before_run()
+        try:
+            self.training.start(self.editor.doc, self.editor.doc.training, self.data_panel.loaded(),
+                                self._start_weights)
+        except Exception as exc:  # settings the engine refuses: said on the panel, nothing started
+            self.training_panel.show_notice(f"Cannot train: {exc}", error=True)
+            return False
+        return True
+
+    def continue_training(self) -> bool:
+        if not self.training.can_continue(self.editor.doc):
+            self.training_panel.show_notice("There is no run to continue with the model as drawn.", error=True)
+            return False
+        data = self.data_panel.loaded()
+        if data is None:
+            self.training_panel.show_notice("Cannot continue: choose the training data first.", error=True)
+            return False
+        self._autosave_before_run()
+        try:
+            self.training.continue_run(self.editor.doc, self.editor.doc.training, data)
+        except Exception as exc:
+            self.training_panel.show_notice(f"Cannot continue: {exc}", error=True)
+            return False
+        return True
+
+    def _autosave_before_run(self) -> None:
+        """Even a hard crash of the runtime then loses nothing that was drawn."""
+        try:
+            project.autosave(self.editor.doc, self.path, self.untitled_key)
+        except (OSError, ValueError, TypeError) as exc:
+            self.show_status(f"Autosave before training failed: {exc}")
+
+    @Slot(object)
+    def _run_started(self, run) -> None:
+        self.training_panel.set_running(True, False)
+        self.training_panel.run_started(run)
+        self.curves.run_started(run)
+        self.curves_dock.raise_()
+        self.show_status(f"Training {run.label}…")
+
+    @Slot(object)
+    def _run_progressed(self, progress) -> None:
+        self.training_panel.progressed(progress)
+        self.curves.progressed(progress)
+
+    @Slot(object)
+    def _run_finished(self, run) -> None:
+        doc = self.editor.doc
+        self.curves.run_ended(run)
+        self.training_panel.run_ended(run)
+        if run.epochs_done or run.outcome in ("stopped", "nan"):
+            if self.training.model_structure == doc.structure():
+                # a NaN run is recorded for its curves, but its weights would spoil the model: they stay out
+                weights = {} if run.outcome == "nan" else self.training.trained_weights(doc)
+                self.editor.push(commands.RecordRun(doc, run, weights))
+            else:
+                self.training.model = None
+                self.training_panel.show_notice("The drawing changed during the run, so its weights were not put "
+                                                "into the model.", error=True)
+        self.training_panel.set_running(False, self.training.can_continue(doc))
+        self.show_status(run.message)
+
+    @Slot(object)
+    def _run_failed(self, result) -> None:
+        run, message = result
+        self.curves.run_ended(run)
+        self.training_panel.run_ended(run)
+        self.training_panel.set_running(False, False)
+        self.training_panel.show_notice(f"Training failed: {message}", error=True)
+        self.show_status(f"Training failed: {message}")
 
     @Slot()
     def _selection_timer_start(self) -> None:
@@ -421,7 +594,7 @@ class MainWindow(QMainWindow):
             if reason:
                 self.show_status(reason)
 
-    def validate(self) -> list[str]:
+    def validate(self, select: bool = True) -> list[str]:
         problems = [f"{self.editor.doc.nodes[nid].name}: {err}" for nid, err in self.editor.doc.errors()]
         incomplete = [self.editor.doc.nodes[nid].name for nid, i in self.editor.doc.analyze().items()
                       if i.status == "incomplete"]
@@ -432,8 +605,9 @@ class MainWindow(QMainWindow):
                 self.editor.doc.to_model()
             except Exception as exc:
                 problems.append(str(exc))
-        self.show_status("The model is valid." if not problems else problems[0])
-        if problems:
+        if select:
+            self.show_status("The model is valid." if not problems else problems[0])
+        if problems and select:
             self.editor.scene.select_nodes([nid for nid, _ in self.editor.doc.errors()])
         return problems
 
@@ -456,6 +630,7 @@ class MainWindow(QMainWindow):
             return
         self._discard_autosave()
         self.path = None
+        self.base_dir = None
         self.editor.set_document(Document())
 
     def _example_chosen(self) -> None:
@@ -510,6 +685,7 @@ class MainWindow(QMainWindow):
     def _opened(self, doc: Document, path: str, untitled: bool) -> None:
         self._discard_autosave()
         self.path = None if untitled else path
+        self.base_dir = Path(path).resolve().parent  # an example's data lies beside it too
         if Path(path).suffix.lower() in KERAS_SUFFIXES:
             self._lay_out_with_drawn_sizes(doc)
         self.editor.set_document(doc)
@@ -542,13 +718,20 @@ class MainWindow(QMainWindow):
         return self._save_to(path)
 
     def _save_to(self, path: str) -> bool:
+        from exporters.datasets import rebase_spec
+
+        doc = self.editor.doc
+        new_base = Path(path).resolve().parent
+        if self.base_dir is not None and new_base != self.base_dir:  # relative data paths follow the project
+            doc.datasets = [rebase_spec(spec, self.base_dir, new_base) for spec in doc.datasets]
         try:
-            project.save_project(self.editor.doc, path)
+            project.save_project(doc, path)
         except (OSError, ValueError, TypeError) as exc:
             self.show_problem("Cannot save", f"Cannot save {Path(path).name}: {exc}")
             return False
         self._discard_autosave()
         self.path = path
+        self.base_dir = new_base
         self.editor.stack.set_clean()
         self._add_recent(path)
         self.update_title()
@@ -645,6 +828,7 @@ class MainWindow(QMainWindow):
             self.show_problem("Cannot recover", f"The autosaved copy is damaged: {exc}")
             return False
         self.path = origin if origin and Path(origin).exists() else None
+        self.base_dir = Path(self.path).resolve().parent if self.path else None
         self.editor.set_document(doc)
         # the recovered work is not saved anywhere yet: mark it dirty so closing asks
         self.editor.stack.set_dirty()
@@ -659,6 +843,9 @@ class MainWindow(QMainWindow):
         if not self.maybe_save():
             event.ignore()
             return
+        if self.training.is_running():
+            self.training.stop()
+            self.training.wait()
         self._autosave_timer.stop()
         self._discard_autosave()
         self.tasks.wait_all()

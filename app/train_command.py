@@ -23,7 +23,6 @@ step before it).
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import shutil
 import signal
@@ -38,6 +37,7 @@ import numpy as np
 from core import runtime
 from core.callbacks import CSVLogger, History
 from app.cli import UsageError, add_command
+from exporters.datasets import load_dataset, npz_arrays
 from exporters.paths import prepare_output
 from exporters.project import give_ordinary_permissions
 
@@ -54,124 +54,6 @@ class TrainResult:
     device: str
     interrupted: bool = False
     run: object = None  # the core.training_run.TrainingRun
-
-
-# -- reading data ---------------------------------------------------------------------------------------------------
-def _names(value, what: str, where: str) -> list:
-    if isinstance(value, (str, int)):
-        return [value]
-    if not isinstance(value, list) or not value:
-        raise UsageError(f"{where}: '{what}' must name the arrays (a list such as [\"{what}_train\"]), got {value!r}.")
-    return value
-
-
-def _read_table(path: Path, where: str):
-    """(column names or None, 2-D float array) of a .csv (with a header row) or a .npy file."""
-    if path.suffix.lower() == ".npy":
-        try:
-            arr = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as exc:
-            raise UsageError(f"{where}: cannot read '{path}': {exc}") from None
-        if arr.ndim != 2:
-            raise UsageError(f"{where}: '{path.name}' holds an array of shape {arr.shape}; a .npy dataset is one 2-D "
-                             f"array whose columns 'x' and 'y' pick by index.")
-        return None, arr
-    try:
-        with open(path, newline="", encoding="utf-8") as f:
-            rows = list(csv.reader(f))
-        header, body = rows[0], rows[1:]
-        return [h.strip() for h in header], np.array(body, dtype=np.float64)
-    except (OSError, IndexError, ValueError) as exc:
-        raise UsageError(f"{where}: cannot read '{path}' as a CSV table with a header row and numbers: {exc}") \
-            from None
-
-
-def _columns(header, table, names, path: Path, where: str) -> np.ndarray:
-    index = []
-    for n in names:
-        if header is None:
-            if not isinstance(n, int) or not 0 <= n < table.shape[1]:
-                raise UsageError(f"{where}: column {n!r} is not a column index of '{path.name}' (0 to "
-                                 f"{table.shape[1] - 1}).")
-            index.append(n)
-        elif n not in header:
-            raise UsageError(f"{where}: '{path.name}' has no column '{n}' (it has: {', '.join(header)}).")
-        else:
-            index.append(header.index(n))
-    return table[:, index]
-
-
-def _load_arrays(path: Path, x_names, y_names, where: str):
-    """([x arrays], [y arrays]) named by a dataset reference; .npz names arrays, .csv/.npy name columns."""
-    if not path.is_file():
-        raise UsageError(f"{where}: data file '{path}' not found.")
-    suffix = path.suffix.lower()
-    if suffix == ".npz":
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                stored = set(z.files)
-                missing = [n for n in list(x_names) + list(y_names) if n not in stored]
-                if missing:
-                    raise UsageError(f"{where}: '{path.name}' has no array named {missing[0]!r} (it has: "
-                                     f"{', '.join(sorted(stored))}).")
-                return [z[n] for n in x_names], [z[n] for n in y_names]
-        except (OSError, ValueError) as exc:
-            raise UsageError(f"{where}: cannot read '{path}': {exc}") from None
-    if suffix in (".csv", ".npy"):
-        header, table = _read_table(path, where)
-        x = _columns(header, table, x_names, path, where)
-        y = _columns(header, table, y_names, path, where)
-        # All columns of a table make one input and one target; whole-number targets are class labels.
-        return [x], [y.astype(np.int64) if np.all(y == np.round(y)) else y.astype(np.float32)]
-    raise UsageError(f"{where}: data file '{path.name}' is not .npz, .npy or .csv.")
-
-
-def dataset_arrays(ref: dict, base: Path):
-    """(x list, y list, validation (x list, y list) or None) of a project's dataset reference."""
-    where = f"dataset '{ref.get('name', '?')}'" if isinstance(ref, dict) else "dataset"
-    if not isinstance(ref, dict) or "path" not in ref or "x" not in ref or "y" not in ref:
-        raise UsageError(f"{where}: a dataset reference needs 'path', 'x' and 'y', got {ref!r}.")
-    path = base / ref["path"]
-    x, y = _load_arrays(path, _names(ref["x"], "x", where), _names(ref["y"], "y", where), where)
-    val = ref.get("validation")
-    if val is None:
-        return x, y, None
-    if not isinstance(val, dict) or "x" not in val or "y" not in val:
-        raise UsageError(f"{where}: 'validation' must be an object with 'x' and 'y' (and optionally 'path'), got "
-                         f"{val!r}.")
-    vpath = base / val["path"] if "path" in val else path
-    vx, vy = _load_arrays(vpath, _names(val["x"], "x", where + " validation"),
-                          _names(val["y"], "y", where + " validation"), where + " validation")
-    return x, y, (vx, vy)
-
-
-def npz_arrays(path: Path):
-    """(x list, y list, validation or None) from a `--data` .npz: x/y, or x0, x1, .../y0, y1, ...; x_val/y_val."""
-    where = f"--data {path}"
-    if not path.is_file():
-        raise UsageError(f"{where}: data file not found.")
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            files = set(z.files)
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"{where}: cannot read it as an .npz archive: {exc}") from None
-
-    def keys(prefix):
-        if prefix in files:
-            return [prefix]
-        numbered = []
-        while f"{prefix}{len(numbered)}" in files:
-            numbered.append(f"{prefix}{len(numbered)}")
-        return numbered
-
-    xk, yk = keys("x"), keys("y")
-    if not xk or not yk:
-        raise UsageError(f"{where}: expected arrays named 'x' and 'y' (or x0, x1, ... and y0, y1, ...); it has: "
-                         f"{', '.join(sorted(files))}.")
-    x, y = _load_arrays(path, xk, yk, where)
-    vxk, vyk = keys("x_val"), keys("y_val")
-    val = _load_arrays(path, vxk, vyk, where) if vxk and vyk else None
-    return x, y, val
 
 
 # -- the model and its settings ---------------------------------------------------------------------------------------
@@ -218,7 +100,8 @@ def _load_project_model(path: Path, args):
         if not chosen:
             raise UsageError(f"{where} has no dataset named '{args.dataset}' (it has: "
                              f"{', '.join(str(r.get('name')) for r in refs if isinstance(r, dict))}).")
-        spec, data = chosen[0], dataset_arrays(chosen[0], path.parent)
+        loaded = load_dataset(chosen[0], path.parent)
+        spec, data = chosen[0], (loaded.x, loaded.y, loaded.validation)
     model = build_model(doc, settings)
     return doc, model, settings, spec, data
 

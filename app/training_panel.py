@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, \
     QLineEdit, QPlainTextEdit, QProgressBar, QPushButton, QScrollArea, QSpinBox, QVBoxLayout, QWidget
@@ -171,6 +171,10 @@ class TrainingPanel(QWidget):
         self.notice = QLabel("")
         self.notice.setWordWrap(True)
         self.notice.setObjectName("trainingNotice")
+        self.stale_notice = QLabel("")  # whether the document's trained weights still fit the drawing
+        self.stale_notice.setWordWrap(True)
+        self.stale_notice.setStyleSheet("color: #9a6700;")
+        self.stale_notice.hide()
         self.log = QPlainTextEdit()
         self.log.setReadOnly(True)
         self.log.setMaximumBlockCount(LOG_LINES)
@@ -185,6 +189,7 @@ class TrainingPanel(QWidget):
         layout.addWidget(self.batch_bar)
         layout.addWidget(self.eta)
         layout.addWidget(self.notice)
+        layout.addWidget(self.stale_notice)
         layout.addWidget(self.log, 2)
 
         self.train_button.clicked.connect(self.trainRequested)
@@ -423,6 +428,10 @@ class TrainingPanel(QWidget):
         self.show_notice(run.message, error=run.outcome in ("nan", "error"))
         if run.outcome in ("nan", "error"):
             self.log.appendPlainText(run.message)
+
+    def show_stale(self, text: str) -> None:
+        self.stale_notice.setText(text)
+        self.stale_notice.setVisible(bool(text))
 
     def show_notice(self, text: str, error: bool = False) -> None:
         self.notice.setText(text)

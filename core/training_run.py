@@ -328,13 +328,14 @@ def execute_run(model, run: TrainingRun, x, y, validation=None, *, control: RunC
     run.started = run.started or _now()
     run.device = "cpu" if device == "cpu" or not runtime.cuda_usable() else "cuda"
     run.outcome, run.message = "running", ""
+    fallback = ""
+    if device == "cuda" and run.device == "cpu":
+        fallback = "CUDA was asked for but could not be started here (no usable GPU or CUDA libraries): the run " \
+                   "trains on the CPU."
+        observer.on_log(fallback)
     started = time.perf_counter()
     try:
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=r".*the loss is .*NaN or infinite", category=RuntimeWarning)
-            model.fit(_one_or_list(x), _one_or_list(y), **kwargs)
+        model.fit(_one_or_list(x), _one_or_list(y), **kwargs)
     except BaseException as exc:
         run.outcome = "error"
         run.message = str(exc) or type(exc).__name__
@@ -356,6 +357,8 @@ def execute_run(model, run: TrainingRun, x, y, validation=None, *, control: RunC
     else:
         run.outcome = "finished"
         run.message = f"Finished {run.epochs_done} epoch(s) in {seconds:.1f} s on {run.device}."
+    if fallback:
+        run.message = f"{run.message} {fallback}"
     observer.on_log(run.message)
     return run
 

@@ -738,3 +738,27 @@ def npz_arrays(path: Path):
     vxk, vyk = keys("x_val"), keys("y_val")
     val = _load_arrays(path, vxk, vyk, where) if vxk and vyk else None
     return x, y, val
+
+
+def rebase_spec(spec: dict, old_base, new_base) -> dict:
+    """The spec with its relative paths (the data's and its validation file's) rewritten for a project that moves
+    from folder `old_base` to `new_base` (Save As): relative to the new folder where it can be, absolute otherwise.
+    Samples and absolute paths stay as they are."""
+    if not isinstance(spec, dict) or old_base is None:
+        return spec
+
+    def moved(path):
+        if not isinstance(path, str) or path.startswith(SAMPLE_PREFIX) or Path(path).is_absolute():
+            return path
+        target = (Path(old_base) / path).resolve()
+        try:
+            return Path(os.path.relpath(target, Path(new_base).resolve())).as_posix()
+        except ValueError:  # another drive (Windows)
+            return str(target)
+
+    out = json.loads(json.dumps(spec))
+    if "path" in out:
+        out["path"] = moved(out["path"])
+    if isinstance(out.get("validation"), dict) and "path" in out["validation"]:
+        out["validation"]["path"] = moved(out["validation"]["path"])
+    return out
