@@ -14,7 +14,7 @@ import csv
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
 
 from core.training_run import TrainingRun
 
@@ -89,6 +89,9 @@ class CurvesPanel(QWidget):
         self.status = QLabel("No run yet: set the data and press Train.")
         key = QLabel("solid: training · dashed: validation · faint: per batch")
         key.setStyleSheet("color: gray;")
+        for label in (self.status, key):  # long texts elide rather than widen the window
+            label.setMinimumWidth(40)
+            label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
         bar = QHBoxLayout()
         for w in (self.log_scale, self.show_batches):
             bar.addWidget(w)
