@@ -87,7 +87,8 @@ class CurvesPanel(QWidget):
         self.clear_button.setToolTip("Forget the session's earlier runs (the project keeps them)")
         self.clear_button.clicked.connect(self.clear)
         self.status = QLabel("No run yet: set the data and press Train.")
-        key = QLabel("solid: training · dashed: validation · faint: per batch")
+        key = QLabel("solid: train · dashed: validation · faint: batches")
+        key.setToolTip(key.text())
         key.setStyleSheet("color: gray;")
         for label in (self.status, key):  # long texts elide rather than widen the window
             label.setMinimumWidth(40)
@@ -95,10 +96,8 @@ class CurvesPanel(QWidget):
         bar = QHBoxLayout()
         for w in (self.log_scale, self.show_batches):
             bar.addWidget(w)
-        bar.addStretch(1)
-        bar.addWidget(self.status)
-        bar.addStretch(1)
-        bar.addWidget(key)
+        bar.addWidget(self.status, 3)
+        bar.addWidget(key, 2)
         for w in (self.clear_button, self.export_png_button, self.export_csv_button):
             bar.addWidget(w)
         layout = QVBoxLayout(self)

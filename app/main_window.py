@@ -140,6 +140,10 @@ class MainWindow(QMainWindow):
         self.curves = CurvesPanel()
         self.training = TrainingSession(self)
         self._start_weights: dict = {}
+        # The summary's and the curves' area spans the window's width: curves side by side need it more than the
+        # palette needs its full height. (Set before any dock is placed: set later, Qt leaves a stale tab bar.)
+        self.setCorner(Qt.BottomLeftCorner, Qt.BottomDockWidgetArea)
+        self.setCorner(Qt.BottomRightCorner, Qt.BottomDockWidgetArea)
         self.palette_dock = self._dock("Layers", self.palette, Qt.LeftDockWidgetArea)
         self.inspector_dock = self._dock("Inspector", self.inspector, Qt.RightDockWidgetArea)
         self.data_dock = self._dock("Data", self.data_panel, Qt.RightDockWidgetArea)
@@ -149,14 +153,12 @@ class MainWindow(QMainWindow):
         self.inspector_dock.raise_()
         self.summary_dock = self._dock("Summary", self.summary, Qt.BottomDockWidgetArea)
         self.curves_dock = self._dock("Curves", self.curves, Qt.BottomDockWidgetArea)
-        self.tabifyDockWidget(self.summary_dock, self.curves_dock)
-        self.summary_dock.raise_()
-        # The summary's and the curves' area spans the window's width: curves side by side need it more than the
-        # palette needs its full height.
-        self.setCorner(Qt.BottomLeftCorner, Qt.BottomDockWidgetArea)
-        self.setCorner(Qt.BottomRightCorner, Qt.BottomDockWidgetArea)
+        # Side by side, not tabbed: Qt (6.8-6.11) leaves a stale, visible tab bar behind when a window that is not
+        # shown yet gets a second group of tabbed docks.
+        self.splitDockWidget(self.summary_dock, self.curves_dock, Qt.Horizontal)
         self.resizeDocks([self.palette_dock, self.inspector_dock], [200, 380], Qt.Horizontal)
         self.resizeDocks([self.summary_dock, self.curves_dock], [230, 230], Qt.Vertical)
+        self.resizeDocks([self.summary_dock, self.curves_dock], [560, 940], Qt.Horizontal)
 
         self.palette.layerActivated.connect(self.add_layer_at_centre)
         self.inspector.configEdited.connect(self._config_edited)
@@ -442,7 +444,6 @@ class MainWindow(QMainWindow):
         self.training_panel.set_running(True, False)
         self.training_panel.run_started(run)
         self.curves.run_started(run)
-        self.curves_dock.raise_()
         self.show_status(f"Training {run.label}…")
 
     @Slot(object)
