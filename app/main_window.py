@@ -156,6 +156,8 @@ class MainWindow(QMainWindow):
         # Side by side, not tabbed: Qt (6.8-6.11) leaves a stale, visible tab bar behind when a window that is not
         # shown yet gets a second group of tabbed docks.
         self.splitDockWidget(self.summary_dock, self.curves_dock, Qt.Horizontal)
+        self.summary.setMinimumWidth(240)  # side by side, their natural minimums would make the window 1,026 px wide
+        self.curves.setMinimumWidth(420)
         self.resizeDocks([self.palette_dock, self.inspector_dock], [200, 380], Qt.Horizontal)
         self.resizeDocks([self.summary_dock, self.curves_dock], [230, 230], Qt.Vertical)
         self.resizeDocks([self.summary_dock, self.curves_dock], [560, 940], Qt.Horizontal)
@@ -850,6 +852,7 @@ class MainWindow(QMainWindow):
         self._autosave_timer.stop()
         self._discard_autosave()
         self.tasks.wait_all()
+        self.data_panel.wait()
         event.accept()
 
 
