@@ -150,6 +150,14 @@ class CurvesPanel(QWidget):
             self.status.setText(f"{curves.name}: {run.outcome.replace('_', ' ')}")
         self._update_buttons()
 
+    def show_only(self, runs) -> None:
+        """Draw only these runs (the runs table's selection); None or empty: every run."""
+        chosen = {id(r) for r in runs or []}
+        for curves in self.runs:
+            visible = not chosen or id(curves.run) in chosen
+            for item in curves.items.values():
+                item.setVisible(visible)
+
     def clear(self) -> None:
         self.runs = []
         self.layout_widget.clear()

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 DEFAULT_EXAMPLES = ("lstm_text_classifier", "encoder_decoder", "functional_mlp", "mlp")
+PANELS = ("inspector", "data", "training", "curves", "evaluation", "runs", "weights")
 
 
 def parse_args(argv: list[str]):
@@ -20,6 +21,8 @@ def parse_args(argv: list[str]):
     p.add_argument("--train-example", metavar="NAME", help="with --screenshot: train this bundled example in the "
                                                            "window first and show its curves")
     p.add_argument("--epochs", type=int, help="with --train-example: how many epochs (default: the example's)")
+    p.add_argument("--panel", choices=PANELS, help="with --screenshot: bring this panel to the front (evaluation "
+                                                   "evaluates the model first)")
     args = p.parse_args(argv)
     if args.train_example and not args.screenshot:
         p.error("--train-example needs --screenshot OUT.png")
@@ -96,6 +99,8 @@ def screenshot(app, window, args) -> int:
     for _ in range(3):  # the inspector builds its form on the next event-loop turn, then lays it out
         app.processEvents()
         time.sleep(0.02)
+    if args.panel and not show_panel(app, window, args.panel):
+        return 1
     ok = window.grab().save(args.screenshot)
     window.editor.stack.set_clean()
     window.close()
@@ -145,6 +150,8 @@ def train_and_screenshot(app, window, args, timeout: float = 600.0) -> int:
         time.sleep(0.02)
     window.view.fit()
     app.processEvents()
+    if args.panel and not show_panel(app, window, args.panel):
+        return 1
     run = window.training.runs[-1]
     lines = [line for line in window.training_panel.log.toPlainText().splitlines() if "/step" in line]
     ok = window.grab().save(args.screenshot)
@@ -159,3 +166,24 @@ def train_and_screenshot(app, window, args, timeout: float = 600.0) -> int:
     print(lines[-1] if lines else run.message)
     print(str(Path(args.screenshot).resolve()))
     return 0
+
+
+def show_panel(app, window, name: str) -> bool:
+    """Bring a panel's dock to the front; the evaluation panel first evaluates the model on its validation data."""
+    dock = getattr(window, f"{name}_dock", None)
+    if dock is None:
+        print(f"this build has no {name} panel", file=sys.stderr)
+        return False
+    dock.raise_()
+    if name == "evaluation":
+        if not window.evaluate():
+            print(window.evaluation.metrics.text(), file=sys.stderr)
+            return False
+        deadline = time.monotonic() + 120
+        while window.evaluation.busy() and time.monotonic() < deadline:
+            app.processEvents()
+            time.sleep(0.01)
+    for _ in range(5):
+        app.processEvents()
+        time.sleep(0.02)
+    return True

@@ -18,9 +18,11 @@ from PySide6.QtWidgets import QDockWidget, QFileDialog, QLineEdit, QMainWindow, 
 from app.canvas import NodeItem, GraphView
 from app.curves_panel import CurvesPanel
 from app.data_panel import DataPanel
+from app.evaluation_panel import EvaluationPanel, evaluation_data
 from app.editor import CLIPBOARD_MIME, Editor, fragment_from_text, fragment_to_text
 from app.inspector import Inspector
 from app.palette import LayerPalette
+from app.runs_panel import RunsPanel
 from app.summary_panel import SummaryPanel
 from app.theme import Theme
 from app.training_panel import TrainingPanel
@@ -138,6 +140,8 @@ class MainWindow(QMainWindow):
         self.data_panel = DataPanel()
         self.training_panel = TrainingPanel()
         self.curves = CurvesPanel()
+        self.evaluation = EvaluationPanel()
+        self.runs_panel = RunsPanel()
         self.training = TrainingSession(self)
         self._start_weights: dict = {}
         # The summary's and the curves' area spans the window's width: curves side by side need it more than the
@@ -158,6 +162,9 @@ class MainWindow(QMainWindow):
         self.splitDockWidget(self.summary_dock, self.curves_dock, Qt.Horizontal)
         self.summary.setMinimumWidth(240)  # side by side, their natural minimums would make the window 1,026 px wide
         self.curves.setMinimumWidth(420)
+        self.evaluation_dock = self._dock("Evaluation", self.evaluation, Qt.BottomDockWidgetArea)
+        self.runs_dock = self._dock("Runs", self.runs_panel, Qt.BottomDockWidgetArea)
+        self._bottom_tabbed = False  # Curves and Evaluation are tabbed once the window shows (see showEvent)
         self.resizeDocks([self.palette_dock, self.inspector_dock], [200, 380], Qt.Horizontal)
         self.resizeDocks([self.summary_dock, self.curves_dock], [230, 230], Qt.Vertical)
         self.resizeDocks([self.summary_dock, self.curves_dock], [560, 940], Qt.Horizontal)
@@ -183,6 +190,11 @@ class MainWindow(QMainWindow):
         self.training.finished.connect(self._run_finished)
         self.training.failed.connect(self._run_failed)
         self.curves.message.connect(self.show_status)
+        self.evaluation.message.connect(self.show_status)
+        self.evaluation.evaluate_button.clicked.connect(self.evaluate)
+        self.runs_panel.selectionChanged.connect(self._runs_selected)
+        self.runs_panel.diffChanged.connect(self._runs_diffed)
+        self.runs_panel.restoreRequested.connect(self.restore_run)
         # Selection updates the inspector once per event-loop turn: a script or paste that selects many times
         # builds one form, not hundreds.
         self._selection_timer = QTimer(self)
@@ -202,6 +214,20 @@ class MainWindow(QMainWindow):
         self._refreshed()
 
     # -- layout -------------------------------------------------------------------------------------------------
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if not self._bottom_tabbed:
+            self._bottom_tabbed = True
+            QTimer.singleShot(0, self._tabify_bottom)
+
+    @Slot()
+    def _tabify_bottom(self) -> None:
+        """A second group of tabbed docks made before the window shows leaves Qt (6.8-6.11) with a stale tab bar
+        drawn over the palette; made once it shows, it is right."""
+        self.tabifyDockWidget(self.curves_dock, self.evaluation_dock)
+        self.tabifyDockWidget(self.evaluation_dock, self.runs_dock)
+        self.curves_dock.raise_()
+
     def _dock(self, title: str, widget, area) -> QDockWidget:
         dock = QDockWidget(title, self)
         dock.setObjectName(title)
@@ -363,6 +389,7 @@ class MainWindow(QMainWindow):
         if force or data_key != getattr(self, "_data_panel_key", None):  # building the model to check the data
             self._data_panel_key = data_key                              # is too slow for every node move
             self.data_panel.show_document(doc, self.base_dir)
+        self.runs_panel.show_runs(doc.runs)
         if not self.training.is_running():
             self.training_panel.set_running(False, self.training.can_continue(doc))
             self.training_panel.show_stale(self._stale_weights_notice(doc))
@@ -433,6 +460,79 @@ class MainWindow(QMainWindow):
             self.training_panel.show_notice(f"Cannot continue: {exc}", error=True)
             return False
         return True
+
+    @Slot(object)
+    def _runs_selected(self, runs) -> None:
+        self.curves.show_only(runs)
+
+    @Slot(object)
+    def _runs_diffed(self, layer_names) -> None:
+        """The layers that changed between two runs' models are selected on the canvas (those still drawn)."""
+        if not layer_names:
+            return
+        doc = self.editor.doc
+        ids = [n.id for n in doc.nodes.values() if n.name in set(layer_names)]
+        self.editor.scene.select_nodes(ids)
+
+    @Slot(object)
+    def restore_run(self, run) -> bool:
+        if self.training.is_running():
+            self.show_status("Stop the running training before restoring a run.")
+            return False
+        try:
+            command = commands.RestoreRun(self.editor.doc, run)
+        except Exception as exc:
+            self.show_status(str(exc))
+            return False
+        if self.editor.push(command):
+            self.training.model = None  # Continue would go on from another model than the one now drawn
+            self.view.fit()
+            self.show_status(f"Restored the run of {run.started or 'an earlier session'} (undo puts back what was "
+                             f"drawn).")
+            return True
+        return False
+
+    def evaluate(self) -> bool:
+        """Evaluate the drawn model, with the document's weights, on the chosen data (the Evaluation panel)."""
+        from core.training_run import check_settings, compile_model
+
+        doc = self.editor.doc
+        problems = self.validate(select=False)
+        loaded = self.data_panel.loaded()
+        if not problems and not doc.training.get("loss"):
+            problems = ["Choose a loss on the Training panel: evaluate reports the compiled loss and metrics."]
+        if not problems and loaded is None:
+            problems = ["Choose the data on the Data panel first."]
+        if problems:
+            self.evaluation.show_problem("Cannot evaluate: " + problems[0])
+            return False
+        which = self.evaluation.source.currentData()
+        try:
+            if which == "file":
+                from app.evaluation_panel import load_test_data
+
+                path = self.evaluation.ask_open_path("Test data", "Data files (*.csv *.npz *.npy)")
+                if not path:
+                    return False
+                data = load_test_data(self.data_panel.spec(), path, self.base_dir, loaded)
+                where = f"test file {Path(path).name}"
+            else:
+                data = evaluation_data(loaded, which)
+                where = f"{which} data"
+            settings = check_settings(doc.training)
+            model = doc.to_model()
+            compile_model(model, settings)
+            from exporters.datasets import check_fits
+
+            mismatch = check_fits(type(loaded)(data[0], data[1]), model)
+        except Exception as exc:  # a file or settings that do not fit: said on the panel
+            self.evaluation.show_problem(f"Cannot evaluate: {exc}")
+            return False
+        if mismatch:
+            self.evaluation.show_problem("Cannot evaluate: " + mismatch[0])
+            return False
+        self.evaluation_dock.raise_()
+        return self.evaluation.start(model, data, int(settings["batch_size"]), settings["loss"], where)
 
     def _autosave_before_run(self) -> None:
         """Even a hard crash of the runtime then loses nothing that was drawn."""

@@ -257,6 +257,7 @@ def train(model_path, *, device: str | None = None, epochs: int | None = None, b
         else:
             from exporters.project import save_project  # writes the sidecar and makes the project refer to it
 
+            run.weights = {nid: n.weights for nid, n in doc.nodes.items() if n.weights}
             doc.runs.append(run)
             save_project(doc, path)
     else:

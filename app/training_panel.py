@@ -410,6 +410,7 @@ class TrainingPanel(QWidget):
         run = progress.run
         if progress.lines:
             self.log.appendPlainText("\n".join(progress.lines))
+            self.log.verticalScrollBar().setValue(self.log.verticalScrollBar().maximum())
         if progress.epochs:
             self.epoch_bar.setRange(0, progress.epochs - run.initial_epoch)
         self.epoch_bar.setValue(run.epochs_done)

@@ -169,12 +169,37 @@ class RecordRun(Command):
     def do(self, doc):
         for nid, ws in self.new.items():
             doc.set_weights(nid, ws)
+        if self.new:
+            self.run.weights = self.new
         doc.add_run(self.run)
 
     def undo(self, doc):
         doc.remove_run(self.run)
         for nid, ws in self.old.items():
             doc.set_weights(nid, ws)
+
+
+class RestoreRun(Command):
+    """Put a run's model (as drawn when it ran) and the weights it ended with back on the canvas."""
+
+    def __init__(self, doc: Document, run, text: str | None = None):
+        if run.model is None:
+            raise ConfigError("This run kept no copy of its model, so it cannot be restored.")
+        self.run = run
+        self.old_graph, self.old_weights = doc.graph_dict(), {nid: n.weights for nid, n in doc.nodes.items()}
+        self.text = text or f"Restore the run of {run.started or 'an earlier session'}"
+
+    def do(self, doc):
+        doc.load_graph_dict(copy.deepcopy(self.run.model))
+        for nid, ws in (self.run.weights or {}).items():
+            if nid in doc.nodes:
+                doc.set_weights(nid, ws)
+
+    def undo(self, doc):
+        doc.load_graph_dict(copy.deepcopy(self.old_graph))
+        for nid, ws in self.old_weights.items():
+            if ws is not None and nid in doc.nodes:
+                doc.set_weights(nid, ws)
 
 
 class Macro(Command):

@@ -54,6 +54,7 @@ class TrainingRun:
     message: str = ""
     device: str | None = None
     continues: int | None = None  # index of the run this one continued, in `Document.runs`
+    weights: dict | None = field(default=None, repr=False)  # {node id: arrays} it ended with (the project's sidecar)
     batch_history: dict = field(default_factory=dict, repr=False)  # per-batch logs; kept in memory only
 
     @property
