@@ -89,8 +89,11 @@ def test_crash_leaves_an_autosave_offered_at_next_start(window, qtbot):
 @pytest.mark.parametrize("name, suffix", [("seed_mlp", "h5"), ("seed_functional", "keras"), ("seed_seq2seq", "h5"),
                                           ("seed_bidirectional", "keras"), ("seed_conv1d", "h5"),
                                           ("seed_mask_zero", "json")])
-def test_import_keras_fixture_lays_out_keeps_weights_and_matches_keras_summary(window, qtbot, fixtures_dir, name,
-                                                                               suffix):
+def test_import_keras_fixture_lays_out_keeps_weights_and_summarises_like_the_engine(window, qtbot, fixtures_dir, name,
+                                                                                    suffix):
+    """The document imported from a Keras file has the engine's summary rows for that file (the rows that
+    tests/interop compares with the table real Keras prints), Keras's parameter count and, with weights, its
+    predictions."""
     from core import models
     from core.summary import summary_rows
 
