@@ -48,9 +48,19 @@ def parse_literal(text: str):
     except ValueError:
         pass
     try:
-        return ast.literal_eval(text.replace("null", "None").replace("true", "True").replace("false", "False"))
+        return ast.literal_eval(_JsonWordsAsConstants().visit(ast.parse(text, mode="eval")))
     except (ValueError, SyntaxError) as exc:
         raise ValueError(f"'{text}' is not a value (write a number, a list like 3, 4, or JSON).") from exc
+
+
+class _JsonWordsAsConstants(ast.NodeTransformer):
+    """JSON's null/true/false written among Python literals ('(null, 3)'): bare names only, never inside quotes."""
+    _WORDS = {"null": None, "true": True, "false": False}
+
+    def visit_Name(self, node: ast.Name) -> ast.AST:
+        if node.id in self._WORDS:
+            return ast.copy_location(ast.Constant(self._WORDS[node.id]), node)
+        return node
 
 
 def parse_shape(text: str) -> list:

@@ -9,6 +9,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
+from gradient_coverage import VERIFIED, rules_used
 from keras_reference import keras3  # noqa: F401  (a fixture)
 
 import core as nw
@@ -40,7 +41,8 @@ def _check(fn, arrays, *, eps, tol=2e-3, dynamic_axes=()):
     r = RNG.standard_normal(y0.shape).astype("float32")
     with graph_scope(g):
         loss = ops.sum(ops.multiply(out, g.constant(r)))
-        grads = gradients(loss, ins)
+        with rules_used() as used:
+            grads = gradients(loss, ins)
     g.set_outputs([loss] + grads, ["loss"] + [f"g{i}" for i in range(len(ins))])
     sess = ort.InferenceSession(g.to_model().SerializeToString(), so, providers=["CPUExecutionProvider"])
     names = [t.name for t in ins]
@@ -57,6 +59,7 @@ def _check(fn, arrays, *, eps, tol=2e-3, dynamic_axes=()):
         scale = max(1.0, float(np.abs(numeric).max()))
         np.testing.assert_allclose(res[1 + i].reshape(-1), numeric, atol=tol * scale, rtol=tol,
                                    err_msg=f"gradient of input {i}")
+    VERIFIED.update(used)
 
 
 def _r(*shape):

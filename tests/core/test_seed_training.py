@@ -2,6 +2,8 @@
 
 import numpy as np
 
+from keras_reference import keras3  # noqa: F401  (a fixture)
+
 import core as tf
 from core import layers
 
@@ -119,7 +121,24 @@ def test_functional_subclassed_and_custom_layer_fit():
     h = model.fit(data, labels, batch_size=32, epochs=5, verbose=0)
     assert h.history["loss"][-1] < h.history["loss"][0]
 
-    class MyLayer(layers.Layer):
+    MyLayer = _seed_custom_layer(tf, tf.matmul)
+    model = tf.keras.Sequential([
+        MyLayer(10),
+        layers.Activation('softmax')])
+    model.compile(optimizer=tf.keras.optimizers.RMSprop(0.001),
+                  loss='categorical_crossentropy',
+                  metrics=['accuracy'])
+    model.build((None, 32))
+    before = model.layers[0].kernel.numpy().copy()
+    h = model.fit(data, labels, batch_size=32, epochs=5, verbose=0)
+    assert len(h.history["accuracy"]) == 5
+    assert [w.name for w in model.trainable_weights] == ["kernel"]
+    assert np.abs(model.layers[0].kernel.numpy() - before).max() > 1e-3  # 5 epochs of RMSprop steps of about 1e-3
+
+
+def _seed_custom_layer(k, matmul):
+    """The seed's custom layer, its code unchanged, for either engine (`k`: core or real Keras)."""
+    class MyLayer(k.layers.Layer):
         def __init__(self, output_dim, **kwargs):
             self.output_dim = output_dim
             super(MyLayer, self).__init__(**kwargs)
@@ -131,18 +150,37 @@ def test_functional_subclassed_and_custom_layer_fit():
                                           trainable=True)
 
         def call(self, inputs):
-            return tf.matmul(inputs, self.kernel)
+            return matmul(inputs, self.kernel)
 
-    model = tf.keras.Sequential([
-        MyLayer(10),
-        layers.Activation('softmax')])
-    model.compile(optimizer=tf.keras.optimizers.RMSprop(0.001),
-                  loss='categorical_crossentropy',
-                  metrics=['accuracy'])
-    before = None
-    h = model.fit(data, labels, batch_size=32, epochs=5, verbose=0)
-    assert len(h.history["accuracy"]) == 5
-    assert before is None and model.layers[0].kernel.numpy().std() > 0
+    return MyLayer
+
+
+def test_custom_layer_made_with_add_weight_trains_like_keras(keras3):
+    """The seed's custom layer and compile arguments, trained here and by real Keras 3 from Keras's initial kernel:
+    the same history and the same trained kernel. The labels are the seed's random ones made to sum to 1 per row:
+    Keras's TensorFlow backend trains a softmax's crossentropy with the fused gradient softmax - labels, which is
+    the loss's gradient only for such labels, while this engine differentiates the loss itself; on the seed's raw
+    labels the two runs part from the second batch."""
+    data, labels = _data(200)
+    labels = labels / labels.sum(axis=1, keepdims=True)
+    keras3.utils.set_random_seed(0)
+    pair = []
+    for k, matmul in ((keras3, keras3.ops.matmul), (tf, tf.matmul)):
+        model = k.Sequential([_seed_custom_layer(k, matmul)(10), k.layers.Activation('softmax')])
+        model.build((None, 32))
+        model.compile(optimizer=k.optimizers.RMSprop(0.001), loss='categorical_crossentropy', metrics=['accuracy'])
+        pair.append(model)
+    theirs, ours = pair
+    initial = theirs.get_weights()
+    ours.set_weights(initial)
+    fit = dict(batch_size=32, epochs=3, shuffle=False, verbose=0)
+    kh, oh = theirs.fit(data, labels, **fit), ours.fit(data, labels, **fit)
+    assert set(oh.history) == set(kh.history)
+    for key, values in kh.history.items():
+        np.testing.assert_allclose(oh.history[key], values, rtol=1e-4, atol=1e-6, err_msg=key)
+    (kernel,) = ours.get_weights()
+    np.testing.assert_allclose(kernel, theirs.get_weights()[0], rtol=1e-3, atol=1e-5)
+    assert np.abs(kernel - initial[0]).max() > 1e-3  # it trained: 21 RMSprop steps of about 1e-3
 
 
 def test_callbacks_cell(tmp_path):

@@ -20,11 +20,11 @@ import pytest
 
 from core.errors import NetweaverError
 from core.models import Model, load_model
-from tests.fixture_utils import architectures_available, default_fixtures_dir, fixture_path, load_fixture_model
+from tests.fixture_utils import FIXTURE_ARCHITECTURES, default_fixtures_dir, fixture_path, load_fixture_model
 
-# Every architecture whose layers exist, except the two whose weights take ~0.3 s to initialize per build (plain
+# Every fixture architecture, except the two whose weights take ~0.3 s to initialize per build (plain
 # recurrent stacks; seq2seq and bidirectional cover recurrent configs) so 500+ reads fit well within a minute.
-NAMES = [n for n in architectures_available(default_fixtures_dir()) if n not in ("seed_lstm", "seed_gru_simplernn")]
+NAMES = [n for n in FIXTURE_ARCHITECTURES if n not in ("seed_lstm", "seed_gru_simplernn")]
 JUNK = [None, -1, 0, 2.5, "x", "", [], {}, [None], {"class_name": "Dense"}, True, 10 ** 9, ["a", 0, 0]]
 TOTAL_CASES = 504
 

@@ -9,10 +9,9 @@ import pytest
 import core as keras
 from core import layers
 from exporters.onnx_export import export_onnx, run_onnx
-from tests.fixture_utils import (architectures_available, default_fixtures_dir, fixture_io, load_fixture_model,
-                                 predict_list)
+from tests.fixture_utils import FIXTURE_ARCHITECTURES, fixture_io, load_fixture_model, predict_list
 
-NAMES = architectures_available(default_fixtures_dir())
+NAMES = FIXTURE_ARCHITECTURES
 
 
 @pytest.mark.parametrize("name", NAMES)

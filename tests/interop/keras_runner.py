@@ -2,8 +2,10 @@
 
     python keras_runner.py keras3|tf_keras2 JOBS.json OUT.npz
 
-JOBS.json is a list of {"id", "kind": "json"|"json_v3weights"|"h5"|"keras"|"script", "model", "weights", "inputs"}; OUT.npz gets
-`<id>__<i>` for each output of each job, and `<id>__error` (a string) for a job that failed.
+JOBS.json is a list of {"id", "kind": "json"|"json_v3weights"|"h5"|"keras"|"script"|"fixture", "model", "weights",
+"inputs"}; OUT.npz gets `<id>__<i>` for each output of each job, and `<id>__error` (a string) for a job that failed.
+A "fixture" job loads a file real Keras wrote, sets the weights listed in `weights` (an .npz of arr_0, arr_1, ... in
+get_weights order) and predicts; it also gets `<id>__summary`, the text of Keras's `summary()` table of the file.
 """
 
 import json
@@ -14,6 +16,7 @@ import traceback
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 os.environ["KERAS_BACKEND"] = "tensorflow"
+os.environ["COLUMNS"] = "300"  # Keras 3 draws its summary with rich, which cuts lines at the terminal's width
 
 import numpy as np  # noqa: E402
 
@@ -37,6 +40,15 @@ def write_nested(keras, target: str, folder: str, results: dict) -> None:
     results["keras_made_nested__output"] = np.asarray(model(data, training=False))
 
 
+def summary_table(model, target: str) -> str:
+    """Keras's own summary, wide enough that no cell wraps (tf.keras 2 still puts each item of a list on a line of
+    its own); tf.keras 2's columns start at characters 0, 100, 200 and 230."""
+    lines = []
+    positions = [100, 200, 230, 300] if target == "tf_keras2" else None
+    model.summary(line_length=300, positions=positions, print_fn=lambda line, *args, **kwargs: lines.append(line))
+    return "\n".join(lines)
+
+
 def main(target: str, jobs_path: str, out_path: str) -> None:
     if target == "keras3":
         import keras
@@ -53,6 +65,11 @@ def main(target: str, jobs_path: str, out_path: str) -> None:
             if job["kind"].startswith("json"):
                 model = keras.models.model_from_json(open(job["model"]).read())
                 model.load_weights(job["weights"])
+            elif job["kind"] == "fixture":
+                model = keras.models.load_model(job["model"], compile=False)
+                results[f"{job['id']}__summary"] = np.array(summary_table(model, target))
+                with np.load(job["weights"]) as weights:
+                    model.set_weights([weights[f"arr_{i}"] for i in range(len(weights.files))])
             elif job["kind"] == "script":
                 namespace = {"__name__": "netweaver_export"}
                 exec(compile(open(job["model"]).read(), job["model"], "exec"), namespace)
