@@ -6,6 +6,14 @@
   cached pictures warm as when panning or selecting; repaint_uncached_ms: the same with every item painting itself;
 - property_change_ms: on a 100-layer model, a Dense's units changed through the command stack until the wires'
   shapes, the nodes' counts, the summary table and the inspector are current (goal < 50 ms).
+
+A second line, "editor_training": the seed LSTM classifier (Embedding(1000, 64) -> LSTM(128) -> Dense(10), sequences
+of 100, batch 32) trained by the window's Train button, and the same run headless (`execute_run`, as
+`python main.py train` does), taking turns, `--training-rounds` times each. It gives the event loop's longest stall
+while the app trains (a 5 ms timer's longest gap less its interval: over the whole run, and over the epochs after
+the first, once the step graph is built), and the training steps per second in the app against headless from the
+epochs after the first (median and range over the rounds). Goals: no stall over 50 ms; the app at least 0.9x
+headless.
 """
 
 from __future__ import annotations
@@ -34,12 +42,103 @@ def build(window, n_nodes: int, merge_at: int | None) -> list[str]:
     return ids
 
 
+def training_responsiveness(app, rounds: int = 3, epochs: int = 3, samples: int = 1024) -> dict:
+    """The app's event-loop stalls and steps/s while it trains, against the same run headless (see the docstring)."""
+    import tempfile
+
+    import numpy as np
+    from PySide6.QtCore import QTimer
+
+    from app.main_window import EXAMPLES, MainWindow
+    from core import commands
+    from core.training_run import TrainingRun, build_model, check_settings, execute_run
+    from exporters.datasets import load_dataset
+
+    folder = Path(tempfile.mkdtemp(prefix="netweaver-bench-"))
+    rng = np.random.default_rng(0)
+    np.savez(folder / "seed_lstm.npz", x=rng.integers(1, 1000, (samples, 100)).astype(np.int32),
+             y=rng.integers(0, 10, samples).astype(np.int32))
+    spec = {"kind": "npz", "name": "seed lstm", "path": str(folder / "seed_lstm.npz"), "x": ["x"], "y": ["y"]}
+    settings = {"optimizer": "adam", "loss": "sparse_categorical_crossentropy", "metrics": ["accuracy"],
+                "epochs": epochs, "batch_size": 32, "shuffle": True, "seed": 0, "validation_split": 0.0}
+    steps = -(-samples // 32)
+    app_rates, headless_rates, stalls, steady_stalls = [], [], [], []
+    for _ in range(rounds):
+        # -- in the app ----------------------------------------------------------------------------------------
+        window = MainWindow()
+        window.resize(1400, 900)
+        window.show()
+        window.open_path(str(EXAMPLES / "lstm_text_classifier.nwproj"), wait=True, as_example=True)
+        doc = window.editor.doc
+        window.editor.push(commands.SetDataset(doc, spec))
+        window.editor.push(commands.SetTrainingSettings(doc, settings))
+        window.editor.refresh()
+        while window.data_panel.busy() or window.data_panel.loaded() is None:
+            app.processEvents()
+        ticks: list[tuple[float, int]] = []  # (time, epochs finished by then)
+        timer = QTimer()
+        timer.setInterval(5)
+        timer.timeout.connect(lambda: ticks.append((time.perf_counter(), len(window.training.runs[-1].epoch_seconds)
+                                                    if window.training.runs else 0)))
+        timer.start()
+        time.sleep(0.3)  # as train_bench: the other side's spinning threads settle first
+        window.training_panel.train_button.click()
+        while window.training.is_running():
+            app.processEvents()
+            time.sleep(0.001)
+        timer.stop()
+        run = window.training.runs[-1]
+        assert run.outcome == "finished", run.message
+        gaps = [(b[0] - a[0], b[1]) for a, b in zip(ticks, ticks[1:])]
+        stalls.append(max(g for g, _ in gaps) * 1000 - 5)
+        steady_stalls.append(max((g for g, done in gaps if done >= 1), default=0.0) * 1000 - 5)
+        app_rates.append(steps / float(np.median(run.epoch_seconds[1:])))
+        window.editor.stack.set_clean()
+        window.close()
+        window.deleteLater()
+        app.processEvents()
+        # -- headless ------------------------------------------------------------------------------------------
+        time.sleep(0.3)
+        data = load_dataset(spec)
+        model = build_model(doc, check_settings(settings))
+        headless = TrainingRun(settings=settings)
+        execute_run(model, headless, data.x, data.y)
+        headless_rates.append(steps / float(np.median(headless.epoch_seconds[1:])))
+    ratios = [a / h for a, h in zip(app_rates, headless_rates)]
+    return {"benchmark": "editor_training", "model": "seed LSTM classifier", "rounds": rounds,
+            "longest_stall_ms": round(float(np.median(stalls)), 1),
+            "longest_stall_ms_range": [round(min(stalls), 1), round(max(stalls), 1)],
+            "steady_stall_ms": round(float(np.median(steady_stalls)), 1),
+            "steady_stall_ms_range": [round(min(steady_stalls), 1), round(max(steady_stalls), 1)],
+            "stall_goal_ms": 50,
+            "app_steps_per_s": round(float(np.median(app_rates)), 2),
+            "headless_steps_per_s": round(float(np.median(headless_rates)), 2),
+            "app_over_headless": round(float(np.median(ratios)), 3),
+            "app_over_headless_range": [round(min(ratios), 3), round(max(ratios), 3)], "ratio_goal": 0.9}
+
+
 def main() -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--training-rounds", type=int, default=3, help="turns of app and headless training")
+    parser.add_argument("--skip-editor", action="store_true", help="only the training line")
+    args = parser.parse_args()
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication([])
+    if not args.skip_editor:
+        editor_speed(app)
+    if args.training_rounds > 0:
+        print(json.dumps(training_responsiveness(app, args.training_rounds)), flush=True)
+
+
+def editor_speed(app) -> None:
     from PySide6.QtWidgets import QApplication
 
     from app.main_window import MainWindow
 
-    app = QApplication.instance() or QApplication([])
+    app = QApplication.instance() or QApplication([])  # noqa: F841 - the caller's
     window = MainWindow()
     window.resize(1400, 900)
     window.show()

@@ -47,6 +47,7 @@ class TrainingRun:
     model: dict | None = None  # the graph as drawn when the run started (`Document.graph_dict()`)
     history: dict = field(default_factory=dict)
     learning_rates: list = field(default_factory=list)
+    epoch_seconds: list = field(default_factory=list)  # how long each finished epoch took (validation included)
     initial_epoch: int = 0
     started: str | None = None
     ended: str | None = None
@@ -82,6 +83,7 @@ class TrainingRun:
         return {"settings": self.settings, "dataset": self.dataset, "model": self.model,
                 "history": {k: [float(v) for v in vs] for k, vs in self.history.items()},
                 "learning_rates": [float(v) for v in self.learning_rates],
+                "epoch_seconds": [round(float(v), 4) for v in self.epoch_seconds],
                 "initial_epoch": self.initial_epoch, "started": self.started, "ended": self.ended,
                 "outcome": self.outcome, "message": self.message, "device": self.device,
                 "continues": self.continues}
@@ -99,6 +101,7 @@ class TrainingRun:
         return cls(settings=data["settings"], dataset=data.get("dataset"), model=data.get("model"),
                    history={k: [float(x) for x in v] for k, v in history.items()},
                    learning_rates=[float(x) for x in data.get("learning_rates") or []],
+                   epoch_seconds=[float(x) for x in data.get("epoch_seconds") or []],
                    initial_epoch=int(data.get("initial_epoch", 0)), started=data.get("started"),
                    ended=data.get("ended"), outcome=outcome, message=str(data.get("message", "")),
                    device=data.get("device"), continues=data.get("continues"))
@@ -240,6 +243,7 @@ class _RunCallback(Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch
+        self.epoch_started = time.perf_counter()
         self.observer.on_log(f"Epoch {epoch + 1}/{self.params.get('epochs')}")
         self.bar = Progbar(self.params.get("steps"), verbose=2, stream=_LineSink(self.observer))
 
@@ -264,6 +268,7 @@ class _RunCallback(Callback):
         for k, v in logs.items():
             self.run.history.setdefault(k, []).append(float(v))
         self.run.learning_rates.append(float(self.model.optimizer.learning_rate))
+        self.run.epoch_seconds.append(time.perf_counter() - self.epoch_started)
         self.observer.on_epoch(epoch, logs)
 
 
