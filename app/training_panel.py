@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 
 from PySide6.QtCore import Signal
-from PySide6.QtGui import QFontDatabase
+from PySide6.QtGui import QFontDatabase, QTextCursor
 from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, \
     QLineEdit, QPlainTextEdit, QProgressBar, QPushButton, QScrollArea, QSpinBox, QVBoxLayout, QWidget
 
@@ -410,7 +410,9 @@ class TrainingPanel(QWidget):
         run = progress.run
         if progress.lines:
             self.log.appendPlainText("\n".join(progress.lines))
-            self.log.verticalScrollBar().setValue(self.log.verticalScrollBar().maximum())
+            self.log.moveCursor(QTextCursor.End)
+            self.log.moveCursor(QTextCursor.StartOfLine)  # the newest line, seen from its start
+            self.log.ensureCursorVisible()
         if progress.epochs:
             self.epoch_bar.setRange(0, progress.epochs - run.initial_epoch)
         self.epoch_bar.setValue(run.epochs_done)
