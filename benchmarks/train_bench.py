@@ -7,7 +7,9 @@ embedding table instead of every looked-up row, so it does less arithmetic than 
 Timings are the best of several epochs after a warm-up epoch, so graph building, session creation and tf.function
 tracing are excluded on both sides; the two sides take turns epoch by epoch.
 
-    python benchmarks/train_bench.py [--epochs N] [--case mlp|lstm|gru]
+    python benchmarks/train_bench.py [--epochs N] [--case mlp|lstm|gru] [--devices]
+
+With --devices, each case times Netweaver on CUDA against Netweaver on the CPU (benchmarks/device_check.sh).
 """
 
 from __future__ import annotations
@@ -84,13 +86,17 @@ CASES = {"mlp": ("seed MLP 32-64-64-10, 1000 samples, batch 32", mlp_case),
          "gru": ("Embedding(1000,64)-GRU(128)-Dense(10), 1024 x 100, batch 64", recurrent_case("GRU"))}
 
 
-def steps_per_second(models, x, y, batch, epochs) -> list[float]:
+def steps_per_second(models, x, y, batch, epochs, devices=None) -> list[float]:
     """Best steps/s of each model over `epochs` timed epochs, after one warm-up epoch each (graph building,
     session creation, tracing). The models take turns epoch by epoch, so a shared machine whose speed drifts during
-    the run (other tenants, frequency scaling) slows both sides alike and the ratio stays fair."""
+    the run (other tenants, frequency scaling) slows both sides alike and the ratio stays fair. `devices` gives
+    each (Netweaver) model's device."""
+    where = dict(zip(map(id, models), devices or []))
+
     def epoch(model):
         time.sleep(SETTLE_S)
-        return _timed(lambda: model.fit(x, y, batch_size=batch, epochs=1, verbose=0, shuffle=False))
+        kwargs = {"device": where[id(model)]} if id(model) in where else {}
+        return _timed(lambda: model.fit(x, y, batch_size=batch, epochs=1, verbose=0, shuffle=False, **kwargs))
 
     for model in models:
         epoch(model)
@@ -122,11 +128,32 @@ def run_case(name, keras, epochs, peak):
     return out
 
 
+def run_device_case(name, epochs):
+    """Netweaver on CUDA against Netweaver on the CPU, same model, weights and data, taking turns."""
+    from core import runtime
+
+    title, make = CASES[name]
+    on_cpu, _, x, y, batch, loss, _ = make(None)
+    on_gpu = make(None)[0]
+    for model in (on_cpu, on_gpu):
+        model.compile(optimizer=nw.optimizers.Adam(1e-3), loss=loss, metrics=["accuracy"])
+    cpu_sps, cuda_sps = steps_per_second([on_cpu, on_gpu], x, y, batch, epochs, devices=["cpu", "cuda"])
+    return {"case": name, "what": title, "devices": "cuda vs cpu", "cuda_usable": runtime.cuda_usable(),
+            "cpu_steps_per_s": round(cpu_sps, 1), "cuda_steps_per_s": round(cuda_sps, 1),
+            "cuda_over_cpu": round(cuda_sps / cpu_sps, 2)}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=8, help="timed epochs per side (best is kept)")
     parser.add_argument("--case", choices=sorted(CASES), action="append")
+    parser.add_argument("--devices", action="store_true", help="time Netweaver on CUDA against the CPU instead of "
+                                                               "against Keras")
     args = parser.parse_args(argv)
+    if args.devices:
+        for name in args.case or list(CASES):
+            print(json.dumps(run_device_case(name, args.epochs)), flush=True)
+        return
     keras = load_keras()
     peak = matmul_peak()
     for name in args.case or list(CASES):
