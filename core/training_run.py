@@ -321,9 +321,8 @@ def execute_run(model, run: TrainingRun, x, y, validation=None, *, control: RunC
     observer = observer or RunObserver()
     device = runtime.check_device(settings.get("device", "auto"))
     watcher = _RunCallback(run, control, observer)
-    early = [c for c in callbacks if type(c).__name__ == "EarlyStopping"] + \
-        [c for c in make_callbacks(settings) if type(c).__name__ == "EarlyStopping"]
     all_callbacks = [watcher, *make_callbacks(settings), *callbacks]
+    early = [c for c in all_callbacks if type(c).__name__ == "EarlyStopping"]
     kwargs = dict(batch_size=int(settings["batch_size"]), epochs=run.initial_epoch + int(settings["epochs"]),
                   initial_epoch=run.initial_epoch, shuffle=bool(settings["shuffle"]), verbose=verbose,
                   device=device, callbacks=all_callbacks)
