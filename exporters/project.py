@@ -80,9 +80,13 @@ def weights_path_for(path: Path) -> Path:
 
 
 def _write_weights(doc: Document, wpath: Path) -> str | None:
-    """The sidecar `.npz` ('<node id>/<index>' -> array) when some layer carries weights; its file name or None."""
+    """The sidecar `.npz` ('<node id>/<index>' -> array, and 'runs/<run>/<node id>/<index>' for the weights each run
+    ended with) when some layer or run carries weights; its file name or None."""
     arrays = {f"{nid}/{i}": np.asarray(w) for nid, n in doc.nodes.items() if n.weights
               for i, w in enumerate(n.weights)}
+    for r, run in enumerate(getattr(doc, "runs", [])):
+        for nid, ws in (run.weights or {}).items():
+            arrays.update({f"runs/{r}/{nid}/{i}": np.asarray(w) for i, w in enumerate(ws or [])})
     if not arrays:
         return None
     _atomic_write(wpath, lambda f: np.savez(f, **arrays))
@@ -168,14 +172,24 @@ def _load_weights(doc: Document, wpath: Path, where: str) -> None:
     except (OSError, ValueError) as exc:
         raise FileFormatError(f"{where}: cannot read its weights file '{wpath.name}': {exc}.") from exc
     per_node: dict[str, dict[int, np.ndarray]] = {}
+    per_run: dict[tuple[int, str], dict[int, np.ndarray]] = {}
     for key, arr in arrays.items():
         nid, _, index = key.rpartition("/")
+        if key.startswith("runs/"):
+            _, run, nid = nid.split("/", 2)
+            if not run.isdigit() or int(run) >= len(doc.runs) or not index.isdigit():
+                raise FileFormatError(f"{where}: weights file '{wpath.name}' has an entry '{key}' for no run of the "
+                                      f"project.")
+            per_run.setdefault((int(run), nid), {})[int(index)] = arr
+            continue
         if nid not in doc.nodes or not index.isdigit():
             raise FileFormatError(f"{where}: weights file '{wpath.name}' has an entry '{key}' for no layer of the "
                                   f"project.")
         per_node.setdefault(nid, {})[int(index)] = arr
     for nid, ws in per_node.items():
         doc.nodes[nid].weights = [ws[i] for i in sorted(ws)]
+    for (run, nid), ws in per_run.items():
+        doc.runs[run].weights = dict(doc.runs[run].weights or {}, **{nid: [ws[i] for i in sorted(ws)]})
 
 
 # -- autosave -------------------------------------------------------------------------------------------------------

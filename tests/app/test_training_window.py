@@ -188,3 +188,25 @@ def test_cuda_failing_at_start_trains_on_the_cpu_with_a_notice(window, qtbot, de
     run = _train(window, qtbot)
     assert run.outcome == "finished" and run.device == "cpu"
     assert "CUDA" in window.training_panel.notice.text()
+
+
+def test_runs_overlay_with_a_legend_naming_their_settings_and_export_as_png_and_csv(window, qtbot, tmp_path):
+    import csv
+
+    _open(window, qtbot, {"epochs": 2, "seed": 1, "batch_size": 50})
+    _train(window, qtbot)
+    doc = window.editor.doc
+    window.editor.push(commands.SetTrainingSettings(doc, dict(doc.training, optimizer="sgd", learning_rate=0.05)))
+    window.editor.refresh()
+    _train(window, qtbot)
+    assert window.curves.legend_names("loss") == ["Run 1: adam, batch 50, seed 1",
+                                                  "Run 2: sgd, lr 0.05, batch 50, seed 1"]
+    window.curves.export_png(str(tmp_path / "curves.png"))
+    window.curves.export_csv(str(tmp_path / "curves.csv"))
+    assert (tmp_path / "curves.png").stat().st_size > 1000
+    with open(tmp_path / "curves.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["run"], r["epoch"]) for r in rows] == [("1", "1"), ("1", "2"), ("2", "1"), ("2", "2")]
+    assert float(rows[3]["loss"]) == pytest.approx(window.training.runs[1].history["loss"][1])
+    window.curves.log_scale.setChecked(True)
+    assert window.curves.plots["loss"].ctrl.logYCheck.isChecked()
