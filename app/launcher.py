@@ -102,8 +102,20 @@ def _qt_message(kind, context, message: str) -> None:
     sys.stderr.flush()
 
 
+def limit_blas_threads() -> None:
+    """One BLAS thread for the desktop app, unless the user says otherwise; call before numpy is imported.
+
+    After each call OpenBLAS's pool threads spin for a while waiting for more work; one per core, they took both
+    cores of a two-core machine from the GUI thread while an export built its layers (an Orthogonal initializer's
+    QR): the window froze for 0.1-0.7 s at random. The app's own numpy work is small (heavy work runs in ONNX
+    Runtime, which has its own threads), so one BLAS thread costs nothing."""
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(name, "1")
+
+
 def run(argv: list[str]) -> int:
     args = parse_args(argv)
+    limit_blas_threads()
     if args.screenshot:
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
     try:

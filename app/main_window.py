@@ -151,7 +151,7 @@ def available_exports() -> list[tuple[str, str, str]]:
 # C loader, protobuf) holds the GIL from start to end, so doing it first on the worker thread froze the window for
 # 0.2-0.9 s (measured with py-spy); loaded while the window is built, before the event loop runs, it costs nothing
 # visible later.
-FORMAT_MODULES = ("onnx", "onnx.helper", "onnx.numpy_helper", "h5py", "yaml", "numpy.linalg",
+FORMAT_MODULES = ("onnx", "onnx.helper", "onnx.numpy_helper", "h5py", "yaml", "numpy.linalg", "numpy.random",
                   "exporters.onnx_export", "exporters.keras_config", "exporters.keras_model", "exporters.weights_io",
                   "exporters.python_source", "core.training")
 

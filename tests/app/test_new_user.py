@@ -368,3 +368,16 @@ print(sorted(m for m, f in files.items() if f.endswith(".so") and "-packages" in
                              timeout=120, env={**__import__("os").environ, "NETWEAVER_DATA": tmp})
     assert out.returncode == 0, out.stderr[-2000:]
     assert json.loads(out.stdout.strip().splitlines()[-1].replace("'", '"')) == []
+
+
+def test_the_app_keeps_blas_to_one_thread_unless_told_otherwise(monkeypatch):
+    """OpenBLAS's pool threads spin after each call; on two cores they took the GUI thread's core while an export
+    built its layers (stalls of 0.1-0.7 s at random)."""
+    from app.launcher import limit_blas_threads
+
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    monkeypatch.setenv("OMP_NUM_THREADS", "4")
+    limit_blas_threads()
+    import os
+
+    assert os.environ["OPENBLAS_NUM_THREADS"] == "1" and os.environ["OMP_NUM_THREADS"] == "4"
