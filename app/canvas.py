@@ -492,7 +492,7 @@ class GraphScene(QGraphicsScene):
                     chosen = rect
                     break
             if chosen is not None:
-                taken.add(chosen.adjusted(-1, -1, 1, 1))
+                taken.add(chosen.adjusted(-2, -2, 2, 2))  # a little air between neighbouring labels
             w.set_label_rect(chosen)
 
     def free_spot(self, want: tuple[float, float], class_name: str) -> tuple[float, float]:

@@ -466,7 +466,10 @@ class MainWindow(QMainWindow):
         else:
             centre = self.view.mapToScene(self.view.viewport().rect().center())
             want = (centre.x() - NODE_WIDTH / 2, centre.y() - 40)
-        return self.editor.add_layer(class_name, self.editor.scene.free_spot(want, class_name))
+        node_id = self.editor.add_layer(class_name, self.editor.scene.free_spot(want, class_name))
+        if node_id is not None:
+            self.view.ensureVisible(self.editor.scene.node_items[node_id], 40, 40)
+        return node_id
 
     def undo(self) -> None:
         self.editor.stack.undo()
