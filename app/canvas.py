@@ -7,6 +7,8 @@ themselves (no child widgets), which keeps a 300-node scene fast to build and to
 
 from __future__ import annotations
 
+import bisect
+
 from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QFont, QFontMetricsF, QPainter, QPainterPath, QPainterPathStroker, QPen, QPolygonF
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsPathItem, QGraphicsScene, QGraphicsView
@@ -252,7 +254,11 @@ class NodeItem(QGraphicsItem):
         if change == QGraphicsItem.ItemPositionHasChanged:
             for w in self.wires:
                 w.update_path()
-            self.graph_scene.schedule_wire_layout()  # other wires may now pass behind this node, or labels overlap it
+            # other wires across where this node was or is now may need a new route, and labels a new place
+            x = self.pos().x()
+            last = getattr(self, "_laid_out_x", x)
+            self._laid_out_x = x
+            self.graph_scene.schedule_wire_layout((min(x, last), max(x, last) + NODE_WIDTH))
         return super().itemChange(change, value)
 
     def mouseDoubleClickEvent(self, event):
@@ -369,6 +375,9 @@ class GraphScene(QGraphicsScene):
         self._wire_layout_timer.setSingleShot(True)
         self._wire_layout_timer.setInterval(0)
         self._wire_layout_timer.timeout.connect(self.layout_wires)
+        self._reroute_all = True
+        self._reroute_spans: list[tuple[float, float]] = []  # x ranges where layers moved since the last layout
+        self._bodies_by_x = None
         self.set_document(doc)
 
     # -- document events ------------------------------------------------------------------------------------
@@ -451,22 +460,41 @@ class GraphScene(QGraphicsScene):
         self.layout_labels()
 
     # -- wire routes and labels -------------------------------------------------------------------------------
-    def schedule_wire_layout(self) -> None:
+    def schedule_wire_layout(self, span: tuple[float, float] | None = None) -> None:
+        """Route and label again on the next event-loop turn: every wire, or (while a layer is dragged) only the
+        wires crossing the x range `span`, so a drag on a large graph stays smooth."""
+        if span is None:
+            self._reroute_all = True
+        else:
+            self._reroute_spans.append(span)
         self._wire_layout_timer.start()
 
     def obstacles_between(self, a: QPointF, b: QPointF, wire: Wire) -> list[QRectF]:
         """The bodies of the layers (other than the wire's own) standing between two x positions."""
         if b.x() <= a.x():
             return []
+        if self._bodies_by_x is not None:  # during a full layout: one sorted list instead of a scene query per wire
+            lefts, bodies = self._bodies_by_x
+            first = bisect.bisect_left(lefts, a.x() - NODE_WIDTH)
+            last = bisect.bisect_right(lefts, b.x())
+            return [rect for rect, nid in bodies[first:last] if nid not in (wire.src, wire.dst)]
         band = QRectF(a.x(), -1e7, b.x() - a.x(), 2e7)
         return [item.body_rect() for item in self.items(band)
                 if isinstance(item, NodeItem) and item.node_id not in (wire.src, wire.dst)]
 
     def layout_wires(self) -> None:
-        """Re-route every wire around the layers where they are now, then place the labels."""
+        """Re-route the wires around the layers where they are now, then place the labels."""
         self._wire_layout_timer.stop()
-        for item in self.wire_items.values():
-            item.update_path()
+        everything, spans = self._reroute_all, self._reroute_spans
+        self._reroute_all, self._reroute_spans = False, []
+        bodies = sorted(((item.body_rect(), nid) for nid, item in self.node_items.items()), key=lambda b: b[0].x())
+        self._bodies_by_x = ([rect.x() for rect, _ in bodies], bodies)
+        try:
+            for item in self.wire_items.values():
+                if everything or any(item._a.x() < right and item._b.x() > left for left, right in spans):
+                    item.update_path()
+        finally:
+            self._bodies_by_x = None
         self.layout_labels()
 
     def layout_labels(self) -> None:
@@ -481,8 +509,11 @@ class GraphScene(QGraphicsScene):
             if not w.label:
                 w.set_label_rect(None)
         # short wires have the fewest spots: they choose first
-        for w in sorted(labelled, key=lambda w: w.path().length()):
-            width, height = w.label_size()
+        widths: dict[str, float] = {}
+        for w in sorted(labelled, key=lambda w: abs(w._b.x() - w._a.x()) + abs(w._b.y() - w._a.y())):
+            if w.label not in widths:
+                widths[w.label] = w.label_size()[0]
+            width, height = widths[w.label], LABEL_HEIGHT
             path = w.path()
             chosen = None
             for t in LABEL_SPOTS:
