@@ -216,6 +216,7 @@ class MainWindow(QMainWindow):
         # when a passing message (a refused wire, "Saved") times out, the bar goes back to the document's state
         self.statusBar().messageChanged.connect(self._status_message_changed)
         self._status_state = None  # (document, revision) the status bar last described
+        self._document_status_shown = ""
         self._autosave_timer = QTimer(self)
         self._autosave_timer.setInterval(AUTOSAVE_MS)
         self._autosave_timer.timeout.connect(self.autosave_now)
@@ -371,17 +372,16 @@ class MainWindow(QMainWindow):
         doc = self.editor.doc
         if not doc.nodes:
             return "Drag a layer from the palette onto the canvas to start (or double-click one)."
-        selected = self.editor.scene.selected_node_ids()
-        info = doc.analyze()
-        if len(selected) == 1 and selected[0] in info and info[selected[0]].status == "error":
-            return info[selected[0]].error
+        if self._selected_error():
+            return doc.analyze()[self.editor.scene.selected_node_ids()[0]].error
         problems = self.model_problems()
         if problems:
             return problems[0]
         return f"{len(doc.nodes)} layers, {doc.total_params():,} parameters."
 
     def _show_document_status(self) -> None:
-        self.statusBar().showMessage(self.document_status())
+        self._document_status_shown = self.document_status()
+        self.statusBar().showMessage(self._document_status_shown)
 
     @Slot(str)
     def _status_message_changed(self, text: str) -> None:
@@ -439,10 +439,16 @@ class MainWindow(QMainWindow):
         ids = self.editor.scene.selected_node_ids()
         self.inspector.show_node(self.editor.doc, ids[0] if len(ids) == 1 else None)
         self.summary.select_node(ids[0] if len(ids) == 1 else None)
-        if len(ids) == 1:
-            info = self.editor.doc.analyze().get(ids[0])
-            if info is not None and info.status == "error":
-                self._show_document_status()
+        # the selected layer's error, or no longer its error; a passing message ("Opened ...") stays unless the
+        # newly selected layer has an error to show
+        showing_document = self.statusBar().currentMessage() in ("", self._document_status_shown)
+        if showing_document or self._selected_error():
+            self._show_document_status()
+
+    def _selected_error(self) -> bool:
+        ids = self.editor.scene.selected_node_ids()
+        info = self.editor.doc.analyze().get(ids[0]) if len(ids) == 1 else None
+        return info is not None and info.status == "error"
 
     def _summary_selected(self, node_id: str) -> None:
         self.editor.scene.select_nodes([node_id])

@@ -381,3 +381,16 @@ def test_the_app_keeps_blas_to_one_thread_unless_told_otherwise(monkeypatch):
     import os
 
     assert os.environ["OPENBLAS_NUM_THREADS"] == "1" and os.environ["OMP_NUM_THREADS"] == "4"
+
+
+def test_selecting_another_layer_replaces_the_last_ones_error(window, qtbot):
+    i = add(window, "InputLayer", 0, shape=[20])
+    d = add(window, "Dense", 300, units=4)
+    r = add(window, "Reshape", 600, target_shape=[3])
+    window.editor.request_wire(i, 0, d, 0)
+    window.editor.request_wire(d, 0, r, 0)
+    settle(window)
+    select(window, [r])
+    assert window.statusBar().currentMessage() == window.editor.doc.analyze()[r].error
+    select(window, [d])
+    assert window.statusBar().currentMessage() == "reshape: " + window.editor.doc.analyze()[r].error
