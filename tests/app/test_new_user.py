@@ -332,14 +332,23 @@ def test_export_builds_the_model_only_on_the_worker(window, qtbot, tmp_path, mon
                         lambda self: threads.append(threading.current_thread()) or real_to_model(self))
     monkeypatch.setattr(document, "_trace_layer",
                         lambda *a: threads.append(threading.current_thread()) or real_trace(*a))
-    window.open_path(str(EXAMPLES / "lstm_text_classifier.nwproj"))
+    from exporters import project
+
+    drawn = document.Document("small")
+    drawn.load_graph_dict({"nodes": [
+        {"id": "i", "class_name": "InputLayer", "config": {"name": "x", "shape": [3]}},
+        {"id": "d", "class_name": "Dense", "config": {"name": "d", "units": 2}}],
+        "wires": [{"src": "i", "src_port": 0, "dst": "d", "dst_port": 0}]})
+    project.save_project(drawn, str(tmp_path / "small.nwproj"))
+    threads.clear()
+    window.open_path(str(tmp_path / "small.nwproj"))
     qtbot.waitUntil(lambda: window.statusBar().currentMessage().startswith("Opened"), timeout=30000)
-    window.export(str(tmp_path / "lstm.h5"), "h5")
-    qtbot.waitUntil(lambda: "Exported lstm.h5" in window.statusBar().currentMessage() or bool(window.problems),
+    window.export(str(tmp_path / "small.h5"), "h5")
+    qtbot.waitUntil(lambda: "Exported small.h5" in window.statusBar().currentMessage() or bool(window.problems),
                     timeout=30000)
     assert window.problems == []
-    window.open_path(str(tmp_path / "lstm.h5"))
-    qtbot.waitUntil(lambda: window.statusBar().currentMessage().startswith("Opened lstm.h5"), timeout=30000)
+    window.open_path(str(tmp_path / "small.h5"))
+    qtbot.waitUntil(lambda: window.statusBar().currentMessage().startswith("Opened small.h5"), timeout=30000)
     assert threads and threading.main_thread() not in threads
 
 
@@ -350,10 +359,16 @@ def test_no_library_is_first_loaded_while_an_export_runs():
 import os, sys
 os.environ["QT_QPA_PLATFORM"] = "offscreen"
 from PySide6.QtWidgets import QApplication
-from app.main_window import EXAMPLES, MainWindow, export_model, load_any
+from app.main_window import MainWindow, export_model, load_any
+from core.document import Document
 app = QApplication([])
 window = MainWindow()
-doc = load_any(str(EXAMPLES / "lstm_text_classifier.nwproj"))
+doc = Document("small")
+doc.load_graph_dict({"nodes": [
+    {"id": "i", "class_name": "InputLayer", "config": {"name": "x", "shape": [3, 2]}},
+    {"id": "r", "class_name": "LSTM", "config": {"name": "r", "units": 2}}],
+    "wires": [{"src": "i", "src_port": 0, "dst": "r", "dst_port": 0}]})
+doc.analyze()
 before = set(sys.modules)
 for fmt, suffix in (("onnx", "onnx"), ("h5", "h5"), ("yaml", "yaml")):
     export_model(doc, os.path.join(sys.argv[1], "m." + suffix), fmt)
