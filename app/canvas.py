@@ -33,16 +33,18 @@ LABEL_SPOTS = (0.5, 0.44, 0.56, 0.38, 0.62, 0.32, 0.68, 0.26, 0.74, 0.2, 0.8, 0.
 _GRID = 200.0             # cell size of the spatial hash that keeps label placement fast on large graphs
 
 
+def _height(in_ports, out_ports) -> float:
+    return HEADER + max(len(in_ports), len(out_ports), 1) * PORT_ROW + FOOTER
+
+
 def node_height(doc: Document, node_id: str) -> float:
-    rows = max(len(doc.input_ports(node_id)), len(doc.output_ports(node_id)), 1)
-    return HEADER + rows * PORT_ROW + FOOTER
+    return _height(doc.input_ports(node_id), doc.output_ports(node_id))
 
 
 def new_node_height(class_name: str) -> float:
     """The drawn height of a fresh layer of this class (its default config's ports)."""
     config = layer_schema.default_config(class_name)
-    rows = max(len(layer_schema.input_ports(class_name, config)), len(layer_schema.output_ports(class_name, config)), 1)
-    return HEADER + rows * PORT_ROW + FOOTER
+    return _height(layer_schema.input_ports(class_name, config), layer_schema.output_ports(class_name, config))
 
 
 def wire_path(a: QPointF, b: QPointF, obstacles=()) -> QPainterPath:
