@@ -296,11 +296,15 @@ class WireItem(QGraphicsPathItem):
         self.prepareGeometryChange()
         self.setPath(wire_path(a, b, self.graph_scene.obstacles_between(a, b, self.wire)))
 
-    def set_spec(self, spec) -> None:
-        self.label = spec.label() if spec is not None else ""
+    def set_spec(self, spec) -> bool:
+        """Show the tensor's shape; True when the label's text changed (it needs a place)."""
+        label = spec.label() if spec is not None else ""
+        changed = label != self.label
+        self.label = label
         self.masked = bool(spec is not None and spec.masked)
         self.setToolTip(f"{self.label}" + (" — carries a mask" if self.masked else ""))
         self.update()
+        return changed
 
     def label_size(self) -> tuple[float, float]:
         return self.graph_scene.small_metrics.horizontalAdvance(self.label) + 2 * LABEL_PAD, LABEL_HEIGHT
@@ -455,11 +459,14 @@ class GraphScene(QGraphicsScene):
         info = self.doc.analyze()
         for nid, item in self.node_items.items():
             item.set_info(info[nid])
+        relabelled = []
         for w, item in self.wire_items.items():
             src = info.get(w.src)
-            item.set_spec(src.outputs[w.src_port] if src and src.status == "ok" and w.src_port < len(src.outputs)
-                          else None)
-        self.layout_labels()
+            if item.set_spec(src.outputs[w.src_port] if src and src.status == "ok" and w.src_port < len(src.outputs)
+                             else None):
+                relabelled.append(item)
+        if relabelled:
+            self.layout_labels(relabelled)
 
     # -- wire routes and labels -------------------------------------------------------------------------------
     def schedule_wire_layout(self, span: tuple[float, float] | None = None) -> None:
@@ -472,17 +479,15 @@ class GraphScene(QGraphicsScene):
         self._wire_layout_timer.start()
 
     def obstacles_between(self, a: QPointF, b: QPointF, wire: Wire) -> list[QRectF]:
-        """The bodies of the layers (other than the wire's own) standing between two x positions."""
-        if b.x() <= a.x():
+        """The bodies of the layers (other than the wire's own) standing between two x positions. Only a layout
+        pass (`layout_wires`) routes: elsewhere (a wire drawn, a layer dragged) the plain curve is drawn at once and
+        routed on the next event-loop turn. Querying the scene instead made Qt re-index every item per wire."""
+        if self._bodies_by_x is None or b.x() <= a.x():
             return []
-        if self._bodies_by_x is not None:  # during a full layout: one sorted list instead of a scene query per wire
-            lefts, bodies = self._bodies_by_x
-            first = bisect.bisect_left(lefts, a.x() - NODE_WIDTH)
-            last = bisect.bisect_right(lefts, b.x())
-            return [rect for rect, nid in bodies[first:last] if nid not in (wire.src, wire.dst)]
-        band = QRectF(a.x(), -1e7, b.x() - a.x(), 2e7)
-        return [item.body_rect() for item in self.items(band)
-                if isinstance(item, NodeItem) and item.node_id not in (wire.src, wire.dst)]
+        lefts, bodies = self._bodies_by_x
+        first = bisect.bisect_left(lefts, a.x() - NODE_WIDTH)
+        last = bisect.bisect_right(lefts, b.x())
+        return [rect for rect, nid in bodies[first:last] if nid not in (wire.src, wire.dst)]
 
     def layout_wires(self) -> None:
         """Re-route the wires around the layers where they are now, then place the labels."""
@@ -493,21 +498,28 @@ class GraphScene(QGraphicsScene):
         self._bodies_by_x = ([rect.x() for rect, _ in bodies], bodies)
         try:
             for item in self.wire_items.values():
-                if everything or any(item._a.x() < right and item._b.x() > left for left, right in spans):
+                if everything or any(item._a.x() <= right and item._b.x() >= left for left, right in spans):
                     item.update_path()
         finally:
             self._bodies_by_x = None
         self.layout_labels()
 
-    def layout_labels(self) -> None:
+    def layout_labels(self, only: list[WireItem] | None = None) -> None:
         """Put each wire's shape label on its wire where it covers no layer (nor its ports) and no other label:
-        the middle if free, else the free spot nearest the middle; a label with no free spot is shown on hover."""
+        the middle if free, else the free spot nearest the middle; a label with no free spot is shown on hover.
+        `only`: place just these labels (their text changed) around the others where they are."""
         taken = _RectGrid()
         for item in self.node_items.values():
             taken.add(item.body_rect().adjusted(-LABEL_CLEARANCE, -LABEL_CLEARANCE, LABEL_CLEARANCE,
                                                 LABEL_CLEARANCE))
-        labelled = [w for w in self.wire_items.values() if w.label]
-        for w in self.wire_items.values():
+        placing = list(self.wire_items.values()) if only is None else only
+        if only is not None:
+            moving = {id(w) for w in only}
+            for w in self.wire_items.values():
+                if w.label_rect is not None and id(w) not in moving:
+                    taken.add(w.label_rect.adjusted(-2, -2, 2, 2))
+        labelled = [w for w in placing if w.label]
+        for w in placing:
             if not w.label:
                 w.set_label_rect(None)
         # short wires have the fewest spots: they choose first
