@@ -295,6 +295,7 @@ class WireItem(QGraphicsPathItem):
         self._a, self._b = a, b
         self.prepareGeometryChange()
         self.setPath(wire_path(a, b, self.graph_scene.obstacles_between(a, b, self.wire)))
+        self._update_bounds()
 
     def set_spec(self, spec) -> bool:
         """Show the tensor's shape; True when the label's text changed (it needs a place)."""
@@ -313,11 +314,16 @@ class WireItem(QGraphicsPathItem):
         if rect != self.label_rect:
             self.prepareGeometryChange()
             self.label_rect = rect
+            self._update_bounds()
             self.update()
 
-    def boundingRect(self) -> QRectF:
+    def _update_bounds(self) -> None:
+        # kept, not computed per call: Qt asks every visible item for its bounds several times per repaint
         rect = super().boundingRect().adjusted(-2, -2, 2, 2)
-        return rect.united(self.label_rect.adjusted(-2, -2, 2, 2)) if self.label_rect is not None else rect
+        self._bounds = rect.united(self.label_rect.adjusted(-2, -2, 2, 2)) if self.label_rect is not None else rect
+
+    def boundingRect(self) -> QRectF:
+        return self._bounds
 
     def shape(self) -> QPainterPath:
         stroker = QPainterPathStroker()
