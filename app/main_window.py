@@ -71,7 +71,7 @@ def refuse_unopenable(p: Path) -> None:
             what = "an HDF5 file; if it is a Keras model, give it the .h5 suffix or use File > Import Keras Model"
         elif head.startswith(b"PK"):
             what = "a zip archive; if it is a Keras 3 model, give it the .keras suffix or use File > Import Keras Model"
-        elif head and head.lstrip()[:1] not in (b"{", b""):
+        elif head and head.removeprefix(b"\xef\xbb\xbf").lstrip()[:1] not in (b"{", b"[", b""):
             what = "not a Netweaver project (it is not JSON text)"
     if what is not None:
         raise FileFormatError(f"it is {what}. Netweaver opens {OPENABLE}.")
@@ -324,7 +324,7 @@ class MainWindow(QMainWindow):
         if self.path:
             candidates.append(str(Path(self.path).resolve().parent))
         candidates += [_saved_folders().get("project"), str(Path.home())]
-        return next(c for c in candidates if c and Path(c).is_dir())
+        return next((c for c in candidates if c and Path(c).is_dir()), os.getcwd())
 
     def remember_folder(self, kind: str, chosen_path: str) -> None:
         folders = _saved_folders()
