@@ -7,13 +7,15 @@ themselves (no child widgets), which keeps a 300-node scene fast to build and to
 
 from __future__ import annotations
 
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QFont, QFontMetricsF, QPainter, QPainterPath, QPen, QPolygonF
+import bisect
+
+from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
+from PySide6.QtGui import QFont, QFontMetricsF, QPainter, QPainterPath, QPainterPathStroker, QPen, QPolygonF
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsPathItem, QGraphicsScene, QGraphicsView
 
 from app.theme import Theme
 from core import layer_schema
-from core.document import Document, NodeInfo, Wire
+from core.document import Document, NodeInfo, Wire, state_units
 
 LAYER_MIME = "application/x-netweaver-layer"
 NODE_WIDTH = 190.0
@@ -21,11 +23,84 @@ HEADER = 38.0
 PORT_ROW = 18.0
 FOOTER = 20.0
 PORT_R = 5.5
+COLUMN_GAP = 150.0        # between auto-layout columns: room for a wire label such as "(None, None, 64)"
+LABEL_HEIGHT = 18.0
+LABEL_PAD = 12.0          # around the text: hinting at a zoomed scale draws text a little wider than measured
+LABEL_CLEARANCE = PORT_R + 3.0   # a label keeps this far from every layer's edge, so it never covers a port
+ROUTE_CLEARANCE = 12.0    # a wire routed around layers passes them this far off
+# where along its wire a label may sit (fractions of the wire's length), the middle first
+LABEL_SPOTS = (0.5, 0.44, 0.56, 0.38, 0.62, 0.32, 0.68, 0.26, 0.74, 0.2, 0.8, 0.15, 0.85)
+_GRID = 200.0             # cell size of the spatial hash that keeps label placement fast on large graphs
+
+
+def _height(in_ports, out_ports) -> float:
+    return HEADER + max(len(in_ports), len(out_ports), 1) * PORT_ROW + FOOTER
 
 
 def node_height(doc: Document, node_id: str) -> float:
-    rows = max(len(doc.input_ports(node_id)), len(doc.output_ports(node_id)), 1)
-    return HEADER + rows * PORT_ROW + FOOTER
+    return _height(doc.input_ports(node_id), doc.output_ports(node_id))
+
+
+def new_node_height(class_name: str) -> float:
+    """The drawn height of a fresh layer of this class (its default config's ports)."""
+    config = layer_schema.default_config(class_name)
+    return _height(layer_schema.input_ports(class_name, config), layer_schema.output_ports(class_name, config))
+
+
+def wire_path(a: QPointF, b: QPointF, obstacles=()) -> QPainterPath:
+    """A wire from output port a to input port b: one S-curve, or, when that would pass behind a layer (a rect in
+    `obstacles`), a run along a free horizontal lane with a bend at each end."""
+    dx = max(40.0, abs(b.x() - a.x()) * 0.5)
+    curve = QPainterPath(a)
+    curve.cubicTo(a + QPointF(dx, 0), b - QPointF(dx, 0), b)
+    bend = min(40.0, (b.x() - a.x()) / 4)
+    blocking = [r for r in obstacles if r.left() < b.x() - bend and r.right() > a.x() + bend]
+    if bend < 15.0 or not blocking or not _hits(curve, blocking):
+        return curve
+    lane = _free_lane(a.y(), b.y(), blocking)
+    path = QPainterPath(a)
+    path.cubicTo(QPointF(a.x() + bend, a.y()), QPointF(a.x() + bend, lane), QPointF(a.x() + 2 * bend, lane))
+    path.lineTo(QPointF(b.x() - 2 * bend, lane))
+    path.cubicTo(QPointF(b.x() - bend, lane), QPointF(b.x() - bend, b.y()), b)
+    return path
+
+
+def _hits(path: QPainterPath, rects, samples: int = 32) -> bool:
+    points = [path.pointAtPercent(i / samples) for i in range(1, samples)]
+    return any(r.contains(p) for r in rects for p in points)
+
+
+def _free_lane(ya: float, yb: float, rects) -> float:
+    """The y nearest both ends at which a horizontal run clears every rect by ROUTE_CLEARANCE."""
+    blocked = sorted((r.top() - ROUTE_CLEARANCE, r.bottom() + ROUTE_CLEARANCE) for r in rects)
+    merged: list[list[float]] = []
+    for top, bottom in blocked:
+        if merged and top <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], bottom)
+        else:
+            merged.append([top, bottom])
+    candidates = [ya, yb, (ya + yb) / 2] + [y for span in merged for y in span]
+    free = [y for y in candidates if not any(top < y < bottom for top, bottom in merged)]
+    return min(free, key=lambda y: abs(y - ya) + abs(y - yb))
+
+
+class _RectGrid:
+    """Rects bucketed by a coarse grid: 'does this rect hit any of them' looks at a few, not all."""
+
+    def __init__(self):
+        self.cells: dict[tuple[int, int], list[QRectF]] = {}
+
+    def _keys(self, r: QRectF):
+        for i in range(int(r.left() // _GRID), int(r.right() // _GRID) + 1):
+            for j in range(int(r.top() // _GRID), int(r.bottom() // _GRID) + 1):
+                yield i, j
+
+    def add(self, r: QRectF) -> None:
+        for k in self._keys(r):
+            self.cells.setdefault(k, []).append(r)
+
+    def hits(self, r: QRectF) -> bool:
+        return any(other.intersects(r) for k in self._keys(r) for other in self.cells.get(k, ()))
 
 
 class NodeItem(QGraphicsItem):
@@ -59,6 +134,10 @@ class NodeItem(QGraphicsItem):
 
     def boundingRect(self) -> QRectF:
         return QRectF(-PORT_R - 2, -2, NODE_WIDTH + 2 * PORT_R + 4, self.height + 4)
+
+    def body_rect(self) -> QRectF:
+        """The drawn body in scene coordinates (ports stick out of it by PORT_R)."""
+        return QRectF(self.pos().x(), self.pos().y(), NODE_WIDTH, self.height)
 
     def port_pos(self, side: str, slot: int) -> QPointF:
         """A port's centre in item coordinates; side 'in' (left) or 'out' (right)."""
@@ -161,8 +240,12 @@ class NodeItem(QGraphicsItem):
             mask = ", carries a mask" if slot < len(outs) and outs[slot].masked else ""
             return f"{port.name}{shape}{mask} — drag to an input to wire it"
         port = self.in_ports[slot]
-        what = "a recurrent state (from a state output)" if port.kind == "state" else "a tensor"
-        return f"{port.name}: takes {what}"
+        if port.kind != "state":
+            return f"{port.name}: takes a tensor"
+        node = self.graph_scene.doc.nodes[self.node_id]
+        units = state_units(node.class_name, node.config)
+        shape = f" of shape (None, {units})" if units is not None else ""
+        return f"{port.name}: takes an initial state, any tensor{shape} (a state output or a layer's output)"
 
     def hoverMoveEvent(self, event):
         port = self.port_at(event.scenePos())
@@ -173,6 +256,11 @@ class NodeItem(QGraphicsItem):
         if change == QGraphicsItem.ItemPositionHasChanged:
             for w in self.wires:
                 w.update_path()
+            # other wires across where this node was or is now may need a new route, and labels a new place
+            x = self.pos().x()
+            last = getattr(self, "_laid_out_x", x)
+            self._laid_out_x = x
+            self.graph_scene.schedule_wire_layout((min(x, last), max(x, last) + NODE_WIDTH))
         return super().itemChange(change, value)
 
     def mouseDoubleClickEvent(self, event):
@@ -189,6 +277,7 @@ class WireItem(QGraphicsPathItem):
         self.graph_scene = scene
         self.wire = wire
         self.label = ""
+        self.label_rect: QRectF | None = None  # where the shape label is drawn (scene coords); None: no room, on hover
         self.masked = False
         self.setFlags(QGraphicsItem.ItemIsSelectable)
         self.setZValue(0)
@@ -204,23 +293,39 @@ class WireItem(QGraphicsPathItem):
     def update_path(self) -> None:
         a, b = self.endpoints()
         self._a, self._b = a, b
-        dx = max(40.0, abs(b.x() - a.x()) * 0.5)
-        path = QPainterPath(a)
-        path.cubicTo(a + QPointF(dx, 0), b - QPointF(dx, 0), b)
-        self.setPath(path)
+        self.prepareGeometryChange()
+        self.setPath(wire_path(a, b, self.graph_scene.obstacles_between(a, b, self.wire)))
+        self._update_bounds()
 
-    def set_spec(self, spec) -> None:
-        self.label = spec.label() if spec is not None else ""
+    def set_spec(self, spec) -> bool:
+        """Show the tensor's shape; True when the label's text changed (it needs a place)."""
+        label = spec.label() if spec is not None else ""
+        changed = label != self.label
+        self.label = label
         self.masked = bool(spec is not None and spec.masked)
         self.setToolTip(f"{self.label}" + (" — carries a mask" if self.masked else ""))
         self.update()
+        return changed
+
+    def label_size(self) -> tuple[float, float]:
+        return self.graph_scene.small_metrics.horizontalAdvance(self.label) + 2 * LABEL_PAD, LABEL_HEIGHT
+
+    def set_label_rect(self, rect: QRectF | None) -> None:
+        if rect != self.label_rect:
+            self.prepareGeometryChange()
+            self.label_rect = rect
+            self._update_bounds()
+            self.update()
+
+    def _update_bounds(self) -> None:
+        # kept, not computed per call: Qt asks every visible item for its bounds several times per repaint
+        rect = super().boundingRect().adjusted(-2, -2, 2, 2)
+        self._bounds = rect.united(self.label_rect.adjusted(-2, -2, 2, 2)) if self.label_rect is not None else rect
 
     def boundingRect(self) -> QRectF:
-        return super().boundingRect().adjusted(-60, -20, 60, 20)
+        return self._bounds
 
     def shape(self) -> QPainterPath:
-        from PySide6.QtGui import QPainterPathStroker
-
         stroker = QPainterPathStroker()
         stroker.setWidth(10)
         return stroker.createStroke(self.path())
@@ -240,17 +345,15 @@ class WireItem(QGraphicsPathItem):
         painter.setPen(pen)
         painter.setBrush(Qt.NoBrush)
         painter.drawPath(self.path())
-        if self.label and lod >= 0.4:
-            mid = self.path().pointAtPercent(0.5)
-            fm = self.graph_scene.small_metrics
-            w = fm.horizontalAdvance(self.label) + 10
-            box = QRectF(mid.x() - w / 2, mid.y() - 9, w, 18)
+        if self.label and self.label_rect is not None:
+            box = self.label_rect
             painter.setPen(Qt.NoPen)
             painter.setBrush(theme.label_fill)
             painter.drawRoundedRect(box, 4, 4)
             painter.setPen(theme.mask_wire if self.masked else theme.text)
             painter.setFont(self.graph_scene.small_font)
-            painter.drawText(box, Qt.AlignCenter, self.label)
+            # never clipped to the box: a scaled, hinted font can come out wider than the metrics said
+            painter.drawText(box, Qt.AlignCenter | Qt.TextDontClip, self.label)
 
 
 class GraphScene(QGraphicsScene):
@@ -279,6 +382,14 @@ class GraphScene(QGraphicsScene):
         self._press_positions: dict[str, tuple[float, float]] = {}
         self.wire_checker = None  # (src, port, dst, slot) -> reason or None; the Editor sets it
         self.setBackgroundBrush(theme.canvas)
+        # Routes and labels depend on every node's place: redone once per event-loop turn after nodes move.
+        self._wire_layout_timer = QTimer(self)
+        self._wire_layout_timer.setSingleShot(True)
+        self._wire_layout_timer.setInterval(0)
+        self._wire_layout_timer.timeout.connect(self.layout_wires)
+        self._reroute_all = True
+        self._reroute_spans: list[tuple[float, float]] = []  # x ranges where layers moved since the last layout
+        self._bodies_by_x = None
         self.set_document(doc)
 
     # -- document events ------------------------------------------------------------------------------------
@@ -295,6 +406,7 @@ class GraphScene(QGraphicsScene):
             self._add_node_item(nid)
         for w in self.doc.wires:
             self._add_wire_item(w)
+        self.schedule_wire_layout()
 
     def _add_node_item(self, nid: str) -> None:
         item = NodeItem(self, nid)
@@ -309,6 +421,8 @@ class GraphScene(QGraphicsScene):
         self.addItem(item)
 
     def on_document_event(self, event: str, payload) -> None:
+        if event != "weights_changed":
+            self.schedule_wire_layout()
         if event == "node_added":
             self._add_node_item(payload.id)
         elif event == "node_removed":
@@ -351,10 +465,100 @@ class GraphScene(QGraphicsScene):
         info = self.doc.analyze()
         for nid, item in self.node_items.items():
             item.set_info(info[nid])
+        relabelled = []
         for w, item in self.wire_items.items():
             src = info.get(w.src)
-            item.set_spec(src.outputs[w.src_port] if src and src.status == "ok" and w.src_port < len(src.outputs)
-                          else None)
+            if item.set_spec(src.outputs[w.src_port] if src and src.status == "ok" and w.src_port < len(src.outputs)
+                             else None):
+                relabelled.append(item)
+        if relabelled:
+            self.layout_labels(relabelled)
+
+    # -- wire routes and labels -------------------------------------------------------------------------------
+    def schedule_wire_layout(self, span: tuple[float, float] | None = None) -> None:
+        """Route and label again on the next event-loop turn: every wire, or (while a layer is dragged) only the
+        wires crossing the x range `span`, so a drag on a large graph stays smooth."""
+        if span is None:
+            self._reroute_all = True
+        else:
+            self._reroute_spans.append(span)
+        self._wire_layout_timer.start()
+
+    def obstacles_between(self, a: QPointF, b: QPointF, wire: Wire) -> list[QRectF]:
+        """The bodies of the layers (other than the wire's own) standing between two x positions. Only a layout
+        pass (`layout_wires`) routes: elsewhere (a wire drawn, a layer dragged) the plain curve is drawn at once and
+        routed on the next event-loop turn. Querying the scene instead made Qt re-index every item per wire."""
+        if self._bodies_by_x is None or b.x() <= a.x():
+            return []
+        lefts, bodies = self._bodies_by_x
+        first = bisect.bisect_left(lefts, a.x() - NODE_WIDTH)
+        last = bisect.bisect_right(lefts, b.x())
+        return [rect for rect, nid in bodies[first:last] if nid not in (wire.src, wire.dst)]
+
+    def layout_wires(self) -> None:
+        """Re-route the wires around the layers where they are now, then place the labels."""
+        self._wire_layout_timer.stop()
+        everything, spans = self._reroute_all, self._reroute_spans
+        self._reroute_all, self._reroute_spans = False, []
+        bodies = sorted(((item.body_rect(), nid) for nid, item in self.node_items.items()), key=lambda b: b[0].x())
+        self._bodies_by_x = ([rect.x() for rect, _ in bodies], bodies)
+        try:
+            for item in self.wire_items.values():
+                if everything or any(item._a.x() <= right and item._b.x() >= left for left, right in spans):
+                    item.update_path()
+        finally:
+            self._bodies_by_x = None
+        self.layout_labels()
+
+    def layout_labels(self, only: list[WireItem] | None = None) -> None:
+        """Put each wire's shape label on its wire where it covers no layer (nor its ports) and no other label:
+        the middle if free, else the free spot nearest the middle; a label with no free spot is shown on hover.
+        `only`: place just these labels (their text changed) around the others where they are."""
+        taken = _RectGrid()
+        for item in self.node_items.values():
+            taken.add(item.body_rect().adjusted(-LABEL_CLEARANCE, -LABEL_CLEARANCE, LABEL_CLEARANCE,
+                                                LABEL_CLEARANCE))
+        placing = list(self.wire_items.values()) if only is None else only
+        if only is not None:
+            moving = {id(w) for w in only}
+            for w in self.wire_items.values():
+                if w.label_rect is not None and id(w) not in moving:
+                    taken.add(w.label_rect.adjusted(-2, -2, 2, 2))
+        labelled = [w for w in placing if w.label]
+        for w in placing:
+            if not w.label:
+                w.set_label_rect(None)
+        # short wires have the fewest spots: they choose first
+        widths: dict[str, float] = {}
+        for w in sorted(labelled, key=lambda w: abs(w._b.x() - w._a.x()) + abs(w._b.y() - w._a.y())):
+            if w.label not in widths:
+                widths[w.label] = w.label_size()[0]
+            width, height = widths[w.label], LABEL_HEIGHT
+            path = w.path()
+            chosen = None
+            for t in LABEL_SPOTS:
+                p = path.pointAtPercent(t)
+                rect = QRectF(p.x() - width / 2, p.y() - height / 2, width, height)
+                if not taken.hits(rect):
+                    chosen = rect
+                    break
+            if chosen is not None:
+                taken.add(chosen.adjusted(-2, -2, 2, 2))  # a little air between neighbouring labels
+            w.set_label_rect(chosen)
+
+    def free_spot(self, want: tuple[float, float], class_name: str) -> tuple[float, float]:
+        """The top-left nearest `want` where a new layer of this class covers no other layer (with a margin)."""
+        height = new_node_height(class_name)
+        bodies = [item.body_rect().adjusted(-20, -20, 20, 20) for item in self.node_items.values()]
+        step = 30.0
+        for ring in range(60):
+            spots = sorted(((i, j) for i in range(-ring, ring + 1) for j in range(-ring, ring + 1)
+                            if max(abs(i), abs(j)) == ring), key=lambda ij: (abs(ij[0]) + abs(ij[1]), -ij[1], -ij[0]))
+            for i, j in spots:
+                rect = QRectF(want[0] + i * step, want[1] + j * step, NODE_WIDTH, height)
+                if not any(r.intersects(rect) for r in bodies):
+                    return rect.x(), rect.y()
+        return want
 
     def selected_node_ids(self) -> list[str]:
         return [i.node_id for i in self.selectedItems() if isinstance(i, NodeItem)]

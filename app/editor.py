@@ -11,7 +11,7 @@ import json
 
 from PySide6.QtCore import QObject, QPointF, QTimer, Signal
 
-from app.canvas import NODE_WIDTH, GraphScene, node_height
+from app.canvas import COLUMN_GAP, NODE_WIDTH, GraphScene, node_height
 from app.theme import Theme
 from core import commands, layer_schema
 from core.document import Document, LayerNode, Wire, layered_layout
@@ -190,7 +190,7 @@ class Editor(QObject):
             return
         sizes = {nid: (NODE_WIDTH, node_height(self.doc, nid)) for nid in self.doc.nodes}
         try:
-            layout = layered_layout(self.doc, dx=NODE_WIDTH + 120, dy=60, sizes=sizes)
+            layout = layered_layout(self.doc, dx=NODE_WIDTH + COLUMN_GAP, dy=60, sizes=sizes)
         except NetweaverError as exc:
             self.statusMessage.emit(str(exc))
             return

@@ -11,6 +11,30 @@ from pathlib import Path
 DEFAULT_EXAMPLES = ("lstm_text_classifier", "encoder_decoder", "functional_mlp", "mlp")
 PANELS = ("inspector", "data", "training", "curves", "evaluation", "runs", "weights")
 
+# The system libraries Qt's GUI module itself links (present on any desktop, missing on a minimal system), and the
+# Debian/Ubuntu package of each.
+QT_BASE_LIBRARIES = {
+    "libEGL.so.1": "libegl1",
+    "libGL.so.1": "libgl1",
+    "libfontconfig.so.1": "libfontconfig1",
+    "libglib-2.0.so.0": "libglib2.0-0",
+    "libdbus-1.so.3": "libdbus-1-3",
+    "libxkbcommon.so.0": "libxkbcommon0",
+}
+# The system libraries Qt's X11 (xcb) platform plugin loads, and the Debian/Ubuntu package of each. Qt's own error
+# names only libxcb-cursor0, and only when the plugin fails; on a fresh system it is usually icccm4 and keysyms1.
+XCB_LIBRARIES = {
+    "libxcb-cursor.so.0": "libxcb-cursor0",
+    "libxcb-icccm.so.4": "libxcb-icccm4",
+    "libxcb-keysyms.so.1": "libxcb-keysyms1",
+    "libxcb-image.so.0": "libxcb-image0",
+    "libxcb-render-util.so.0": "libxcb-render-util0",
+    "libxcb-randr.so.0": "libxcb-randr0",
+    "libxcb-shape.so.0": "libxcb-shape0",
+    "libxcb-xkb.so.1": "libxcb-xkb1",
+    "libxkbcommon-x11.so.0": "libxkbcommon-x11-0",
+}
+
 
 def parse_args(argv: list[str]):
     p = argparse.ArgumentParser(prog="netweaver", description="Build, train and export Keras models by drawing them.")
@@ -42,11 +66,80 @@ def default_example() -> str | None:
     return str(found[0]) if found else None
 
 
+def missing_xcb_packages(can_load=None) -> list[str]:
+    """The packages of the libraries Qt and its xcb plugin need that cannot be loaded here."""
+    if can_load is None:
+        can_load = _can_load
+    return [package for library, package in {**QT_BASE_LIBRARIES, **XCB_LIBRARIES}.items() if not can_load(library)]
+
+
+def system_packages() -> list[str]:
+    """Every system package the desktop app needs on Debian/Ubuntu (the README lists the same)."""
+    return list(QT_BASE_LIBRARIES.values()) + list(XCB_LIBRARIES.values())
+
+
+def _can_load(library: str) -> bool:
+    import ctypes
+
+    try:
+        ctypes.CDLL(library)
+        return True
+    except OSError:
+        return False
+
+
+def platform_help(missing: list[str], display: str | None = "") -> str:
+    """What to tell someone whose Qt could not start its platform plugin: the one apt-get line that fixes it (or,
+    with every library present and no DISPLAY, that there is no X server to talk to)."""
+    offscreen = "(Without a display: QT_QPA_PLATFORM=offscreen python main.py --screenshot OUT.png)"
+    if not missing and display is None:
+        return ("Netweaver cannot open a window: no X display (DISPLAY is not set). Start it from a desktop session "
+                f"or set DISPLAY.\n{offscreen}")
+    packages = missing or system_packages()
+    why = ("the system libraries of these packages are missing: " + ", ".join(missing) if missing
+           else "one of the system libraries it needs is missing")
+    return (f"Netweaver cannot open a window: Qt's X11 (xcb) platform plugin could not load; {why}.\n"
+            f"On Debian or Ubuntu, install them with:\n\n    sudo apt-get install {' '.join(packages)}\n\n{offscreen}")
+
+
+def _qt_message(kind, context, message: str) -> None:
+    """Qt's messages go to stderr as before; when the platform plugin fails (a fatal message, after which Qt aborts
+    the process), the fix is printed after Qt's own words."""
+    from PySide6.QtCore import QtMsgType
+
+    sys.stderr.write(message + "\n")
+    if kind == QtMsgType.QtFatalMsg and "platform plugin" in message:
+        sys.stderr.write("\n" + platform_help(missing_xcb_packages(), os.environ.get("DISPLAY")) + "\n")
+    sys.stderr.flush()
+
+
+def limit_blas_threads() -> None:
+    """One BLAS thread for the desktop app, unless the user says otherwise; call before numpy is imported.
+
+    After each call OpenBLAS's pool threads spin for a while waiting for more work; one per core, they took both
+    cores of a two-core machine from the GUI thread while an export built its layers (an Orthogonal initializer's
+    QR): the window froze for 0.1-0.7 s at random. The app's own numpy work is small (heavy work runs in ONNX
+    Runtime, which has its own threads), so one BLAS thread costs nothing."""
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(name, "1")
+
+
 def run(argv: list[str]) -> int:
     args = parse_args(argv)
+    limit_blas_threads()
     if args.screenshot:
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
-    from PySide6.QtWidgets import QApplication
+    try:
+        from PySide6.QtCore import qInstallMessageHandler
+        from PySide6.QtWidgets import QApplication
+    except ImportError as exc:  # Qt's own libraries need system libraries a minimal system lacks
+        missing = [pkg for lib, pkg in QT_BASE_LIBRARIES.items() if lib in str(exc) or not _can_load(lib)]
+        if not missing:
+            raise
+        print(f"{exc}\n\n{platform_help(missing)}", file=sys.stderr)
+        return 1
+
+    qInstallMessageHandler(_qt_message)
 
     from app.main_window import MainWindow
 

@@ -15,7 +15,7 @@ from PySide6.QtCore import QMimeData, QPointF, Qt, QTimer, Slot
 from PySide6.QtGui import QAction, QActionGroup, QGuiApplication, QIcon, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QLineEdit, QMainWindow, QMessageBox
 
-from app.canvas import NodeItem, GraphView
+from app.canvas import COLUMN_GAP, NODE_WIDTH, GraphView, NodeItem
 from app.curves_panel import CurvesPanel
 from app.data_panel import DataPanel
 from app.evaluation_panel import EvaluationPanel, evaluation_data
@@ -38,12 +38,50 @@ KERAS_SUFFIXES = (".h5", ".hdf5", ".json", ".yaml", ".yml", ".keras")
 AUTOSAVE_MS = 30_000
 
 
+OPENABLE = "a Netweaver project (.nwproj) or a Keras model (.keras, .h5, .hdf5, .json, .yaml)"
+# Files people reach for that are not models the editor can draw: what each one is, and where it belongs instead.
+NOT_OPENABLE = {
+    ".onnx": "an ONNX model: ONNX keeps the computation, not the Keras layers, so it cannot be drawn and edited "
+             "(File > Export writes ONNX from a project)",
+    ".py": "a Python script: Netweaver writes scripts (File > Export) but does not run them to read a model back",
+    ".npz": "a NumPy archive (weights or data), not a model",
+    ".npy": "a NumPy array (data), not a model",
+    ".csv": "a CSV table (data), not a model",
+    ".pb": "a TensorFlow SavedModel graph, which holds no Keras layer configs Netweaver can read",
+}
+
+
 def load_any(path: str) -> Document:
     """A document from a project file or a Keras model file (runs on a worker thread: no Qt here)."""
     p = Path(path)
     if p.suffix.lower() in KERAS_SUFFIXES:
-        return import_keras(path)
-    return project.load_project(path)
+        doc = import_keras(path)
+    else:
+        refuse_unopenable(p)
+        doc = project.load_project(path)
+    doc.analyze()  # shapes and counts traced here, off the GUI thread; the editor reuses them while nothing changes
+    return doc
+
+
+def refuse_unopenable(p: Path) -> None:
+    """A clear error for a file that is not a project, named by what it is (its suffix, or its first bytes)."""
+    from core.errors import FileFormatError
+
+    what = NOT_OPENABLE.get(p.suffix.lower())
+    if what is None:
+        try:
+            with open(p, "rb") as f:
+                head = f.read(8)
+        except OSError:
+            return  # the project loader reports a missing or unreadable file itself
+        if head.startswith(b"\x89HDF"):
+            what = "an HDF5 file; if it is a Keras model, give it the .h5 suffix or use File > Import Keras Model"
+        elif head.startswith(b"PK"):
+            what = "a zip archive; if it is a Keras 3 model, give it the .keras suffix or use File > Import Keras Model"
+        elif head and head.removeprefix(b"\xef\xbb\xbf").lstrip()[:1] not in (b"{", b"[", b""):
+            what = "not a Netweaver project (it is not JSON text)"
+    if what is not None:
+        raise FileFormatError(f"it is {what}. Netweaver opens {OPENABLE}.")
 
 
 def import_keras(path: str) -> Document:
@@ -116,6 +154,26 @@ def available_exports() -> list[tuple[str, str, str]]:
     return formats
 
 
+# What exports and imports load on first use. Initialising a C extension module (onnx with ml_dtypes, h5py, PyYAML's
+# C loader, protobuf) holds the GIL from start to end, so doing it first on the worker thread froze the window for
+# 0.2-0.9 s (measured with py-spy); loaded while the window is built, before the event loop runs, it costs nothing
+# visible later. The first Train loads ONNX Runtime's extension the same way (1.1-1.5 s with the GIL held).
+FORMAT_MODULES = ("onnx", "onnx.helper", "onnx.numpy_helper", "h5py", "yaml", "numpy.linalg", "numpy.random",
+                  "exporters.onnx_export", "exporters.keras_config", "exporters.keras_model", "exporters.weights_io",
+                  "exporters.python_source", "core.training", "onnxruntime", "core.training_run",
+                  "exporters.datasets")
+
+
+def preload_file_formats() -> None:
+    import importlib
+
+    for name in FORMAT_MODULES:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass  # a format this build lacks says so when it is used
+
+
 def data_dir() -> Path:
     return project.autosave_dir().parent
 
@@ -123,11 +181,13 @@ def data_dir() -> Path:
 class MainWindow(QMainWindow):
     def __init__(self, theme: str = "light"):
         super().__init__()
+        preload_file_formats()
         self.theme = Theme(theme)
         self.setWindowIcon(QIcon(str(RESOURCES / "icons" / "netweaver.svg")))
         self.editor = Editor(self.theme, self)
         self.path: str | None = None
         self.base_dir: Path | None = None  # where the document's relative data paths are read from
+        self.opened_from: str | None = None  # the example or Keras file an untitled document was opened from
         self.untitled_key = f"untitled-{os.getpid()}-{id(self):x}"
         self.tasks = TaskRunner(self)
         self._pending_open: dict | None = None
@@ -204,7 +264,10 @@ class MainWindow(QMainWindow):
 
         self._build_menus()
         self.apply_theme(theme)
-        self.statusBar().showMessage("Drag a layer from the palette onto the canvas to start.")
+        # when a passing message (a refused wire, "Saved") times out, the bar goes back to the document's state
+        self.statusBar().messageChanged.connect(self._status_message_changed)
+        self._status_state = None  # (document, revision) the status bar last described
+        self._document_status_shown = ""
         self._autosave_timer = QTimer(self)
         self._autosave_timer.setInterval(AUTOSAVE_MS)
         self._autosave_timer.timeout.connect(self.autosave_now)
@@ -263,12 +326,15 @@ class MainWindow(QMainWindow):
         self._action(f, "Save &As…", self.save_as, QKeySequence.SaveAs)
         f.addSeparator()
         self._action(f, "&Import Keras Model…", self.import_dialog, "Ctrl+I")
-        export = f.addMenu("&Export")
+        self.export_menu = f.addMenu("&Export")
+        self.export_menu.setToolTipsVisible(True)  # a disabled export says why in its tooltip
+        self.export_actions: list[QAction] = []
         for fmt, text, filt in available_exports():
             action = QAction(text, self)
             action.setData((fmt, filt))
             action.triggered.connect(self._export_chosen)
-            export.addAction(action)
+            self.export_menu.addAction(action)
+            self.export_actions.append(action)
         f.addSeparator()
         self._action(f, "&Quit", self.close, QKeySequence.Quit)
 
@@ -299,16 +365,45 @@ class MainWindow(QMainWindow):
 
         m = bar.addMenu("&Model")
         self._action(m, "&Validate", self.validate, "Ctrl+Shift+V")
-        self._action(m, "&Summary", self.show_summary, "Ctrl+Shift+S")
+        self._action(m, "&Summary", self.show_summary, "Ctrl+Shift+M")
 
     # -- dialogs (tests replace these) -------------------------------------------------------------------------
     def ask_open_path(self, title: str, filters: str) -> str | None:
-        path, _ = QFileDialog.getOpenFileName(self, title, "", filters)
+        path, _ = QFileDialog.getOpenFileName(self, title, self.dialog_folder("project"), filters)
+        if path:
+            self.remember_folder("project", path)
         return path or None
 
-    def ask_save_path(self, title: str, filters: str, suggested: str = "") -> str | None:
-        path, _ = QFileDialog.getSaveFileName(self, title, suggested, filters)
+    def ask_save_path(self, title: str, filters: str, suggested: str = "", kind: str = "project") -> str | None:
+        """`suggested` is a file name; the dialog opens in the folder last used for this kind of file."""
+        start = str(Path(self.dialog_folder(kind)) / suggested) if suggested else self.dialog_folder(kind)
+        path, _ = QFileDialog.getSaveFileName(self, title, start, filters)
+        if path:
+            self.remember_folder(kind, path)
         return path or None
+
+    def dialog_folder(self, kind: str) -> str:
+        """Where a file dialog starts: the folder last used for this kind of file ('project' or 'export'), else
+        the open project's folder, else the home folder (never the folder the app happened to start in)."""
+        candidates = [_saved_folders().get(kind)]
+        if self.path:
+            candidates.append(str(Path(self.path).resolve().parent))
+        candidates += [_saved_folders().get("project"), str(Path.home())]
+        return next((c for c in candidates if c and Path(c).is_dir()), os.getcwd())
+
+    def remember_folder(self, kind: str, chosen_path: str) -> None:
+        folders = _saved_folders()
+        folders[kind] = str(Path(chosen_path).resolve().parent)
+        try:
+            data_dir().mkdir(parents=True, exist_ok=True)
+            (data_dir() / "folders.json").write_text(json.dumps(folders), encoding="utf-8")
+        except OSError:
+            pass  # a read-only home only forgets the folder
+
+    def export_stem(self) -> str:
+        """The default name of an export: the project's file name, else the example or Keras file it came from."""
+        source = self.path or self.opened_from
+        return Path(source).stem if source else self.editor.doc.name
 
     def ask_unsaved(self) -> str:
         """'save', 'discard' or 'cancel'."""
@@ -331,7 +426,32 @@ class MainWindow(QMainWindow):
     # -- status, title, theme ------------------------------------------------------------------------------------
     @Slot(str)
     def show_status(self, text: str) -> None:
+        """A passing message about what just happened; the document's own state comes back after it."""
         self.statusBar().showMessage(text, 12000)
+        # newer than the document's last change: the refresh of that change must not cover it
+        self._status_state = (id(self.editor.doc), self.editor.doc.revision)
+
+    def document_status(self) -> str:
+        """One line on the document as it is now: how to start, the selected layer's problem, the model's first
+        problem, or its size."""
+        doc = self.editor.doc
+        if not doc.nodes:
+            return "Drag a layer from the palette onto the canvas to start (or double-click one)."
+        if self._selected_error():
+            return doc.analyze()[self.editor.scene.selected_node_ids()[0]].error
+        problems = self.model_problems()
+        if problems:
+            return problems[0]
+        return f"{len(doc.nodes)} layers, {doc.total_params():,} parameters."
+
+    def _show_document_status(self) -> None:
+        self._document_status_shown = self.document_status()
+        self.statusBar().showMessage(self._document_status_shown)
+
+    @Slot(str)
+    def _status_message_changed(self, text: str) -> None:
+        if not text:
+            self._show_document_status()
 
     def display_name(self) -> str:
         return Path(self.path).name if self.path else "Untitled"
@@ -358,12 +478,20 @@ class MainWindow(QMainWindow):
         self.redo_action.setEnabled(self.editor.stack.can_redo())
         self.undo_action.setText(f"&Undo {self.editor.stack.undo_text()}".strip())
         self.redo_action.setText(f"&Redo {self.editor.stack.redo_text()}".strip())
-        if len(selected) == 1:
-            info = self.editor.doc.analyze().get(selected[0])
-            if info is not None and info.status == "error":
-                self.show_status(info.error)
+        self._update_export_actions()
+        state = (id(self.editor.doc), self.editor.doc.revision)
+        if state != self._status_state:  # the document changed: an older message (an error since undone) is stale
+            self._status_state = state
+            self._show_document_status()
         self._refresh_training_panels()
         self.update_title()
+
+    def _update_export_actions(self) -> None:
+        problems = self.model_problems()
+        reason = "Cannot export: " + "; ".join(problems) if problems else ""
+        for action in self.export_actions:
+            action.setEnabled(not problems)
+            action.setToolTip(reason or action.text().rstrip("…"))
 
     def _document_replaced(self) -> None:
         self.inspector.show_node(self.editor.doc, None)
@@ -419,7 +547,7 @@ class MainWindow(QMainWindow):
     def training_problems(self) -> list[str]:
         """Why Train cannot start now (the model, the settings, the data), or []."""
         doc = self.editor.doc
-        problems = self.validate(select=False)
+        problems = self.model_problems()
         if problems:
             return problems
         if not doc.training.get("loss"):
@@ -497,7 +625,7 @@ class MainWindow(QMainWindow):
         from core.training_run import check_settings, compile_model
 
         doc = self.editor.doc
-        problems = self.validate(select=False)
+        problems = self.model_problems()
         loaded = self.data_panel.loaded()
         if not problems and not doc.training.get("loss"):
             problems = ["Choose a loss on the Training panel: evaluate reports the compiled loss and metrics."]
@@ -588,10 +716,16 @@ class MainWindow(QMainWindow):
         ids = self.editor.scene.selected_node_ids()
         self.inspector.show_node(self.editor.doc, ids[0] if len(ids) == 1 else None)
         self.summary.select_node(ids[0] if len(ids) == 1 else None)
-        if len(ids) == 1:
-            info = self.editor.doc.analyze().get(ids[0])
-            if info is not None and info.status == "error":
-                self.show_status(info.error)
+        # the selected layer's error, or no longer its error; a passing message ("Opened ...") stays unless the
+        # newly selected layer has an error to show
+        showing_document = self.statusBar().currentMessage() in ("", self._document_status_shown)
+        if showing_document or self._selected_error():
+            self._show_document_status()
+
+    def _selected_error(self) -> bool:
+        ids = self.editor.scene.selected_node_ids()
+        info = self.editor.doc.analyze().get(ids[0]) if len(ids) == 1 else None
+        return info is not None and info.status == "error"
 
     def _summary_selected(self, node_id: str) -> None:
         self.editor.scene.select_nodes([node_id])
@@ -606,9 +740,19 @@ class MainWindow(QMainWindow):
 
     # -- editing ---------------------------------------------------------------------------------------------
     def add_layer_at_centre(self, class_name: str) -> str | None:
-        centre = self.view.mapToScene(self.view.viewport().rect().center())
-        n = len(self.editor.doc.nodes) % 6  # successive double-clicks do not stack exactly
-        return self.editor.add_layer(class_name, (centre.x() - 95 + 24 * n, centre.y() - 40 + 24 * n))
+        """A palette double-click: the new layer goes right of the selected one (where its consumer belongs), or at
+        the view's centre, moved to the nearest spot where it covers no other layer."""
+        selected = self.editor.scene.selected_node_ids()
+        if len(selected) == 1:
+            x, y = self.editor.doc.nodes[selected[0]].position
+            want = (x + NODE_WIDTH + COLUMN_GAP, y)
+        else:
+            centre = self.view.mapToScene(self.view.viewport().rect().center())
+            want = (centre.x() - NODE_WIDTH / 2, centre.y() - 40)
+        node_id = self.editor.add_layer(class_name, self.editor.scene.free_spot(want, class_name))
+        if node_id is not None:
+            self.view.ensureVisible(self.editor.scene.node_items[node_id], 40, 40)
+        return node_id
 
     def undo(self) -> None:
         self.editor.stack.undo()
@@ -697,12 +841,21 @@ class MainWindow(QMainWindow):
             if reason:
                 self.show_status(reason)
 
-    def validate(self, select: bool = True) -> list[str]:
-        problems = [f"{self.editor.doc.nodes[nid].name}: {err}" for nid, err in self.editor.doc.errors()]
-        incomplete = [self.editor.doc.nodes[nid].name for nid, i in self.editor.doc.analyze().items()
-                      if i.status == "incomplete"]
+    def model_problems(self) -> list[str]:
+        """Why the drawn model cannot be built, from the engine's analysis (cheap: no model is built)."""
+        doc = self.editor.doc
+        if not doc.nodes:
+            return ["The model is empty: add an input and a layer."]
+        problems = [f"{doc.nodes[nid].name}: {err}" for nid, err in doc.errors()]
+        incomplete = [doc.nodes[nid].name for nid, i in doc.analyze().items() if i.status == "incomplete"]
         if incomplete:
             problems.append("Not connected: " + ", ".join(incomplete))
+        if not problems and not doc.output_node_ports():
+            problems.append("The model has no output: add a layer after an input.")
+        return problems
+
+    def validate(self, select: bool = True) -> list[str]:
+        problems = self.model_problems()
         if not problems:
             try:
                 self.editor.doc.to_model()
@@ -732,7 +885,7 @@ class MainWindow(QMainWindow):
         if not self.maybe_save():
             return
         self._discard_autosave()
-        self.path = None
+        self.path = self.opened_from = None
         self.base_dir = None
         self.editor.set_document(Document())
 
@@ -789,6 +942,7 @@ class MainWindow(QMainWindow):
         self._discard_autosave()
         self.path = None if untitled else path
         self.base_dir = Path(path).resolve().parent  # an example's data lies beside it too
+        self.opened_from = path
         if Path(path).suffix.lower() in KERAS_SUFFIXES:
             self._lay_out_with_drawn_sizes(doc)
         self.editor.set_document(doc)
@@ -799,11 +953,11 @@ class MainWindow(QMainWindow):
 
     def _lay_out_with_drawn_sizes(self, doc: Document) -> None:
         """An imported model is laid out once more with its nodes' drawn heights (part of loading, not an edit)."""
-        from app.canvas import NODE_WIDTH, node_height
+        from app.canvas import node_height
         from core.document import layered_layout
 
         sizes = {nid: (NODE_WIDTH, node_height(doc, nid)) for nid in doc.nodes}
-        for nid, pos in layered_layout(doc, dx=NODE_WIDTH + 120, dy=60, sizes=sizes).items():
+        for nid, pos in layered_layout(doc, dx=NODE_WIDTH + COLUMN_GAP, dy=60, sizes=sizes).items():
             doc.nodes[nid].position = pos
 
     def save(self) -> bool:
@@ -842,15 +996,26 @@ class MainWindow(QMainWindow):
         return True
 
     def _export_chosen(self) -> None:
-        fmt, filt = self.sender().data()
-        path = self.ask_save_path("Export model", filt, f"{self.editor.doc.name}.{fmt.partition('_')[0]}")
-        if path:
-            self.export(path, fmt)
+        self.export_dialog(*self.sender().data())
 
-    def export(self, path: str, fmt: str) -> None:
-        problems = self.validate()
+    def export_dialog(self, fmt: str, filt: str) -> None:
+        """Check the model, then ask where to write it (never a path first and the model's problems after)."""
+        if not self._refuse_export_of_a_broken_model():
+            path = self.ask_save_path("Export model", filt, f"{self.export_stem()}.{fmt.partition('_')[0]}",
+                                      kind="export")
+            if path:
+                self.export(path, fmt)
+
+    def _refuse_export_of_a_broken_model(self) -> bool:
+        problems = self.model_problems()
         if problems:
             self.show_problem("Cannot export", "The model has problems: " + "; ".join(problems))
+        return bool(problems)
+
+    def export(self, path: str, fmt: str) -> None:
+        # The analysis decides here; building the model is the worker's job (it reports what the analysis missed):
+        # building it on the GUI thread froze the window.
+        if self._refuse_export_of_a_broken_model():
             return
         # The worker gets its own copy: later edits must not race with the export.
         doc = Document()
@@ -954,6 +1119,14 @@ class MainWindow(QMainWindow):
         self.tasks.wait_all()
         self.data_panel.wait()
         event.accept()
+
+
+def _saved_folders() -> dict:
+    try:
+        data = json.loads((data_dir() / "folders.json").read_text(encoding="utf-8"))
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
 
 
 def _example_title(path: Path) -> str:

@@ -314,10 +314,10 @@ class Document:
                 return (f"Input '{ins[dst_port].name}' of '{d.name}' is already wired; delete that wire first or use "
                         f"a merge layer (Add, Concatenate, ...) to combine tensors.")
             in_kind = ins[dst_port].kind
-        out_kind = outs[src_port].kind
-        if in_kind == "state" and out_kind != "state":
-            return (f"'{d.name}' input '{ins[dst_port].name}' takes a recurrent state (a state output of a recurrent "
-                    f"layer with return_state=True), but '{s.name}' output '{outs[src_port].name}' is a tensor.")
+        if in_kind == "state":
+            reason = self._state_misfit(s, src, src_port, d, ins[dst_port].name)
+            if reason:
+                return reason
         path = self.reaches(dst, src)
         if path is not None:
             names = " -> ".join(self.nodes[n].name for n in path + [dst])
@@ -327,6 +327,19 @@ class Document:
             if spec is not None and spec.masked:
                 return (f"'{s.name}' output carries a mask, and '{d.name}' ({d.class_name}) cannot take a mask. "
                         f"Put a layer that consumes it (an RNN or a pooling layer) in between.")
+        return None
+
+    def _state_misfit(self, s: LayerNode, src: str, src_port: int, d: LayerNode, port_name: str) -> str | None:
+        """Keras takes any tensor as an initial state (a state output, a Dense output, ...) whose shape is
+        (batch, units); why this one does not fit, or None (also when its shape is not known yet)."""
+        units = state_units(d.class_name, d.config)
+        spec = self.output_spec(src, src_port)
+        if units is None or spec is None:
+            return None
+        want = f"(None, {units})"
+        if len(spec.shape) != 2 or spec.shape[-1] != units:
+            return (f"'{d.name}' input '{port_name}' takes a state of shape {want} (batch, units={units}), but "
+                    f"'{s.name}' output has shape {spec.label()}.")
         return None
 
     def topological_order(self) -> list[str]:
@@ -462,10 +475,18 @@ class Document:
         ranked = sorted(order, key=lambda n: (-depth[n], index[n]))
         return ranked + [n for n in self.nodes if n not in done]
 
+    def summary_order(self) -> list[str]:
+        """Keras's layer order once every layer has a result; while the graph is incomplete or wrong, the order on
+        the canvas (left to right, then top to bottom), which is how the user reads it."""
+        info = self.analyze()
+        if self.nodes and all(i.status == "ok" for i in info.values()):
+            return self.keras_layer_order()
+        return sorted(self.nodes, key=lambda nid: (self.nodes[nid].position[0], self.nodes[nid].position[1]))
+
     def summary_rows(self) -> list[DocumentSummaryRow]:
         info = self.analyze()
         rows = []
-        for nid in self.keras_layer_order():
+        for nid in self.summary_order():
             node, ni = self.nodes[nid], info[nid]
             if ni.outputs:
                 labels = [s.shape for s in ni.outputs]
@@ -636,6 +657,15 @@ def _input_config(config: dict) -> dict:
     else:
         out["shape"] = list(config.get("shape") or [])
     return out
+
+
+def state_units(class_name: str, config: dict) -> int | None:
+    """The size of each state of a recurrent layer (its `units`; a Bidirectional's inner layer's), or None."""
+    if not layer_schema.state_count(class_name, config):
+        return None
+    inner = config.get("layer", {}).get("config", {}) if class_name == "Bidirectional" else config
+    units = inner.get("units")
+    return units if isinstance(units, int) else None
 
 
 def _config_key(config: dict) -> str:

@@ -45,8 +45,8 @@ def test_recurrent_state_outputs_feed_initial_state_inputs(window, qtbot):
     assert [p.kind for p in scene.node_items[dec].in_ports] == ["tensor", "state", "state"]
     wire(window, x, enc)
     wire(window, y, dec)
-    wire(window, enc, dec, src_port=0, dst_slot=1)  # an output is not a state
-    assert "takes a recurrent state" in window.statusBar().currentMessage()
+    wire(window, x, dec, src_port=0, dst_slot=1)  # a sequence is not a (batch, units) state
+    assert "takes a state of shape (None, 6)" in window.statusBar().currentMessage()
     wire(window, enc, dec, src_port=1, dst_slot=1)
     wire(window, enc, dec, src_port=2, dst_slot=2)
     info = window.editor.doc.analyze()
@@ -154,6 +154,7 @@ def test_ports_explain_themselves_on_hover(window, qtbot):
     enc = add(window, "LSTM", 300, units=6, return_state=True)
     window.editor.refresh()
     item = window.editor.scene.node_items[enc]
-    assert item.port_tip("in", 1) == "initial_state 0: takes a recurrent state (from a state output)"
+    assert item.port_tip("in", 1) == ("initial_state 0: takes an initial state, any tensor of shape (None, 6) (a state "
+                                      "output or a layer's output)")
     assert item.port_tip("out", 1).startswith("state h")
     assert "has no input yet" in item.toolTip()
