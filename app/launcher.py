@@ -216,6 +216,7 @@ def train_and_screenshot(app, window, args, timeout: float = 600.0) -> int:
     doc = window.editor.doc
     if args.epochs is not None:
         window.editor.push(commands.SetTrainingSettings(doc, dict(doc.training, epochs=args.epochs)))
+    window.load_training_data()
     deadline = time.monotonic() + 60
     while window.data_panel.busy() and time.monotonic() < deadline:  # a text dataset is read on a worker
         app.processEvents()

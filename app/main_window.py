@@ -210,7 +210,7 @@ class MainWindow(QMainWindow):
         self.setCorner(Qt.BottomRightCorner, Qt.BottomDockWidgetArea)
         self.palette_dock = self._dock("Layers", self.palette, Qt.LeftDockWidgetArea)
         self.inspector_dock = self._dock("Inspector", self.inspector, Qt.RightDockWidgetArea)
-        self.data_dock = self._dock("Data", self.data_panel, Qt.RightDockWidgetArea)
+        self.data_dock = self._dock("Data", self.data_panel, Qt.RightDockWidgetArea, scroll=True)
         self.training_dock = self._dock("Training", self.training_panel, Qt.RightDockWidgetArea)
         self.tabifyDockWidget(self.inspector_dock, self.data_dock)
         self.tabifyDockWidget(self.data_dock, self.training_dock)
@@ -222,8 +222,10 @@ class MainWindow(QMainWindow):
         self.splitDockWidget(self.summary_dock, self.curves_dock, Qt.Horizontal)
         self.summary.setMinimumWidth(240)  # side by side, their natural minimums would make the window 1,026 px wide
         self.curves.setMinimumWidth(420)
-        self.evaluation_dock = self._dock("Evaluation", self.evaluation, Qt.BottomDockWidgetArea)
+        self.evaluation_dock = self._dock("Evaluation", self.evaluation, Qt.BottomDockWidgetArea, scroll=True)
         self.runs_dock = self._dock("Runs", self.runs_panel, Qt.BottomDockWidgetArea)
+        for dock in (self.evaluation_dock, self.runs_dock):
+            dock.hide()  # until they join the Curves tab (showEvent); side by side they would widen the window
         self._bottom_tabbed = False  # Curves and Evaluation are tabbed once the window shows (see showEvent)
         self.resizeDocks([self.palette_dock, self.inspector_dock], [200, 380], Qt.Horizontal)
         self.resizeDocks([self.summary_dock, self.curves_dock], [230, 230], Qt.Vertical)
@@ -240,6 +242,8 @@ class MainWindow(QMainWindow):
         self.editor.scene.renameRequested.connect(self.start_rename)
         self.editor.scene.selectionChanged.connect(self._selection_timer_start)
         self.data_panel.specChanged.connect(self._dataset_edited)
+        self.data_panel.dataShown.connect(self._data_shown)
+        self.data_dock.visibilityChanged.connect(self._data_dock_shown)
         self.training_panel.settingsChanged.connect(self._training_settings_edited)
         self.training_panel.trainRequested.connect(self.train)
         self.training_panel.continueRequested.connect(self.continue_training)
@@ -289,11 +293,23 @@ class MainWindow(QMainWindow):
         drawn over the palette; made once it shows, it is right."""
         self.tabifyDockWidget(self.curves_dock, self.evaluation_dock)
         self.tabifyDockWidget(self.evaluation_dock, self.runs_dock)
+        for dock in (self.evaluation_dock, self.runs_dock):
+            dock.show()
         self.curves_dock.raise_()
 
-    def _dock(self, title: str, widget, area) -> QDockWidget:
+    def _dock(self, title: str, widget, area, scroll: bool = False) -> QDockWidget:
+        """A dock holding `widget`; `scroll` puts a tall panel in a scroll area, so it does not set the window's
+        minimum height."""
         dock = QDockWidget(title, self)
         dock.setObjectName(title)
+        if scroll:
+            from PySide6.QtWidgets import QScrollArea
+
+            area_widget = QScrollArea()
+            area_widget.setWidgetResizable(True)
+            area_widget.setFrameShape(QScrollArea.NoFrame)
+            area_widget.setWidget(widget)
+            widget = area_widget
         dock.setWidget(widget)
         dock.setFeatures(QDockWidget.DockWidgetMovable | QDockWidget.DockWidgetFloatable)
         self.addDockWidget(area, dock)
@@ -513,14 +529,27 @@ class MainWindow(QMainWindow):
         names = [doc.nodes[nid].name for nid, _ in doc.output_node_ports()]
         if not self.training_panel.settings_match(doc.training, names):
             self.training_panel.show_settings(doc.training, names)
-        data_key = (id(doc), doc.structure(), json.dumps(doc.datasets, sort_keys=True, default=str), self.base_dir)
-        if force or data_key != getattr(self, "_data_panel_key", None):  # building the model to check the data
-            self._data_panel_key = data_key                              # is too slow for every node move
-            self.data_panel.show_document(doc, self.base_dir)
+        if not self.data_dock.visibleRegion().isEmpty():  # a tab behind another reports isVisible() all the same
+            self.load_training_data(force)
         self.runs_panel.show_runs(doc.runs)
         if not self.training.is_running():
             self.training_panel.set_running(False, self.training.can_continue(doc))
             self.training_panel.show_stale(self._stale_weights_notice(doc))
+
+    def load_training_data(self, force: bool = False) -> None:
+        """Bring the Data panel up to date with the document: read its dataset and check it against the drawn model.
+        That builds the model on this thread, so it is done only while the panel shows, and before a run or an
+        evaluation; not for every edit, and not while a file opens or exports."""
+        doc = self.editor.doc
+        data_key = (id(doc), doc.structure(), json.dumps(doc.datasets, sort_keys=True, default=str), self.base_dir)
+        if force or data_key != getattr(self, "_data_panel_key", None):
+            self._data_panel_key = data_key
+            self.data_panel.show_document(doc, self.base_dir)
+
+    @Slot(bool)
+    def _data_dock_shown(self, visible: bool) -> None:
+        if visible:
+            self.load_training_data()
 
     @staticmethod
     def _stale_weights_notice(doc: Document) -> str:
@@ -557,8 +586,20 @@ class MainWindow(QMainWindow):
                     "Choose the training data on the Data panel."]
         return list(self.data_panel.problems())
 
+    @Slot()
+    def _data_shown(self) -> None:
+        if getattr(self, "_train_when_read", False):
+            self._train_when_read = False
+            self.train()
+
     def train(self) -> bool:
-        """Start a run of the drawn model on the data panel's data with the training panel's settings."""
+        """Start a run of the drawn model on the data panel's data with the training panel's settings. Data still
+        being read (a text folder, a large file) starts the run when it is read."""
+        self.load_training_data()
+        if self.data_panel.busy() and not self.model_problems():
+            self._train_when_read = True
+            self.training_panel.show_notice("Reading the data: training starts when it is read.")
+            return True
         problems = self.training_problems()
         if problems:
             self.training_panel.show_notice("Cannot train: " + problems[0], error=True)
@@ -577,6 +618,7 @@ class MainWindow(QMainWindow):
         if not self.training.can_continue(self.editor.doc):
             self.training_panel.show_notice("There is no run to continue with the model as drawn.", error=True)
             return False
+        self.load_training_data()
         data = self.data_panel.loaded()
         if data is None:
             self.training_panel.show_notice("Cannot continue: choose the training data first.", error=True)
@@ -626,6 +668,8 @@ class MainWindow(QMainWindow):
 
         doc = self.editor.doc
         problems = self.model_problems()
+        if not problems:
+            self.load_training_data()
         loaded = self.data_panel.loaded()
         if not problems and not doc.training.get("loss"):
             problems = ["Choose a loss on the Training panel: evaluate reports the compiled loss and metrics."]

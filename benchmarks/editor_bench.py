@@ -81,6 +81,7 @@ def training_responsiveness(app, rounds: int = 3, epochs: int = 3, samples: int 
         window.editor.push(commands.SetDataset(doc, spec))
         window.editor.push(commands.SetTrainingSettings(doc, settings))
         window.editor.refresh()
+        window.load_training_data()
         while window.data_panel.busy() or window.data_panel.loaded() is None:
             app.processEvents()
         ticks: list[tuple[float, int]] = []  # (time, epochs finished by then)

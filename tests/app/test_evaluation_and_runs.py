@@ -21,6 +21,7 @@ def _open_and_train(window, qtbot, settings: dict, example: Path = IRIS):
     assert window.open_path(str(example), wait=True, as_example=True)
     doc = window.editor.doc
     window.editor.push(commands.SetTrainingSettings(doc, dict(doc.training, **settings)))
+    window.load_training_data()
     qtbot.waitUntil(lambda: not window.data_panel.busy() and window.data_panel.loaded() is not None, timeout=20000)
     return doc, _train(window, qtbot)
 

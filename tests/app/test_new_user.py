@@ -73,6 +73,7 @@ def test_the_status_bar_describes_the_document_as_it_is_now(window, qtbot):
 
 
 # -- export -------------------------------------------------------------------------------------------------------------
+@pytest.mark.expect_problems(1)
 def test_export_checks_the_model_before_asking_for_a_path(window, qtbot):
     asked = []
     window.ask_save_path = lambda *a, **k: asked.append(a) or None
@@ -276,6 +277,7 @@ def test_initial_state_takes_any_tensor_of_the_state_shape(window, qtbot):
 
 
 # -- opening a file that is not a project ---------------------------------------------------------------------------------------
+@pytest.mark.expect_problems(2)
 def test_opening_an_onnx_file_says_what_it_is_and_what_opens(window, qtbot, tmp_path):
     import core as keras
     from core import layers

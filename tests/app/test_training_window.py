@@ -22,6 +22,7 @@ def _open(window, qtbot, settings: dict, example: Path = EXAMPLE):
     assert window.open_path(str(example), wait=True, as_example=True)
     doc = window.editor.doc
     window.editor.push(commands.SetTrainingSettings(doc, dict(doc.training, **settings)))
+    window.load_training_data()
     qtbot.waitUntil(lambda: not window.data_panel.busy() and window.data_panel.loaded() is not None,
                     timeout=20000)
     return doc
