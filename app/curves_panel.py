@@ -13,7 +13,7 @@ import csv
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
 
 from core.training_run import TrainingRun
@@ -21,6 +21,7 @@ from core.training_run import TrainingRun
 SMOOTHING = 0.6  # weight of the previous smoothed value (TensorBoard's default)
 RUN_COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
 PLOTS_PER_ROW = 3
+REDRAW_MS = 250
 
 
 def smooth(values) -> np.ndarray:
@@ -106,6 +107,14 @@ class CurvesPanel(QWidget):
         layout.addWidget(self.layout_widget, 1)
         self.plots: dict[str, pg.PlotItem] = {}
         self.runs: list[_RunCurves] = []
+        self._lr_top = None
+        # Progress arrives up to 30 times a second, but pyqtgraph repaints every axis of every plot on each change
+        # (most of the GUI thread's time while training, measured with py-spy): redraw at most this often.
+        self._redraw_timer = QTimer(self)
+        self._redraw_timer.setSingleShot(True)
+        self._redraw_timer.setInterval(REDRAW_MS)
+        self._redraw_timer.timeout.connect(self._redraw_pending)
+        self._pending: set[int] = set()
         self._update_buttons()
 
     # -- runs ------------------------------------------------------------------------------------------------------
@@ -138,14 +147,23 @@ class CurvesPanel(QWidget):
                 curves.epoch_logs.setdefault(key, []).append(float(value))
             if lr is not None:
                 curves.epoch_logs.setdefault("learning_rate", []).append(float(lr))
-        self._redraw(curves)
+        self._pending.add(id(curves))
+        if not self._redraw_timer.isActive():
+            self._redraw_timer.start()
         if progress.epochs:
             self.status.setText(f"{curves.name}: epoch {progress.epoch + 1}/{progress.epochs}")
+
+    def _redraw_pending(self) -> None:
+        for curves in self.runs:
+            if id(curves) in self._pending:
+                self._redraw(curves)
+        self._pending.clear()
 
     def run_ended(self, run: TrainingRun) -> None:
         curves = self._curves_of(run)
         if curves is not None:
             curves.load_history()
+            self._pending.discard(id(curves))
             self._redraw(curves)
             self.status.setText(f"{curves.name}: {run.outcome.replace('_', ' ')}")
         self._update_buttons()
@@ -159,6 +177,8 @@ class CurvesPanel(QWidget):
                 item.setVisible(visible)
 
     def clear(self) -> None:
+        self._pending.clear()
+        self._lr_top = None
         self.runs = []
         self.layout_widget.clear()
         self.plots = {}
@@ -240,10 +260,12 @@ class CurvesPanel(QWidget):
         if plot is None:
             return
         if self.log_scale.isChecked():
+            self._lr_top = None
             plot.enableAutoRange(y=True)
             return
         top = max((max(c.epoch_logs.get("learning_rate") or [0.0]) for c in self.runs), default=0.0)
-        if top > 0:
+        if top > 0 and top != self._lr_top:
+            self._lr_top = top
             plot.setYRange(0.0, top * 1.25, padding=0)
 
     def _redraw_all(self) -> None:
