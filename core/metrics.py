@@ -79,6 +79,23 @@ def _eager_stats(metric, y_true, y_pred, sample_weight=None):
     return metric.batch_stats(y_true, y_pred, sample_weight)
 
 
+def _record_in_graph(metric, *args, sample_weight=None) -> bool:
+    """A metric updated inside a layer's `call` on traced tensors: its batch statistics join the graph being
+    traced (the training or evaluation step outputs them, and the trainer merges them), as Keras tracks metrics
+    updated in `call`. Returns False for concrete values, which update at once."""
+    from core.graph import SymbolicTensor
+
+    graph = next((a.graph for a in (*args, sample_weight) if isinstance(a, SymbolicTensor)), None)
+    if graph is None:
+        return False
+    from core.graph import graph_scope
+
+    with graph_scope(graph):
+        stats = metric.batch_stats(*args, sample_weight)
+    graph.root.metric_updates.append((metric, stats))
+    return True
+
+
 class Metric:
     def __init__(self, name=None, dtype=None):
         from core.backend import snake_case
@@ -106,6 +123,8 @@ class Metric:
         raise NotImplementedError
 
     def update_state(self, y_true, y_pred, sample_weight=None):
+        if _record_in_graph(self, y_true, y_pred, sample_weight=sample_weight):
+            return
         args = [np.asarray(a) for a in (y_true, y_pred)]
         sw = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float32)
         self.merge([np.asarray(s) for s in _eager_stats(self, *args, sample_weight=sw)])
@@ -132,6 +151,8 @@ class Mean(Metric):
         return _sample_values(values, sample_weight)
 
     def update_state(self, values, sample_weight=None):
+        if _record_in_graph(self, values, None, sample_weight=sample_weight):
+            return
         values = np.asarray(values, dtype=np.float64)
         if values.ndim > 1:
             values = values.reshape(values.shape[0], -1).mean(axis=1)

@@ -335,7 +335,37 @@ class Layer:
 
     @property
     def losses(self) -> list:
-        return []
+        """The losses this layer and its sublayers added (`add_loss`) during their last eager call, as values."""
+        out = list(getattr(self, "_nw_eager_losses", []))
+        for layer in self._layers:
+            out.extend(layer.losses)
+        return out
+
+    def add_loss(self, loss) -> None:
+        """Add a loss computed inside `call` (with `core.ops`): training minimises it beside compile()'s loss, and
+        evaluate reports it in 'loss', as in Keras. Outside a traced call it is kept as a value in `losses`."""
+        if isinstance(loss, KerasTensor):
+            raise TypeError(f"Layer '{self.name}': add_loss() got a Functional-API tensor. Compute the loss inside "
+                            f"a layer's call() and call self.add_loss() there (the endpoint-layer pattern).")
+        if isinstance(loss, SymbolicTensor):
+            loss._nw_loss_owner = self  # an eager call hands the value back to this layer's `losses`
+            graph_losses(loss.graph).append(loss)
+            return
+        if callable(loss):
+            raise TypeError(f"Layer '{self.name}': add_loss() takes a loss value, not a function (Keras 3 dropped "
+                            f"zero-argument callables); call it inside call().")
+        self.__dict__.setdefault("_nw_eager_losses", []).append(np.asarray(loss, dtype=np.float32))
+
+    @property
+    def metrics(self) -> list:
+        """Metrics held as attributes of this layer and its sublayers (those `call` may update), as Keras tracks
+        them."""
+        from core.metrics import Metric
+
+        out = [v for v in self.__dict__.values() if isinstance(v, Metric)]
+        for layer in self._layers:
+            out.extend(m for m in layer.metrics if all(m is not o for o in out))
+        return out
 
     # -- the protocol subclasses implement ------------------------------------------------------------------------
     def build(self, input_shape) -> None:
@@ -500,13 +530,21 @@ class Layer:
         with graph_scope(g):
             outputs = self._symbolic_call(sym_args, sym_kwargs)
         # State that a training call asked to update (BatchNormalization's moving statistics) is assigned at once,
-        # as an eager Keras call does.
-        updates = getattr(g, "state_updates", [])
-        if not updates:
+        # as an eager Keras call does; so are the losses and metrics that `call` added or updated.
+        updates = g.state_updates
+        added = [t for t in g.losses if hasattr(t, "_nw_loss_owner")]
+        if not updates and not added and not g.metric_updates:
             return evaluate(g, outputs, feeds)
-        outputs, new_values = evaluate(g, [outputs, [value for _, value in updates]], feeds)
+        outputs, new_values, loss_values, stats = evaluate(
+            g, [outputs, [value for _, value in updates], added, [s for _, s in g.metric_updates]], feeds)
         for (variable, _), value in zip(updates, new_values):
             variable.assign(value)
+        for layer in [self] + _sublayers(self):
+            layer.__dict__.pop("_nw_eager_losses", None)  # each call's losses replace the last call's, as in Keras
+        for t, value in zip(added, loss_values):
+            t._nw_loss_owner.__dict__.setdefault("_nw_eager_losses", []).append(np.asarray(value))
+        for (metric, _), values in zip(g.metric_updates, stats):
+            metric.merge([np.asarray(v) for v in values])
         return outputs
 
     # -- shapes and history ------------------------------------------------------------------------------------
@@ -544,6 +582,13 @@ class Layer:
     @property
     def output_shape(self):
         return map_structure(lambda t: t.shape, self.output)
+
+
+def _sublayers(layer: Layer) -> list[Layer]:
+    out = []
+    for sub in layer._layers:
+        out += [sub] + _sublayers(sub)
+    return out
 
 
 def _is_array_like(x) -> bool:

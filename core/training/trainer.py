@@ -34,6 +34,15 @@ def _resolve_device(device) -> str:
     return "cpu"
 
 
+def _unique(objects) -> list:
+    """The objects in order of first appearance, each once (by identity)."""
+    out = []
+    for o in objects:
+        if all(o is not p for p in out):
+            out.append(o)
+    return out
+
+
 def _flat_list(x):
     return list(x) if isinstance(x, (list, tuple)) else [x]
 
@@ -157,7 +166,7 @@ class TrainerMixin:
             targets.append(OutputTarget(name, loss, lw_per[i], ms, ws))
         return targets
 
-    def _result_names(self, targets):
+    def _result_names(self, targets, layer_metrics=()):
         """Log names as Keras 3 makes them: 'loss', '<output>_loss' for several outputs, then each metric's name
         (prefixed by its output's name when there are several); clashes get '_1', '_2', and a weighted metric that
         clashes becomes 'weighted_<name>'."""
@@ -186,6 +195,8 @@ class TrainerMixin:
                     if multi:
                         name = f"{t.name}_{name}"
                 names.append(unique(name))
+        # Then the metrics that layers update inside call, as Keras 3 lists them after the compiled ones.
+        names += [unique(m.name) for m in layer_metrics]
         return names
 
     # -- data checks ----------------------------------------------------------------------------------------------
@@ -225,6 +236,8 @@ class TrainerMixin:
         if train:
             programs.append(build_step(self, x_specs, y_specs, targets, optimizer=opt, device=device))
         st["flat_layout"] = programs[-1].flat_layout
+        st["layer_metrics"] = _unique(programs[-1].layer_metrics)
+        st["names"] = self._result_names(targets, st["layer_metrics"])
         values = {}
         for program in programs:
             for slot in program.state:
@@ -345,10 +358,13 @@ class TrainerMixin:
                 trackers[f"{t.name}_loss"] = Mean(name=f"{t.name}_loss")
             for m in t.metrics + t.weighted_metrics:
                 m.reset_state()
+        for m in st.get("layer_metrics", ()):
+            m.reset_state()
         return trackers
 
     def _accumulate(self, st, program, trackers, results, n):
         stats: dict = {}
+        updates: dict = {}
         for (kind, *rest), value in zip(program.results, results):
             if kind == "loss":
                 trackers["loss"].add(float(value) * n, n)
@@ -357,11 +373,15 @@ class TrainerMixin:
                 # Keras (TensorFlow backend) weights these per-output trackers by the static batch size, which
                 # is unknown in its traced step, so each batch counts once; the total loss is weighted by size.
                 trackers[f"{t.name}_loss"].add(float(value), 1)
+            elif kind == "layer_metric":
+                updates.setdefault(rest[0], []).append(value)
             else:
                 stats.setdefault(rest[0], []).append(value)
         for (i, j, weighted), vals in stats.items():
             t = st["targets"][i]
             (t.weighted_metrics if weighted else t.metrics)[j].merge(vals)
+        for u, vals in updates.items():
+            program.layer_metrics[u].merge(vals)
 
     def _logs(self, st, trackers):
         logs = {}
@@ -372,7 +392,7 @@ class TrainerMixin:
                 if t.loss is not None:
                     logs[next(names)] = trackers[f"{t.name}_loss"].result()
         for m in [m for t in st["targets"] for m in t.metrics] + \
-                [m for t in st["targets"] for m in t.weighted_metrics]:
+                [m for t in st["targets"] for m in t.weighted_metrics] + list(st.get("layer_metrics", ())):
             r = m.result()
             logs[next(names)] = float(r) if np.ndim(r) == 0 else r
         return logs
