@@ -15,7 +15,8 @@ import numpy as np
 from core import activations, backend, constraints, initializers, ops, regularizers  # noqa: F401
 from core import layers  # noqa: F401
 from core import models  # noqa: F401
-from core.data import Dataset  # noqa: F401
+from core import data as _data_module
+from core.data import Dataset, TensorSpec  # noqa: F401
 from core.layers import Input, InputLayer, Layer  # noqa: F401
 from core.models import Functional, Model, Sequential  # noqa: F401
 from core.models.model import NETWEAVER_VERSION as __version__  # noqa: F401
@@ -40,7 +41,14 @@ reduce_mean = ops.mean
 reduce_max = ops.max
 squeeze = ops.squeeze
 float32, float64, int32, int64, bool_ = np.float32, np.float64, np.int32, np.int64, np.bool_
+float16, int8, int16, uint8 = np.float16, np.int8, np.int16, np.uint8
 string = np.str_
+# tf.nn, tf.math, tf.random and the other top-level names (tf.convert_to_tensor, tf.gather, ...). `bool` and `range`
+# are TensorFlow's names too: set last so nothing in this module reads the shadowed builtins.
+from core import tensorflow_api as _tensorflow_api  # noqa: E402
+
+globals().update(_tensorflow_api.TOP_LEVEL)
+globals()["bool"] = np.bool_
 
 # Modules that need more than the core layers load on first use.
 _LAZY = {
@@ -65,10 +73,26 @@ def __getattr__(name):
     raise AttributeError(f"module 'core' has no attribute '{name}'")
 
 
+class _DataExperimental:
+    """`tf.data.experimental`: the cardinality constants and function."""
+
+    INFINITE_CARDINALITY = _data_module.INFINITE_CARDINALITY
+    UNKNOWN_CARDINALITY = _data_module.UNKNOWN_CARDINALITY
+    AUTOTUNE = -1
+
+    @staticmethod
+    def cardinality(dataset):
+        return dataset.cardinality()
+
+
 class _Data:
-    """`tf.data`: only Dataset."""
+    """`tf.data`: Dataset, AUTOTUNE and the cardinality constants."""
 
     Dataset = Dataset
+    AUTOTUNE = -1
+    INFINITE_CARDINALITY = _data_module.INFINITE_CARDINALITY
+    UNKNOWN_CARDINALITY = _data_module.UNKNOWN_CARDINALITY
+    experimental = _DataExperimental()
 
 
 data = _Data()
