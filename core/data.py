@@ -643,15 +643,23 @@ def _conform(element, signature, index):
 
 
 def as_input_batches(x):
-    """For predict: a Dataset becomes its input arrays (the first part of (x, y) elements), concatenated."""
-    if not isinstance(x, Dataset):
+    """For predict: a Dataset or a `keras.utils.Sequence` becomes its input arrays (the first part of (x, y)
+    elements), concatenated."""
+    from core.training.data import is_batch_sequence
+
+    if is_batch_sequence(x):
+        elements, batched = (x[i] for i in range(len(x))), True
+    elif isinstance(x, Dataset):
+        if x._cardinality() == INFINITE_CARDINALITY:
+            raise InputDataError("predict got an infinite dataset (repeat() without a count); take() what to "
+                                 "predict.")
+        elements, batched = x._elements(), x._batched is not False
+    else:
         return x
-    if x._cardinality() == INFINITE_CARDINALITY:
-        raise InputDataError("predict got an infinite dataset (repeat() without a count); take() what to predict.")
-    inputs = [e[0] if isinstance(e, tuple) else e for e in x._elements()]
+    inputs = [e[0] if isinstance(e, tuple) else e for e in elements]
     if not inputs:
         raise InputDataError("The dataset is empty.")
-    join = np.stack if x._batched is False else np.concatenate
+    join = np.concatenate if batched else np.stack
     head = inputs[0]
     if isinstance(head, tuple):
         return [join([b[i] for b in inputs]) for i in range(len(head))]

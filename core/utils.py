@@ -28,6 +28,34 @@ def to_categorical(y, num_classes=None, dtype="float32"):
     return out.reshape(shape + (num_classes,))
 
 
+class PyDataset:
+    """Batches by index, for fit, evaluate and predict: subclass it with `__len__` (batches per epoch) and
+    `__getitem__(i)` (batch i: x, (x, y) or (x, y, sample_weight)), as `keras.utils.PyDataset` / `Sequence`.
+    The workers arguments are accepted and batches are made in the training thread."""
+
+    def __init__(self, workers=1, use_multiprocessing=False, max_queue_size=10):
+        self.workers, self.use_multiprocessing, self.max_queue_size = workers, use_multiprocessing, max_queue_size
+
+    def __getitem__(self, index):
+        raise NotImplementedError(f"{type(self).__name__} must define __getitem__(index) returning batch `index`.")
+
+    def __len__(self):
+        raise NotImplementedError(f"{type(self).__name__} must define __len__() returning the number of batches.")
+
+    def on_epoch_begin(self):
+        pass
+
+    def on_epoch_end(self):
+        pass
+
+    def __iter__(self):
+        for i in range(len(self)):
+            yield self[i]
+
+
+Sequence = PyDataset
+
+
 def pad_sequences(*args, **kwargs):
     """`keras.utils.pad_sequences`: see `core.preprocessing.sequence.pad_sequences`."""
     from core.preprocessing.sequence import pad_sequences as pad
