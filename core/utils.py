@@ -306,3 +306,89 @@ def _split_sizes(left, right, total):
     if left == 0 or right == 0:
         raise InputDataError(f"split_dataset: one of the splits would be empty ({left} and {right} of {total}).")
     return int(left), int(right)
+
+
+# -- pictures of models ------------------------------------------------------------------------------------------
+def plot_model(model, to_file="model.png", show_shapes=False, show_dtype=False, show_layer_names=False,
+               rankdir="TB", expand_nested=False, dpi=200, show_layer_activations=False, show_trainable=False,
+               **kwargs):
+    """Write a picture of a Functional or Sequential model to `to_file`, as `keras.utils.plot_model`.
+
+    With the desktop app's Qt installed, the picture is the app's own canvas (nodes with shapes and parameter
+    counts, drawn left to right whatever `rankdir` says). Without Qt it is drawn by pydot and Graphviz as Keras
+    draws it (show_shapes, show_dtype, show_layer_names, rankdir, dpi and show_layer_activations apply there).
+    With neither, an ImportError says what to install."""
+    import importlib
+
+    try:
+        renderer = importlib.import_module("app.model_picture").render_model
+        return renderer(model, to_file, dpi=dpi)
+    except ImportError as exc:
+        if "PySide6" not in str(exc) and getattr(exc, "name", None) not in ("app", "app.model_picture",
+                                                                            "PySide6", "shiboken6"):
+            raise
+        qt_missing = exc
+    dot = model_to_dot(model, show_shapes=show_shapes, show_dtype=show_dtype, show_layer_names=show_layer_names,
+                       rankdir=rankdir, dpi=dpi, show_layer_activations=show_layer_activations,
+                       show_trainable=show_trainable, _why_not_qt=qt_missing)
+    from pathlib import Path
+
+    extension = Path(to_file).suffix.lstrip(".") or "png"
+    dot.write(str(to_file), format=extension)
+    return to_file
+
+
+def model_to_dot(model, show_shapes=False, show_dtype=False, show_layer_names=True, rankdir="TB", dpi=200,
+                 show_layer_activations=False, show_trainable=False, subgraph=False, _why_not_qt=None, **kwargs):
+    """The model's layers and connections as a `pydot.Dot` graph, as `keras.utils.model_to_dot`."""
+    from core.errors import GraphError
+    from core.layers.base import InputLayer
+
+    try:
+        import pydot
+    except ImportError:
+        pydot = None
+    graphviz = False
+    if pydot is not None:
+        try:
+            pydot.Dot.create(pydot.Dot())
+            graphviz = True
+        except (OSError, Exception):  # noqa: BLE001 - pydot raises several kinds when the `dot` program is missing
+            graphviz = False
+    if not graphviz:
+        why = "" if _why_not_qt is None else f" The app's own renderer is not available either ({_why_not_qt})."
+        raise ImportError("plot_model needs a picture renderer: install the desktop app's Qt "
+                          "(pip install PySide6-Essentials) to draw with Netweaver's canvas, or pydot (pip install "
+                          "pydot) and Graphviz (https://graphviz.org/download/) to draw as Keras does." + why)
+    nodes = getattr(model, "_nodes_in_order", None)
+    if nodes is None:
+        raise GraphError(f"Model '{model.name}' is a subclassed model: its graph lives in Python code, so it "
+                         f"cannot be drawn. Build it with the Functional API or Sequential.")
+    dot = pydot.Dot()
+    dot.set("rankdir", rankdir)
+    dot.set("concentrate", True)
+    dot.set("dpi", dpi)
+    dot.set_node_defaults(shape="record")
+    for node in nodes:
+        layer = node.layer
+        label = type(layer).__name__
+        if show_layer_names:
+            label = f"{layer.name} ({label})"
+        activation = getattr(layer, "activation", None)
+        if show_layer_activations and activation is not None:
+            label += f" | {getattr(activation, '__name__', activation)}"
+        if show_shapes or show_dtype:
+            inputs = [t.shape for t in node.input_tensors] if not isinstance(layer, InputLayer) else \
+                [t.shape for t in node.outputs]
+            outputs = [t.shape for t in node.outputs]
+            label += f" | {{input: {inputs[0] if len(inputs) == 1 else inputs} | output: " \
+                     f"{outputs[0] if len(outputs) == 1 else outputs}}}"
+            if show_dtype:
+                label += f" | {node.outputs[0].dtype}"
+        if show_trainable:
+            label += f" | trainable: {layer.trainable}"
+        dot.add_node(pydot.Node(str(id(layer)), label=label))
+    for node in nodes:
+        for t in node.input_tensors:
+            dot.add_edge(pydot.Edge(str(id(t._keras_history[0])), str(id(node.layer))))
+    return dot
