@@ -96,6 +96,13 @@ def _record_in_graph(metric, *args, sample_weight=None) -> bool:
     return True
 
 
+class RecordedMetric:
+    """What calling a metric on traced tensors returns: the metric, updated when the step runs."""
+
+    def __init__(self, metric):
+        self.metric = metric
+
+
 class Metric:
     def __init__(self, name=None, dtype=None):
         from core.backend import snake_case
@@ -130,6 +137,10 @@ class Metric:
         self.merge([np.asarray(s) for s in _eager_stats(self, *args, sample_weight=sw)])
 
     def __call__(self, y_true, y_pred, sample_weight=None):
+        if _record_in_graph(self, y_true, y_pred, sample_weight=sample_weight):
+            # Inside a traced call the value is only known when the step runs: what comes back stands for this
+            # metric, which tf.keras 2's `layer.add_metric(metric(y, p))` then reports under the metric's name.
+            return RecordedMetric(self)
         self.update_state(y_true, y_pred, sample_weight)
         return self.result()
 

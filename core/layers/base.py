@@ -356,6 +356,23 @@ class Layer:
                             f"zero-argument callables); call it inside call().")
         self.__dict__.setdefault("_nw_eager_losses", []).append(np.asarray(loss, dtype=np.float32))
 
+    def add_metric(self, value, name=None, aggregation=None):
+        """tf.keras 2's `add_metric` inside `call`: a metric's value (`self.add_metric(self.acc(y, p))`) is
+        reported under the metric's name; any other tensor is averaged over the epoch under `name`."""
+        from core.metrics import Mean, RecordedMetric
+
+        if isinstance(value, RecordedMetric):
+            return
+        if aggregation not in (None, "mean"):
+            raise ConfigError(f"Layer '{self.name}': add_metric supports aggregation='mean' only, got "
+                              f"{aggregation!r}.")
+        if not name:
+            raise ConfigError(f"Layer '{self.name}': add_metric needs a name for a value that is not a metric's.")
+        added = self.__dict__.setdefault("_nw_added_metrics", {})
+        if name not in added:
+            added[name] = Mean(name=name)
+        added[name].update_state(value)
+
     @property
     def metrics(self) -> list:
         """Metrics held as attributes of this layer and its sublayers (those `call` may update), as Keras tracks
@@ -363,6 +380,7 @@ class Layer:
         from core.metrics import Metric
 
         out = [v for v in self.__dict__.values() if isinstance(v, Metric)]
+        out += list(self.__dict__.get("_nw_added_metrics", {}).values())
         for layer in self._layers:
             out.extend(m for m in layer.metrics if all(m is not o for o in out))
         return out
@@ -404,6 +422,13 @@ class Layer:
         return cache
 
     def __call__(self, *args, **kwargs):
+        if not args and kwargs:
+            # The inputs passed by keyword (`layer(logits=x, targets=y)`), as Keras allows: they are call's first
+            # argument.
+            first = next(iter(inspect.signature(self.call).parameters), None)
+            if first in kwargs:
+                kwargs = dict(kwargs)
+                args = (kwargs.pop(first),)
         flat = flatten([args, kwargs])
         if any(isinstance(t, KerasTensor) for t in flat):
             return self._functional_call(args, kwargs)

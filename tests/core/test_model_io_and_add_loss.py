@@ -125,3 +125,37 @@ def test_a_metric_updated_in_call_is_reported_by_fit_evaluate_and_an_eager_call(
     tracked.mean_abs.reset_state()
     tracked(np.array([[4.0, -6.0]], "float32"))
     assert tracked.mean_abs.result() == pytest.approx(5.0)
+
+
+class _Reporting(layers.Layer):
+    def call(self, x, scale=None):
+        self.add_metric(ops.mean(x), name="mean_x")
+        return x * scale if scale is not None else x
+
+
+def test_add_metric_averages_a_value_per_batch_and_needs_a_name():
+    inp = keras.Input((1,))
+    model = keras.Model(inp, _Reporting()(inp))
+    model.compile("sgd", loss="mse")
+    x = np.array([[1.0], [3.0], [8.0]], "float32")
+    logs = model.evaluate(x, x, batch_size=2, verbose=0, return_dict=True)
+    assert logs["mean_x"] == pytest.approx((2.0 + 8.0) / 2)  # each batch's value counts once, as in tf.keras 2
+    with pytest.raises(keras.errors.ConfigError, match="needs a name"):
+        layers.Layer().add_metric(ops.mean(keras.ops.convert_to_tensor(x)))
+    with pytest.raises(keras.errors.ConfigError, match="aggregation"):
+        layers.Layer().add_metric(1.0, name="x", aggregation="sum")
+
+
+def test_inputs_may_be_passed_by_keyword_and_subclassed_models_take_dicts():
+    class Scaled(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.report = _Reporting()
+
+        def call(self, inputs):
+            return self.report(x=inputs["x"], scale=inputs["scale"])
+
+    model = Scaled()
+    data = {"x": np.ones((4, 2), "float32"), "scale": np.full((4, 1), 3.0, "float32")}
+    np.testing.assert_allclose(model.predict(data, verbose=0), np.full((4, 2), 3.0))
+    assert [name for name, _, _ in model.input_specs()] == ["x", "scale"]
