@@ -562,8 +562,10 @@ class TrainerMixin:
 
     def _validation_source(self, validation_data, batch_size, steps):
         from core.data import Dataset
-        from core.training.data import GeneratorSource, is_generator
+        from core.training.data import GeneratorSource, SequenceSource, is_batch_sequence, is_generator
 
+        if is_batch_sequence(validation_data):
+            return SequenceSource(validation_data)
         if isinstance(validation_data, Dataset):
             return make_source(validation_data, None, None, batch_size, False, steps, "validation")
         if is_generator(validation_data):
@@ -572,7 +574,7 @@ class TrainerMixin:
             vx, vy = validation_data[0], validation_data[1]
             vsw = validation_data[2] if len(validation_data) == 3 else None
             return ArraySource(vx, vy, vsw, batch_size, False)
-        raise InputDataError("validation_data must be (x, y), (x, y, sample_weight), a Dataset or a generator.")
+        raise InputDataError("validation_data must be (x, y), (x, y, sample_weight), a Dataset, a keras.utils.Sequence or a generator.")
 
     @staticmethod
     def _check_batch_size(batch_size):

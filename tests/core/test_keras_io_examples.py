@@ -306,3 +306,80 @@ def test_endpoint_layer_inference_model_shares_the_trained_weights():
     inference_model.set_weights(model.get_weights())
     np.testing.assert_allclose(inference_model.predict(data["inputs"], verbose=0), model.predict(data, verbose=0),
                                rtol=1e-6)
+
+
+def test_multivariate_forecasting_with_timeseries_generator():
+    """timeseries/multivariate_timeseries_forecasting_using_lstm.py: `TimeseriesGenerator` batches for fit (with a
+    generator as validation_data), evaluate and predict; `tf.losses`, `tf.optimizers`, `tf.metrics` names."""
+    from core.preprocessing.sequence import TimeseriesGenerator
+
+    features = _series(120, 5, seed=8)
+    target = features[:, 0]
+    x_train, x_test, y_train, y_test = features[:90], features[90:], target[:90], target[90:]
+    assert len(TimeseriesGenerator(features, target, length=2, sampling_rate=1, batch_size=1)[0]) == 2
+    win_length, batch_size = 10, 16
+    train_generator = TimeseriesGenerator(x_train, y_train, length=win_length, sampling_rate=1,
+                                          batch_size=batch_size)
+    test_generator = TimeseriesGenerator(x_test, y_test, length=win_length, sampling_rate=1, batch_size=batch_size)
+    model = tf.keras.Sequential()
+    model.add(tf.keras.layers.LSTM(8, input_shape=(win_length, 5), return_sequences=True))
+    model.add(tf.keras.layers.Dropout(0.3))
+    model.add(tf.keras.layers.LSTM(4, return_sequences=False))
+    model.add(tf.keras.layers.Dense(1))
+    model.compile(loss=tf.losses.MeanSquaredError(), optimizer=tf.optimizers.Adam(),
+                  metrics=[tf.metrics.MeanAbsoluteError()])
+    history = model.fit(train_generator, epochs=2, validation_data=test_generator, shuffle=False, verbose=0)
+    assert set(history.history) == {"loss", "mean_absolute_error", "val_loss", "val_mean_absolute_error"}
+    test_loss, test_mae = model.evaluate(test_generator, verbose=0)
+    assert np.isfinite(test_loss) and np.isfinite(test_mae)
+    assert model.predict(test_generator, verbose=0).shape == (len(x_test) - win_length, 1)
+
+
+def test_temperature_forecasting_iterates_a_dataset_by_hand():
+    """timeseries/timeseries_forecasting_with_lstm_for_temperature_prediction.py: the default batch size, a
+    `for ... break` peek, `next(iter(dataset))` for the whole validation set, `.numpy()` on its tensors."""
+    data = _series(200, 3, seed=9)
+    x, y = data[:, :3], np.roll(data[:, 0], -10)
+    dataset_train = tf.keras.preprocessing.timeseries_dataset_from_array(x[:150], y[:150], sequence_length=10,
+                                                                         sequence_stride=1)
+    dataset_validation = tf.keras.preprocessing.timeseries_dataset_from_array(
+        x[150:], y[150:], sequence_length=10, batch_size=x[150:].shape[0] - 10, sequence_stride=1)
+    for batch in dataset_train:
+        inputs, targets = batch
+        break
+    assert inputs.numpy().shape == (128, 10, 3) and targets.numpy().shape == (128,)
+    model = keras.Sequential([layers.Input(shape=(inputs.shape[1], inputs.shape[2])), layers.LSTM(4),
+                              layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=0.01), loss="mse")
+    history = model.fit(dataset_train, epochs=2, validation_data=dataset_validation, verbose=0)
+    assert len(history.history["val_loss"]) == 2
+    input_validation, target_validation = next(iter(dataset_validation))
+    assert model.predict(input_validation, verbose=0).shape == (40, 1) and target_validation.numpy().shape == (40,)
+
+
+def test_lstm_vs_cnn_classification(tmp_path):
+    """timeseries/lstm_vs_cnn_timeseries_classification.py: LSTMs with dropout and recurrent_dropout, a Conv1D /
+    BatchNormalization / MaxPooling1D stack, the best model saved as .keras and reloaded to evaluate, EarlyStopping
+    restoring the best weights."""
+    rng = np.random.default_rng(10)
+    x = rng.normal(size=(40, 20, 1)).astype("float32")
+    y = (x.mean(axis=(1, 2)) > 0).astype(int)
+    lstm = keras.Sequential([layers.Input(shape=x.shape[1:]),
+                             layers.LSTM(8, return_sequences=True, dropout=0.3, recurrent_dropout=0.3),
+                             layers.LSTM(4, dropout=0.3, recurrent_dropout=0.3), layers.Dense(4, activation="relu"),
+                             layers.Dense(2, activation="softmax")])
+    cnn = keras.Sequential([layers.Input(shape=x.shape[1:]),
+                            layers.Conv1D(filters=8, kernel_size=7, padding="same", activation="relu"),
+                            layers.BatchNormalization(), layers.MaxPooling1D(pool_size=2), layers.Dropout(0.3),
+                            layers.GlobalAveragePooling1D(), layers.Dense(2, activation="softmax")])
+    for model, name in ((lstm, "LSTM"), (cnn, "CNN")):
+        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
+                      metrics=["sparse_categorical_accuracy"])
+        path = str(tmp_path / f"best_{name}_model.keras")
+        history = model.fit(x, y, epochs=2, batch_size=16, validation_split=0.2, verbose=0, callbacks=[
+            keras.callbacks.ModelCheckpoint(path, save_best_only=True, monitor="val_loss"),
+            keras.callbacks.EarlyStopping(monitor="val_loss", patience=20, restore_best_weights=True)])
+        assert "val_sparse_categorical_accuracy" in history.history
+        best_model = keras.models.load_model(path)
+        test_loss, test_acc = best_model.evaluate(x, y, verbose=0)
+        assert np.isfinite(test_loss) and 0 <= test_acc <= 1
