@@ -196,7 +196,61 @@ def moments(x, axes, shift=None, keepdims=False, name=None):
     return ops.moments(x, axes, keepdims=keepdims)
 
 
+def _spatial(value, rank, what):
+    """TensorFlow's strides/ksize/dilations: one int, one per spatial axis, or one per axis (N, ..., C) with 1 at
+    both ends."""
+    if value is None:
+        return 1
+    values = [int(v) for v in np.ravel(value)]
+    if len(values) == rank + 2:
+        if values[0] != 1 or values[-1] != 1:
+            raise ValueError(f"{what} on the batch and channel axes must be 1, got {values}.")
+        values = values[1:-1]
+    if len(values) == 1:
+        return values[0]
+    if len(values) != rank:
+        raise ValueError(f"{what} must have 1, {rank} or {rank + 2} entries, got {values}.")
+    return tuple(values)
+
+
+def _layout(data_format, rank):
+    if data_format is None or data_format in ("NWC", "NHWC", "NDHWC"):
+        return "channels_last"
+    if data_format in ("NCW", "NCHW", "NCDHW"):
+        return "channels_first"
+    raise ValueError(f"Unknown data_format {data_format!r} for a {rank}-D convolution.")
+
+
+def _padding(padding):
+    if not isinstance(padding, str) or padding.upper() not in ("VALID", "SAME"):
+        raise NotImplementedError(f"Padding {padding!r} is not available in Netweaver's engine (VALID or SAME).")
+    return padding.lower()
+
+
+def _convolution(rank):
+    def convolution(input, filters, stride=None, padding="VALID", data_format=None, dilations=None, name=None,
+                    strides=None):  # noqa: A002 - TensorFlow's names
+        step = strides if strides is not None else stride
+        return ops.conv(input, filters, strides=_spatial(step, rank, "strides"), padding=_padding(padding),
+                        data_format=_layout(data_format, rank),
+                        dilation_rate=_spatial(dilations, rank, "dilations"))
+
+    convolution.__name__ = f"conv{rank}d"
+    return convolution
+
+
+def _pooling(op, rank):
+    def pooling(input, ksize, strides, padding, data_format=None, name=None):  # noqa: A002
+        return op(input, _spatial(ksize, rank, "ksize"), strides=_spatial(strides, rank, "strides"),
+                  padding=_padding(padding), data_format=_layout(data_format, rank))
+
+    return pooling
+
+
 nn = _Namespace("tf.nn", {
+    "conv1d": _convolution(1), "conv2d": _convolution(2), "conv3d": _convolution(3),
+    "max_pool1d": _pooling(ops.max_pool, 1), "max_pool2d": _pooling(ops.max_pool, 2),
+    "avg_pool1d": _pooling(ops.average_pool, 1), "avg_pool2d": _pooling(ops.average_pool, 2),
     "relu": "relu", "relu6": "relu6", "elu": "elu", "selu": "selu", "sigmoid": "sigmoid", "tanh": "tanh",
     "softplus": "softplus", "softsign": "softsign", "silu": "silu", "swish": "silu", "log_sigmoid": "log_sigmoid",
     "softmax": softmax, "log_softmax": log_softmax, "leaky_relu": leaky_relu, "gelu": gelu,
@@ -204,7 +258,6 @@ nn = _Namespace("tf.nn", {
     "embedding_lookup": embedding_lookup, "sigmoid_cross_entropy_with_logits": sigmoid_cross_entropy_with_logits,
     "softmax_cross_entropy_with_logits": softmax_cross_entropy_with_logits,
     "sparse_softmax_cross_entropy_with_logits": sparse_softmax_cross_entropy_with_logits,
-    "conv1d": None, "conv2d": None, "max_pool": None, "avg_pool": None,
 })
 
 # Functions TensorFlow has under the same names in tf.math and at the top level.

@@ -47,6 +47,12 @@ CASES = {
     "reduce_mean": lambda tf, x: tf.reduce_mean(tf.square(x), axis=0),
     "range": lambda tf, x: tf.range(2, 11, 3),
     "ones": lambda tf, x: tf.ones((2, 3)),
+    "nn.conv2d": lambda tf, x: tf.nn.conv2d(np.reshape(x, (1, 3, 4, 1)), np.ones((2, 2, 1, 2), "float32"),
+                                            strides=[1, 1, 2, 1], padding="SAME"),
+    "nn.conv1d": lambda tf, x: tf.nn.conv1d(np.reshape(x, (1, 12, 1)), np.ones((3, 1, 2), "float32"), 2, "VALID",
+                                            dilations=2),
+    "nn.max_pool2d": lambda tf, x: tf.nn.max_pool2d(np.reshape(x, (1, 3, 4, 1)), 2, [1, 1, 2, 1], "VALID"),
+    "nn.avg_pool1d": lambda tf, x: tf.nn.avg_pool1d(np.reshape(x, (1, 12, 1)), 3, 3, "SAME"),
 }
 
 
