@@ -301,6 +301,11 @@ def _uniform(shape, minval=0, maxval=None, dtype="float32", seed=None, name=None
 
 random = _Namespace("tf.random", {"set_seed": _set_seed, "normal": _normal, "uniform": _uniform})
 
+dtypes = _Namespace("tf.dtypes", {
+    "float16": np.float16, "float32": np.float32, "float64": np.float64, "int8": np.int8, "int16": np.int16,
+    "int32": np.int32, "int64": np.int64, "uint8": np.uint8, "bool": np.bool_, "string": np.str_,
+    "cast": "cast"})
+
 # The top level: `tf.<name>`.
 TOP_LEVEL = {
     **{name: getattr(ops, name) for name in _ELEMENTWISE},
@@ -309,5 +314,5 @@ TOP_LEVEL = {
     "one_hot": one_hot, "pad": pad, "split": split, "unstack": ops.unstack, "where": ops.where,
     "convert_to_tensor": ops.convert_to_tensor, "identity": identity, "shape": shape, "rank": rank,
     "ones": ones, "zeros": zeros, "fill": fill, "range": range, "ones_like": ops.ones_like,
-    "zeros_like": ops.zeros_like, "nn": nn, "math": math, "random": random, "newaxis": None,
+    "zeros_like": ops.zeros_like, "nn": nn, "math": math, "random": random, "dtypes": dtypes, "newaxis": None,
 }

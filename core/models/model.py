@@ -134,6 +134,12 @@ class Model(TrainerMixin, SavingMixin, Layer):
             if a.dtype.kind not in "biuf":
                 raise InputDataError(f"Input '{name}' of model '{self.name}' expects numbers ({dtype}), got an array "
                                      f"of dtype {a.dtype}.")
+            # Keras 3 adjusts a rank that differs by a trailing axis of 1 (a column of scalars for an Input of
+            # shape (1,), as data from a dict of columns comes).
+            if a.ndim == len(shape) - 1 and shape[-1] == 1:
+                a = a[..., None]
+            elif a.ndim == len(shape) + 1 and a.ndim > 1 and a.shape[-1] == 1:
+                a = a[..., 0]
             if a.ndim != len(shape) or any(s is not None and s != d for s, d in zip(shape[1:], a.shape[1:])):
                 raise InputDataError(f"Input '{name}' of model '{self.name}' expects shape {shape}, got data of "
                                      f"shape {a.shape}.")

@@ -383,3 +383,40 @@ def test_lstm_vs_cnn_classification(tmp_path):
         best_model = keras.models.load_model(path)
         test_loss, test_acc = best_model.evaluate(x, y, verbose=0)
         assert np.isfinite(test_loss) and 0 <= test_acc <= 1
+
+
+def test_structured_data_dict_inputs_through_a_custom_layer():
+    """structured_data/structured_data_classification_from_scratch.py, its numeric part: a dataset of (dict of
+    columns, label) from `from_tensor_slices((dict(frame), labels))`, shuffled and batched; one Input per column
+    in a dict; a custom layer concatenating `list(inputs.values())`; predict on a dict of
+    `tf.convert_to_tensor([value])`. (Its IntegerLookup, StringLookup and Normalization layers are not in the
+    engine.)"""
+    rng = np.random.default_rng(11)
+    names = ["age", "trestbps", "thalach", "oldpeak"]
+    frame = {name: rng.normal(size=50).astype("float32") for name in names}
+    labels = (frame["age"] + frame["oldpeak"] > 0).astype("int64")
+
+    class Classifier(keras.layers.Layer):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.dense_1 = layers.Dense(8, activation="relu")
+            self.dropout = layers.Dropout(0.5)
+            self.dense_2 = layers.Dense(1, activation="sigmoid")
+
+        def call(self, inputs):
+            all_features = layers.concatenate(list(inputs.values()))
+            return self.dense_2(self.dropout(self.dense_1(all_features)))
+
+    train_ds = tf.data.Dataset.from_tensor_slices((dict(frame), labels)).shuffle(buffer_size=50)
+    for x, y in train_ds.take(1):
+        assert set(x) == set(names) and x["age"].shape == () and y.dtype == np.int64
+    train_ds = train_ds.batch(16)  # columns of scalars, (16,), for Inputs of shape (1,), as Keras 3 takes them
+    inputs = {name: layers.Input(name=name, shape=(1,), dtype=tf.dtypes.float32) for name in names}
+    model = keras.Model(inputs, Classifier()(inputs))
+    model.compile("adam", "binary_crossentropy", metrics=["accuracy"])
+    history = model.fit(train_ds, epochs=2, validation_data=train_ds, verbose=0)
+    assert set(history.history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    sample = {"age": 60.0, "trestbps": 145.0, "thalach": 150.0, "oldpeak": 2.3}
+    predictions = model.predict({name: tf.convert_to_tensor([value]) for name, value in sample.items()},
+                                verbose=0)
+    assert predictions.shape == (1, 1) and 0.0 <= predictions[0][0] <= 1.0

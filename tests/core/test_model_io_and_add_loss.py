@@ -159,3 +159,14 @@ def test_inputs_may_be_passed_by_keyword_and_subclassed_models_take_dicts():
     data = {"x": np.ones((4, 2), "float32"), "scale": np.full((4, 1), 3.0, "float32")}
     np.testing.assert_allclose(model.predict(data, verbose=0), np.full((4, 2), 3.0))
     assert [name for name, _, _ in model.input_specs()] == ["x", "scale"]
+
+
+def test_a_trailing_axis_of_one_is_added_or_dropped_as_keras_3_does():
+    a = keras.Input((1,), name="a")
+    model = keras.Model({"a": a}, layers.Dense(1, kernel_initializer="ones")(a))
+    np.testing.assert_allclose(model.predict({"a": np.array([1.0, 2.0])}, verbose=0), [[1.0], [2.0]])
+    b = keras.Input((3,))
+    wide = keras.Model(b, layers.Dense(1, kernel_initializer="ones")(b))
+    np.testing.assert_allclose(wide.predict(np.ones((2, 3, 1)), verbose=0), [[3.0], [3.0]])
+    with pytest.raises(InputDataError, match=r"expects shape \(None, 3\), got data of shape \(2,\)"):
+        wide.predict(np.ones((2,)), verbose=0)
