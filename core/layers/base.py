@@ -558,14 +558,14 @@ class Layer:
         # as an eager Keras call does; so are the losses and metrics that `call` added or updated.
         updates = g.state_updates
         added = [t for t in g.losses if hasattr(t, "_nw_loss_owner")]
+        for layer in [self] + _sublayers(self):
+            layer.__dict__.pop("_nw_eager_losses", None)  # each call's losses replace the last call's, as in Keras
         if not updates and not added and not g.metric_updates:
             return evaluate(g, outputs, feeds)
         outputs, new_values, loss_values, stats = evaluate(
             g, [outputs, [value for _, value in updates], added, [s for _, s in g.metric_updates]], feeds)
         for (variable, _), value in zip(updates, new_values):
             variable.assign(value)
-        for layer in [self] + _sublayers(self):
-            layer.__dict__.pop("_nw_eager_losses", None)  # each call's losses replace the last call's, as in Keras
         for t, value in zip(added, loss_values):
             t._nw_loss_owner.__dict__.setdefault("_nw_eager_losses", []).append(np.asarray(value))
         for (metric, _), values in zip(g.metric_updates, stats):

@@ -163,3 +163,35 @@ def test_fit_on_generator_and_repeated_datasets():
         model.fit(Dataset.from_tensor_slices((x, x[:, :1])), epochs=1, verbose=0)
     with pytest.raises(InputDataError, match="infinite"):
         model.predict(batches.repeat(), verbose=0)
+
+
+def test_a_py_dataset_feeds_fit_evaluate_and_predict():
+    calls = []
+
+    class Batches(tf.keras.utils.PyDataset):
+        def __init__(self, x, y, batch_size, **kwargs):
+            super().__init__(**kwargs)
+            self.x, self.y, self.batch_size = x, y, batch_size
+
+        def __len__(self):
+            return -(-len(self.x) // self.batch_size)
+
+        def __getitem__(self, index):
+            part = slice(index * self.batch_size, (index + 1) * self.batch_size)
+            return self.x[part], self.y[part]
+
+        def on_epoch_end(self):
+            calls.append("epoch_end")
+
+    x = np.random.default_rng(1).random((10, 3)).astype("float32")
+    y = x.sum(1, keepdims=True)
+    model = _model()
+    history = model.fit(Batches(x, y, 4), epochs=3, verbose=0, validation_data=Batches(x, y, 5))
+    assert len(history.history["val_loss"]) == 3 and calls.count("epoch_end") >= 3
+    np.testing.assert_allclose(model.evaluate(Batches(x, y, 4), verbose=0), model.evaluate(x, y, verbose=0),
+                               rtol=1e-5)
+    np.testing.assert_allclose(model.predict(Batches(x, y, 3), verbose=0), model.predict(x, verbose=0), rtol=1e-6)
+    with pytest.raises(InputDataError, match="y must not be given"):
+        model.fit(Batches(x, y, 4), y, verbose=0)
+    with pytest.raises(NotImplementedError, match="__getitem__"):
+        tf.keras.utils.PyDataset()[0]

@@ -84,6 +84,14 @@ def test_add_loss_in_an_eager_call_is_kept_in_losses():
     np.testing.assert_allclose(layer.losses[0], 4.0)
     layer(np.full((2, 2), 3.0, "float32"))
     np.testing.assert_allclose([float(v) for v in layer.losses], [9.0])  # each call starts afresh, as in Keras
+    outer = keras.Sequential([layers.Dense(2), layer])
+    outer(np.ones((1, 3), "float32"))
+    assert len(outer.losses) == 1 and len(layer.losses) == 1  # the sublayer's loss, seen from its model too
+    dense = layers.Dense(2)
+    dense.add_loss(2.0)  # a value added outside call is kept until the next call
+    assert [float(v) for v in dense.losses] == [2.0]
+    dense(np.ones((1, 2), "float32"))
+    assert dense.losses == []
 
 
 def test_add_loss_refuses_functional_tensors_and_callables():
