@@ -11,6 +11,8 @@ with TensorFlow ops), `filter`, `batch`, `padded_batch`, `unbatch`, `shuffle`, `
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from core.errors import InputDataError
@@ -87,7 +89,9 @@ class Dataset:
 
     @staticmethod
     def from_tensors(tensors, name=None):
-        return _Generated(lambda: iter([_as_element(tensors, "from_tensors")]), 1, batched=False)
+        element = _as_element(tensors, "from_tensors")
+        # One element, often a whole batch ((x, y) given to fit as one step), so whether it is a batch is unknown.
+        return _Generated(lambda: iter([element]), 1, batched=None)
 
     @staticmethod
     def range(*args, dtype="int64", name=None):
@@ -167,7 +171,9 @@ class Dataset:
         return _Concatenate(self, dataset)
 
     def enumerate(self, start=0, name=None):
-        return Dataset.zip((Dataset.range(start, np.iinfo(np.int64).max), self))
+        counter = _Generated(lambda: (np.asarray(i, dtype=np.int64) for i in itertools.count(start)),
+                             INFINITE_CARDINALITY, batched=False)
+        return Dataset.zip((counter, self))
 
     def apply(self, transformation_func):
         return transformation_func(self)

@@ -146,6 +146,13 @@ def test_fit_evaluate_and_predict_iterate_pipelines():
     assert np.isfinite(model.evaluate(keyed, verbose=0)[0])
 
 
+def test_one_whole_batch_from_tensors_trains():
+    model = _model()
+    x = np.ones((4, 3), "float32")
+    history = model.fit(Dataset.from_tensors((x, x[:, :1])), epochs=2, verbose=0)
+    assert len(history.history["loss"]) == 2
+
+
 def test_fit_on_generator_and_repeated_datasets():
     x = np.ones((6, 3), "float32")
     model = _model()

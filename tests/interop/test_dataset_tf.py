@@ -35,6 +35,8 @@ PIPELINES = {
     "generator_padded": lambda tf: tf.data.Dataset.from_generator(
         _gen, output_signature=(tf.TensorSpec((None,), tf.int32), tf.TensorSpec((), tf.int64)))
     .padded_batch(3, padding_values=(-1, np.int64(0))),
+    "enumerate_from_tensors": lambda tf: tf.data.Dataset.from_tensors((X, Y)).repeat(2).enumerate(3),
+    "range_step_batch": lambda tf: tf.data.Dataset.range(3, 20, 4).batch(2, drop_remainder=True),
     "window_of_slices": lambda tf: tf.data.Dataset.from_tensor_slices({"x": X, "y": Y}).skip(10).repeat(),
 }
 
