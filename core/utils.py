@@ -63,6 +63,32 @@ def pad_sequences(*args, **kwargs):
     return pad(*args, **kwargs)
 
 
+# -- pictures, as Keras 3 keeps them in keras.utils (see core.preprocessing.image) ---------------------------------
+def load_img(path, color_mode="rgb", target_size=None, interpolation="nearest", keep_aspect_ratio=False):
+    from core.preprocessing import image
+
+    return image.load_img(path, color_mode=color_mode, target_size=target_size, interpolation=interpolation,
+                          keep_aspect_ratio=keep_aspect_ratio)
+
+
+def img_to_array(img, data_format=None, dtype=None):
+    from core.preprocessing import image
+
+    return image.img_to_array(img, data_format=data_format, dtype=dtype)
+
+
+def array_to_img(x, data_format=None, scale=True, dtype=None):
+    from core.preprocessing import image
+
+    return image.array_to_img(x, data_format=data_format, scale=scale, dtype=dtype)
+
+
+def save_img(path, x, data_format=None, file_format=None, scale=True, **kwargs):
+    from core.preprocessing import image
+
+    return image.save_img(path, x, data_format=data_format, file_format=file_format, scale=scale, **kwargs)
+
+
 # -- datasets made from arrays and folders ------------------------------------------------------------------------
 def timeseries_dataset_from_array(data, targets, sequence_length, sequence_stride=1, sampling_rate=1,
                                   batch_size=128, shuffle=False, seed=None, start_index=None, end_index=None):

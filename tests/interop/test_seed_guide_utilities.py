@@ -111,7 +111,7 @@ def picture_folder(tmp_path_factory):
 @pytest.mark.parametrize("kwargs", [dict(), dict(color_mode="grayscale", target_size=(6, 5)),
                                     dict(color_mode="rgba", target_size=(7, 9), interpolation="bilinear",
                                          keep_aspect_ratio=True)])
-def test_pictures_load_and_convert_like_tf_keras(picture_folder, kwargs):
+def test_pictures_load_and_convert_like_tf_keras(picture_folder, kwargs, tmp_path):
     path = str(picture_folder / "cats" / "cats1.png")
     ours, theirs = image.load_img(path, **kwargs), tf_image.load_img(path, **kwargs)
     assert ours.mode == theirs.mode and ours.size == theirs.size
@@ -125,6 +125,13 @@ def test_pictures_load_and_convert_like_tf_keras(picture_folder, kwargs):
     assert sorted(image.list_pictures(str(picture_folder))) == sorted(
         os.path.join(r, f) for r, _, fs in os.walk(picture_folder) for f in fs if not f.endswith(".txt"))
     assert all(p.endswith(".png") for p in image.list_pictures(str(picture_folder), ext="png"))
+    # Keras 3 keeps the picture functions in keras.utils too.
+    np.testing.assert_array_equal(core.utils.img_to_array(core.utils.load_img(path, **kwargs)), b)
+    core.utils.save_img(str(tmp_path / "copy.bmp"), a)
+    np.testing.assert_array_equal(image.img_to_array(image.load_img(str(tmp_path / "copy.bmp"), **kwargs)),
+                                  tf_image.img_to_array(tf_image.load_img(str(tmp_path / "copy.bmp"), **kwargs)))
+    np.testing.assert_array_equal(core.utils.img_to_array(core.utils.array_to_img(a)),
+                                  tf_image.img_to_array(tf_image.array_to_img(a)))
 
 
 IMAGE = np.random.default_rng(1).random((3, 11, 9)).astype("float32") * 255
