@@ -553,7 +553,10 @@ class Layer:
         sym_args = tuple(_map_arrays(to_input, a) for a in args)
         sym_kwargs = {k: _map_arrays(to_input, v) for k, v in kwargs.items()}
         with graph_scope(g):
-            outputs = self._symbolic_call(sym_args, sym_kwargs)
+            try:
+                outputs = self._symbolic_call(sym_args, sym_kwargs)
+            except (ShapeError, MaskError, ConfigError) as exc:
+                raise type(exc)(_with_layer(self, exc)) from exc
         # State that a training call asked to update (BatchNormalization's moving statistics) is assigned at once,
         # as an eager Keras call does; so are the losses and metrics that `call` added or updated.
         updates = g.state_updates

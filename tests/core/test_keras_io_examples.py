@@ -420,3 +420,47 @@ def test_structured_data_dict_inputs_through_a_custom_layer():
     predictions = model.predict({name: tf.convert_to_tensor([value]) for name, value in sample.items()},
                                 verbose=0)
     assert predictions.shape == (1, 1) and 0.0 <= predictions[0][0] <= 1.0
+
+
+def test_debugging_tips_test_a_layer_alone_then_check_shapes(capsys):
+    """keras_recipes/debugging_tips.py, tips 1 and 2: call a custom layer on `tf.random.normal` data first (its
+    shape bug is reported with the layer's name; prints inside call show the shapes), then check a three-input,
+    two-output model's shapes with `summary()`. (Tips 3 and 4 override `train_step` with a GradientTape, which the
+    engine does not have.)"""
+
+    class MyAntirectifier(layers.Layer):
+        def __init__(self, axis, **kwargs):
+            super().__init__(**kwargs)
+            self.axis = axis
+
+        def build(self, input_shape):
+            output_dim = input_shape[-1]
+            self.kernel = self.add_weight(shape=(output_dim * 2, output_dim), initializer="he_normal",
+                                          name="kernel", trainable=True)
+
+        def call(self, inputs):
+            pos = tf.nn.relu(inputs)
+            neg = tf.nn.relu(-inputs)
+            print("pos.shape:", pos.shape)
+            concatenated = tf.concat([pos, neg], axis=self.axis)
+            print("concatenated.shape:", concatenated.shape)
+            return tf.matmul(concatenated, self.kernel)
+
+    x = tf.random.normal(shape=(2, 5))
+    with pytest.raises(keras.errors.ShapeError, match=r"my_antirectifier.*\(4, 5\) and \(10, 5\)"):
+        MyAntirectifier(axis=0, name="my_antirectifier")(x)
+    assert "concatenated.shape: (4, 5)" in capsys.readouterr().out
+    assert MyAntirectifier(axis=1)(x).shape == (2, 5)
+
+    title_input = keras.Input(shape=(None,), name="title")
+    body_input = keras.Input(shape=(None,), name="body")
+    tags_input = keras.Input(shape=(12,), name="tags")
+    title_features = layers.LSTM(16)(layers.Embedding(100, 8)(title_input))
+    body_features = layers.LSTM(4)(layers.Embedding(100, 8)(body_input))
+    x = layers.concatenate([title_features, body_features, tags_input])
+    model = keras.Model(inputs=[title_input, body_input, tags_input],
+                        outputs=[layers.Dense(1, name="priority")(x), layers.Dense(4, name="department")(x)])
+    lines = []
+    model.summary(print_fn=lines.append)
+    table = "\n".join(lines)
+    assert "(None, 32)" in table and "priority" in table and "department" in table
