@@ -100,6 +100,19 @@ class TrainerMixin:
             return ["loss"] if self._compiled else []
         return list(state["names"])
 
+    @property
+    def metrics(self) -> list:
+        """The metrics the last fit or evaluate reported, in Keras's order: the loss tracker (and one per output's
+        loss), the compiled metrics, then the metrics layers update in call. Before any run: the layers' metrics."""
+        st = self._train_state
+        trackers = getattr(self, "_last_trackers", None)
+        if st is None or trackers is None:
+            return super().metrics
+        compiled = [m for t in st["targets"] for m in t.metrics] + \
+            [m for t in st["targets"] for m in t.weighted_metrics]
+        layer_metrics = [m for m in super().metrics if all(m is not o for o in st.get("layer_metrics", ()))]
+        return list(trackers.values()) + compiled + list(st.get("layer_metrics", ())) + layer_metrics
+
     def _assert_compiled(self, what):
         if self._compiled is None:
             raise ConfigError(f"Model '{self.name}' must be compiled before {what}: call "
@@ -360,6 +373,7 @@ class TrainerMixin:
                 m.reset_state()
         for m in st.get("layer_metrics", ()):
             m.reset_state()
+        self._last_trackers = trackers
         return trackers
 
     def _accumulate(self, st, program, trackers, results, n):

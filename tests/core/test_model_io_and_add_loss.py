@@ -129,7 +129,8 @@ def test_a_metric_updated_in_call_is_reported_by_fit_evaluate_and_an_eager_call(
     logs = model.evaluate(x, np.zeros((2, 2)), verbose=0, return_dict=True)
     assert logs["mean_abs"] == pytest.approx(2.0)
     assert model.metrics_names == ["loss", "mean_abs"]
-    assert model.metrics == [tracked.mean_abs]
+    assert [m.name for m in model.metrics] == ["loss", "mean_abs"] and model.metrics[1] is tracked.mean_abs
+    assert {m.name: m.result() for m in model.metrics} == pytest.approx(logs)
     tracked.mean_abs.reset_state()
     tracked(np.array([[4.0, -6.0]], "float32"))
     assert tracked.mean_abs.result() == pytest.approx(5.0)
