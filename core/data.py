@@ -648,18 +648,23 @@ def _conform(element, signature, index):
     return map_structure(lambda _: next(it), element)
 
 
-def as_input_batches(x):
+def as_input_batches(x, steps=None):
     """For predict: a Dataset or a `keras.utils.Sequence` becomes its input arrays (the first part of (x, y)
-    elements), concatenated."""
+    elements; of the first `steps` batches when given), concatenated."""
     from core.training.data import is_batch_sequence
 
+    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps <= 0):
+        raise InputDataError(f"predict: steps must be a positive integer, got {steps!r}.")
     if is_batch_sequence(x):
-        elements, batched = (x[i] for i in range(len(x))), True
+        count = len(x) if steps is None else min(steps, len(x))
+        elements, batched = (x[i] for i in range(count)), True
     elif isinstance(x, Dataset):
-        if x._cardinality() == INFINITE_CARDINALITY:
-            raise InputDataError("predict got an infinite dataset (repeat() without a count); take() what to "
-                                 "predict.")
+        if x._cardinality() == INFINITE_CARDINALITY and steps is None:
+            raise InputDataError("predict got an infinite dataset (repeat() without a count): give steps, or "
+                                 "take() what to predict.")
         elements, batched = x._elements(), x._batched is not False
+        if steps is not None:
+            elements = itertools.islice(elements, steps)
     else:
         return x
     inputs = [e[0] if isinstance(e, tuple) else e for e in elements]

@@ -166,7 +166,7 @@ class Model(TrainerMixin, SavingMixin, Layer):
         """Run the model on `x` batch by batch in ONNX Runtime; returns an array, or a list for several outputs."""
         from core.data import as_input_batches
 
-        x = as_input_batches(x)
+        x = as_input_batches(x, steps)
         arrays = self._prepare_inputs(x)
         specs = self._predict_specs(arrays)
         arrays = self._check_inputs(arrays, specs)

@@ -45,6 +45,12 @@ def test_map_is_traced_once_per_signature_and_runs_the_graph():
     assert calls == ["SymbolicTensor"]  # traced once; every element then runs the ONNX graph
 
 
+def test_map_may_call_a_layer():
+    dense = layers.Dense(2, kernel_initializer="ones")
+    ds = Dataset.from_tensor_slices(np.ones((4, 3), "float32")).batch(2).map(lambda x: dense(x))
+    np.testing.assert_allclose(np.concatenate(list(ds.as_numpy_iterator())), np.full((4, 2), 3.0))
+
+
 def test_map_falls_back_to_numpy_for_text_and_untraceable_functions():
     texts = Dataset.from_tensor_slices(np.array(["a b", "c"])).map(lambda s: np.char.upper(s))
     assert _values(texts) == ["A B", "C"]
@@ -170,6 +176,9 @@ def test_fit_on_generator_and_repeated_datasets():
         model.fit(Dataset.from_tensor_slices((x, x[:, :1])), epochs=1, verbose=0)
     with pytest.raises(InputDataError, match="infinite"):
         model.predict(batches.repeat(), verbose=0)
+    assert model.predict(batches.repeat(), steps=4, verbose=0).shape == (8, 1)  # 3 batches of 2, then again
+    with pytest.raises(InputDataError, match="steps must be a positive integer"):
+        model.predict(batches, steps=0, verbose=0)
 
 
 def test_a_py_dataset_feeds_fit_evaluate_and_predict():
