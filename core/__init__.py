@@ -1,7 +1,8 @@
 """Netweaver's engine, speaking Keras's API.
 
 Code from the Keras guides runs with only the imports changed: `import core as keras` (or `import core as tf`, then
-`tf.keras.Sequential`, `tf.matmul`, `tf.data.Dataset`), `from core import layers`.
+`tf.keras.Sequential`, `tf.matmul`, `tf.data.Dataset`, `tf.nn.relu`, `tf.math.reduce_sum`; see `tensorflow_api`),
+`from core import layers`.
 Nothing here imports Qt: the desktop app sits on top (app/), the file formats beside (exporters/).
 """
 
@@ -36,20 +37,10 @@ stack = ops.stack
 concat = ops.concatenate
 reshape = ops.reshape
 transpose = ops.transpose
-reduce_sum = ops.sum
-reduce_mean = ops.mean
-reduce_max = ops.max
 squeeze = ops.squeeze
 float32, float64, int32, int64, bool_ = np.float32, np.float64, np.int32, np.int64, np.bool_
 float16, int8, int16, uint8 = np.float16, np.int8, np.int16, np.uint8
 string = np.str_
-# tf.nn, tf.math, tf.random and the other top-level names (tf.convert_to_tensor, tf.gather, ...). `bool` and `range`
-# are TensorFlow's names too: set last so nothing in this module reads the shadowed builtins.
-from core import tensorflow_api as _tensorflow_api  # noqa: E402
-
-globals().update(_tensorflow_api.TOP_LEVEL)
-globals()["bool"] = np.bool_
-
 # Modules that need more than the core layers load on first use.
 _LAZY = {
     "losses": "core.losses",
@@ -96,3 +87,10 @@ class _Data:
 
 
 data = _Data()
+
+# tf.nn, tf.math, tf.random, tf.dtypes and the other top-level names (tf.convert_to_tensor, tf.gather, tf.reduce_sum,
+# ...). `bool` and `range` are TensorFlow's names too: set last so nothing in this module reads the shadowed builtins.
+from core import tensorflow_api as _tensorflow_api  # noqa: E402
+
+globals().update(_tensorflow_api.TOP_LEVEL)
+globals()["bool"] = np.bool_
