@@ -1,7 +1,8 @@
 """Netweaver's engine, speaking Keras's API.
 
 Code from the Keras guides runs with only the imports changed: `import core as keras` (or `import core as tf`, then
-`tf.keras.Sequential`, `tf.matmul`, `tf.data.Dataset`), `from core import layers`.
+`tf.keras.Sequential`, `tf.matmul`, `tf.data.Dataset`, `tf.nn.relu`, `tf.math.reduce_sum`; see `tensorflow_api`),
+`from core import layers`.
 Nothing here imports Qt: the desktop app sits on top (app/), the file formats beside (exporters/).
 """
 
@@ -15,7 +16,8 @@ import numpy as np
 from core import activations, backend, constraints, initializers, ops, regularizers  # noqa: F401
 from core import layers  # noqa: F401
 from core import models  # noqa: F401
-from core.data import Dataset  # noqa: F401
+from core import data as _data_module
+from core.data import Dataset, TensorSpec  # noqa: F401
 from core.layers import Input, InputLayer, Layer  # noqa: F401
 from core.models import Functional, Model, Sequential  # noqa: F401
 from core.models.model import NETWEAVER_VERSION as __version__  # noqa: F401
@@ -35,13 +37,10 @@ stack = ops.stack
 concat = ops.concatenate
 reshape = ops.reshape
 transpose = ops.transpose
-reduce_sum = ops.sum
-reduce_mean = ops.mean
-reduce_max = ops.max
 squeeze = ops.squeeze
 float32, float64, int32, int64, bool_ = np.float32, np.float64, np.int32, np.int64, np.bool_
+float16, int8, int16, uint8 = np.float16, np.int8, np.int16, np.uint8
 string = np.str_
-
 # Modules that need more than the core layers load on first use.
 _LAZY = {
     "losses": "core.losses",
@@ -65,10 +64,33 @@ def __getattr__(name):
     raise AttributeError(f"module 'core' has no attribute '{name}'")
 
 
+class _DataExperimental:
+    """`tf.data.experimental`: the cardinality constants and function."""
+
+    INFINITE_CARDINALITY = _data_module.INFINITE_CARDINALITY
+    UNKNOWN_CARDINALITY = _data_module.UNKNOWN_CARDINALITY
+    AUTOTUNE = -1
+
+    @staticmethod
+    def cardinality(dataset):
+        return dataset.cardinality()
+
+
 class _Data:
-    """`tf.data`: only Dataset."""
+    """`tf.data`: Dataset, AUTOTUNE and the cardinality constants."""
 
     Dataset = Dataset
+    AUTOTUNE = -1
+    INFINITE_CARDINALITY = _data_module.INFINITE_CARDINALITY
+    UNKNOWN_CARDINALITY = _data_module.UNKNOWN_CARDINALITY
+    experimental = _DataExperimental()
 
 
 data = _Data()
+
+# tf.nn, tf.math, tf.random, tf.dtypes and the other top-level names (tf.convert_to_tensor, tf.gather, tf.reduce_sum,
+# ...). `bool` and `range` are TensorFlow's names too: set last so nothing in this module reads the shadowed builtins.
+from core import tensorflow_api as _tensorflow_api  # noqa: E402
+
+globals().update(_tensorflow_api.TOP_LEVEL)
+globals()["bool"] = np.bool_

@@ -203,6 +203,8 @@ class GraphBuilder:
         # and (Variable, new value) pairs for non-trainable state such as BatchNormalization's moving statistics.
         self.losses: list = []
         self.state_updates: list = []
+        # (Metric, its batch statistics) for metrics that a layer's call updated (core.metrics._record_in_graph).
+        self.metric_updates: list = []
         # Row lookups a layer rewrote (Embedding -> RNN looks rows up in E·W, see core.layers.recurrent): the
         # rewritten Gather's output name -> the original lookup's, so that training still sees one lookup.
         self.folded_lookups: dict[str, str] = {}

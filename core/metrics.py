@@ -79,6 +79,30 @@ def _eager_stats(metric, y_true, y_pred, sample_weight=None):
     return metric.batch_stats(y_true, y_pred, sample_weight)
 
 
+def _record_in_graph(metric, *args, sample_weight=None) -> bool:
+    """A metric updated inside a layer's `call` on traced tensors: its batch statistics join the graph being
+    traced (the training or evaluation step outputs them, and the trainer merges them), as Keras tracks metrics
+    updated in `call`. Returns False for concrete values, which update at once."""
+    from core.graph import SymbolicTensor
+
+    graph = next((a.graph for a in (*args, sample_weight) if isinstance(a, SymbolicTensor)), None)
+    if graph is None:
+        return False
+    from core.graph import graph_scope
+
+    with graph_scope(graph):
+        stats = metric.batch_stats(*args, sample_weight)
+    graph.root.metric_updates.append((metric, stats))
+    return True
+
+
+class RecordedMetric:
+    """What calling a metric on traced tensors returns: the metric, updated when the step runs."""
+
+    def __init__(self, metric):
+        self.metric = metric
+
+
 class Metric:
     def __init__(self, name=None, dtype=None):
         from core.backend import snake_case
@@ -106,11 +130,17 @@ class Metric:
         raise NotImplementedError
 
     def update_state(self, y_true, y_pred, sample_weight=None):
+        if _record_in_graph(self, y_true, y_pred, sample_weight=sample_weight):
+            return
         args = [np.asarray(a) for a in (y_true, y_pred)]
         sw = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float32)
         self.merge([np.asarray(s) for s in _eager_stats(self, *args, sample_weight=sw)])
 
     def __call__(self, y_true, y_pred, sample_weight=None):
+        if _record_in_graph(self, y_true, y_pred, sample_weight=sample_weight):
+            # Inside a traced call the value is only known when the step runs: what comes back stands for this
+            # metric, which tf.keras 2's `layer.add_metric(metric(y, p))` then reports under the metric's name.
+            return RecordedMetric(self)
         self.update_state(y_true, y_pred, sample_weight)
         return self.result()
 
@@ -132,6 +162,8 @@ class Mean(Metric):
         return _sample_values(values, sample_weight)
 
     def update_state(self, values, sample_weight=None):
+        if _record_in_graph(self, values, None, sample_weight=sample_weight):
+            return
         values = np.asarray(values, dtype=np.float64)
         if values.ndim > 1:
             values = values.reshape(values.shape[0], -1).mean(axis=1)

@@ -335,7 +335,55 @@ class Layer:
 
     @property
     def losses(self) -> list:
-        return []
+        """The losses this layer and its sublayers added (`add_loss`) during their last eager call, as values."""
+        out = list(getattr(self, "_nw_eager_losses", []))
+        for layer in self._layers:
+            out.extend(layer.losses)
+        return out
+
+    def add_loss(self, loss) -> None:
+        """Add a loss computed inside `call` (with `core.ops`): training minimises it beside compile()'s loss, and
+        evaluate reports it in 'loss', as in Keras. Outside a traced call it is kept as a value in `losses`."""
+        if isinstance(loss, KerasTensor):
+            raise TypeError(f"Layer '{self.name}': add_loss() got a Functional-API tensor. Compute the loss inside "
+                            f"a layer's call() and call self.add_loss() there (the endpoint-layer pattern).")
+        if isinstance(loss, SymbolicTensor):
+            loss._nw_loss_owner = self  # an eager call hands the value back to this layer's `losses`
+            graph_losses(loss.graph).append(loss)
+            return
+        if callable(loss):
+            raise TypeError(f"Layer '{self.name}': add_loss() takes a loss value, not a function (Keras 3 dropped "
+                            f"zero-argument callables); call it inside call().")
+        self.__dict__.setdefault("_nw_eager_losses", []).append(np.asarray(loss, dtype=np.float32))
+
+    def add_metric(self, value, name=None, aggregation=None):
+        """tf.keras 2's `add_metric` inside `call`: a metric's value (`self.add_metric(self.acc(y, p))`) is
+        reported under the metric's name; any other tensor is averaged over the epoch under `name`."""
+        from core.metrics import Mean, RecordedMetric
+
+        if isinstance(value, RecordedMetric):
+            return
+        if aggregation not in (None, "mean"):
+            raise ConfigError(f"Layer '{self.name}': add_metric supports aggregation='mean' only, got "
+                              f"{aggregation!r}.")
+        if not name:
+            raise ConfigError(f"Layer '{self.name}': add_metric needs a name for a value that is not a metric's.")
+        added = self.__dict__.setdefault("_nw_added_metrics", {})
+        if name not in added:
+            added[name] = Mean(name=name)
+        added[name].update_state(value)
+
+    @property
+    def metrics(self) -> list:
+        """Metrics held as attributes of this layer and its sublayers (those `call` may update), as Keras tracks
+        them."""
+        from core.metrics import Metric
+
+        out = [v for v in self.__dict__.values() if isinstance(v, Metric)]
+        out += list(self.__dict__.get("_nw_added_metrics", {}).values())
+        for layer in self._layers:
+            out.extend(m for m in layer.metrics if all(m is not o for o in out))
+        return out
 
     # -- the protocol subclasses implement ------------------------------------------------------------------------
     def build(self, input_shape) -> None:
@@ -374,6 +422,13 @@ class Layer:
         return cache
 
     def __call__(self, *args, **kwargs):
+        if not args and kwargs:
+            # The inputs passed by keyword (`layer(logits=x, targets=y)`), as Keras allows: they are call's first
+            # argument.
+            first = next(iter(inspect.signature(self.call).parameters), None)
+            if first in kwargs:
+                kwargs = dict(kwargs)
+                args = (kwargs.pop(first),)
         flat = flatten([args, kwargs])
         if any(isinstance(t, KerasTensor) for t in flat):
             return self._functional_call(args, kwargs)
@@ -498,15 +553,26 @@ class Layer:
         sym_args = tuple(_map_arrays(to_input, a) for a in args)
         sym_kwargs = {k: _map_arrays(to_input, v) for k, v in kwargs.items()}
         with graph_scope(g):
-            outputs = self._symbolic_call(sym_args, sym_kwargs)
+            try:
+                outputs = self._symbolic_call(sym_args, sym_kwargs)
+            except (ShapeError, MaskError, ConfigError) as exc:
+                raise type(exc)(_with_layer(self, exc)) from exc
         # State that a training call asked to update (BatchNormalization's moving statistics) is assigned at once,
-        # as an eager Keras call does.
-        updates = getattr(g, "state_updates", [])
-        if not updates:
+        # as an eager Keras call does; so are the losses and metrics that `call` added or updated.
+        updates = g.state_updates
+        added = [t for t in g.losses if hasattr(t, "_nw_loss_owner")]
+        for layer in [self] + _sublayers(self):
+            layer.__dict__.pop("_nw_eager_losses", None)  # each call's losses replace the last call's, as in Keras
+        if not updates and not added and not g.metric_updates:
             return evaluate(g, outputs, feeds)
-        outputs, new_values = evaluate(g, [outputs, [value for _, value in updates]], feeds)
+        outputs, new_values, loss_values, stats = evaluate(
+            g, [outputs, [value for _, value in updates], added, [s for _, s in g.metric_updates]], feeds)
         for (variable, _), value in zip(updates, new_values):
             variable.assign(value)
+        for t, value in zip(added, loss_values):
+            t._nw_loss_owner.__dict__.setdefault("_nw_eager_losses", []).append(np.asarray(value))
+        for (metric, _), values in zip(g.metric_updates, stats):
+            metric.merge([np.asarray(v) for v in values])
         return outputs
 
     # -- shapes and history ------------------------------------------------------------------------------------
@@ -544,6 +610,13 @@ class Layer:
     @property
     def output_shape(self):
         return map_structure(lambda t: t.shape, self.output)
+
+
+def _sublayers(layer: Layer) -> list[Layer]:
+    out = []
+    for sub in layer._layers:
+        out += [sub] + _sublayers(sub)
+    return out
 
 
 def _is_array_like(x) -> bool:

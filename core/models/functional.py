@@ -55,6 +55,22 @@ class Functional(Model):
         return list(self._graph_layers)
 
     @property
+    def input(self):
+        """The model's input tensors in the structure the model was made with (a tensor, a list or a dict)."""
+        return self._graph_structure("_input_structure", "input")
+
+    @property
+    def output(self):
+        """The model's output tensors in the structure the model was made with."""
+        return self._graph_structure("_output_structure", "output")
+
+    def _graph_structure(self, attribute: str, which: str):
+        if attribute not in self.__dict__:
+            raise AttributeError(f"Model '{self.name}' has no {which} yet: it is not built. Give its first layer an "
+                                 f"input shape (or start with keras.Input), or call it on data first.")
+        return self.__dict__[attribute]
+
+    @property
     def input_names(self) -> list[str]:
         return [t._keras_history[0].name for t in self.inputs]
 

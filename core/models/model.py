@@ -79,7 +79,11 @@ class Model(TrainerMixin, SavingMixin, Layer):
         specs = specs or self.input_specs()
         g = GraphBuilder(self.name, training=training, weights_as_inputs=weights_as_inputs)
         placeholders = [g.add_input(name, dtype, shape) for name, dtype, shape in specs]
-        structure = placeholders[0] if len(placeholders) == 1 else placeholders
+        keys = getattr(self, "_input_keys", None)
+        if keys is not None:
+            structure = dict(zip(keys, placeholders))
+        else:
+            structure = placeholders[0] if len(placeholders) == 1 else placeholders
         with graph_scope(g):
             outputs = self._symbolic_call((structure,), {"training": training})
         flat = flatten(outputs)
@@ -102,6 +106,12 @@ class Model(TrainerMixin, SavingMixin, Layer):
 
     # -- inference -----------------------------------------------------------------------------------------------
     def _prepare_inputs(self, x) -> list[np.ndarray]:
+        if isinstance(x, dict) and self._traced_input_specs is None and not hasattr(self, "_init_graph"):
+            # A subclassed model fed a dict (the endpoint pattern's {"inputs", "targets", ...}): its call takes
+            # the dict, keyed as the data is.
+            self._input_keys = list(x)
+            self._traced_input_specs = [(k, _data_dtype(np.asarray(v)), (None,) + np.shape(v)[1:])
+                                        for k, v in x.items()]
         if isinstance(x, dict):
             specs = self.input_specs()
             missing = [n for n, _, _ in specs if n not in x]
@@ -124,6 +134,12 @@ class Model(TrainerMixin, SavingMixin, Layer):
             if a.dtype.kind not in "biuf":
                 raise InputDataError(f"Input '{name}' of model '{self.name}' expects numbers ({dtype}), got an array "
                                      f"of dtype {a.dtype}.")
+            # Keras 3 adjusts a rank that differs by a trailing axis of 1 (a column of scalars for an Input of
+            # shape (1,), as data from a dict of columns comes).
+            if a.ndim == len(shape) - 1 and shape[-1] == 1:
+                a = a[..., None]
+            elif a.ndim == len(shape) + 1 and a.ndim > 1 and a.shape[-1] == 1:
+                a = a[..., 0]
             if a.ndim != len(shape) or any(s is not None and s != d for s, d in zip(shape[1:], a.shape[1:])):
                 raise InputDataError(f"Input '{name}' of model '{self.name}' expects shape {shape}, got data of "
                                      f"shape {a.shape}.")
@@ -150,7 +166,7 @@ class Model(TrainerMixin, SavingMixin, Layer):
         """Run the model on `x` batch by batch in ONNX Runtime; returns an array, or a list for several outputs."""
         from core.data import as_input_batches
 
-        x = as_input_batches(x)
+        x = as_input_batches(x, steps)
         arrays = self._prepare_inputs(x)
         specs = self._predict_specs(arrays)
         arrays = self._check_inputs(arrays, specs)
@@ -180,9 +196,11 @@ class Model(TrainerMixin, SavingMixin, Layer):
             first = args[0] if args else None
             flat = [t for t in flatten([first]) if hasattr(t, "shape")]
             if flat and all(getattr(t, "dtype", None) is not None for t in flat):
-                self._traced_input_specs = [
-                    (f"input_{i}" if len(flat) > 1 else "input", str(np.dtype(getattr(t, "dtype"))),
-                     (None,) + tuple(t.shape[1:])) for i, t in enumerate(flat)]
+                names = [f"input_{i}" if len(flat) > 1 else "input" for i in range(len(flat))]
+                if isinstance(first, dict) and len(first) == len(flat):
+                    self._input_keys = names = list(first)
+                self._traced_input_specs = [(name, str(np.dtype(getattr(t, "dtype"))), (None,) + tuple(t.shape[1:]))
+                                            for name, t in zip(names, flat)]
         return out
 
     # -- weights ---------------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import OrderedDict, defaultdict
 
@@ -9,7 +10,7 @@ import numpy as np
 
 from core.errors import ConfigError, InputDataError
 
-__all__ = ["Tokenizer", "text_to_word_sequence", "tokenizer_from_json"]
+__all__ = ["Tokenizer", "hashing_trick", "one_hot", "text_to_word_sequence", "tokenizer_from_json"]
 
 DEFAULT_FILTERS = '!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~\t\n'
 
@@ -20,6 +21,28 @@ def text_to_word_sequence(text, filters=DEFAULT_FILTERS, lower=True, split=" "):
         text = text.lower()
     text = text.translate(str.maketrans({c: split for c in filters}))
     return [w for w in text.split(split) if w]
+
+
+def hashing_trick(text, n, hash_function=None, filters=DEFAULT_FILTERS, lower=True, split=" ", analyzer=None):
+    """Each word of `text` as an index in [1, n) from its hash, as tf.keras 2's `hashing_trick`. hash_function:
+    None (Python's `hash`, which differs between interpreter runs unless PYTHONHASHSEED is set), 'md5' (stable),
+    or a function of a string."""
+    if isinstance(n, bool) or int(n) < 2:
+        raise InputDataError(f"hashing_trick: n must be an integer of at least 2 (indices run from 1 to n-1), got "
+                             f"{n!r}.")
+    if hash_function is None:
+        hash_function = hash
+    elif hash_function == "md5":
+        def hash_function(word):
+            return int(hashlib.md5(word.encode()).hexdigest(), 16)
+    words = text_to_word_sequence(text, filters, lower, split) if analyzer is None else analyzer(text)
+    return [hash_function(w) % (int(n) - 1) + 1 for w in words]
+
+
+def one_hot(input_text, n, filters=DEFAULT_FILTERS, lower=True, split=" ", analyzer=None):
+    """tf.keras 2's `one_hot`: `hashing_trick` with Python's `hash` (an index per word, not a one-hot vector)."""
+    return hashing_trick(input_text, n, hash_function=hash, filters=filters, lower=lower, split=split,
+                         analyzer=analyzer)
 
 
 class Tokenizer:

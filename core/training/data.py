@@ -126,16 +126,25 @@ class ArraySource:
 
 
 class DatasetSource:
-    def __init__(self, dataset: Dataset):
+    """A `core.data.Dataset` whose elements are batches; each epoch iterates it afresh (reshuffling it), or, with
+    `steps`, takes that many batches."""
+
+    def __init__(self, dataset: Dataset, steps=None, what="fit"):
+        from core.data import INFINITE_CARDINALITY
+
         self.dataset = dataset
-        if dataset._batch_size is None:
-            raise InputDataError("fit/evaluate need a batched Dataset: call .batch(batch_size) on it first.")
+        if dataset._batched is False:
+            raise InputDataError(f"{what} needs a batched Dataset: its elements are single samples. Call "
+                                 f".batch(batch_size) on it first.")
+        if dataset._cardinality() == INFINITE_CARDINALITY and steps is None:
+            raise InputDataError(f"{what} got an infinite Dataset (repeat() without a count): give "
+                                 f"{'steps_per_epoch' if what == 'fit' else 'steps'} so an epoch ends.")
 
     def __len__(self):
-        return len(self.dataset)
+        return max(self.dataset._cardinality(), 0)
 
     def batches(self, epoch: int, steps: int | None = None):
-        for i, b in enumerate(self.dataset):
+        for i, b in enumerate(self.dataset._elements()):
             if steps is not None and i >= steps:
                 return
             yield unpack(b)
@@ -165,11 +174,46 @@ class GeneratorSource:
             i += 1
 
 
+def is_batch_sequence(x) -> bool:
+    """A `keras.utils.Sequence` / `PyDataset` (or any object with `len` and batches by index), not an array."""
+    return hasattr(x, "__getitem__") and hasattr(x, "__len__") and not hasattr(x, "shape") and \
+        not isinstance(x, (list, tuple, dict, str, bytes, Dataset))
+
+
+class SequenceSource:
+    """Batch i of an epoch is `sequence[i]`; `on_epoch_end` runs after each epoch, as Keras calls it."""
+
+    def __init__(self, sequence):
+        self.sequence = sequence
+
+    def __len__(self):
+        return len(self.sequence)
+
+    def batches(self, epoch: int, steps: int | None = None):
+        count = len(self.sequence) if steps is None else steps
+        i = 0
+        while i < count:
+            for k in range(len(self.sequence)):
+                if i >= count:
+                    break
+                yield unpack(self.sequence[k])
+                i += 1
+            if len(self.sequence) == 0:
+                break
+        on_epoch_end = getattr(self.sequence, "on_epoch_end", None)
+        if on_epoch_end is not None:
+            on_epoch_end()
+
+
 def make_source(x, y, sample_weight, batch_size, shuffle, steps=None, what="fit"):
+    if is_batch_sequence(x):
+        if y is not None:
+            raise InputDataError(f"{what}: when x is a Sequence, y must not be given (its batches hold it).")
+        return SequenceSource(x)
     if isinstance(x, Dataset):
         if y is not None:
             raise InputDataError(f"{what}: when x is a Dataset, y must not be given (the dataset yields it).")
-        return DatasetSource(x)
+        return DatasetSource(x, steps, what)
     if is_generator(x):
         if y is not None:
             raise InputDataError(f"{what}: when x is a generator, y must not be given (the generator yields it).")

@@ -58,6 +58,8 @@ class StepProgram:
     result_shapes: list[tuple] = field(default_factory=list)
     # With one flat slot vector per slot name: (id(var), size) in the order the weights are packed.
     flat_layout: list | None = None
+    # The metric of each ("layer_metric", u, k) result: metrics a layer's call updated, once per update.
+    layer_metrics: list = field(default_factory=list)
 
 
 def build_step(model, x_specs, y_specs, targets: list[OutputTarget], *, optimizer=None,
@@ -109,6 +111,17 @@ def build_step(model, x_specs, y_specs, targets: list[OutputTarget], *, optimize
                 for k, s in enumerate(m.batch_stats(y, pred, sw)):
                     results.append(("metric", (i, j, True), k))
                     result_tensors.append(s)
+        # Metrics that layers updated inside call (the endpoint-layer pattern): one result per statistic.
+        layer_metrics = []
+        for metric, stats in g.metric_updates:
+            for k, s in enumerate(stats):
+                results.append(("layer_metric", len(layer_metrics), k))
+                result_tensors.append(s)
+            layer_metrics.append(metric)
+        if train and total is None and not g.losses and not any(v.regularizer is not None
+                                                                for v, _ in g.variable_inputs):
+            raise InputDataError(f"Model '{model.name}' has no loss to train: give compile() a loss, or add one "
+                                 f"with self.add_loss() inside a layer's call().")
         if total is None:
             total = g.constant(np.array(0.0, dtype=np.float32), "float32")
         trainable_ids = {id(v) for v in model.trainable_weights}
@@ -214,7 +227,7 @@ def build_step(model, x_specs, y_specs, targets: list[OutputTarget], *, optimize
     return StepProgram(
         model_proto=g.to_model(), x_inputs=x_inputs, y_inputs=y_inputs, sw_inputs=sw_inputs, lr_input=lr_name,
         iterations_input=it_name, state=state, results=results, result_names=out_names[:n_res],
-        result_shapes=[tuple(t.shape) for t in result_tensors], flat_layout=flat_layout)
+        result_shapes=[tuple(t.shape) for t in result_tensors], flat_layout=flat_layout, layer_metrics=layer_metrics)
 
 
 def _gradients_and_sparse_parts(g, loss, params, dense_from_rows=False):

@@ -34,6 +34,15 @@ def _resolve_device(device) -> str:
     return "cpu"
 
 
+def _unique(objects) -> list:
+    """The objects in order of first appearance, each once (by identity)."""
+    out = []
+    for o in objects:
+        if all(o is not p for p in out):
+            out.append(o)
+    return out
+
+
 def _flat_list(x):
     return list(x) if isinstance(x, (list, tuple)) else [x]
 
@@ -90,6 +99,19 @@ class TrainerMixin:
         if state is None:
             return ["loss"] if self._compiled else []
         return list(state["names"])
+
+    @property
+    def metrics(self) -> list:
+        """The metrics the last fit or evaluate reported, in Keras's order: the loss tracker (and one per output's
+        loss), the compiled metrics, then the metrics layers update in call. Before any run: the layers' metrics."""
+        st = self._train_state
+        trackers = getattr(self, "_last_trackers", None)
+        if st is None or trackers is None:
+            return super().metrics
+        compiled = [m for t in st["targets"] for m in t.metrics] + \
+            [m for t in st["targets"] for m in t.weighted_metrics]
+        layer_metrics = [m for m in super().metrics if all(m is not o for o in st.get("layer_metrics", ()))]
+        return list(trackers.values()) + compiled + list(st.get("layer_metrics", ())) + layer_metrics
 
     def _assert_compiled(self, what):
         if self._compiled is None:
@@ -157,7 +179,7 @@ class TrainerMixin:
             targets.append(OutputTarget(name, loss, lw_per[i], ms, ws))
         return targets
 
-    def _result_names(self, targets):
+    def _result_names(self, targets, layer_metrics=()):
         """Log names as Keras 3 makes them: 'loss', '<output>_loss' for several outputs, then each metric's name
         (prefixed by its output's name when there are several); clashes get '_1', '_2', and a weighted metric that
         clashes becomes 'weighted_<name>'."""
@@ -186,6 +208,8 @@ class TrainerMixin:
                     if multi:
                         name = f"{t.name}_{name}"
                 names.append(unique(name))
+        # Then the metrics that layers update inside call, as Keras 3 lists them after the compiled ones.
+        names += [unique(m.name) for m in layer_metrics]
         return names
 
     # -- data checks ----------------------------------------------------------------------------------------------
@@ -225,6 +249,8 @@ class TrainerMixin:
         if train:
             programs.append(build_step(self, x_specs, y_specs, targets, optimizer=opt, device=device))
         st["flat_layout"] = programs[-1].flat_layout
+        st["layer_metrics"] = _unique(programs[-1].layer_metrics)
+        st["names"] = self._result_names(targets, st["layer_metrics"])
         values = {}
         for program in programs:
             for slot in program.state:
@@ -345,10 +371,14 @@ class TrainerMixin:
                 trackers[f"{t.name}_loss"] = Mean(name=f"{t.name}_loss")
             for m in t.metrics + t.weighted_metrics:
                 m.reset_state()
+        for m in st.get("layer_metrics", ()):
+            m.reset_state()
+        self._last_trackers = trackers
         return trackers
 
     def _accumulate(self, st, program, trackers, results, n):
         stats: dict = {}
+        updates: dict = {}
         for (kind, *rest), value in zip(program.results, results):
             if kind == "loss":
                 trackers["loss"].add(float(value) * n, n)
@@ -357,11 +387,15 @@ class TrainerMixin:
                 # Keras (TensorFlow backend) weights these per-output trackers by the static batch size, which
                 # is unknown in its traced step, so each batch counts once; the total loss is weighted by size.
                 trackers[f"{t.name}_loss"].add(float(value), 1)
+            elif kind == "layer_metric":
+                updates.setdefault(rest[0], []).append(value)
             else:
                 stats.setdefault(rest[0], []).append(value)
         for (i, j, weighted), vals in stats.items():
             t = st["targets"][i]
             (t.weighted_metrics if weighted else t.metrics)[j].merge(vals)
+        for u, vals in updates.items():
+            program.layer_metrics[u].merge(vals)
 
     def _logs(self, st, trackers):
         logs = {}
@@ -372,7 +406,7 @@ class TrainerMixin:
                 if t.loss is not None:
                     logs[next(names)] = trackers[f"{t.name}_loss"].result()
         for m in [m for t in st["targets"] for m in t.metrics] + \
-                [m for t in st["targets"] for m in t.weighted_metrics]:
+                [m for t in st["targets"] for m in t.weighted_metrics] + list(st.get("layer_metrics", ())):
             r = m.result()
             logs[next(names)] = float(r) if np.ndim(r) == 0 else r
         return logs
@@ -542,8 +576,10 @@ class TrainerMixin:
 
     def _validation_source(self, validation_data, batch_size, steps):
         from core.data import Dataset
-        from core.training.data import GeneratorSource, is_generator
+        from core.training.data import GeneratorSource, SequenceSource, is_batch_sequence, is_generator
 
+        if is_batch_sequence(validation_data):
+            return SequenceSource(validation_data)
         if isinstance(validation_data, Dataset):
             return make_source(validation_data, None, None, batch_size, False, steps, "validation")
         if is_generator(validation_data):
@@ -552,7 +588,7 @@ class TrainerMixin:
             vx, vy = validation_data[0], validation_data[1]
             vsw = validation_data[2] if len(validation_data) == 3 else None
             return ArraySource(vx, vy, vsw, batch_size, False)
-        raise InputDataError("validation_data must be (x, y), (x, y, sample_weight), a Dataset or a generator.")
+        raise InputDataError("validation_data must be (x, y), (x, y, sample_weight), a Dataset, a keras.utils.Sequence or a generator.")
 
     @staticmethod
     def _check_batch_size(batch_size):
