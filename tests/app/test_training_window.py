@@ -211,3 +211,18 @@ def test_runs_overlay_with_a_legend_naming_their_settings_and_export_as_png_and_
     assert float(rows[3]["loss"]) == pytest.approx(window.training.runs[1].history["loss"][1])
     window.curves.log_scale.setChecked(True)
     assert window.curves.plots["loss"].ctrl.logYCheck.isChecked()
+
+
+def test_data_that_does_not_fit_is_refused_before_training_naming_the_input_and_both_shapes(window, qtbot):
+    doc = _open(window, qtbot, {"epochs": 1})  # the MLP takes 32 features
+    iris = {"kind": "csv", "name": "iris", "path": "sample:iris.csv",
+            "features": ["sepal_length", "sepal_width", "petal_length", "petal_width"], "label": "species",
+            "label_mode": "int", "validation_split": 0.2}
+    window.editor.push(commands.SetDataset(doc, iris))
+    window.editor.refresh()
+    window.load_training_data()
+    qtbot.waitUntil(lambda: not window.data_panel.busy() and window.data_panel.loaded() is not None, timeout=20000)
+    assert window.train() is False
+    notice = window.training_panel.notice.text()
+    assert "Cannot train" in notice and "(None, 32)" in notice and "4" in notice
+    assert not window.training.is_running() and doc.runs == []
