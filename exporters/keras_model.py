@@ -463,6 +463,12 @@ def _load_keras(path: Path, source: str, custom_objects, compile: bool, safe_mod
     weights_source = f"{source} (model.weights.h5)"
 
     def read(f):
+        if not model.built:
+            if weights_io.holds_no_arrays(f):  # saved before it was built, as Keras loads it: without weights
+                return None, None
+            raise FileFormatError(f"{weights_source} holds weights, but the model its config describes has no input "
+                                  f"shape, so there is nothing to put them in (config.json lacks an InputLayer or a "
+                                  f"build_config). The archive is damaged or was written by other software.")
         plan = weights_io.plan_from_open_hdf5(model, f, weights_source, by_name=False, skip_mismatch=False)
         state = None
         if "optimizer" in f:
@@ -481,7 +487,8 @@ def _load_keras(path: Path, source: str, custom_objects, compile: bool, safe_mod
         if _compile_from(model, training, source):
             restore = _restore_optimizer(model, state, "keras3", weights_source,
                                          recorded=compile_config.get("optimizer") is not None)
-    plan.apply()
-    model._invalidate()
+    if plan is not None:
+        plan.apply()
+        model._invalidate()
     restore()
     return model

@@ -461,8 +461,10 @@ def plan_keras3(model, f, *, by_name: bool, skip_mismatch: bool, source: str) ->
         if not ours:
             continue
         if file_path not in f:
+            held = sorted(f"layers/{k}" for k in f["layers"].keys()) if "layers" in f else sorted(f.keys())
             msg = (f"{source}: no weights for layer '{layer.name}' ({type(layer).__name__}); expected the group "
-                   f"'{file_path}'. The file was saved from a different model.")
+                   f"'{file_path}', and the file holds {', '.join(held[:12]) or 'no groups'}"
+                   f"{' ...' if len(held) > 12 else ''}. The file was saved from a different model.")
             _mismatch(msg, skip_mismatch)
             continue
         # Same structure as Keras: match each variable by its path; otherwise fall back to Keras's walk order.
@@ -669,7 +671,47 @@ def read_hdf5(path_or_buffer, source: str, read):
         raise FileFormatError(f"{source} is damaged: {type(exc).__name__}: {exc}") from exc
 
 
+# Keras 2.13 to 2.15 wrote the `.keras` format too, with layer groups under `_layer_checkpoint_dependencies/`
+# instead of `layers/`, and on Windows joined group paths with backslashes (one group named 'layers\\dense\\vars').
+# Such files are read through a copy with Keras 3's paths.
+_OLD_LAYERS_GROUP = "_layer_checkpoint_dependencies"
+
+
+def holds_no_arrays(f) -> bool:
+    found = []
+    f.visititems(lambda name, obj: found.append(name) if hasattr(obj, "shape") else None)
+    return not found
+
+
+def _keras3_paths(f):
+    """`f` itself when its group paths are Keras 3's; else an in-memory copy with a backslash read as `/` and
+    `_layer_checkpoint_dependencies` as `layers`."""
+    import h5py
+
+    names = []
+    f.visit(names.append)
+    if not any("\\" in n or _OLD_LAYERS_GROUP in n for n in names):
+        return f
+    copy = h5py.File(io.BytesIO(), "w")
+    for key, value in f.attrs.items():
+        copy.attrs[key] = value
+
+    def place(name, obj):
+        parts = [p for p in name.replace("\\", "/").split("/") if p]
+        path = "/".join("layers" if p == _OLD_LAYERS_GROUP else p for p in parts)
+        if hasattr(obj, "shape"):
+            copy.create_dataset(path, data=obj[()])
+        else:
+            copy.require_group(path)
+        for key, value in obj.attrs.items():
+            copy[path].attrs[key] = value
+
+    f.visititems(place)
+    return copy
+
+
 def plan_from_open_hdf5(model, f, source: str, by_name: bool, skip_mismatch: bool) -> _Plan:
+    f = _keras3_paths(f)
     legacy = legacy_weights_group(f)
     if legacy is not None:
         return plan_by_layers(model, read_legacy_group(legacy, source), by_name=by_name,
