@@ -987,8 +987,9 @@ class MainWindow(QMainWindow):
         self.path = None if untitled else path
         self.base_dir = Path(path).resolve().parent  # an example's data lies beside it too
         self.opened_from = path
-        if Path(path).suffix.lower() in KERAS_SUFFIXES:
-            self._lay_out_with_drawn_sizes(doc)
+        bundled = EXAMPLES in Path(path).resolve().parents
+        if Path(path).suffix.lower() in KERAS_SUFFIXES or bundled:  # a bundled example too: with today's node
+            self._lay_out_with_drawn_sizes(doc)                      # sizes, its wires have room for their labels
         self.editor.set_document(doc)
         if not untitled:
             self._add_recent(path)
