@@ -368,10 +368,15 @@ class Document:
         if merge and len(specs) < 2 and ports:
             return NodeInfo("incomplete", error=f"'{node.name}' ({node.class_name}) merges two or more tensors; "
                                                 f"wire at least one more input.")
+        op = layer_schema.is_op(node.class_name)
+        if op and len(specs) < len(ports):
+            missing = [p.name for i, p in enumerate(ports) if all(port != i for port, _ in specs)]
+            return NodeInfo("incomplete", error=f"'{node.name}' ({node.config.get('function')}) needs its tensor "
+                                                f"input(s) {', '.join(missing)} wired.")
         if not merge and ports and not any(p == 0 for p, _ in specs):
             return NodeInfo("incomplete", error=f"'{node.name}' has initial states but no main input.")
         n_states = sum(1 for p in ports if p.kind == "state")
-        state_specs = [s for p, s in specs if p > 0] if not merge else []
+        state_specs = [s for p, s in specs if p > 0] if not (merge or op) else []
         if state_specs and len(state_specs) != n_states:
             return NodeInfo("error", error=f"'{node.name}' ({node.class_name}) takes all {n_states} initial states "
                                            f"or none; {len(state_specs)} are wired.")
@@ -379,7 +384,7 @@ class Document:
         hit = self._cache.get(key) or used_cache.get(key)
         if hit is None:
             try:
-                hit = _trace_layer(node, specs, merge)
+                hit = _trace_layer(node, specs, merge or op)
             except Exception as exc:  # the engine's own message is what the user needs to see
                 return NodeInfo("error", error=_error_text(node, exc))
         used_cache[key] = hit
@@ -484,6 +489,8 @@ class Document:
             else:
                 wires = self.wires_into(nid)
                 merge = layer_schema.is_merge(node.class_name)
+                if layer_schema.is_op(node.class_name):  # several tensor arguments go in as a list, in port order
+                    merge = len(wires) > 1
                 main = [tensors[(w.src, w.src_port)] for w in wires if merge or w.dst_port == 0]
                 states = [tensors[(w.src, w.src_port)] for w in wires if not merge and w.dst_port > 0]
                 x = main if merge else main[0]
@@ -534,7 +541,7 @@ class Document:
             if n.is_input:
                 continue
             dst = node_ids[id(n.layer)]
-            merge = layer_schema.is_merge(type(n.layer).__name__)
+            merge = layer_schema.is_merge(type(n.layer).__name__) or layer_schema.is_op(type(n.layer).__name__)
             main_args = n.call_args[0] if n.call_args else None
             state_args = n.call_kwargs.get("initial_state") or []
             if not merge and isinstance(main_args, (list, tuple)):  # RNN called as layer([x, h, c])
@@ -625,7 +632,8 @@ def _trace_layer(node: LayerNode, specs, merge: bool):
         tensors = [(port, KerasTensor(s.shape, s.dtype, name=f"in{port}", mask_shape=s.mask_shape,
                                       mask_origin="upstream")) for port, s in specs]
         if merge:
-            result = layer([t for _, t in tensors])
+            ts = [t for _, t in tensors]
+            result = layer(ts[0] if len(ts) == 1 and layer_schema.is_op(node.class_name) else ts)
         else:
             main = next(t for p, t in tensors if p == 0)
             states = [t for p, t in tensors if p > 0]
