@@ -141,7 +141,7 @@ TF_OPS: dict[str, tuple] = {
     "argmax": (("math.argmax", "argmax"), (("input", "x"), ("axis", "axis"), ("output_type", None)),
                {"output_type": ("int64", None)}, {"axis": 0}),
     "cast": (("cast", "dtypes.cast"), (("x", "x"), ("dtype", "dtype")), {}, {}),
-    "ceil": (("math.ceil", "ceil"), _TF_UNARY, {}, {}),
+    "ceil": (("math.ceil",), _TF_UNARY, {}, {}),
     "clip": (("clip_by_value",), (("t", "x"), ("clip_value_min", "x_min"), ("clip_value_max", "x_max")), {}, {}),
     "concatenate": (("concat",), (("values", "xs"), ("axis", "axis")), {}, {}),
     "cos": (("math.cos", "cos"), _TF_UNARY, {}, {}),
@@ -150,7 +150,8 @@ TF_OPS: dict[str, tuple] = {
     "equal": (("math.equal", "equal"), _TF_BINARY, {}, {}),
     "erf": (("math.erf",), _TF_UNARY, {}, {}),
     "exp": (("math.exp", "exp"), _TF_UNARY, {}, {}),
-    "expand_dims": (("expand_dims", "compat.v1.expand_dims"), (("input", "x"), ("axis", "axis")), {}, {}),
+    "expand_dims": (("expand_dims", "compat.v1.expand_dims"), (("input", "x"), ("axis", "axis"), ("dim", "axis")),
+                    {}, {}),
     "flip": (("reverse",), (("tensor", "x"), ("axis", "axis")), {}, {}),
     "floor": (("math.floor", "floor"), _TF_UNARY, {}, {}),
     "gelu": (("nn.gelu",), (("features", "x"), ("approximate", "approximate")), {}, {"approximate": False}),
@@ -220,7 +221,7 @@ TF_OPS: dict[str, tuple] = {
     "transpose": (("transpose", "compat.v1.transpose"), (("a", "x"), ("perm", "axes"), ("conjugate", None)),
                   {"conjugate": (False,)}, {}),
     "var": (("math.reduce_variance",), _TF_REDUCE, {}, {}),
-    "where": (("where", "where_v2"), (("condition", "condition"), ("x", "x"), ("y", "y")), {}, {}),
+    "where": (("where",), (("condition", "condition"), ("x", "x"), ("y", "y")), {}, {}),
     "zeros_like": (("zeros_like",), _TF_LIKE, {"layout": (None,)}, {}),
 }
 TF_OP_CLASSES = ("TFOpLambda", "SlicingOpLambda")
@@ -263,10 +264,14 @@ def is_op_entry(entry) -> bool:
     return isinstance(module, str) and module.startswith(_KERAS3_MODULES)
 
 
-def _our_params(op: str) -> list[str]:
+def _op_function(op: str):
     from core.models.op_layer import op_function
 
-    return list(inspect.signature(op_function(op)).parameters)
+    return op_function(op)
+
+
+def _our_params(op: str) -> list[str]:
+    return list(inspect.signature(_op_function(op)).parameters)
 
 
 def _keras3_names(op: str) -> dict[str, str]:
@@ -370,6 +375,9 @@ def layer_from_keras3(entry: dict, args: list, kwargs: dict, where: str):
         if key not in names:
             raise GraphError(f"{where}: the node passes unknown argument {key!r}.")
         values[names[key]] = value
+    # Keras 3 passes None for "the default" (pad's constant_values): ours may name that default differently.
+    defaults = {p: v.default for p, v in inspect.signature(_op_function(op)).parameters.items()}
+    values = {k: v for k, v in values.items() if v is not None or defaults.get(k) is None}
     return _make_layer(op, values, name, where)
 
 
@@ -530,11 +538,12 @@ def keras3_to_tf_keras2(entry: dict, reference) -> dict:
         functions, params, tf_fixed, tf_defaults = spec
         function, cls = functions[0], "TFOpLambda"
         first = values.get(params[0][1])
-        kwargs = {}
-        for tf_name, ours in params[1:]:
-            if ours is None or ours not in values or tf_name == "squeeze_dims":
+        kwargs, written = {}, {params[0][1]}
+        for tf_name, ours in params[1:]:  # an older alias of an argument (squeeze_dims, dim) comes after it
+            if ours is None or ours not in values or ours in written:
                 continue
             kwargs[tf_name] = tf_value(values[ours])
+            written.add(ours)
     if is_tensor(first):
         node = reference(first) + [kwargs]
     elif isinstance(first, list) and first and all(is_tensor(t) for t in first):
