@@ -96,7 +96,8 @@ class OpLayer(Layer):
         if unknown:
             raise ConfigError(f"Op node '{self.name}': core.ops.{function} takes {params}, not {sorted(set(unknown))}.")
 
-    def call(self, inputs):
+    def call_arguments(self, inputs) -> dict:
+        """The op's arguments by parameter name: the stored ones, and the input tensors where they go."""
         tensors = list(inputs) if len(self.tensor_params) > 1 else [inputs]
         if len(tensors) != len(self.tensor_params):
             raise GraphError(f"Op node '{self.name}' ({self.function}) takes {len(self.tensor_params)} tensor(s) "
@@ -110,9 +111,13 @@ class OpLayer(Layer):
                 items[int(index)] = t
             else:
                 kwargs[param] = t
+        return kwargs
+
+    def call(self, inputs):
         from core import ops
 
-        out = op_function(self.function)(**kwargs)
+        tensors = list(inputs) if len(self.tensor_params) > 1 else [inputs]
+        out = op_function(self.function)(**self.call_arguments(inputs))
         # An op that returns its input unchanged (a cast to the same dtype) must still make a tensor of its own: the
         # node's output carries no mask, and the input may carry one that other layers read.
         ids = {id(t) for t in tensors}
@@ -141,21 +146,27 @@ def call_on_keras_tensors(name: str, fn, args: tuple, kwargs: dict):
         bound = inspect.signature(fn).bind(*args, **kwargs)
     except TypeError as exc:
         raise TypeError(f"core.ops.{name}: {exc}") from None
-    arguments, tensor_params, tensors = {}, [], []
-    for param, value in bound.arguments.items():
-        if isinstance(value, KerasTensor):
-            tensor_params.append(param)
-            tensors.append(value)
-        elif isinstance(value, (list, tuple)) and any(isinstance(v, KerasTensor) for v in flatten(value)):
-            if not all(isinstance(v, KerasTensor) for v in value):
-                raise GraphError(f"core.ops.{name}: the list '{param}' mixes Functional-API tensors with other "
-                                 f"values; an op node takes either tensors or constants there.")
-            tensor_params.extend(f"{param}/{i}" for i in range(len(value)))
-            tensors.extend(value)
-        elif any(isinstance(v, KerasTensor) for v in flatten([value])):
-            raise GraphError(f"core.ops.{name}: argument '{param}' holds a Functional-API tensor inside "
-                             f"{type(value).__name__}; an op node takes tensors only as whole arguments.")
-        else:
-            arguments[param] = value
+    arguments, tensor_params, tensors = split_tensor_arguments(bound.arguments, f"core.ops.{name}")
     layer = OpLayer(name, arguments, tensor_params, name=backend.unique_object_name(op_nodes.default_name(name)))
     return layer(tensors[0] if len(tensors) == 1 else tensors)
+
+
+def split_tensor_arguments(values: dict, where: str):
+    """(other arguments, tensor_params, tensors) of an op call given by parameter name: a tensor argument, or a
+    list of tensors (concatenate's), goes to the node's inputs; everything else stays in the op's config."""
+    arguments, params, tensors = {}, [], []
+    for param, value in values.items():
+        if isinstance(value, KerasTensor):
+            params.append(param)
+            tensors.append(value)
+        elif isinstance(value, (list, tuple)) and value and all(isinstance(v, KerasTensor) for v in value):
+            params.extend(f"{param}/{i}" for i in range(len(value)))
+            tensors.extend(value)
+        elif any(isinstance(v, KerasTensor) for v in flatten([value])):
+            raise GraphError(f"{where}: argument '{param}' mixes Functional-API tensors with other values; an op "
+                             f"node takes tensors only as whole arguments or lists of tensors.")
+        else:
+            arguments[param] = value
+    if not tensors:
+        raise GraphError(f"{where}: the op has no input tensor.")
+    return arguments, params, tensors

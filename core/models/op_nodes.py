@@ -234,7 +234,6 @@ def _tf_function_to_op() -> dict[str, str]:
     for name, spec in TF_OPS.items():
         for fn in spec[0]:
             table.setdefault(fn, name)
-            table.setdefault(fn.split(".")[-1] if fn.startswith(("math.", "nn.")) else fn, name)
     table[_TF_GETITEM] = "getitem"
     return table
 
@@ -298,33 +297,11 @@ def _check_fixed(value, allowed, what: str, where: str) -> None:
     raise ConfigError(f"{where}: {what}={value!r} is not supported here (only {', '.join(map(repr, allowed))}).")
 
 
-def _split_tensors(op: str, values: dict, where: str):
-    """(arguments, tensor_params, tensors) of an op call whose arguments, by our names, hold KerasTensors."""
-    from core.layers.base import KerasTensor, flatten
-
-    arguments, params, tensors = {}, [], []
-    for param, value in values.items():
-        if isinstance(value, KerasTensor):
-            params.append(param)
-            tensors.append(value)
-        elif isinstance(value, list) and value and all(isinstance(v, KerasTensor) for v in value):
-            params.extend(f"{param}/{i}" for i in range(len(value)))
-            tensors.extend(value)
-        elif any(isinstance(v, KerasTensor) for v in flatten([value])):
-            raise GraphError(f"{where}: argument '{param}' mixes tensors with other values, which an op node "
-                             f"cannot hold.")
-        else:
-            arguments[param] = value
-    if not tensors:
-        raise GraphError(f"{where}: the op has no input tensor.")
-    return arguments, params, tensors
-
-
 def _make_layer(op: str, values: dict, name: str, where: str):
-    from core.models.op_layer import OpLayer, decode_argument
+    from core.models.op_layer import OpLayer, decode_argument, split_tensor_arguments
 
     values = {k: decode_argument(v) if not _holds_tensor(v) else v for k, v in values.items()}
-    arguments, params, tensors = _split_tensors(op, values, where)
+    arguments, params, tensors = split_tensor_arguments(values, where)
     try:
         layer = OpLayer(op, arguments, params, name=name)
     except ConfigError as exc:
@@ -443,22 +420,6 @@ def _tf_slice_spec(spec):
 
 
 # -- writing -----------------------------------------------------------------------------------------------------------
-def _call_values(layer, node) -> dict:
-    """The op call's arguments by our parameter names, tensors among them (as KerasTensors)."""
-    values = dict(layer.arguments)
-    inputs = node.call_args[0] if node.call_args else None
-    tensors = list(inputs) if len(layer.tensor_params) > 1 else [inputs]
-    for path, t in zip(layer.tensor_params, tensors):
-        param, _, index = path.partition("/")
-        if index:
-            items = values.setdefault(param, [])
-            items.extend([None] * (int(index) + 1 - len(items)))
-            items[int(index)] = t
-        else:
-            values[param] = t
-    return values
-
-
 def keras3_entry(layer, node, serialize_value) -> dict:
     """Keras 3's entry for one op node; `serialize_value` writes a call argument (tensors as __keras_tensor__)."""
     from core.models.op_layer import encode_argument, op_function
@@ -469,7 +430,7 @@ def keras3_entry(layer, node, serialize_value) -> dict:
                           f"cannot hold it. Save for target 'tf_keras2', or compute it in a layer.")
     module, class_name, init, call, fixed = spec
     names = _keras3_names(layer.function)
-    values = _call_values(layer, node)
+    values = layer.call_arguments(node.call_args[0])
     defaults = {p: v.default for p, v in inspect.signature(op_function(layer.function)).parameters.items()}
 
     def value_of(keras_name):
