@@ -457,7 +457,7 @@ class Document:
             else:
                 shape = "?"
             conns = [f"{self.nodes[w.src].name}[0][{w.src_port}]" for w in self.wires_into(nid)]
-            rows.append(DocumentSummaryRow(nid, node.name, node.class_name, shape, ni.params, conns,
+            rows.append(DocumentSummaryRow(nid, node.name, _summary_class(node), shape, ni.params, conns,
                                            ni.trainable_params))
         return rows
 
@@ -601,6 +601,15 @@ class Document:
         self.output_order = [(str(o[0]), int(o[1])) for o in graph.get("outputs", []) if o[0] in trial.nodes]
         self._next_id = 1
         self._emit("reset", None)
+
+
+def _summary_class(node: LayerNode) -> str:
+    """The class a summary row shows: Keras 3's operation class for an op node, as `model.summary()` does."""
+    if layer_schema.is_op(node.class_name) and isinstance(node.config.get("function"), str):
+        from core.models.op_nodes import keras_class_name
+
+        return keras_class_name(node.config["function"])
+    return node.class_name
 
 
 def _input_config(config: dict) -> dict:

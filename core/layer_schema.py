@@ -348,6 +348,13 @@ def is_op(class_name: str) -> bool:
     return class_name == OP_CLASS
 
 
+def kind_label(class_name: str, config: dict) -> str:
+    """What a node is, as its drawing names it: the class, or for an op node the op it calls ('ops.not_equal')."""
+    if is_op(class_name) and isinstance(config.get("function"), str):
+        return f"ops.{config['function']}"
+    return class_name
+
+
 def input_ports(class_name: str, config: dict, connected: int = 0) -> list[PortSpec]:
     """A merge layer grows one free port per wire; a recurrent layer takes optional initial_state inputs; an op node
     has one port per tensor argument, named after it."""

@@ -126,6 +126,13 @@ class OpLayer(Layer):
     def compute_mask(self, inputs, mask=None):
         return None
 
+    @property
+    def summary_class_name(self) -> str:
+        """Keras 3's summary names an op node by its operation class (`not_equal (NotEqual)`)."""
+        from core.models.op_nodes import keras_class_name
+
+        return keras_class_name(self.function)
+
     def get_config(self) -> dict:
         config = super().get_config()
         config.update({"function": self.function, "arguments": encode_argument(self.arguments),

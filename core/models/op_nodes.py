@@ -11,7 +11,7 @@ them as `[layer, node, tensor]`. Slicing is a SlicingOpLambda with `slice_spec`.
 Both become an `OpLayer` (`core.models.op_layer`) holding our op's name, its non-tensor arguments by our parameter
 names and where its tensors go. The tables below map each generation's names to ours; they were read from Keras 3.15
 and tf_keras 2.21 (the operation classes' signatures, and the function names and arguments that building models with
-them writes), and `tests/interop/test_op_nodes.py` checks them against those Keras versions.
+them writes), and `tests/interop/test_op_nodes_keras.py` checks them against those Keras versions.
 """
 
 from __future__ import annotations
@@ -245,12 +245,17 @@ def has_keras_form(op: str) -> bool:
     return op in KERAS3_OPS
 
 
+def keras_class_name(op: str) -> str:
+    """The class Keras 3's summary shows for a node of this op (NotEqual for not_equal)."""
+    spec = KERAS3_OPS.get(op)
+    return spec[1] if spec else op
+
+
 def default_name(op: str) -> str:
     """Keras 3's name for a fresh node of this op: its class name in snake case ('get_item' for GetItem)."""
     from core.backend import snake_case
 
-    spec = KERAS3_OPS.get(op)
-    return snake_case(spec[1]) if spec else op
+    return snake_case(keras_class_name(op))
 
 
 def is_op_entry(entry) -> bool:
