@@ -145,6 +145,10 @@ class KerasTensor(TensorOperators):
 
     __hash__ = object.__hash__
 
+    def __iter__(self):  # without this, Python would iterate by indexing: op nodes without end
+        raise TypeError(f"A Functional-API tensor of shape {self.shape} cannot be iterated; index it (x[:, 0]) or "
+                        f"use ops.unstack inside a layer.")
+
 
 class Node:
     """One call of a layer in a Functional graph: its arguments (with KerasTensors) and its outputs."""

@@ -140,12 +140,19 @@ class OpLayer(Layer):
         return config
 
 
+# Ops whose Keras meaning differs from the engine's internal one: on model tensors the Keras one is recorded.
+_KERAS_MEANING = {"divide": "true_divide"}
+
+
 def call_on_keras_tensors(name: str, fn, args: tuple, kwargs: dict):
     """`core.ops.<name>(...)` called with Functional-API tensors: a new op node of the graph, as Keras records it."""
     from core.models import op_nodes
 
     if name == "shape":  # Keras gives a symbolic tensor's static shape
         return tuple(args[0].shape) if args else tuple(kwargs["x"].shape)
+    if name in _KERAS_MEANING:
+        name = _KERAS_MEANING[name]
+        fn = op_function(name)
     if not op_nodes.has_keras_form(name):
         raise GraphError(f"core.ops.{name} cannot be a node of a Functional model: neither Keras has it as an op "
                          f"that a model file can hold. Call it inside a layer's call() or a Lambda layer.")

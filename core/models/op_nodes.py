@@ -42,7 +42,7 @@ KERAS3_OPS: dict[str, tuple] = {
     "convert_to_tensor": ("core", "ConvertToTensor", ("dtype", "sparse", "ragged"), ("x",),
                           {"sparse": (None, False), "ragged": (None, False)}),
     "cos": ("numpy", "Cos", *_UNARY, {}),
-    "divide": ("numpy", "Divide", *_BINARY, {}),
+    "true_divide": ("numpy", "TrueDivide", *_BINARY, {}),
     "elu": ("nn", "Elu", ("alpha",), ("x",), {}),
     "equal": ("numpy", "Equal", *_BINARY, {}),
     "erf": ("math", "Erf", *_UNARY, {}),
@@ -68,6 +68,13 @@ KERAS3_OPS: dict[str, tuple] = {
     "logsumexp": ("math", "Logsumexp", *_REDUCE, {}),
     "matmul": ("numpy", "Matmul", *_BINARY, {}),
     "max": ("numpy", "Max", ("axis", "keepdims", "initial"), ("x",), {"initial": (None,)}),
+    "conv": ("nn", "Conv", ("strides", "padding", "data_format", "dilation_rate"), ("inputs", "kernel"), {}),
+    "conv_transpose": ("nn", "ConvTranspose", ("strides", "padding", "output_padding", "data_format",
+                                               "dilation_rate"), ("inputs", "kernel"), {}),
+    "depthwise_conv": ("nn", "DepthwiseConv", ("strides", "padding", "data_format", "dilation_rate"),
+                       ("inputs", "kernel"), {}),
+    "separable_conv": ("nn", "SeparableConv", ("strides", "padding", "data_format", "dilation_rate"),
+                       ("inputs", "depthwise_kernel", "pointwise_kernel"), {}),
     "max_pool": ("nn", "MaxPool", ("pool_size", "strides", "padding", "data_format"), ("inputs",), {}),
     "average_pool": ("nn", "AveragePool", ("pool_size", "strides", "padding", "data_format"), ("inputs",), {}),
     "maximum": ("numpy", "Maximum", *_BINARY, {}),
@@ -113,8 +120,9 @@ KERAS3_OPS: dict[str, tuple] = {
     "where": ("numpy", "Where", (), ("condition", "x1", "x2"), {}),
     "zeros_like": ("numpy", "ZerosLike", ("dtype",), ("x",), {}),
 }
-# Other Keras 3 classes that are one of our ops (`ops.abs` and `abs(x)` write Absolute, `x / y` TrueDivide).
-_KERAS3_ALIASES = {"Abs": "abs", "TrueDivide": "divide"}
+# Other Keras 3 classes that are one of our ops (`ops.abs` and `abs(x)` write Absolute; `ops.divide` writes Divide
+# and `x / y` TrueDivide, both true division).
+_KERAS3_ALIASES = {"Abs": "abs", "Divide": "true_divide"}
 _KERAS3_MODULES = ("keras.src.ops.", "keras.ops")
 
 
@@ -145,7 +153,7 @@ TF_OPS: dict[str, tuple] = {
     "clip": (("clip_by_value",), (("t", "x"), ("clip_value_min", "x_min"), ("clip_value_max", "x_max")), {}, {}),
     "concatenate": (("concat",), (("values", "xs"), ("axis", "axis")), {}, {}),
     "cos": (("math.cos", "cos"), _TF_UNARY, {}, {}),
-    "divide": (("math.truediv", "math.divide", "divide", "truediv"), _TF_BINARY, {}, {}),
+    "true_divide": (("math.truediv", "math.divide", "divide", "truediv"), _TF_BINARY, {}, {}),
     "elu": (("nn.elu",), _TF_FEATURES, {}, {}),
     "equal": (("math.equal", "equal"), _TF_BINARY, {}, {}),
     "erf": (("math.erf",), _TF_UNARY, {}, {}),

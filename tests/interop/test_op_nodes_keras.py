@@ -62,8 +62,9 @@ def test_op_nodes_train_like_keras():
 
 
 # -- files: real Keras's op nodes load here, ours load there ----------------------------------------------------------
-def _keras3_ops_model(k):
-    """keras.ops of the numpy, math, nn and core modules, Python operators and slicing, constants among the args."""
+def _keras3_ops_model(k, keras3_only=True):
+    """keras.ops of the numpy, math, nn and core modules, Python operators and slicing, constants among the args;
+    `keras3_only` adds the ops tf.keras 2 has no TFOpLambda form for here (convolutions and pooling on constants)."""
     o = k.ops
     tok = k.Input((6,), dtype="int32", name="tok")
     x = k.Input((5, 3), name="x")
@@ -79,6 +80,9 @@ def _keras3_ops_model(k):
         o.stack([s, s], axis=1), o.one_hot(tok, 9), o.tile(x, (1, 1, 2)), o.pad(x, [[0, 0], [1, 0], [0, 0]]),
         k.layers.Dense(2, name="dense")(o.tanh(x)),
     ]
+    if keras3_only:
+        outs += [o.conv(x, np.linspace(-1, 1, 24, dtype="float32").reshape(2, 3, 4), padding="same"),
+                 o.depthwise_conv(x, np.linspace(0, 1, 6, dtype="float32").reshape(2, 3, 1)), o.max_pool(x, 2)]
     return k.Model([tok, x], outs, name="ops3")
 
 
@@ -135,11 +139,9 @@ def test_keras3_op_nodes_load_here(tmp_path, kind):
         mine.set_weights(theirs.get_weights())
     from core.summary import summary_rows
 
-    # the summary names each node as Keras 3 does: `not_equal (NotEqual)`; `x / y` (TrueDivide) is our divide,
-    # which Keras 3 calls Divide when ops.divide writes it
-    keras_names = {"TrueDivide": "Divide"}
-    assert [(r.name, r.class_name) for r in summary_rows(mine)] == [
-        (o.name, keras_names.get(type(o).__name__, type(o).__name__)) for o in theirs.operations]
+    # the summary names each node as Keras 3 does: `not_equal (NotEqual)`
+    assert [(r.name, r.class_name) for r in summary_rows(mine)] == [(o.name, type(o).__name__)
+                                                                    for o in theirs.operations]
     _close(_predict(mine), _real(theirs))
 
 
@@ -160,10 +162,10 @@ def test_tf_keras2_op_nodes_load_here(tmp_path, kind):
     _close(_predict(mine), _real(theirs))
 
 
-def _our_ops_model():
+def _our_ops_model(target):
     """The same calls as `_keras3_ops_model`, made by a script here (`core.ops`, Python operators, slicing)."""
     core.backend.clear_session()
-    model = _keras3_ops_model(core)
+    model = _keras3_ops_model(core, keras3_only=target == "keras3")
     rng = np.random.default_rng(2)
     model.get_layer("dense").set_weights([rng.normal(size=(3, 2)), rng.normal(size=(2,))])
     return model
@@ -172,7 +174,7 @@ def _our_ops_model():
 @pytest.mark.parametrize("target,kind", [("keras3", "keras"), ("keras3", "json"), ("tf_keras2", "h5"),
                                          ("tf_keras2", "json")])
 def test_our_op_nodes_load_in_real_keras(tmp_path, target, kind):
-    ours = _our_ops_model()
+    ours = _our_ops_model(target)
     mine = _predict(ours)
     real = keras if target == "keras3" else tf_keras
     if kind == "json":
@@ -213,3 +215,41 @@ def test_tf_table_names_real_functions_and_arguments():
             sig = [p for p in inspect.signature(fn).parameters if p != "name"]
             # every argument tf.keras 2 can write is known, and the first one (the node's tensor) comes first
             assert set(sig) <= {p for p, _ in params} and sig[0] == params[0][0], (op, name, sig)
+
+
+def _mixed_dtypes(k):
+    """Integer and bool tensors with Python numbers: Keras 3 promotes a float scalar, divides truly, averages in
+    float32."""
+    o = k.ops
+    tok = k.Input((4,), dtype="int32", name="tok")
+    big = o.greater(tok, 1)
+    return k.Model(tok, [tok + 0.5, tok * 2, tok / 2, tok >= 1.5, o.maximum(tok, 0.5), o.add(big, 1.0), 1.5 - tok,
+                         tok ** 2, o.where(big, tok, 0.5), o.mean(tok, axis=1), o.var(tok, axis=1)])
+
+
+def test_scalars_promote_like_keras():
+    tokens = np.array([[0, 1, 2, 3], [4, 0, 7, 1]], dtype="int32")
+    mine = _mixed_dtypes(core).predict(tokens, verbose=0)
+    theirs = [np.asarray(o) for o in _mixed_dtypes(keras)(tokens)]
+    for i, (a, b) in enumerate(zip(mine, theirs)):
+        assert a.dtype == b.dtype, (i, a.dtype, b.dtype)
+        np.testing.assert_allclose(a, b, rtol=1e-6, err_msg=f"output {i}")
+
+
+@pytest.mark.parametrize("source", ["tf_keras2", "keras3"])
+def test_op_nodes_convert_between_the_generations(tmp_path, source):
+    """A file of one Keras, read here and written for the other, loads there and predicts the same."""
+    from core.models import load_model
+
+    if source == "tf_keras2":
+        tf_keras.utils.set_random_seed(1)
+        original, path, target, reader = _tf_ops_model(), tmp_path / "m.h5", "keras3", keras
+        out = tmp_path / "converted.keras"
+    else:
+        keras.utils.set_random_seed(1)
+        original, path, target, reader = _keras3_ops_model(keras, keras3_only=False), tmp_path / "m.keras", \
+            "tf_keras2", tf_keras
+        out = tmp_path / "converted.h5"
+    original.save(path)
+    load_model(str(path)).save(str(out), target=target)
+    _close(_real(reader.models.load_model(str(out))), _real(original))
