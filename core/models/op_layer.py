@@ -82,9 +82,11 @@ class OpLayer(Layer):
     supports_masking = True
 
     def __init__(self, function: str, arguments: dict | None = None, tensor_params=None, **kwargs):
+        from core.models.op_nodes import default_name
+
         fn = op_function(function)
         if not kwargs.get("name"):
-            kwargs["name"] = backend.unique_object_name(function)
+            kwargs["name"] = backend.unique_object_name(default_name(function))
         super().__init__(**kwargs)
         params = list(inspect.signature(fn).parameters)
         self.function = function
@@ -116,12 +118,10 @@ class OpLayer(Layer):
     def call(self, inputs):
         from core import ops
 
-        tensors = list(inputs) if len(self.tensor_params) > 1 else [inputs]
         out = op_function(self.function)(**self.call_arguments(inputs))
         # An op that returns its input unchanged (a cast to the same dtype) must still make a tensor of its own: the
         # node's output carries no mask, and the input may carry one that other layers read.
-        ids = {id(t) for t in tensors}
-        return ops.identity(out) if id(out) in ids else out
+        return ops.identity(out) if any(out is t for t in flatten(inputs)) else out
 
     def compute_mask(self, inputs, mask=None):
         return None
@@ -161,8 +161,7 @@ def call_on_keras_tensors(name: str, fn, args: tuple, kwargs: dict):
     except TypeError as exc:
         raise TypeError(f"core.ops.{name}: {exc}") from None
     arguments, tensor_params, tensors = split_tensor_arguments(bound.arguments, f"core.ops.{name}")
-    layer = OpLayer(name, arguments, tensor_params, name=backend.unique_object_name(op_nodes.default_name(name)))
-    return layer(tensors[0] if len(tensors) == 1 else tensors)
+    return OpLayer(name, arguments, tensor_params)(tensors[0] if len(tensors) == 1 else tensors)
 
 
 def split_tensor_arguments(values: dict, where: str):
