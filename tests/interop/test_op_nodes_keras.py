@@ -61,6 +61,22 @@ def test_op_nodes_train_like_keras():
     assert sum(type(l).__name__ == "OpLayer" for l in om.layers) == 9
 
 
+@pytest.mark.parametrize("target,suffix", [("keras3", "keras"), ("keras3", "h5"), ("tf_keras2", "h5")])
+def test_a_mask_made_by_an_op_node_travels_through_files(tmp_path, target, suffix):
+    """The LSTM's `mask=` argument is an op node's output: Keras 3 keeps it among the call's kwargs, tf.keras 2 as a
+    reference in the node's kwargs."""
+    core.backend.clear_session()
+    ours = _two_towers(core)
+    rng = np.random.default_rng(4)
+    ours.set_weights([rng.normal(0, 0.5, w.shape) for w in ours.get_weights()])
+    path = str(tmp_path / f"towers.{suffix}")
+    ours.save(path, target=target)
+    theirs = (keras if target == "keras3" else tf_keras).models.load_model(path, compile=False)
+    inputs = [TOKENS[:6], TOKENS_B[:6]]
+    for mine, real in zip(ours.predict(inputs, verbose=0), theirs(inputs, training=False)):
+        np.testing.assert_allclose(mine, np.asarray(real), atol=1e-5, rtol=0)
+
+
 # -- files: real Keras's op nodes load here, ours load there ----------------------------------------------------------
 def _keras3_ops_model(k, keras3_only=True):
     """keras.ops of the numpy, math, nn and core modules, Python operators and slicing, constants among the args;
