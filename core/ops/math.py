@@ -50,9 +50,15 @@ def _binary(onnx_op, a, b, out_dtype=None):
     return g.emit(onnx_op, [ta, tb], {}, [(out_dtype or ta.dtype, shape)])[0]
 
 
+# Elementwise ops that keras.ops computes in float32 on integer and bool tensors (ONNX has only float kernels).
+_FLOAT_RESULT = {"Exp", "Log", "Sqrt", "Tanh", "Sin", "Cos", "Floor", "Ceil", "Reciprocal"}
+
+
 def _unary(onnx_op, x, attrs=None, out_dtype=None):
     g = graph_of(x)
     t = g.as_tensor(x)
+    if onnx_op in _FLOAT_RESULT and not t.dtype.startswith("float"):
+        t = cast(t, "float32")
     return g.emit(onnx_op, [t], attrs or {}, [(out_dtype or t.dtype, t.shape)])[0]
 
 
@@ -231,7 +237,13 @@ def _reduce(onnx_op, x, axis, keepdims):
 
 @op
 def sum(x, axis=None, keepdims=False):  # noqa: A001 - Keras's name
-    return _reduce("ReduceSum", x, axis, keepdims)
+    return _reduce("ReduceSum", _counts(x), axis, keepdims)
+
+
+def _counts(x):
+    """Keras sums and multiplies bools as int32 (`ops.sum(tokens != 0, axis=1)` counts)."""
+    t = graph_of(x).as_tensor(x)
+    return cast(t, "int32") if t.dtype == "bool" else t
 
 
 @op
@@ -257,12 +269,12 @@ def min(x, axis=None, keepdims=False):  # noqa: A001 - Keras's name
 
 @op
 def prod(x, axis=None, keepdims=False):
-    return _reduce("ReduceProd", x, axis, keepdims)
+    return _reduce("ReduceProd", _counts(x), axis, keepdims)
 
 
 @op
 def logsumexp(x, axis=None, keepdims=False):
-    return _reduce("ReduceLogSumExp", x, axis, keepdims)
+    return _reduce("ReduceLogSumExp", _float(x), axis, keepdims)
 
 
 @op

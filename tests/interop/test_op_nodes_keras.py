@@ -234,13 +234,15 @@ def test_tf_table_names_real_functions_and_arguments():
 
 
 def _mixed_dtypes(k):
-    """Integer and bool tensors with Python numbers: Keras 3 promotes a float scalar, divides truly, averages in
-    float32."""
+    """Integer and bool tensors with Python numbers: Keras 3 promotes a float scalar, divides truly, averages and
+    takes roots and exponentials in float32, counts bools as int32."""
     o = k.ops
     tok = k.Input((4,), dtype="int32", name="tok")
     big = o.greater(tok, 1)
     return k.Model(tok, [tok + 0.5, tok * 2, tok / 2, tok >= 1.5, o.maximum(tok, 0.5), o.add(big, 1.0), 1.5 - tok,
-                         tok ** 2, o.where(big, tok, 0.5), o.mean(tok, axis=1), o.var(tok, axis=1)])
+                         tok ** 2, o.where(big, tok, 0.5), o.mean(tok, axis=1), o.var(tok, axis=1),
+                         o.sum(o.not_equal(tok, 0), axis=1), o.sqrt(tok), o.exp(tok), o.floor(tok),
+                         o.mean(big, axis=1)])
 
 
 def test_scalars_promote_like_keras():
