@@ -147,7 +147,7 @@ TF_OPS: dict[str, tuple] = {
     "all": (("math.reduce_all", "reduce_all"), _TF_REDUCE, {}, {}),
     "any": (("math.reduce_any", "reduce_any"), _TF_REDUCE, {}, {}),
     "argmax": (("math.argmax", "argmax"), (("input", "x"), ("axis", "axis"), ("output_type", None)),
-               {"output_type": ("int64", None)}, {"axis": 0}),
+               {"output_type": ("int64", "int32", None)}, {"axis": 0}),  # the same indices either way
     "cast": (("cast", "dtypes.cast"), (("x", "x"), ("dtype", "dtype")), {}, {}),
     "ceil": (("math.ceil",), _TF_UNARY, {}, {}),
     "clip": (("clip_by_value",), (("t", "x"), ("clip_value_min", "x_min"), ("clip_value_max", "x_max")), {}, {}),
@@ -411,8 +411,8 @@ def layer_from_tf_keras2(entry: dict, first, kwargs: dict, where: str):
         if key not in tf_names:
             raise GraphError(f"{where}: tf.{function} has no argument {key!r} that Netweaver knows "
                              f"(known: {[p for p, _ in params]}).")
-        if key in fixed:
-            _check_fixed(value, fixed[key], key, where)
+        if key in fixed or tf_names[key] is None:
+            _check_fixed(value, fixed.get(key, (None,)), key, where)
             continue
         values[tf_names[key]] = value
     for ours, value in tf_defaults.items():
