@@ -273,7 +273,14 @@ def is_op_entry(entry) -> bool:
     if entry.get("class_name") in TF_OP_CLASSES:
         return True
     module = entry.get("module")
-    return isinstance(module, str) and module.startswith(_KERAS3_MODULES)
+    if isinstance(module, str):
+        return module.startswith(_KERAS3_MODULES)
+    # Keras 3's .h5 writer leaves `module` out, and some operation classes share a layer's name (Add, Reshape): an
+    # operation's config never has `trainable`, which every Keras 3 layer writes, and its nodes are Keras 3's.
+    config, nodes = entry.get("config"), entry.get("inbound_nodes")
+    return (entry.get("class_name") in _keras3_class_to_op() and isinstance(config, dict)
+            and "trainable" not in config and isinstance(nodes, list) and bool(nodes)
+            and all(isinstance(n, dict) for n in nodes))
 
 
 def _op_function(op: str):
