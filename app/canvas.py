@@ -124,6 +124,7 @@ class NodeItem(QGraphicsItem):
         doc = self.graph_scene.doc
         node = doc.nodes[self.node_id]
         self.name, self.class_name = node.name, node.class_name
+        self.kind_label = layer_schema.kind_label(node.class_name, node.config)
         self.in_ports = doc.input_ports(self.node_id)
         self.out_ports = doc.output_ports(self.node_id)
         self.group = layer_schema.schema(node.class_name).group if node.class_name else "Custom"
@@ -181,7 +182,7 @@ class NodeItem(QGraphicsItem):
         painter.setFont(self.graph_scene.title_font)
         painter.drawText(QRectF(9, 3, NODE_WIDTH - 18, 18), Qt.AlignLeft | Qt.AlignVCenter, self.name)
         painter.setFont(self.graph_scene.small_font)
-        painter.drawText(QRectF(9, 19, NODE_WIDTH - 18, 16), Qt.AlignLeft | Qt.AlignVCenter, self.class_name)
+        painter.drawText(QRectF(9, 19, NODE_WIDTH - 18, 16), Qt.AlignLeft | Qt.AlignVCenter, self.kind_label)
         outs = self.info.outputs if self.info else []
         for i, port in enumerate(self.in_ports):
             self._paint_port(painter, theme, "in", i, port.kind, masked=False)
@@ -224,7 +225,7 @@ class NodeItem(QGraphicsItem):
 
     def node_tip(self) -> str:
         info = self.info
-        tip = f"{self.name} ({self.class_name})"
+        tip = f"{self.name} ({self.kind_label})"
         if info is not None and info.status == "ok":
             shapes = ", ".join(s.label() for s in info.outputs)
             tip += f"\noutput: {shapes}\n{info.params:,} parameters"

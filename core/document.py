@@ -402,10 +402,15 @@ class Document:
         if merge and len(specs) < 2 and ports:
             return NodeInfo("incomplete", error=f"'{node.name}' ({node.class_name}) merges two or more tensors; "
                                                 f"wire at least one more input.")
+        op = layer_schema.is_op(node.class_name)
+        if op and len(specs) < len(ports):
+            missing = [p.name for i, p in enumerate(ports) if all(port != i for port, _ in specs)]
+            return NodeInfo("incomplete", error=f"'{node.name}' ({node.config.get('function')}) needs its tensor "
+                                                f"input(s) {', '.join(missing)} wired.")
         if not merge and ports and not any(p == 0 for p, _ in specs):
             return NodeInfo("incomplete", error=f"'{node.name}' has initial states but no main input.")
         n_states = sum(1 for p in ports if p.kind == "state")
-        state_specs = [s for p, s in specs if p > 0] if not merge else []
+        state_specs = [s for p, s in specs if p > 0] if not (merge or op) else []
         if state_specs and len(state_specs) != n_states:
             return NodeInfo("error", error=f"'{node.name}' ({node.class_name}) takes all {n_states} initial states "
                                            f"or none; {len(state_specs)} are wired.")
@@ -413,7 +418,7 @@ class Document:
         hit = self._cache.get(key) or used_cache.get(key)
         if hit is None:
             try:
-                hit = _trace_layer(node, specs, merge)
+                hit = _trace_layer(node, specs, merge or op)
             except Exception as exc:  # the engine's own message is what the user needs to see
                 return NodeInfo("error", error=_error_text(node, exc))
         used_cache[key] = hit
@@ -494,7 +499,7 @@ class Document:
             else:
                 shape = "?"
             conns = [f"{self.nodes[w.src].name}[0][{w.src_port}]" for w in self.wires_into(nid)]
-            rows.append(DocumentSummaryRow(nid, node.name, node.class_name, shape, ni.params, conns,
+            rows.append(DocumentSummaryRow(nid, node.name, _summary_class(node), shape, ni.params, conns,
                                            ni.trainable_params))
         return rows
 
@@ -526,6 +531,8 @@ class Document:
             else:
                 wires = self.wires_into(nid)
                 merge = layer_schema.is_merge(node.class_name)
+                if layer_schema.is_op(node.class_name):  # several tensor arguments go in as a list, in port order
+                    merge = len(wires) > 1
                 main = [tensors[(w.src, w.src_port)] for w in wires if merge or w.dst_port == 0]
                 states = [tensors[(w.src, w.src_port)] for w in wires if not merge and w.dst_port > 0]
                 x = main if merge else main[0]
@@ -576,7 +583,7 @@ class Document:
             if n.is_input:
                 continue
             dst = node_ids[id(n.layer)]
-            merge = layer_schema.is_merge(type(n.layer).__name__)
+            merge = layer_schema.is_merge(type(n.layer).__name__) or layer_schema.is_op(type(n.layer).__name__)
             main_args = n.call_args[0] if n.call_args else None
             state_args = n.call_kwargs.get("initial_state") or []
             if not merge and isinstance(main_args, (list, tuple)):  # RNN called as layer([x, h, c])
@@ -646,6 +653,15 @@ def structure_of(graph: dict) -> str:
     return json.dumps(graph, sort_keys=True, default=str)
 
 
+def _summary_class(node: LayerNode) -> str:
+    """The class a summary row shows: Keras 3's operation class for an op node, as `model.summary()` does."""
+    if layer_schema.is_op(node.class_name) and isinstance(node.config.get("function"), str):
+        from core.models.op_nodes import keras_class_name
+
+        return keras_class_name(node.config["function"])
+    return node.class_name
+
+
 def _input_config(config: dict) -> dict:
     """InputLayer configs (Keras 3 `batch_shape`, tf.keras 2 `batch_input_shape`) as the editor's shape field."""
     batch = config.get("batch_shape") or config.get("batch_input_shape")
@@ -684,7 +700,8 @@ def _trace_layer(node: LayerNode, specs, merge: bool):
         tensors = [(port, KerasTensor(s.shape, s.dtype, name=f"in{port}", mask_shape=s.mask_shape,
                                       mask_origin="upstream")) for port, s in specs]
         if merge:
-            result = layer([t for _, t in tensors])
+            ts = [t for _, t in tensors]
+            result = layer(ts[0] if len(ts) == 1 and layer_schema.is_op(node.class_name) else ts)
         else:
             main = next(t for p, t in tensors if p == 0)
             states = [t for p, t in tensors if p > 0]

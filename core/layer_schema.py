@@ -97,6 +97,7 @@ COMMON_DOCS = {
     "mask_value": "Time steps whose features all equal this value are masked (skipped).",
 }
 
+OP_CLASS = "OpLayer"  # a core.ops call on model tensors (Keras 3 op node, tf.keras 2 TFOpLambda)
 MERGE_CLASSES = {"Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate", "Dot"}
 _TWO_INPUT_MERGES = {"Subtract", "Dot"}
 
@@ -248,6 +249,9 @@ def layer_class(class_name: str):
     from core.serialization import lookup
 
     _registry_cache.update(layer_registry())  # re-read on a miss: layers added since the last call appear
+    from core.models.op_layer import OpLayer
+
+    _registry_cache.setdefault(OP_CLASS, OpLayer)  # op nodes of imported models; not in the palette
     cls = lookup(class_name, _registry_cache, "layer")
     return cls
 
@@ -340,10 +344,25 @@ def state_count(class_name: str, config: dict) -> int:
     return per_direction * (2 if class_name == "Bidirectional" else 1)
 
 
+def is_op(class_name: str) -> bool:
+    return class_name == OP_CLASS
+
+
+def kind_label(class_name: str, config: dict) -> str:
+    """What a node is, as its drawing names it: the class, or for an op node the op it calls ('ops.not_equal')."""
+    if is_op(class_name) and isinstance(config.get("function"), str):
+        return f"ops.{config['function']}"
+    return class_name
+
+
 def input_ports(class_name: str, config: dict, connected: int = 0) -> list[PortSpec]:
-    """A merge layer grows one free port per wire; a recurrent layer takes optional initial_state inputs."""
+    """A merge layer grows one free port per wire; a recurrent layer takes optional initial_state inputs; an op node
+    has one port per tensor argument, named after it."""
     if class_name == "InputLayer":
         return []
+    if is_op(class_name):
+        params = config.get("tensor_params") or ["x"]
+        return [PortSpec(str(p), "tensor") for p in params]
     if is_merge(class_name):
         n = max(2, connected + 1)
         cap = max_merge_inputs(class_name)

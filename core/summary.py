@@ -59,7 +59,7 @@ def summary_rows(model) -> list[SummaryRow]:
     rows = []
     for layer in model.layers:
         params = layer.count_params() if layer.built else None
-        rows.append(SummaryRow(layer.name, type(layer).__name__, _layer_output_shape(layer, model), params,
+        rows.append(SummaryRow(layer.name, getattr(layer, "summary_class_name", type(layer).__name__), _layer_output_shape(layer, model), params,
                                _connections(layer, model) if functional else [], layer.trainable, layer))
     return rows
 

@@ -196,6 +196,8 @@ def _to_tf_keras2(entry: dict) -> dict:
 
 
 def _functional_to_tf_keras2(cfg: dict) -> None:
+    from core.models import op_nodes
+
     classes = {e.get("name"): e.get("class_name") for e in cfg["layers"]}
 
     def node_offset(name) -> int:  # tf.keras 2 counts a nested model's construction as its node 0
@@ -223,6 +225,9 @@ def _functional_to_tf_keras2(cfg: dict) -> None:
 
     layers = []
     for e in cfg["layers"]:
+        if op_nodes.is_op_entry(e):  # a Keras 3 operation: tf.keras 2's TFOpLambda / SlicingOpLambda
+            layers.append(op_nodes.keras3_to_tf_keras2(e, lambda t: ref(t["config"]["keras_history"])))
+            continue
         nodes = []
         for node in e.get("inbound_nodes", []):
             if not isinstance(node, dict):

@@ -110,8 +110,14 @@ class Variable(TensorOperators):
 
 
 # -- the Functional API's tensors ---------------------------------------------------------------------------------
-class KerasTensor:
-    """A tensor of the Functional API: a shape, a dtype, where it came from, and whether a mask travels with it."""
+class KerasTensor(TensorOperators):
+    """A tensor of the Functional API: a shape, a dtype, where it came from, and whether a mask travels with it.
+
+    Ops on it (`core.ops.*`, and Python's operators and slicing, which call them) become op nodes of the model, as
+    Keras records `keras.ops` calls and tf.keras 2 `tf.*` calls on its symbolic tensors (see core.models.op_layer).
+    """
+
+    __array_priority__ = 100  # so numpy defers `ndarray * tensor` to us
 
     def __init__(self, shape, dtype="float32", *, name: str | None = None, mask_shape=None, mask_origin=None):
         self.shape = tuple(None if d is None else int(d) for d in shape)
@@ -139,12 +145,9 @@ class KerasTensor:
 
     __hash__ = object.__hash__
 
-    def _no_ops(self, *_):
-        raise TypeError("Arithmetic on Functional-API tensors is not recorded as a layer. Wrap it in a layer, e.g. "
-                        "layers.Lambda(lambda t: ...) or layers.Add(), so the model can be saved and drawn.")
-
-    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = __truediv__ = __matmul__ = _no_ops
-    __getitem__ = _no_ops
+    def __iter__(self):  # without this, Python would iterate by indexing: op nodes without end
+        raise TypeError(f"A Functional-API tensor of shape {self.shape} cannot be iterated; index it (x[:, 0]) or "
+                        f"use ops.unstack inside a layer.")
 
 
 class Node:

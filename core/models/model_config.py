@@ -160,10 +160,20 @@ def _structure_refs(structure, maps, offset_models: bool):
 
 def functional_config(model) -> dict:
     """The Keras 3 config of a Functional model: layers with their inbound nodes, input and output references."""
+    from core.models import op_nodes
+    from core.models.op_layer import OpLayer
+
     maps = _node_index_maps(model)
     own = {id(n) for n in model._nodes_in_order}
     layers = []
     for layer in model._graph_layers:
+        if isinstance(layer, OpLayer):  # Keras 3's operation node: one call, its arguments in the node
+            calls = [n for n in layer._inbound_nodes if id(n) in own]
+            if len(calls) != 1:
+                raise ConfigError(f"Model '{model.name}': op node '{layer.name}' is called {len(calls)} times; "
+                                  f"Keras holds an op node for exactly one call.")
+            layers.append(op_nodes.keras3_entry(layer, calls[0], lambda v: _serialize_call_value(v, maps)))
+            continue
         entry = serialize_layer(layer)
         entry["name"] = layer.name
         nodes = []
@@ -379,21 +389,48 @@ class _GraphReader:
         layer = self.layers.get(name)
         return _ref_offset(layer, keras3) if layer is not None else 0
 
+    def _revive_keras3(self, x, where: str):
+        if _is_keras_tensor_ref(x):
+            hist = (x.get("config") or {}).get("keras_history")
+            return self.tensor(hist, where)
+        if isinstance(x, list):
+            return [self._revive_keras3(v, where) for v in x]
+        if isinstance(x, dict):
+            return {k: self._revive_keras3(v, where) for k, v in x.items()}
+        return x
+
+    def op_call(self, entry: dict, node):
+        """(OpLayer, its inputs) for the node of an op entry (Keras 3 operation, tf.keras 2 TFOpLambda)."""
+        from core.models import op_nodes
+
+        where = f"Model '{self.model_name}'"
+        if isinstance(node, dict):  # Keras 3
+            args = self._revive_keras3(list(node.get("args", [])), where)
+            kwargs = self._revive_keras3(dict(node.get("kwargs") or {}), where)
+            return op_nodes.layer_from_keras3(entry, args, kwargs, where)
+        try:
+            first_refs, kwargs = op_nodes.tf_keras2_node_parts(node)
+        except GraphError as exc:
+            raise GraphError(f"{where}: op node '{entry.get('name')}' has a {exc}.") from None
+
+        def revive_first(ref):
+            if isinstance(ref, list) and ref and ref[0] == op_nodes.TF_CONSTANT:
+                return ref[2]
+            if isinstance(ref, list) and len(ref) == 3 and isinstance(ref[0], str):
+                return self.tensor(ref, where, node_offset=self.offset(ref[0]))
+            return [revive_first(r) for r in ref]
+
+        if not isinstance(kwargs, dict):
+            raise GraphError(f"{where}: op node '{entry.get('name')}' has call arguments {kwargs!r} that are not a "
+                             f"dict.")
+        return op_nodes.layer_from_tf_keras2(entry, revive_first(first_refs), self._keras2_kwargs(kwargs, where),
+                                             where)
+
     def node_call(self, layer: Layer, node) -> tuple[tuple, dict]:
         where = f"an inbound node of layer '{layer.name}'"
         if isinstance(node, dict):  # Keras 3
-            def revive(x):
-                if _is_keras_tensor_ref(x):
-                    hist = (x.get("config") or {}).get("keras_history")
-                    return self.tensor(hist, where)
-                if isinstance(x, list):
-                    return [revive(v) for v in x]
-                if isinstance(x, dict):
-                    return {k: revive(v) for k, v in x.items()}
-                return x
-
-            args = revive(list(node.get("args", [])))
-            kwargs = revive(dict(node.get("kwargs") or {}))
+            args = self._revive_keras3(list(node.get("args", [])), where)
+            kwargs = self._revive_keras3(dict(node.get("kwargs") or {}), where)
         elif isinstance(node, list):  # tf.keras 2: [[name, node_index, tensor_index, kwargs], ...]
             tensors, kwargs = [], {}
             for item in node:
@@ -443,6 +480,13 @@ class _NotYet(Exception):
     """A node refers to a layer call that has not been replayed yet."""
 
 
+class _PendingOp:
+    """An op entry whose layer is made when its node is replayed: its arguments are in the node."""
+
+    def __init__(self, entry: dict):
+        self.entry = entry
+
+
 def _call_params(layer: Layer) -> set[str]:
     try:
         return set(inspect.signature(layer.call).parameters)
@@ -464,6 +508,7 @@ def _call_layer(model_name: str, layer: Layer, args, kwargs):
 
 def functional_from_config(config: dict, custom_objects=None, cls=None):
     """Rebuild a Functional model: make every layer, then replay the layer calls until all nodes are done."""
+    from core.models import op_nodes
     from core.models.functional import Functional
 
     cls = cls or Functional
@@ -485,9 +530,16 @@ def functional_from_config(config: dict, custom_objects=None, cls=None):
         if not isinstance(entry, dict):
             raise ConfigError(f"Functional config of '{model_name}': each layer must be a dict, got "
                               f"{type(entry).__name__}.")
-        layer_entry = {k: v for k, v in entry.items() if k not in ("inbound_nodes",)}
-        layer = deserialize_layer(layer_entry, custom_objects=custom_objects)
-        name = entry.get("name") or layer.name
+        if op_nodes.is_op_entry(entry):
+            layer = _PendingOp(entry)
+            name = entry.get("name") or (entry.get("config") or {}).get("name")
+            if not isinstance(entry.get("inbound_nodes"), list) or len(entry["inbound_nodes"]) != 1:
+                raise GraphError(f"Model '{model_name}': op node '{name}' ({entry.get('class_name')}) must have "
+                                 f"exactly one inbound node (one call), as Keras writes it.")
+        else:
+            layer_entry = {k: v for k, v in entry.items() if k not in ("inbound_nodes",)}
+            layer = deserialize_layer(layer_entry, custom_objects=custom_objects)
+            name = entry.get("name") or layer.name
         if name in layers:
             raise GraphError(f"Model '{model_name}': layer name '{name}' appears more than once.")
         layers[name] = layer
@@ -504,7 +556,11 @@ def functional_from_config(config: dict, custom_objects=None, cls=None):
             queue = pending[name]
             while queue:
                 try:
-                    args, kwargs = reader.node_call(layers[name], queue[0])
+                    if isinstance(layers[name], _PendingOp):
+                        layers[name], inputs = reader.op_call(layers[name].entry, queue[0])
+                        args, kwargs = (inputs,), {}
+                    else:
+                        args, kwargs = reader.node_call(layers[name], queue[0])
                 except _NotYet:
                     break
                 out = _call_layer(model_name, layers[name], args, kwargs)

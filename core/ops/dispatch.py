@@ -120,12 +120,24 @@ def evaluate(g: GraphBuilder, out, feeds: dict[str, np.ndarray]):
     return _structure_map(back, out)
 
 
+def _is_keras_tensor(x) -> bool:
+    from core.layers.base import KerasTensor
+
+    return isinstance(x, KerasTensor)
+
+
 def op(fn):
-    """Decorate an op so it runs eagerly when no argument is symbolic and no graph is being recorded."""
+    """Decorate an op so it runs eagerly when no argument is symbolic and no graph is being recorded, and becomes a
+    node of the Functional model when an argument is a Functional-API tensor (as `keras.ops` on a KerasTensor)."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        if current_graph() is None and not any(isinstance(a, SymbolicTensor) for a in _walk(list(args) + list(kwargs.values()))):
+        flat = list(_walk(list(args) + list(kwargs.values())))
+        if any(_is_keras_tensor(a) for a in flat):
+            from core.models.op_layer import call_on_keras_tensors
+
+            return call_on_keras_tensors(fn.__name__, wrapper, args, kwargs)
+        if current_graph() is None and not any(isinstance(a, SymbolicTensor) for a in flat):
             return run_eagerly(fn, args, kwargs)
         return fn(*args, **kwargs)
 

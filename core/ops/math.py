@@ -9,17 +9,33 @@ from core.graph import SymbolicTensor
 from core.ops.dispatch import broadcast_shapes, graph_of, norm_axis, op, result_dtype
 
 
+def _weak_dtype(tensor_dtype: str, scalar) -> str:
+    """The dtype of `tensor op scalar` for a Python number, as Keras 3 promotes "weak" Python scalars: the tensor's
+    own, except that a float with an integer or bool tensor gives float32 (`tokens > 0.5`, `tokens + 0.5`) and an int
+    with a bool tensor gives int32."""
+    if isinstance(scalar, (float, np.floating)) and not tensor_dtype.startswith("float"):
+        return "float32"
+    if isinstance(scalar, (int, np.integer)) and not isinstance(scalar, (bool, np.bool_)) and tensor_dtype == "bool":
+        return "int32"
+    return tensor_dtype
+
+
 def _operands(a, b):
-    """Both operands as tensors of one graph and one dtype; Python numbers take the tensor's dtype."""
+    """Both operands as tensors of one graph and one dtype; Python numbers take the tensor's dtype (see
+    `_weak_dtype` for where Keras promotes instead)."""
     g = graph_of(a, b)
     a_sym = isinstance(a, SymbolicTensor) or hasattr(a, "_nw_variable")
     b_sym = isinstance(b, SymbolicTensor) or hasattr(b, "_nw_variable")
     if a_sym and not b_sym:
         ta = g.as_tensor(a)
-        tb = g.as_tensor(b, ta.dtype)
+        dt = _weak_dtype(ta.dtype, b)
+        ta = cast(ta, dt) if dt != ta.dtype else ta
+        tb = g.as_tensor(b, dt)
     elif b_sym and not a_sym:
         tb = g.as_tensor(b)
-        ta = g.as_tensor(a, tb.dtype)
+        dt = _weak_dtype(tb.dtype, a)
+        tb = cast(tb, dt) if dt != tb.dtype else tb
+        ta = g.as_tensor(a, dt)
     else:
         ta, tb = g.as_tensor(a), g.as_tensor(b)
     if ta.dtype != tb.dtype:
@@ -34,9 +50,15 @@ def _binary(onnx_op, a, b, out_dtype=None):
     return g.emit(onnx_op, [ta, tb], {}, [(out_dtype or ta.dtype, shape)])[0]
 
 
+# Elementwise ops that keras.ops computes in float32 on integer and bool tensors (ONNX has only float kernels).
+_FLOAT_RESULT = {"Exp", "Log", "Sqrt", "Tanh", "Sin", "Cos", "Floor", "Ceil", "Reciprocal"}
+
+
 def _unary(onnx_op, x, attrs=None, out_dtype=None):
     g = graph_of(x)
     t = g.as_tensor(x)
+    if onnx_op in _FLOAT_RESULT and not t.dtype.startswith("float"):
+        t = cast(t, "float32")
     return g.emit(onnx_op, [t], attrs or {}, [(out_dtype or t.dtype, t.shape)])[0]
 
 
@@ -48,6 +70,16 @@ def subtract(a, b): return _binary("Sub", a, b)
 def multiply(a, b): return _binary("Mul", a, b)
 @op
 def divide(a, b): return _binary("Div", a, b)
+
+
+@op
+def true_divide(a, b):
+    """Keras's divide (and `/` on its tensors): integers divide as float32. `divide` keeps ONNX's integer division,
+    which the engine's own shape arithmetic relies on."""
+    g, ta, tb = _operands(a, b)
+    if not ta.dtype.startswith("float"):
+        ta, tb = cast(ta, "float32"), cast(tb, "float32")
+    return _binary("Div", ta, tb)
 @op
 def power(a, b): return _binary("Pow", a, b)
 @op
@@ -205,12 +237,24 @@ def _reduce(onnx_op, x, axis, keepdims):
 
 @op
 def sum(x, axis=None, keepdims=False):  # noqa: A001 - Keras's name
-    return _reduce("ReduceSum", x, axis, keepdims)
+    return _reduce("ReduceSum", _counts(x), axis, keepdims)
+
+
+def _counts(x):
+    """Keras sums and multiplies bools as int32 (`ops.sum(tokens != 0, axis=1)` counts)."""
+    t = graph_of(x).as_tensor(x)
+    return cast(t, "int32") if t.dtype == "bool" else t
 
 
 @op
 def mean(x, axis=None, keepdims=False):
-    return _reduce("ReduceMean", x, axis, keepdims)
+    return _reduce("ReduceMean", _float(x), axis, keepdims)
+
+
+def _float(x):
+    """Keras averages integers and bools as float32."""
+    t = graph_of(x).as_tensor(x)
+    return t if t.dtype.startswith("float") else cast(t, "float32")
 
 
 @op
@@ -225,12 +269,12 @@ def min(x, axis=None, keepdims=False):  # noqa: A001 - Keras's name
 
 @op
 def prod(x, axis=None, keepdims=False):
-    return _reduce("ReduceProd", x, axis, keepdims)
+    return _reduce("ReduceProd", _counts(x), axis, keepdims)
 
 
 @op
 def logsumexp(x, axis=None, keepdims=False):
-    return _reduce("ReduceLogSumExp", x, axis, keepdims)
+    return _reduce("ReduceLogSumExp", _float(x), axis, keepdims)
 
 
 @op

@@ -616,6 +616,22 @@ def _reduce_max(g, node, xs, ys, dys):
     return [ops.multiply(hit, ops.divide(dy, n))] + [None] * (len(xs) - 1)
 
 
+@register_gradient("ReduceProd")
+def _reduce_prod(g, node, xs, ys, dys):
+    """d prod / d x_i is the product of the other elements. Written without dividing by x_i where that is zero: with
+    no zero in the reduced group it is prod / x_i; with one zero, the product of the rest at the zero and 0
+    elsewhere; with more, 0 everywhere."""
+    x = xs[0]
+    dy, axes = _expand_reduced(g, node, x, dys[0])
+    zero = ops.equal(x, 0.0)
+    safe = ops.where(zero, 1.0, x)
+    rest = ops.prod(safe, axis=axes, keepdims=True)  # the product of the nonzero elements
+    zeros = ops.sum(ops.cast(zero, x.dtype), axis=axes, keepdims=True)
+    others = ops.where(ops.equal(zeros, 0.0), ops.divide(rest, safe),
+                       ops.where(ops.logical_and(ops.equal(zeros, 1.0), zero), rest, 0.0))
+    return [ops.multiply(dy, others)] + [None] * (len(xs) - 1)
+
+
 @register_gradient("ReduceLogSumExp")
 def _reduce_lse(g, node, xs, ys, dys):
     x = xs[0]

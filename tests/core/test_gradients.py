@@ -360,6 +360,14 @@ def test_variadic_sum_mean_flatten_and_sum_square():
     _check(sum_square, [r(3, 4)])
 
 
+def test_reduce_prod_with_and_without_zeros():
+    x = r(3, 4, 2)
+    x[1, 2, 0] = 0.0  # one zero in a group: only that element gets a gradient
+    x[2, 0, 1] = x[2, 3, 1] = 0.0  # two zeros in a group: none does
+    _check(lambda a: ops.prod(a, axis=1), [x])
+    _check(lambda a: ops.prod(a, axis=(0, 2), keepdims=True), [x])
+
+
 def test_split():
     def fn(x):
         g = x.graph
