@@ -22,6 +22,7 @@ SMOOTHING = 0.6  # weight of the previous smoothed value (TensorBoard's default)
 RUN_COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
 PLOTS_PER_ROW = 3
 REDRAW_MS = 250
+MARKED_EPOCHS = 40
 
 
 def smooth(values) -> np.ndarray:
@@ -238,8 +239,9 @@ class CurvesPanel(QWidget):
     def _redraw(self, curves: _RunCurves) -> None:
         for key, values in curves.epoch_logs.items():
             n = min(len(values), len(curves.epoch_x))
-            self._item(curves, quantity(key), key, "epoch").setData(np.asarray(curves.epoch_x[:n]),
-                                                                     np.asarray(values[:n], dtype=float))
+            item = self._item(curves, quantity(key), key, "epoch")
+            item.setData(np.asarray(curves.epoch_x[:n]), np.asarray(values[:n], dtype=float))
+            item.setSymbol("o" if n <= MARKED_EPOCHS else None)  # past that, markers only crowd the line
         self._fit_learning_rate_axis()
         show = self.show_batches.isChecked()
         for key, values in curves.batch_logs.items():

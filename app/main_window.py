@@ -228,7 +228,7 @@ class MainWindow(QMainWindow):
             dock.hide()  # until they join the Curves tab (showEvent); side by side they would widen the window
         self._bottom_tabbed = False  # Curves and Evaluation are tabbed once the window shows (see showEvent)
         self.resizeDocks([self.palette_dock, self.inspector_dock], [200, 380], Qt.Horizontal)
-        self.resizeDocks([self.summary_dock, self.curves_dock], [230, 230], Qt.Vertical)
+        self.resizeDocks([self.summary_dock, self.curves_dock], [300, 300], Qt.Vertical)
         self.resizeDocks([self.summary_dock, self.curves_dock], [560, 940], Qt.Horizontal)
 
         self.palette.layerActivated.connect(self.add_layer_at_centre)

@@ -64,7 +64,11 @@ class TrainingPanel(QWidget):
         self.optimizer_args = QGroupBox("Optimizer arguments")
         self.optimizer_args.setCheckable(True)
         self.optimizer_args.setChecked(False)
-        self.optimizer_args_form = QFormLayout(self.optimizer_args)
+        self.optimizer_args_body = QWidget()  # shown only while the arguments are in use
+        self.optimizer_args_form = QFormLayout(self.optimizer_args_body)
+        QVBoxLayout(self.optimizer_args).addWidget(self.optimizer_args_body)
+        self.optimizer_args.toggled.connect(self.optimizer_args_body.setVisible)
+        self.optimizer_args_body.setVisible(False)
         self.loss_form = QFormLayout()
         self.loss_boxes: list[QComboBox] = []
         self.metrics = QLineEdit()
