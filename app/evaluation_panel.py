@@ -84,8 +84,10 @@ class EvaluationPanel(QWidget):
         ll = QVBoxLayout(left)
         ll.setContentsMargins(0, 0, 0, 0)
         ll.addWidget(self.normalized)
-        ll.addWidget(self.confusion, 3)
-        ll.addWidget(self.per_class, 2)
+        ll.addWidget(self.confusion, 1)
+        ll.addWidget(self.per_class, 1)
+        for table in (self.confusion, self.per_class, self.predictions):
+            table.setMinimumHeight(60)
         right = QSplitter(Qt.Vertical)
         right.addWidget(self.predictions)
         right.addWidget(self.sample)

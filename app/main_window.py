@@ -222,7 +222,8 @@ class MainWindow(QMainWindow):
         self.splitDockWidget(self.summary_dock, self.curves_dock, Qt.Horizontal)
         self.summary.setMinimumWidth(240)  # side by side, their natural minimums would make the window 1,026 px wide
         self.curves.setMinimumWidth(420)
-        self.evaluation_dock = self._dock("Evaluation", self.evaluation, Qt.BottomDockWidgetArea, scroll=True)
+        self.evaluation_dock = self._dock("Evaluation", self.evaluation, Qt.BottomDockWidgetArea)
+        self.evaluation.setMinimumHeight(160)  # its tables scroll; their natural minimum would set the window's
         self.runs_dock = self._dock("Runs", self.runs_panel, Qt.BottomDockWidgetArea)
         for dock in (self.evaluation_dock, self.runs_dock):
             dock.hide()  # until they join the Curves tab (showEvent); side by side they would widen the window
