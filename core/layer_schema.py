@@ -44,13 +44,14 @@ _UNIT_INTERVAL = {"rate", "dropout", "recurrent_dropout", "momentum"}
 _POSITIVE_INT = {"units", "filters", "input_dim", "output_dim", "n", "depth_multiplier", "groups"}
 
 # Palette groups by the module a layer lives in; anything from elsewhere (user code) is Custom.
-GROUP_ORDER = ["Inputs", "Core", "Recurrent", "Convolution", "Pooling", "Merging", "Normalization", "Regularization",
-               "Reshaping", "Wrappers", "Custom"]
+GROUP_ORDER = ["Inputs", "Core", "Activations", "Attention", "Recurrent", "Convolution", "Pooling", "Merging",
+               "Normalization", "Regularization", "Reshaping", "Wrappers", "Custom"]
 _MODULE_GROUPS = {"core.layers.base": "Inputs", "core.layers.core": "Core", "core.layers.recurrent": "Recurrent",
                   "core.layers.convolutional": "Convolution", "core.layers.pooling": "Pooling",
                   "core.layers.merging": "Merging", "core.layers.normalization": "Normalization",
                   "core.layers.regularization": "Regularization", "core.layers.reshaping": "Reshaping",
-                  "core.layers.wrappers": "Wrappers"}
+                  "core.layers.wrappers": "Wrappers", "core.layers.activation": "Activations",
+                  "core.layers.attention": "Attention"}
 _GROUP_OVERRIDES = {"Masking": "Inputs", "Embedding": "Core"}
 
 # Keras's own words for arguments many layers share, for fields whose layer docstring does not describe them.

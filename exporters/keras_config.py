@@ -140,6 +140,11 @@ def _to_keras3(entry: dict) -> dict:
     that Sequential and Functional configs carry holds the input shape)."""
     entry = dict(entry)
     cfg = entry.get("config")
+    if entry.get("class_name") == "ThresholdedReLU" and isinstance(cfg, dict):
+        # Keras 3 dropped the class; its ReLU(threshold=theta) computes the same `x if x > theta else 0`.
+        entry["class_name"] = "ReLU"
+        cfg = {k: v for k, v in cfg.items() if k != "theta"}
+        cfg.update({"max_value": None, "negative_slope": 0.0, "threshold": entry["config"].get("theta", 1.0)})
     if isinstance(cfg, dict):
         cfg = dict(cfg)
         if entry.get("class_name") != "InputLayer":
@@ -166,6 +171,8 @@ def _to_tf_keras2(entry: dict) -> dict:
         entry["registered_name"] = None
     if cls == "InputLayer" and isinstance(cfg, dict) and "batch_shape" in cfg:
         cfg["batch_input_shape"] = cfg.pop("batch_shape")
+    if cls == "LeakyReLU" and isinstance(cfg, dict) and "negative_slope" in cfg:
+        cfg["alpha"] = cfg.pop("negative_slope")  # tf.keras 2's name for the slope
     if isinstance(cfg, dict):
         _drop_for_tf_keras2(cls, cfg)
         if isinstance(cfg.get("dtype"), dict):
