@@ -200,26 +200,31 @@ class Softmax(Layer):
                               "masking is.")
 
     def call(self, inputs, mask=None):
-        x = inputs
-        if mask is not None:
-            mask = _broadcastable_mask(self, mask, x)
-            x = ops.where(mask, x, _MASKED_SCORE)
-        axes = self.axis if isinstance(self.axis, list) else [self.axis]
-        for a in axes:
-            if not -x.ndim <= a < x.ndim:
-                raise ShapeError(f"Softmax '{self.name}': axis {a} is out of range for inputs of shape {x.shape}.")
-        if len(axes) > 1:
-            out = ops.exp(ops.subtract(x, ops.logsumexp(x, axis=axes, keepdims=True)))
-        else:
-            out = ops.softmax(x, axis=axes[0])
-        if mask is not None:
-            out = ops.where(mask, out, 0.0)
-        return out
+        return masked_softmax(self, inputs, mask, self.axis)
 
     def get_config(self):
         config = super().get_config()
         config["axis"] = self.axis
         return config
+
+
+def masked_softmax(layer, x, mask, axis):
+    """Keras 3's Softmax layer: masked scores count as -1e9 and give 0; a list of axes normalizes over all of them."""
+    if mask is not None:
+        mask = _broadcastable_mask(layer, mask, x)
+        x = ops.where(mask, x, _MASKED_SCORE)
+    axes = axis if isinstance(axis, (list, tuple)) else [axis]
+    for a in axes:
+        if not -x.ndim <= a < x.ndim:
+            raise ShapeError(f"{type(layer).__name__} '{layer.name}': axis {a} is out of range for inputs of shape "
+                             f"{x.shape}.")
+    if len(axes) > 1:
+        out = ops.exp(ops.subtract(x, ops.logsumexp(x, axis=list(axes), keepdims=True)))
+    else:
+        out = ops.softmax(x, axis=axes[0])
+    if mask is not None:
+        out = ops.where(mask, out, 0.0)
+    return out
 
 
 def _broadcastable_mask(layer, mask, x):

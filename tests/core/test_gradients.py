@@ -376,5 +376,6 @@ def test_every_rule_is_exercised_here():
               "MatMul", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Expand", "Transpose", "Concat", "Split",
               "Slice", "Gather", "Tile", "Pad", "ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin",
               "ReduceLogSumExp", "ReduceSumSquare", "Scan", "Conv", "MaxPool", "AveragePool",
-              "ConvTranspose"}  # (ConvTranspose's own checks: tests/core/test_conv_gradients.py)
+              "ConvTranspose",  # (ConvTranspose's own checks: tests/core/test_conv_gradients.py)
+              "Einsum"}  # (its checks: tests/core/test_einsum.py)
     assert set(RULES) == tested
