@@ -22,7 +22,11 @@ _HIDDEN = {"name", "dtype", "weights", "input_shape", "batch_input_shape", "batc
            "input_length", "autocast", "lora_rank", "lora_alpha", "seed_generator", "ragged", "sparse",
            "input_tensor", "optional", "batch_shape", "module", "registered_name",
            # accepted for compatibility with Keras files, but with nothing to choose here
-           "time_major", "use_cudnn", "implementation", "unroll", "stateful"}
+           "time_major", "use_cudnn", "implementation", "unroll", "stateful",
+           # tf.keras 2's spellings and records (LeakyReLU alpha, MultiHeadAttention's built shapes), a kernel
+           # choice (flash_attention) and options only their "off" value of which is supported
+           "alpha_", "query_shape", "key_shape", "value_shape", "flash_attention", "softmax_robust_masking",
+           "robust_masking", "causal", "gptq_unpacked_column_size", "quantization_config"}
 
 # Values for required arguments (no default in `__init__`) so a layer dropped from the palette builds at once.
 PALETTE_DEFAULTS: dict[str, Any] = {
@@ -100,6 +104,9 @@ COMMON_DOCS = {
 
 MERGE_CLASSES = {"Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate", "Dot"}
 _TWO_INPUT_MERGES = {"Subtract", "Dot"}
+# Layers called on a list [query, value] or [query, value, key]: drawn like merges, with named ports.
+ATTENTION_PORTS = {"Attention": ("query", "value", "key"), "AdditiveAttention": ("query", "value", "key"),
+                   "MultiHeadAttention": ("query", "value", "key")}
 
 
 @dataclass(frozen=True)
@@ -305,10 +312,13 @@ def is_merge(class_name: str) -> bool:
         cls = layer_class(class_name)
     except Exception:
         return class_name in MERGE_CLASSES
-    return class_name in MERGE_CLASSES or any(k.__name__ in ("Merge", "_Merge") for k in cls.__mro__[1:])
+    return class_name in MERGE_CLASSES or class_name in ATTENTION_PORTS or \
+        any(k.__name__ in ("Merge", "_Merge") for k in cls.__mro__[1:])
 
 
 def max_merge_inputs(class_name: str) -> int | None:
+    if class_name in ATTENTION_PORTS:
+        return len(ATTENTION_PORTS[class_name])
     return 2 if class_name in _TWO_INPUT_MERGES else None
 
 
@@ -350,7 +360,8 @@ def input_ports(class_name: str, config: dict, connected: int = 0) -> list[PortS
         cap = max_merge_inputs(class_name)
         if cap:
             n = min(n, cap)
-        return [PortSpec(f"input {i}", "tensor") for i in range(n)]
+        names = ATTENTION_PORTS.get(class_name) or [f"input {i}" for i in range(n)]
+        return [PortSpec(names[i], "tensor") for i in range(n)]
     ports = [PortSpec("input", "tensor")]
     n_states = state_count(class_name, config)
     ports += [PortSpec(f"initial_state {i}", "state") for i in range(n_states)]

@@ -564,9 +564,13 @@ class MultiHeadAttention(Layer):
         self._check_built_for("query", query, self.query_dense)
         self._check_built_for("value", value, self.value_dense)
         self._check_built_for("key", key, self.key_dense)
+        if query_mask is not None:
+            raise ConfigError(f"MultiHeadAttention '{self.name}': Keras 3 ignores a query_mask argument (it reads "
+                              f"only the mask that travels with the query), so it is refused here rather than "
+                              f"ignored. Mask the query (Masking, Embedding(mask_zero=True)) or pass attention_mask.")
         if mask is not None:  # the masks that travel with the inputs (Keras passes them as query_mask, ...)
             mask = list(mask) + [None] * (3 - len(mask))
-            query_mask = query_mask if query_mask is not None else mask[0]
+            query_mask = mask[0]
             value_mask = value_mask if value_mask is not None else mask[1]
             key_mask = key_mask if key_mask is not None else (mask[2] if len(inputs) > 2 else None)
         for which, m, t in (("query", query_mask, query), ("value", value_mask, value), ("key", key_mask, key)):
@@ -584,7 +588,15 @@ class MultiHeadAttention(Layer):
             # The mask (batch, query steps..., value steps...) gets the heads' axis.
             for _ in range(scores.ndim - keep.ndim):
                 keep = ops.expand_dims(keep, -len(self._attn_axes) * 2 - 1)
-        scores = masked_softmax(self, scores, keep, self._norm_axes)
+        if self.dropout == 0 and not return_attention_scores and q.ndim == 4:
+            # Keras 3 takes its fused dot_product_attention here, which fills masked scores with -0.7 * the
+            # largest float and does not zero them after the softmax: a fully masked query step (padding) gets
+            # the plain average of the values rather than 0. Computed the same way so both agree everywhere.
+            if keep is not None:
+                scores = ops.where(keep, scores, float(np.finfo(np.float32).max) * -0.7)
+            scores = ops.softmax(scores, axis=-1)
+        else:
+            scores = masked_softmax(self, scores, keep, self._norm_axes)
         weights = ops.dropout(scores, self.dropout, seed=self.seed) if training and self.dropout > 0 else scores
         out = ops.einsum(self._combine_equation, weights, v)
         if gate is not None:
@@ -618,4 +630,10 @@ class MultiHeadAttention(Layer):
             "bias_constraint": constraints.serialize(self.bias_constraint),
             "seed": self.seed,
         })
+        # tf.keras 2 builds from these when it reads a config (and requires the keys); Keras 3 does not take them,
+        # so exporters.keras_config drops them for Keras 3.
+        shapes = self._build_input_shape if self.built else None
+        for i, key in enumerate(("query_shape", "value_shape", "key_shape")):
+            shape = None if shapes is None else shapes[min(i, len(shapes) - 1)]
+            config[key] = None if shape is None else list(shape)
         return config

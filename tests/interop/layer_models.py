@@ -31,9 +31,53 @@ def _thresholded(lib, generation):
     return lib.Model(x, thr(lib.layers.Dense(4, name="d")(x)), name="thresholded")
 
 
+def _attention(lib, generation):
+    L = lib.layers
+    q, v = lib.Input((4, 6), name="q"), lib.Input((5, 6), name="v")
+    qm, vm = L.Masking(name="q_mask")(q), L.Masking(name="v_mask")(v)
+    a = L.Attention(use_scale=True, name="dot")([qm, vm])
+    b = L.Attention(score_mode="concat", name="concat")([q, v, L.Dense(6, name="k")(v)])
+    c = L.AdditiveAttention(name="additive")([qm, vm])
+    d = L.Attention(name="causal")([q, q], use_causal_mask=True)
+    return lib.Model([q, v], [a, b, c, d], name="attention_layers")
+
+
+def _multi_head(lib, generation):
+    L = lib.layers
+    q, v = lib.Input((4, 6), name="q"), lib.Input((5, 3), name="v")
+    a = L.MultiHeadAttention(2, 3, name="mha")(q, v)
+    b = L.MultiHeadAttention(2, 4, value_dim=2, output_shape=5, name="mha_key")(q, v, L.Dense(4, name="k")(v))
+    c = L.MultiHeadAttention(1, 3, name="causal")(q, q, use_causal_mask=True)
+    e = L.EinsumDense("abc,cde->abde", output_shape=(None, 2, 3), bias_axes="de", name="einsum")(q)
+    return lib.Model([q, v], [a, b, c, e], name="multi_head")
+
+
+def _multi_head_masked(lib, generation):
+    # Masked (padded) query steps: Keras 3 gives them the average of the values; tf.keras 2 a softmax of the raw
+    # scores (a third rule), so this model is checked against Keras 3 only.
+    L = lib.layers
+    q, v = lib.Input((4, 6), name="q"), lib.Input((5, 3), name="v")
+    # (Its output is the model's: a layer after it that takes the mask makes Keras 3 write the mask's computation
+    # as operation nodes, NotEqual and Any, which the reader does not know.)
+    m = L.MultiHeadAttention(2, 3, name="mha")(L.Masking(name="q_mask")(q), L.Masking(name="v_mask")(v))
+    return lib.Model([q, v], m, name="multi_head_masked")
+
+
+def _padded(shape, seed):
+    """Random inputs whose trailing steps are zero in some samples (for Masking), one sample in three unpadded."""
+    x = np.random.default_rng(seed).normal(size=(3,) + tuple(shape)).astype("float32") * 2
+    if len(shape) == 2:
+        x[0, -1] = 0
+        x[1, shape[0] // 2:] = 0
+    return x
+
+
 MODELS = {
     "activations": (_activations, [(6, 4)], BOTH),
     "thresholded": (_thresholded, [(5,)], BOTH),
+    "attention_layers": (_attention, [(4, 6), (5, 6)], BOTH),
+    "multi_head": (_multi_head, [(4, 6), (5, 3)], BOTH),
+    "multi_head_masked": (_multi_head_masked, [(4, 6), (5, 3)], ("keras3",)),
 }
 
 
@@ -42,11 +86,38 @@ def build(lib, generation, name):
 
 
 def inputs_for(name, seed=5):
-    rng = np.random.default_rng(seed)
-    return [rng.normal(size=(3,) + tuple(s)).astype("float32") * 2 for s in MODELS[name][1]]
+    return [_padded(s, seed + i) for i, s in enumerate(MODELS[name][1])]
+
+
+def model_input(name):
+    """What a model of `name` is called on: its one array, or the list of them."""
+    inputs = inputs_for(name)
+    return inputs[0] if len(inputs) == 1 else inputs
 
 
 def randomize(model, seed=9):
     """Random weights (so a zero-initialized weight, e.g. PReLU's alpha, matters); the same values in any Keras."""
     rng = np.random.default_rng(seed)
     model.set_weights([rng.normal(0, 0.5, np.shape(w)).astype("float32") for w in model.get_weights()])
+
+
+def train_both_like_keras(keras, build, x, y, *, optimizer="Adam", learning_rate=0.01, loss="mse", epochs=2,
+                          batch_size=8):
+    """Build `build(lib)` in real Keras and here with Keras's initial weights, fit both the same way, and check
+    Keras's trajectory: history within 1e-4, final weights within 1e-3. Returns (ours, theirs)."""
+    import core
+
+    keras.utils.set_random_seed(0)
+    ref, ours = build(keras), build(core)
+    ours.set_weights(ref.get_weights())
+    ref.compile(optimizer=getattr(keras.optimizers, optimizer)(learning_rate), loss=loss)
+    ours.compile(optimizer=getattr(core.optimizers, optimizer)(learning_rate), loss=loss)
+    kh = ref.fit(x, y, batch_size=batch_size, epochs=epochs, shuffle=False, verbose=0).history
+    oh = ours.fit(x, y, batch_size=batch_size, epochs=epochs, shuffle=False, verbose=0).history
+    np.testing.assert_allclose(oh["loss"], kh["loss"], rtol=1e-4)
+    for var, got, want in zip(ours.weights, ours.get_weights(), ref.get_weights()):
+        # An attention key projection's bias adds the same amount to every score of a query, which the softmax
+        # cancels: its gradient is 0 but for rounding, so it stays near 1e-5 on both sides; compared to that noise.
+        noise = 1e-4 if var.path.endswith("key/bias") else 1e-5
+        np.testing.assert_allclose(got, want, rtol=1e-3, atol=noise, err_msg=var.path)
+    return ours, ref

@@ -24,8 +24,8 @@ import numpy as np  # noqa: E402
 import layer_models  # noqa: E402
 
 
-def _outputs(model, inputs):
-    out = model(inputs[0] if len(inputs) == 1 else inputs, training=False)
+def _outputs(model, name):
+    out = model(layer_models.model_input(name), training=False)
     return [np.asarray(o) for o in (out if isinstance(out, (list, tuple)) else [out])]
 
 
@@ -42,7 +42,7 @@ def main(target, workdir, jobs_path):
             keras.utils.set_random_seed(1)
             model = layer_models.build(keras, target, name)
             layer_models.randomize(model)
-            for i, o in enumerate(_outputs(model, layer_models.inputs_for(name))):
+            for i, o in enumerate(_outputs(model, name)):
                 results[f"theirs__{name}__{i}"] = o
             model.save(os.path.join(workdir, f"{name}_{target}_theirs.h5"))
             if target == "keras3":
@@ -52,7 +52,7 @@ def main(target, workdir, jobs_path):
     for job in json.load(open(jobs_path)):
         try:
             model = keras.models.load_model(job["path"], compile=False)
-            for i, o in enumerate(_outputs(model, layer_models.inputs_for(job["name"]))):
+            for i, o in enumerate(_outputs(model, job["name"])):
                 results[f"ours__{job['id']}__{i}"] = o
         except Exception:  # noqa: BLE001
             results[f"ours__{job['id']}__error"] = np.array(traceback.format_exc())
