@@ -34,6 +34,8 @@ PALETTE_DEFAULTS: dict[str, Any] = {
     "output_dim": 64, "n": 4, "target_shape": [-1], "dims": [2, 1], "shape": [32], "axes": -1, "stddev": 0.1,
     "function": None, "cell": None, "size": 2, "pool_size": 2, "cropping": 1, "padding": 1,
     "layer": {"class_name": "LSTM", "config": {"units": 32}},
+    # attention: two heads of 16; an EinsumDense that acts as a Dense on the last axis of inputs of any rank
+    "num_heads": 2, "key_dim": 16, "equation": "...b,bc->...c", "output_shape": [32],
 }
 
 CHOICES: dict[str, list] = {
@@ -45,7 +47,8 @@ CHOICES: dict[str, list] = {
     "dtype": ["float32", "float64", "int32", "int64", "bool"],
 }
 _UNIT_INTERVAL = {"rate", "dropout", "recurrent_dropout", "momentum"}
-_POSITIVE_INT = {"units", "filters", "input_dim", "output_dim", "n", "depth_multiplier", "groups"}
+_POSITIVE_INT = {"units", "filters", "input_dim", "output_dim", "n", "depth_multiplier", "groups", "num_heads",
+                 "key_dim"}
 
 # Palette groups by the module a layer lives in; anything from elsewhere (user code) is Custom.
 GROUP_ORDER = ["Inputs", "Core", "Activations", "Attention", "Recurrent", "Convolution", "Pooling", "Merging",
