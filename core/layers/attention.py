@@ -462,6 +462,15 @@ class MultiHeadAttention(Layer):
             inputs = [query, value] + ([key] if key is not None else [])
         return super().__call__(inputs, **kwargs)
 
+    @staticmethod
+    def keras_call(args, kwargs):
+        """The recorded call `([query, value(, key)],), kwargs` as Keras writes it: `(query, value), key=...`."""
+        if len(args) == 1 and isinstance(args[0], (list, tuple)):
+            inputs = list(args[0])
+            kwargs = dict(kwargs, key=inputs[2]) if len(inputs) > 2 else dict(kwargs)
+            return tuple(inputs[:2]), kwargs
+        return tuple(args), dict(kwargs)
+
     def _sublayer_kwargs(self) -> dict:
         def fresh(init):  # each projection gets its own initializer object, as in Keras
             return type(init).from_config(init.get_config())

@@ -4,7 +4,8 @@
 
 1. builds every model of `layer_models.MODELS` that this Keras has, with `randomize`d weights, saves it as
    WORKDIR/<name>_<target>_theirs.h5 (and .keras for Keras 3) and records its predictions;
-2. loads each of our files listed in JOBS.json ({"id", "path", "name"}) and predicts.
+2. loads each of our files listed in JOBS.json ({"id", "path", "name"}, and "weights" beside a .py script that
+   rebuilds the model) and predicts.
 Everything lands in WORKDIR/out_<target>.npz: `theirs__<name>__<i>`, `ours__<id>__<i>`, and `...__error` strings.
 """
 
@@ -51,7 +52,12 @@ def main(target, workdir, jobs_path):
             results[f"theirs__{name}__error"] = np.array(traceback.format_exc())
     for job in json.load(open(jobs_path)):
         try:
-            model = keras.models.load_model(job["path"], compile=False)
+            if job["path"].endswith(".py"):  # exporters.python_source: a script that rebuilds the model
+                namespace = {"__name__": "netweaver_export"}
+                exec(compile(open(job["path"]).read(), job["path"], "exec"), namespace)
+                model = namespace["build_model"](weights=job["weights"])
+            else:
+                model = keras.models.load_model(job["path"], compile=False)
             for i, o in enumerate(_outputs(model, job["name"])):
                 results[f"ours__{job['id']}__{i}"] = o
         except Exception:  # noqa: BLE001

@@ -15,8 +15,11 @@ from tests.core.keras_reference import assert_layer_matches_keras, keras3  # noq
 from tests.interop import layer_models
 
 RUNNER = Path(__file__).with_name("layer_models_runner.py")
-KINDS = {"keras3": [".keras", ".h5"], "tf_keras2": [".h5"]}
-FILE_CASES = [(t, n, k) for n, (_, _, gens) in layer_models.MODELS.items() for t in gens for k in KINDS[t]]
+# What we write for each Keras (.py: a Keras script that rebuilds the model, with a weights file) and what it writes.
+OUR_KINDS = {"keras3": [".keras", ".h5", ".py"], "tf_keras2": [".h5", ".py"]}
+THEIR_KINDS = {"keras3": [".keras", ".h5"], "tf_keras2": [".h5"]}
+OUR_CASES = [(t, n, k) for n, (_, _, gens) in layer_models.MODELS.items() for t in gens for k in OUR_KINDS[t]]
+THEIR_CASES = [(t, n, k) for n, (_, _, gens) in layer_models.MODELS.items() for t in gens for k in THEIR_KINDS[t]]
 RNG = np.random.default_rng(4)
 
 
@@ -26,7 +29,9 @@ def keras_files(tmp_path_factory):
     from core import backend
 
     tmp = tmp_path_factory.mktemp("layer_models")
-    ours, jobs = {}, {t: [] for t in KINDS}
+    from exporters.python_source import export_python_source
+
+    ours, jobs = {}, {t: [] for t in OUR_KINDS}
     for name, (_, _, generations) in layer_models.MODELS.items():
         for target in generations:
             backend.clear_session()
@@ -34,10 +39,17 @@ def keras_files(tmp_path_factory):
             layer_models.randomize(model)
             ours[(target, name)] = [np.asarray(o) for o in core.layers.base.flatten(
                 model.predict(layer_models.model_input(name), verbose=0))]
-            for kind in KINDS[target]:
+            for kind in OUR_KINDS[target]:
                 path = tmp / f"{name}_{target}_ours{kind}"
-                model.save(str(path), target=target)
-                jobs[target].append({"id": f"{name}{kind}", "path": str(path), "name": name})
+                job = {"id": f"{name}{kind}", "path": str(path), "name": name}
+                if kind == ".py":
+                    export_python_source(model, path, target=target)
+                    job["weights"] = str(tmp / f"{name}_{target}_ours") + (
+                        ".weights.h5" if target == "keras3" else "_weights.h5")
+                    model.save_weights(job["weights"], target=target)
+                else:
+                    model.save(str(path), target=target)
+                jobs[target].append(job)
     procs = {}
     for target, target_jobs in jobs.items():
         (tmp / f"jobs_{target}.json").write_text(json.dumps(target_jobs))
@@ -52,7 +64,7 @@ def keras_files(tmp_path_factory):
     return ours, theirs, tmp
 
 
-@pytest.mark.parametrize("target,name,kind", FILE_CASES, ids=[f"{t}-{n}-{k}" for t, n, k in FILE_CASES])
+@pytest.mark.parametrize("target,name,kind", OUR_CASES, ids=[f"{t}-{n}-{k}" for t, n, k in OUR_CASES])
 def test_our_file_loads_in_real_keras_and_predicts_the_same(keras_files, target, name, kind):
     ours, theirs, _ = keras_files
     results = theirs[target]
@@ -61,7 +73,7 @@ def test_our_file_loads_in_real_keras_and_predicts_the_same(keras_files, target,
         np.testing.assert_allclose(results[f"ours__{name}{kind}__{i}"], mine, atol=1e-5, rtol=0)
 
 
-@pytest.mark.parametrize("target,name,kind", FILE_CASES, ids=[f"{t}-{n}-{k}" for t, n, k in FILE_CASES])
+@pytest.mark.parametrize("target,name,kind", THEIR_CASES, ids=[f"{t}-{n}-{k}" for t, n, k in THEIR_CASES])
 def test_file_made_by_real_keras_loads_here(keras_files, target, name, kind):
     from core.models import load_model
 
