@@ -32,7 +32,7 @@ _HIDDEN = {"name", "dtype", "weights", "input_shape", "batch_input_shape", "batc
 PALETTE_DEFAULTS: dict[str, Any] = {
     "units": 32, "filters": 32, "kernel_size": 3, "rate": 0.5, "activation": "relu", "input_dim": 1000,
     "output_dim": 64, "n": 4, "target_shape": [-1], "dims": [2, 1], "shape": [32], "axes": -1, "stddev": 0.1,
-    "function": None, "cell": None, "size": 2, "pool_size": 2, "cropping": 1, "padding": 1,
+    "function": None, "cell": {"class_name": "LSTMCell", "config": {"units": 32}}, "size": 2, "pool_size": 2, "cropping": 1, "padding": 1,
     "layer": {"class_name": "LSTM", "config": {"units": 32}},
     # attention: two heads of 16; an EinsumDense that acts as a Dense on the last axis of inputs of any rank
     "num_heads": 2, "key_dim": 16, "equation": "...b,bc->...c", "output_shape": [32],
@@ -58,7 +58,7 @@ _MODULE_GROUPS = {"core.layers.base": "Inputs", "core.layers.core": "Core", "cor
                   "core.layers.merging": "Merging", "core.layers.normalization": "Normalization",
                   "core.layers.regularization": "Regularization", "core.layers.reshaping": "Reshaping",
                   "core.layers.wrappers": "Wrappers", "core.layers.activation": "Activations",
-                  "core.layers.attention": "Attention"}
+                  "core.layers.attention": "Attention", "core.layers.rnn_cells": "Recurrent"}
 _GROUP_OVERRIDES = {"Masking": "Inputs", "Embedding": "Core"}
 
 # Keras's own words for arguments many layers share, for fields whose layer docstring does not describe them.
@@ -291,7 +291,7 @@ def palette() -> dict[str, list[str]]:
     for cls_name, cls in sorted(candidates.items()):
         if not isinstance(cls, type) or not issubclass(cls, Layer) or issubclass(cls, Model) or cls is Layer:
             continue
-        if cls_name.startswith("_") or cls_name.endswith("Cell") or inspect.isabstract(cls):
+        if cls_name.startswith("_") or cls_name.endswith(("Cell", "Cells")) or inspect.isabstract(cls):
             continue
         if not _creatable(cls_name):
             continue
@@ -350,8 +350,30 @@ def state_count(class_name: str, config: dict) -> int:
     rec = _recurrent_config(class_name, config)
     if rec is None:
         return 0
+    if rec[0] == "RNN":
+        return _cell_state_count(rec[1].get("cell"))
     per_direction = 2 if "LSTM" in rec[0] else 1
     return per_direction * (2 if class_name == "Bidirectional" else 1)
+
+
+def _cell_state_count(cell) -> int:
+    """How many states a generic RNN's cell has (a custom cell is asked through its state_size)."""
+    if isinstance(cell, list):
+        return sum(_cell_state_count(c) for c in cell)
+    if not isinstance(cell, dict):
+        return 1
+    name, config = cell.get("class_name"), cell.get("config") or {}
+    if name == "StackedRNNCells":
+        return _cell_state_count(config.get("cells") or [])
+    if name in ("LSTMCell", "GRUCell", "SimpleRNNCell"):
+        return 2 if name == "LSTMCell" else 1
+    try:
+        from core.layers.base import flatten
+        from core.models.model_config import deserialize_layer
+
+        return len(flatten([deserialize_layer(cell).state_size]))
+    except Exception:  # an unknown or broken cell: its layer's trace reports why
+        return 1
 
 
 def input_ports(class_name: str, config: dict, connected: int = 0) -> list[PortSpec]:
@@ -376,6 +398,9 @@ def output_ports(class_name: str, config: dict) -> list[PortSpec]:
     rec = _recurrent_config(class_name, config)
     if rec is not None and rec[1].get("return_state"):
         names = ["h", "c"] if "LSTM" in rec[0] else ["h"]
+        if rec[0] == "RNN":
+            n = _cell_state_count(rec[1].get("cell"))
+            names = ["h", "c"] if n == 2 and "LSTM" in str(rec[1].get("cell")) else [str(i) for i in range(n)]
         if class_name == "Bidirectional":
             names = [f"forward {n}" for n in names] + [f"backward {n}" for n in names]
         ports += [PortSpec(f"state {n}", "state") for n in names]

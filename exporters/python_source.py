@@ -50,6 +50,8 @@ def _literal(value, indent: str) -> str:
             return f"keras.{kind}.{value['class_name']}({args})"
         if "layers" in module:
             return _constructor(value["class_name"], value["config"], indent)
+    if isinstance(value, list) and any(isinstance(v, dict) for v in value):  # StackedRNNCells' cells
+        return "[" + ", ".join(_literal(v, indent) for v in value) + "]"
     if isinstance(value, float) and value != value:
         return 'float("nan")'
     return repr(value)

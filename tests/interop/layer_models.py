@@ -63,6 +63,20 @@ def _multi_head_masked(lib, generation):
     return lib.Model([q, v], m, name="multi_head_masked")
 
 
+def _rnn_cells(lib, generation):
+    L = lib.layers
+    x = lib.Input((5, 4), name="x")
+    h = L.RNN(L.LSTMCell(6, name="lstm_cell"), return_sequences=True, name="lstm_rnn")(x)
+    # Masked for tf.keras 2 only: Keras 3 records the mask a generic RNN takes as a call argument, computed by
+    # operation nodes (NotEqual, Any) that the reader does not know yet.
+    if generation == "tf_keras2":
+        h = L.Masking(name="mask")(h)
+    h, *states = L.RNN([L.GRUCell(3, name="gru_cell"), L.SimpleRNNCell(4, name="simple_cell")], return_state=True,
+                       name="stacked")(h)
+    back = L.RNN(L.SimpleRNNCell(2, name="back_cell"), go_backwards=True, name="backwards")(x)
+    return lib.Model(x, [h, back] + states, name="rnn_cells")
+
+
 def _padded(shape, seed):
     """Random inputs whose trailing steps are zero in some samples (for Masking), one sample in three unpadded."""
     x = np.random.default_rng(seed).normal(size=(3,) + tuple(shape)).astype("float32") * 2
@@ -78,6 +92,7 @@ MODELS = {
     "attention_layers": (_attention, [(4, 6), (5, 6)], BOTH),
     "multi_head": (_multi_head, [(4, 6), (5, 3)], BOTH),
     "multi_head_masked": (_multi_head_masked, [(4, 6), (5, 3)], ("keras3",)),
+    "rnn_cells": (_rnn_cells, [(5, 4)], BOTH),
 }
 
 
