@@ -23,9 +23,9 @@ _HIDDEN = {"name", "dtype", "weights", "input_shape", "batch_input_shape", "batc
            "input_tensor", "optional", "batch_shape", "module", "registered_name",
            # accepted for compatibility with Keras files, but with nothing to choose here
            "time_major", "use_cudnn", "implementation", "unroll", "stateful",
-           # tf.keras 2's spellings and records (LeakyReLU alpha, MultiHeadAttention's built shapes), a kernel
-           # choice (flash_attention) and options only their "off" value of which is supported
-           "alpha_", "query_shape", "key_shape", "value_shape", "flash_attention", "softmax_robust_masking",
+           # tf.keras 2's record of MultiHeadAttention's built shapes, a kernel choice (flash_attention) and options
+           # of which only the "off" value is supported
+           "query_shape", "key_shape", "value_shape", "flash_attention", "softmax_robust_masking",
            "robust_masking", "causal", "gptq_unpacked_column_size", "quantization_config"}
 
 # Values for required arguments (no default in `__init__`) so a layer dropped from the palette builds at once.
@@ -45,6 +45,7 @@ CHOICES: dict[str, list] = {
     "interpolation": ["nearest", "bilinear"],
     "implementation": [1, 2],
     "dtype": ["float32", "float64", "int32", "int64", "bool"],
+    "score_mode": ["dot", "concat"],
 }
 _UNIT_INTERVAL = {"rate", "dropout", "recurrent_dropout", "momentum"}
 _POSITIVE_INT = {"units", "filters", "input_dim", "output_dim", "n", "depth_multiplier", "groups", "num_heads",

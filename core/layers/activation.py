@@ -76,10 +76,10 @@ class LeakyReLU(Layer):
 
     supports_masking = True
 
-    def __init__(self, negative_slope=0.3, alpha=None, **kwargs):
+    def __init__(self, negative_slope=0.3, **kwargs):
+        if "alpha" in kwargs:  # tf.keras 2's name (and Keras 3's deprecated one)
+            negative_slope = kwargs.pop("alpha")
         super().__init__(**kwargs)
-        if alpha is not None:  # tf.keras 2's name (and Keras 3's deprecated one)
-            negative_slope = alpha
         self.negative_slope = _non_negative("LeakyReLU", "negative_slope", negative_slope)
 
     def call(self, inputs):

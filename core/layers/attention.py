@@ -65,30 +65,21 @@ def causal_mask(query, value):
 
 
 # -- Attention and AdditiveAttention -------------------------------------------------------------------------------
-class Attention(Layer):
-    """Dot-product attention (Luong style): scores `query · key`, a softmax over the value steps, then the weighted
-    sum of the values. Called on `[query, value]` or `[query, value, key]`.
+class _DenseAttention(Layer):
+    """What Attention and AdditiveAttention share: inputs [query, value(, key)], their masks, the causal mask, the
+    masked softmax over the value steps, dropout of the weights and the weighted sum of the values."""
 
-    Args:
-        use_scale: Learn a scalar that multiplies the scores.
-        score_mode: 'dot' (query · key) or 'concat' (sum of tanh(query + key)).
-        dropout: Fraction of the attention weights to drop while training.
-        seed: Seed of the dropout.
-    """
-
-    _SCORE_MODES = ("dot", "concat")
-
-    def __init__(self, use_scale=False, score_mode="dot", dropout=0.0, seed=None, causal=None, **kwargs):
+    def __init__(self, use_scale=False, dropout=0.0, seed=None, causal=None, **kwargs):
         super().__init__(**kwargs)
         name = type(self).__name__
         if causal:  # tf.keras 2's deprecated constructor flag; Keras 3 only has the call argument
             raise ConfigError(f"{name}: causal=True is not supported; call the layer with use_causal_mask=True.")
-        if score_mode not in self._SCORE_MODES:
-            raise ConfigError(f"{name}: 'score_mode' must be one of {list(self._SCORE_MODES)}, got {score_mode!r}.")
         self.use_scale = bool(use_scale)
-        self.score_mode = score_mode
         self.dropout = check_rate(name, dropout)
         self.seed = seed
+
+    def _scores(self, query, key):
+        raise NotImplementedError
 
     def _split_inputs(self, inputs):
         name = type(self).__name__
@@ -108,23 +99,6 @@ class Attention(Layer):
             raise ShapeError(f"{name} '{self.name}': the value has shape {vs} and the key {ks}; they must have the "
                              f"same number of steps ({vs[-2]} != {ks[-2]}).")
         return query, value, key
-
-    def build(self, input_shape):
-        self.scale = None
-        self.concat_score_weight = None
-        if self.use_scale:
-            self.scale = self.add_weight(name="scale", shape=(), initializer="ones")
-        if self.score_mode == "concat":
-            self.concat_score_weight = self.add_weight(name="concat_score_weight", shape=(), initializer="ones")
-
-    def _scores(self, query, key):
-        if self.score_mode == "dot":
-            scores = ops.matmul(query, ops.transpose(key, list(range(key.ndim - 2)) + [key.ndim - 1, key.ndim - 2]))
-            return scores if self.scale is None else ops.multiply(scores, self.scale)
-        summed = ops.add(ops.expand_dims(query, -2), ops.expand_dims(key, -3))
-        if self.scale is not None:
-            summed = ops.multiply(self.scale, summed)
-        return ops.multiply(self.concat_score_weight, ops.sum(ops.tanh(summed), axis=-1))
 
     def call(self, inputs, mask=None, training=None, return_attention_scores=False, use_causal_mask=False):
         query, value, key = self._split_inputs(inputs)
@@ -159,12 +133,51 @@ class Attention(Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update({"use_scale": self.use_scale, "score_mode": self.score_mode, "dropout": self.dropout,
-                       "seed": self.seed})
+        config.update({"use_scale": self.use_scale, "dropout": self.dropout, "seed": self.seed})
         return config
 
 
-class AdditiveAttention(Attention):
+class Attention(_DenseAttention):
+    """Dot-product attention (Luong style): scores `query · key`, a softmax over the value steps, then the weighted
+    sum of the values. Called on `[query, value]` or `[query, value, key]`.
+
+    Args:
+        use_scale: Learn a scalar that multiplies the scores.
+        score_mode: 'dot' (query · key) or 'concat' (sum of tanh(query + key)).
+        dropout: Fraction of the attention weights to drop while training.
+        seed: Seed of the dropout.
+    """
+
+    def __init__(self, use_scale=False, score_mode="dot", dropout=0.0, seed=None, **kwargs):
+        super().__init__(use_scale=use_scale, dropout=dropout, seed=seed, **kwargs)
+        if score_mode not in ("dot", "concat"):
+            raise ConfigError(f"Attention: 'score_mode' must be one of ['dot', 'concat'], got {score_mode!r}.")
+        self.score_mode = score_mode
+
+    def build(self, input_shape):
+        self.scale = None
+        self.concat_score_weight = None
+        if self.use_scale:
+            self.scale = self.add_weight(name="scale", shape=(), initializer="ones")
+        if self.score_mode == "concat":
+            self.concat_score_weight = self.add_weight(name="concat_score_weight", shape=(), initializer="ones")
+
+    def _scores(self, query, key):
+        if self.score_mode == "dot":
+            scores = ops.matmul(query, ops.transpose(key, list(range(key.ndim - 2)) + [key.ndim - 1, key.ndim - 2]))
+            return scores if self.scale is None else ops.multiply(scores, self.scale)
+        summed = ops.add(ops.expand_dims(query, -2), ops.expand_dims(key, -3))
+        if self.scale is not None:
+            summed = ops.multiply(self.scale, summed)
+        return ops.multiply(self.concat_score_weight, ops.sum(ops.tanh(summed), axis=-1))
+
+    def get_config(self):
+        config = super().get_config()
+        config["score_mode"] = self.score_mode
+        return config
+
+
+class AdditiveAttention(_DenseAttention):
     """Additive attention (Bahdanau style): scores `sum(scale * tanh(query + key))`, a softmax over the value steps,
     then the weighted sum of the values. Called on `[query, value]` or `[query, value, key]`.
 
@@ -173,11 +186,8 @@ class AdditiveAttention(Attention):
         dropout: Fraction of the attention weights to drop while training.
     """
 
-    _SCORE_MODES = ("additive",)
-
     def __init__(self, use_scale=True, dropout=0.0, **kwargs):
-        kwargs.pop("score_mode", None)
-        super().__init__(use_scale=use_scale, score_mode="additive", dropout=dropout, **kwargs)
+        super().__init__(use_scale=use_scale, dropout=dropout, **kwargs)
 
     def build(self, input_shape):
         dim = input_shape[0][-1]
@@ -194,10 +204,6 @@ class AdditiveAttention(Attention):
             summed = ops.multiply(self.scale, summed)
         return ops.sum(summed, axis=-1)
 
-    def get_config(self):
-        config = super().get_config()
-        del config["score_mode"]
-        return config
 
 
 # -- EinsumDense ---------------------------------------------------------------------------------------------------

@@ -95,7 +95,8 @@ def test_palette_ports_and_inspector():
     assert not {"query_shape", "flash_attention", "softmax_robust_masking"} & set(names)
     assert mha.field("dropout").maximum == 1.0 and mha.field("num_heads").minimum == 1
     assert mha.field("key_dim").doc and mha.field("use_causal_mask") is None  # a call argument, not a setting
-    assert layer_schema.schema("Attention").field("score_mode").kind == "str"
+    assert layer_schema.schema("Attention").field("score_mode").choices == ("dot", "concat")
+    assert layer_schema.schema("AdditiveAttention").field("score_mode") is None
 
 
 def _add(doc, cls, **config):
@@ -136,7 +137,7 @@ def _encoder_model():
     h = layers.LayerNormalization(name="ln")(layers.Add(name="res")([inp, h]))
     s = layers.AdditiveAttention(name="pool_att")([h, h])
     e = layers.EinsumDense("abc,cd->abd", (6, 3), bias_axes="d", activation="relu", name="ed")(s)
-    return keras.Model(inp, layers.Dense(2)(layers.Flatten()(e)))
+    return keras.Model(inp, layers.Dense(2, activation="softmax")(layers.Flatten()(e)))
 
 
 def test_document_round_trip_keeps_query_value_wires():
