@@ -9,7 +9,6 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from exporters.keras_config import to_json
 from exporters.project import load_project
