@@ -171,3 +171,21 @@ def test_training_lowers_the_loss():
     history = model.fit(x, y, batch_size=8, epochs=4, verbose=0).history["loss"]
     assert history[-1] < history[0]
     assert all(not np.allclose(a, b) for a, b in zip(before, model.get_weights()) if a.ndim > 1)
+
+
+def test_causal_and_sliding_window_masks_with_unknown_lengths_train_and_match_known_ones():
+    """Unknown sequence lengths build the causal and sliding-window masks at run time (Range); they give what the
+    constant masks of known lengths give (those are checked against Keras), and they train."""
+    def build(steps):
+        inp = keras.Input((steps, 6))
+        h = layers.MultiHeadAttention(2, 3, sliding_window=2, name="mha")(inp, inp, use_causal_mask=True)
+        h = layers.Attention(use_scale=True, name="att")([h, h], use_causal_mask=True)
+        return keras.Model(inp, layers.GlobalAveragePooling1D()(h))
+
+    known, unknown = build(5), build(None)
+    unknown.set_weights(known.get_weights())
+    x = RNG.normal(size=(4, 5, 6)).astype("float32")
+    np.testing.assert_allclose(unknown.predict(x, verbose=0), known.predict(x, verbose=0), atol=1e-6)
+    unknown.compile(optimizer="adam", loss="mse")
+    history = unknown.fit(x, RNG.normal(size=(4, 6)).astype("float32"), epochs=3, verbose=0).history["loss"]
+    assert history[-1] < history[0]
