@@ -32,8 +32,9 @@ _HIDDEN = {"name", "dtype", "weights", "input_shape", "batch_input_shape", "batc
 PALETTE_DEFAULTS: dict[str, Any] = {
     "units": 32, "filters": 32, "kernel_size": 3, "rate": 0.5, "activation": "relu", "input_dim": 1000,
     "output_dim": 64, "n": 4, "target_shape": [-1], "dims": [2, 1], "shape": [32], "axes": -1, "stddev": 0.1,
-    "function": None, "cell": {"class_name": "LSTMCell", "config": {"units": 32}}, "size": 2, "pool_size": 2, "cropping": 1, "padding": 1,
+    "function": None, "size": 2, "pool_size": 2, "cropping": 1, "padding": 1,
     "layer": {"class_name": "LSTM", "config": {"units": 32}},
+    "cell": {"class_name": "LSTMCell", "config": {"units": 32}},
     # attention: two heads of 16; an EinsumDense that acts as a Dense on the last axis of inputs of any rank
     "num_heads": 2, "key_dim": 16, "equation": "...b,bc->...c", "output_shape": [32],
 }

@@ -59,7 +59,8 @@ def test_bad_input_in_a_functional_model_names_the_layer():
     (lambda: layers.MultiHeadAttention(0, 3), "num_heads"), (lambda: layers.MultiHeadAttention(2, -1), "key_dim"),
     (lambda: layers.MultiHeadAttention(2, 3, output_shape="wide"), "output_shape"),
     (lambda: layers.MultiHeadAttention(2, 3, attention_axes="time"), "attention_axes"),
-    (lambda: layers.EinsumDense("ab,bc", 4), "equation"), (lambda: layers.EinsumDense("ab,bc->ac", "x"), "output_shape"),
+    (lambda: layers.EinsumDense("ab,bc", 4), "equation"),
+    (lambda: layers.EinsumDense("ab,bc->ac", "x"), "output_shape"),
 ])
 def test_bad_arguments_are_named(make, words):
     with pytest.raises(ConfigError, match=words):

@@ -53,7 +53,8 @@ def keras_files(tmp_path_factory):
     procs = {}
     for target, target_jobs in jobs.items():
         (tmp / f"jobs_{target}.json").write_text(json.dumps(target_jobs))
-        procs[target] = subprocess.Popen([sys.executable, str(RUNNER), target, str(tmp), str(tmp / f"jobs_{target}.json")],
+        procs[target] = subprocess.Popen([sys.executable, str(RUNNER), target, str(tmp),
+                                          str(tmp / f"jobs_{target}.json")],
                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     theirs = {}
     for target, proc in procs.items():
@@ -232,7 +233,8 @@ EINSUM_CASES = [
 ]
 
 
-@pytest.mark.parametrize("config,shape", EINSUM_CASES, ids=[c["equation"] + str(c.get("bias_axes")) for c, _ in EINSUM_CASES])
+@pytest.mark.parametrize("config,shape", EINSUM_CASES,
+                         ids=[c["equation"] + str(c.get("bias_axes")) for c, _ in EINSUM_CASES])
 def test_einsum_dense_matches_keras3(keras3, config, shape):
     x = RNG.normal(size=shape).astype("float32")
     ref = keras3.layers.EinsumDense(**config)
