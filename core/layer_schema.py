@@ -22,14 +22,21 @@ _HIDDEN = {"name", "dtype", "weights", "input_shape", "batch_input_shape", "batc
            "input_length", "autocast", "lora_rank", "lora_alpha", "seed_generator", "ragged", "sparse",
            "input_tensor", "optional", "batch_shape", "module", "registered_name",
            # accepted for compatibility with Keras files, but with nothing to choose here
-           "time_major", "use_cudnn", "implementation", "unroll", "stateful"}
+           "time_major", "use_cudnn", "implementation", "unroll", "stateful",
+           # tf.keras 2's record of MultiHeadAttention's built shapes, a kernel choice (flash_attention) and options
+           # of which only the "off" value is supported
+           "query_shape", "key_shape", "value_shape", "flash_attention", "softmax_robust_masking",
+           "robust_masking", "causal", "gptq_unpacked_column_size", "quantization_config"}
 
 # Values for required arguments (no default in `__init__`) so a layer dropped from the palette builds at once.
 PALETTE_DEFAULTS: dict[str, Any] = {
     "units": 32, "filters": 32, "kernel_size": 3, "rate": 0.5, "activation": "relu", "input_dim": 1000,
     "output_dim": 64, "n": 4, "target_shape": [-1], "dims": [2, 1], "shape": [32], "axes": -1, "stddev": 0.1,
-    "function": None, "cell": None, "size": 2, "pool_size": 2, "cropping": 1, "padding": 1,
+    "function": None, "size": 2, "pool_size": 2, "cropping": 1, "padding": 1,
     "layer": {"class_name": "LSTM", "config": {"units": 32}},
+    "cell": {"class_name": "LSTMCell", "config": {"units": 32}},
+    # attention: two heads of 16; an EinsumDense that acts as a Dense on the last axis of inputs of any rank
+    "num_heads": 2, "key_dim": 16, "equation": "...b,bc->...c", "output_shape": [32],
 }
 
 CHOICES: dict[str, list] = {
@@ -39,18 +46,21 @@ CHOICES: dict[str, list] = {
     "interpolation": ["nearest", "bilinear"],
     "implementation": [1, 2],
     "dtype": ["float32", "float64", "int32", "int64", "bool"],
+    "score_mode": ["dot", "concat"],
 }
 _UNIT_INTERVAL = {"rate", "dropout", "recurrent_dropout", "momentum"}
-_POSITIVE_INT = {"units", "filters", "input_dim", "output_dim", "n", "depth_multiplier", "groups"}
+_POSITIVE_INT = {"units", "filters", "input_dim", "output_dim", "n", "depth_multiplier", "groups", "num_heads",
+                 "key_dim"}
 
 # Palette groups by the module a layer lives in; anything from elsewhere (user code) is Custom.
-GROUP_ORDER = ["Inputs", "Core", "Recurrent", "Convolution", "Pooling", "Merging", "Normalization", "Regularization",
-               "Reshaping", "Wrappers", "Custom"]
+GROUP_ORDER = ["Inputs", "Core", "Activations", "Attention", "Recurrent", "Convolution", "Pooling", "Merging",
+               "Normalization", "Regularization", "Reshaping", "Wrappers", "Custom"]
 _MODULE_GROUPS = {"core.layers.base": "Inputs", "core.layers.core": "Core", "core.layers.recurrent": "Recurrent",
                   "core.layers.convolutional": "Convolution", "core.layers.pooling": "Pooling",
                   "core.layers.merging": "Merging", "core.layers.normalization": "Normalization",
                   "core.layers.regularization": "Regularization", "core.layers.reshaping": "Reshaping",
-                  "core.layers.wrappers": "Wrappers"}
+                  "core.layers.wrappers": "Wrappers", "core.layers.activation": "Activations",
+                  "core.layers.attention": "Attention", "core.layers.rnn_cells": "Recurrent"}
 _GROUP_OVERRIDES = {"Masking": "Inputs", "Embedding": "Core"}
 
 # Keras's own words for arguments many layers share, for fields whose layer docstring does not describe them.
@@ -100,6 +110,9 @@ COMMON_DOCS = {
 OP_CLASS = "OpLayer"  # a core.ops call on model tensors (Keras 3 op node, tf.keras 2 TFOpLambda)
 MERGE_CLASSES = {"Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate", "Dot"}
 _TWO_INPUT_MERGES = {"Subtract", "Dot"}
+# Layers called on a list [query, value] or [query, value, key]: drawn like merges, with named ports.
+ATTENTION_PORTS = {"Attention": ("query", "value", "key"), "AdditiveAttention": ("query", "value", "key"),
+                   "MultiHeadAttention": ("query", "value", "key")}
 
 
 @dataclass(frozen=True)
@@ -284,7 +297,7 @@ def palette() -> dict[str, list[str]]:
     for cls_name, cls in sorted(candidates.items()):
         if not isinstance(cls, type) or not issubclass(cls, Layer) or issubclass(cls, Model) or cls is Layer:
             continue
-        if cls_name.startswith("_") or cls_name.endswith("Cell") or inspect.isabstract(cls):
+        if cls_name.startswith("_") or cls_name.endswith(("Cell", "Cells")) or inspect.isabstract(cls):
             continue
         if not _creatable(cls_name):
             continue
@@ -308,10 +321,13 @@ def is_merge(class_name: str) -> bool:
         cls = layer_class(class_name)
     except Exception:
         return class_name in MERGE_CLASSES
-    return class_name in MERGE_CLASSES or any(k.__name__ in ("Merge", "_Merge") for k in cls.__mro__[1:])
+    return class_name in MERGE_CLASSES or class_name in ATTENTION_PORTS or \
+        any(k.__name__ in ("Merge", "_Merge") for k in cls.__mro__[1:])
 
 
 def max_merge_inputs(class_name: str) -> int | None:
+    if class_name in ATTENTION_PORTS:
+        return len(ATTENTION_PORTS[class_name])
     return 2 if class_name in _TWO_INPUT_MERGES else None
 
 
@@ -340,6 +356,8 @@ def state_count(class_name: str, config: dict) -> int:
     rec = _recurrent_config(class_name, config)
     if rec is None:
         return 0
+    if rec[0] == "RNN":
+        return _cell_state_count(rec[1].get("cell"))
     per_direction = 2 if "LSTM" in rec[0] else 1
     return per_direction * (2 if class_name == "Bidirectional" else 1)
 
@@ -355,6 +373,26 @@ def kind_label(class_name: str, config: dict) -> str:
     return class_name
 
 
+def _cell_state_count(cell) -> int:
+    """How many states a generic RNN's cell has (a custom cell is asked through its state_size)."""
+    if isinstance(cell, list):
+        return sum(_cell_state_count(c) for c in cell)
+    if not isinstance(cell, dict):
+        return 1
+    name, config = cell.get("class_name"), cell.get("config") or {}
+    if name == "StackedRNNCells":
+        return _cell_state_count(config.get("cells") or [])
+    if name in ("LSTMCell", "GRUCell", "SimpleRNNCell"):
+        return 2 if name == "LSTMCell" else 1
+    try:
+        from core.layers.base import flatten
+        from core.models.model_config import deserialize_layer
+
+        return len(flatten([deserialize_layer(cell).state_size]))
+    except Exception:  # an unknown or broken cell: its layer's trace reports why
+        return 1
+
+
 def input_ports(class_name: str, config: dict, connected: int = 0) -> list[PortSpec]:
     """A merge layer grows one free port per wire; a recurrent layer takes optional initial_state inputs; an op node
     has one port per tensor argument, named after it."""
@@ -368,7 +406,8 @@ def input_ports(class_name: str, config: dict, connected: int = 0) -> list[PortS
         cap = max_merge_inputs(class_name)
         if cap:
             n = min(n, cap)
-        return [PortSpec(f"input {i}", "tensor") for i in range(n)]
+        names = ATTENTION_PORTS.get(class_name) or [f"input {i}" for i in range(n)]
+        return [PortSpec(names[i], "tensor") for i in range(n)]
     ports = [PortSpec("input", "tensor")]
     n_states = state_count(class_name, config)
     ports += [PortSpec(f"initial_state {i}", "state") for i in range(n_states)]
@@ -380,6 +419,9 @@ def output_ports(class_name: str, config: dict) -> list[PortSpec]:
     rec = _recurrent_config(class_name, config)
     if rec is not None and rec[1].get("return_state"):
         names = ["h", "c"] if "LSTM" in rec[0] else ["h"]
+        if rec[0] == "RNN":
+            n = _cell_state_count(rec[1].get("cell"))
+            names = ["h", "c"] if n == 2 and "LSTM" in str(rec[1].get("cell")) else [str(i) for i in range(n)]
         if class_name == "Bidirectional":
             names = [f"forward {n}" for n in names] + [f"backward {n}" for n in names]
         ports += [PortSpec(f"state {n}", "state") for n in names]

@@ -43,6 +43,9 @@ _TF_KERAS2_UNKNOWN_KEYS = [
     ({"SimpleRNN"}, "seed", _ANY),  # only seeds recurrent dropout, which inference does not run
     ({"ZeroPadding1D", "Cropping1D", "UpSampling1D"}, "data_format", ("channels_last",)),
     ({"LayerNormalization"}, "rms_scaling", (False,)),
+    ({"Attention", "AdditiveAttention", "MultiHeadAttention"}, "seed", _ANY),  # only seeds dropout
+    ({"MultiHeadAttention"}, "use_gate", (False,)),
+    ({"MultiHeadAttention"}, "sliding_window", (None,)),
 ]
 
 
@@ -153,10 +156,23 @@ def _fill_keras2_defaults(entry) -> None:
 def _to_keras3(entry: dict) -> dict:
     """Our configs are Keras 3's already, except that Keras 3 layers take no `batch_input_shape` (the InputLayer
     that Sequential and Functional configs carry holds the input shape)."""
-    entry = dict(entry)
+    entry = _keras_call_of_attention(dict(entry))
     cfg = entry.get("config")
+    if entry.get("class_name") == "ThresholdedReLU" and isinstance(cfg, dict):
+        # Keras 3 dropped the class; its ReLU(threshold=theta) computes the same `x if x > theta else 0`.
+        entry["class_name"] = "ReLU"
+        cfg = {k: v for k, v in cfg.items() if k != "theta"}
+        cfg.update({"max_value": None, "negative_slope": 0.0, "threshold": entry["config"].get("theta", 1.0)})
     if isinstance(cfg, dict):
         cfg = dict(cfg)
+        if entry.get("class_name") == "MultiHeadAttention":  # tf.keras 2's built shapes; Keras 3 rejects them
+            for key in ("query_shape", "value_shape", "key_shape"):
+                cfg.pop(key, None)
+            shapes = (entry.get("build_config") or {}).get("input_shape")
+            if isinstance(shapes, list) and shapes and isinstance(shapes[0], list):
+                # Keras 3 builds it from build(query_shape, value_shape, key_shape=None), by name.
+                entry["build_config"] = {"shapes_dict": dict(zip(("query_shape", "value_shape", "key_shape"),
+                                                                 shapes))}
         if entry.get("class_name") != "InputLayer":
             cfg.pop("batch_input_shape", None)
         allowed = _KERAS3_CLOSED_SIGNATURES.get(entry.get("class_name"))
@@ -171,6 +187,23 @@ def _to_keras3(entry: dict) -> dict:
     return entry
 
 
+def _keras_call_of_attention(entry: dict) -> dict:
+    """MultiHeadAttention records its call as one list [query, value(, key)] (the editor wires it like the other
+    attention layers); both Kerases want `layer(query, value, key=key)`: Keras 3 as args, tf.keras 2 as kwargs."""
+    if entry.get("class_name") != "MultiHeadAttention" or not isinstance(entry.get("inbound_nodes"), list):
+        return entry
+    nodes = []
+    for node in entry["inbound_nodes"]:
+        args = node.get("args") if isinstance(node, dict) else None
+        if isinstance(args, list) and len(args) == 1 and isinstance(args[0], list) and 2 <= len(args[0]) <= 3:
+            kwargs = dict(node.get("kwargs") or {})
+            if len(args[0]) == 3:
+                kwargs["key"] = args[0][2]
+            node = {"args": list(args[0][:2]), "kwargs": kwargs}
+        nodes.append(node)
+    return {**entry, "inbound_nodes": nodes}
+
+
 # -- tf.keras 2 -----------------------------------------------------------------------------------------------------
 def _to_tf_keras2(entry: dict) -> dict:
     entry = copy.deepcopy(entry)
@@ -181,6 +214,8 @@ def _to_tf_keras2(entry: dict) -> dict:
         entry["registered_name"] = None
     if cls == "InputLayer" and isinstance(cfg, dict) and "batch_shape" in cfg:
         cfg["batch_input_shape"] = cfg.pop("batch_shape")
+    if cls == "LeakyReLU" and isinstance(cfg, dict) and "negative_slope" in cfg:
+        cfg["alpha"] = cfg.pop("negative_slope")  # tf.keras 2's name for the slope
     if isinstance(cfg, dict):
         _drop_for_tf_keras2(cls, cfg)
         if isinstance(cfg.get("dtype"), dict):
@@ -229,18 +264,23 @@ def _functional_to_tf_keras2(cfg: dict) -> None:
             layers.append(op_nodes.keras3_to_tf_keras2(e, lambda t: ref(t["config"]["keras_history"])))
             continue
         nodes = []
+        e = _keras_call_of_attention(e)
         for node in e.get("inbound_nodes", []):
             if not isinstance(node, dict):
                 nodes.append(node)
                 continue
-            refs = tensor_refs(node.get("args", []))
+            args = node.get("args", [])
             kwargs = dict(node.get("kwargs") or {})
+            if e.get("class_name") == "MultiHeadAttention" and len(args) >= 2:
+                args, kwargs["value"] = args[:1], args[1]  # tf.keras 2 records the value as a call argument
+            refs = tensor_refs(args)
             # tf.keras 2 lists an RNN's initial state as further inputs of the same call.
             for key in ("initial_state", "constants"):
                 if key in kwargs:
                     refs.extend(tensor_refs(kwargs.pop(key)))
             kwargs = {k: kwargs_value(v) for k, v in kwargs.items() if not (k == "mask" and v is None)}
-            nodes.append([r + [kwargs if i == 0 else {}] for i, r in enumerate(refs)])
+            # tf.keras 2 writes the call arguments beside every input and reads them from the last one.
+            nodes.append([r + [kwargs] for r in refs])
         converted = _to_tf_keras2({k: v for k, v in e.items() if k != "inbound_nodes"})
         converted["inbound_nodes"] = nodes
         layers.append(converted)

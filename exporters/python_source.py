@@ -50,9 +50,15 @@ def _literal(value, indent: str) -> str:
             return f"keras.{kind}.{value['class_name']}({args})"
         if "layers" in module:
             return _constructor(value["class_name"], value["config"], indent)
+    if isinstance(value, list) and any(isinstance(v, dict) for v in value):  # StackedRNNCells' cells
+        return "[" + ", ".join(_literal(v, indent) for v in value) + "]"
     if isinstance(value, float) and value != value:
         return 'float("nan")'
     return repr(value)
+
+
+# Config keys that only `from_config` takes, not the constructor (tf.keras 2 builds MultiHeadAttention from them).
+_FROM_CONFIG_ONLY = {"MultiHeadAttention": ("query_shape", "value_shape", "key_shape")}
 
 
 def _constructor(class_name: str, config: dict, indent: str) -> str:
@@ -61,7 +67,8 @@ def _constructor(class_name: str, config: dict, indent: str) -> str:
     if class_name == "Lambda" or class_name not in layer_registry():
         raise ConfigError(f"Layer '{config.get('name')}' ({class_name}) cannot be written as Keras source: only "
                           f"built-in Keras layers can. Save the model as .keras/.h5 with its custom objects instead.")
-    args = [f"{k}={_literal(v, indent + '    ')}" for k, v in config.items()]
+    skipped = _FROM_CONFIG_ONLY.get(class_name, ())
+    args = [f"{k}={_literal(v, indent + '    ')}" for k, v in config.items() if k not in skipped]
     one_line = f"layers.{class_name}({', '.join(args)})"
     if len(indent) + len(one_line) <= _LINE:
         return one_line
@@ -135,8 +142,11 @@ class _Writer:
         for node in model._nodes_in_order:
             if node.is_input:
                 continue
-            args = [expr(a) for a in node.call_args]
-            args += [f"{k}={expr(v)}" for k, v in node.call_kwargs.items() if k not in ("training", "mask")
+            call_args, call_kwargs = node.call_args, node.call_kwargs
+            if hasattr(node.layer, "keras_call"):  # a call recorded in another form than Keras writes it
+                call_args, call_kwargs = node.layer.keras_call(call_args, call_kwargs)
+            args = [expr(a) for a in call_args]
+            args += [f"{k}={expr(v)}" for k, v in call_kwargs.items() if k not in ("training", "mask")
                      or isinstance(v, KerasTensor)]
             outs = [_ident(f"{node.layer.name}_out", used) for _ in node.outputs]
             for kt, var in zip(node.outputs, outs):

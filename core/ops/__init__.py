@@ -10,3 +10,6 @@ from core.ops.array import *  # noqa: F401,F403
 from core.ops.nn import *  # noqa: F401,F403
 from core.ops.conv import *  # noqa: F401,F403
 from core.ops.rnn import *  # noqa: F401,F403
+
+# -- attention (issue 15) --------------------------------------------------------------------------------------------
+from core.ops.einsum import *  # noqa: F401,F403,E402

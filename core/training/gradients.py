@@ -647,6 +647,33 @@ def _reduce_sum_square(g, node, xs, ys, dys):
     return [ops.multiply(ops.multiply(dy, 2.0), x)] + [None] * (len(xs) - 1)
 
 
+# -- attention (issue 15) ---------------------------------------------------------------------------------------------
+@register_gradient("Einsum")
+def _einsum(g, node, xs, ys, dys):
+    """Each operand's gradient is the einsum of the output's gradient with the other operands onto its indices.
+    `ops.einsum` records explicit equations without repeated indices, the form this rule needs. An index only that
+    operand has (summed away) gets the gradient broadcast along it."""
+    lhs, out = node.attrs["equation"].replace(" ", "").split("->")
+    terms = lhs.split(",")
+    dy = dys[0]
+    grads = []
+    for i, (term, x) in enumerate(zip(terms, xs)):
+        others = [t for j, t in enumerate(terms) if j != i]
+        reach = set(out + "".join(others))
+        kept = "".join(c for c in term if c in reach)
+        eq = ",".join([out] + others) + "->" + kept
+        kept_shape = tuple(d for c, d in zip(term, x.shape) if c in reach)
+        grad = g.emit("Einsum", [dy] + [t for j, t in enumerate(xs) if j != i], {"equation": eq},
+                      [(dy.dtype, kept_shape)])[0]
+        if kept != term:
+            lost = [k for k, c in enumerate(term) if c not in reach]
+            grad = g.emit("Unsqueeze", [grad, _i64(g, lost)], {},
+                          [(dy.dtype, tuple(1 if c not in reach else d for c, d in zip(term, x.shape)))])[0]
+            grad = g.emit("Expand", [grad, shape_of(x)], {}, [(dy.dtype, x.shape)])[0]
+        grads.append(grad)
+    return grads
+
+
 def rule_for(node: OpNode):
     rule = RULES.get(node.op_type)
     if rule is None:

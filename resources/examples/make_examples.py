@@ -1,6 +1,6 @@
 """Writes the example projects (the seed guides' architectures) with the engine's Keras API.
 
-    python resources/examples/make_examples.py
+    python resources/examples/make_examples.py [NAME ...]
 
 Each model is built as the guides write it, turned into an editor document (laid out left to right) and saved as
 `<name>.nwproj` without weights, so opening an example starts from fresh initial values. A few examples also get
@@ -135,8 +135,31 @@ def sunspots_lstm():
         "Sunspots: an LSTM forecasts the next year from the last 20 (sample series)"
 
 
+def transformer_encoder():
+    """keras-io's "Text classification with Transformer" block, drawn with layers: self-attention, a residual Add and
+    LayerNormalization, a Dense feed-forward with its own residual and LayerNormalization (token embeddings only:
+    the keras-io example adds a learned position embedding with a custom layer)."""
+    embed_dim, num_heads, ff_dim, rate = 32, 2, 32, 0.1
+    inputs = keras.Input(shape=(20,), dtype="int32", name="tokens")
+    x = layers.Embedding(input_dim=1000, output_dim=embed_dim, name="embedding")(inputs)
+    attention = layers.MultiHeadAttention(num_heads=num_heads, key_dim=embed_dim, name="self_attention")(x, x)
+    attention = layers.Dropout(rate, name="attention_dropout")(attention)
+    x = layers.LayerNormalization(epsilon=1e-6, name="attention_norm")(layers.Add(name="attention_residual")(
+        [x, attention]))
+    ffn = layers.Dense(ff_dim, activation="relu", name="feed_forward")(x)
+    ffn = layers.Dropout(rate, name="feed_forward_dropout")(layers.Dense(embed_dim, name="feed_forward_out")(ffn))
+    x = layers.LayerNormalization(epsilon=1e-6, name="feed_forward_norm")(layers.Add(name="feed_forward_residual")(
+        [x, ffn]))
+    x = layers.GlobalAveragePooling1D(name="pool")(x)
+    x = layers.Dropout(rate, name="pool_dropout")(x)
+    x = layers.Dense(20, activation="relu", name="hidden")(x)
+    outputs = layers.Dense(10, activation="softmax", name="predictions")(x)
+    return keras.Model(inputs, outputs, name="transformer_encoder"), "Transformer encoder block (text classifier)"
+
+
 EXAMPLES = [mlp, functional_mlp, lstm_text_classifier, gru_simplernn, encoder_decoder, bidirectional, masking,
-            masking_layer, timedistributed_tagger, conv1d_text_cnn, iris_mlp, austen_lstm, sunspots_lstm]
+            masking_layer, timedistributed_tagger, conv1d_text_cnn, iris_mlp, austen_lstm, sunspots_lstm,
+            transformer_encoder]
 
 
 # -- small synthetic datasets (train + validation split), each a learnable task for its example -----------------
@@ -175,6 +198,7 @@ TRAINING = {  # example -> (its data, its `training` settings)
     "mlp": (mlp_data, dict(_CLASSIFIER, epochs=10)),
     "lstm_text_classifier": (lstm_text_classifier_data, dict(_CLASSIFIER, epochs=5)),
     "conv1d_text_cnn": (conv1d_text_cnn_data, dict(_CLASSIFIER, epochs=5)),
+    "transformer_encoder": (lstm_text_classifier_data, dict(_CLASSIFIER, epochs=5)),  # the same keyword task
 }
 VALIDATION = 200  # the last samples of each dataset are its validation set
 
@@ -202,8 +226,14 @@ def write_dataset(name: str) -> list[dict]:
              "validation": {"x": ["x_val"], "y": ["y_val"]}}]
 
 
-def main() -> None:
+def main(names=None) -> None:
+    """Write every example, or only those named (so one new example does not rewrite the others)."""
+    unknown = set(names or ()) - {make.__name__ for make in EXAMPLES}
+    if unknown:
+        raise SystemExit(f"No such example: {sorted(unknown)}; known: {[make.__name__ for make in EXAMPLES]}")
     for make in EXAMPLES:
+        if names and make.__name__ not in names:
+            continue
         keras.backend.clear_session()
         model, title = make()
         doc = Document.from_model(model)
@@ -223,4 +253,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

@@ -38,7 +38,7 @@ def test_drag_from_palette_creates_a_node_where_it_is_dropped(window, qtbot):
 
 def test_palette_search_and_double_click(window, qtbot):
     window.palette.search.setText("dens")
-    assert window.palette.visible_layers() == ["Dense"]
+    assert window.palette.visible_layers() == ["Dense", "EinsumDense"]
     window.palette.search.setText("")
     assert {"InputLayer", "Dense", "Activation"} <= set(window.palette.visible_layers())
     tree = window.palette.tree
