@@ -25,6 +25,7 @@ from app.summary_panel import SummaryPanel
 from app.theme import Theme
 from app.training_panel import TrainingPanel
 from app.training_session import TrainingSession
+from app.weights_panel import WeightsPanel
 from app.workers import TaskRunner
 from core import commands
 from core.document import Document, structure_of
@@ -150,6 +151,9 @@ class MainWindow(QMainWindow):
         self.training_dock = self._dock("Training", self.training_panel, Qt.RightDockWidgetArea)
         self.tabifyDockWidget(self.inspector_dock, self.data_dock)
         self.tabifyDockWidget(self.data_dock, self.training_dock)
+        self.weights_panel = WeightsPanel(self.editor)
+        self.weights_dock = self._dock("Weights", self.weights_panel, Qt.RightDockWidgetArea)
+        self.tabifyDockWidget(self.training_dock, self.weights_dock)
         self.inspector_dock.raise_()
         self.summary_dock = self._dock("Summary", self.summary, Qt.BottomDockWidgetArea)
         self.curves_dock = self._dock("Curves", self.curves, Qt.BottomDockWidgetArea)
@@ -183,6 +187,7 @@ class MainWindow(QMainWindow):
         self.training.finished.connect(self._run_finished)
         self.training.failed.connect(self._run_failed)
         self.curves.message.connect(self.show_status)
+        self.weights_panel.message.connect(self.show_status)
         # Selection updates the inspector once per event-loop turn: a script or paste that selects many times
         # builds one form, not hundreds.
         self._selection_timer = QTimer(self)
@@ -488,6 +493,7 @@ class MainWindow(QMainWindow):
         ids = self.editor.scene.selected_node_ids()
         self.inspector.show_node(self.editor.doc, ids[0] if len(ids) == 1 else None)
         self.summary.select_node(ids[0] if len(ids) == 1 else None)
+        self.weights_panel.show_node(ids[0] if len(ids) == 1 else None)
         if len(ids) == 1:
             info = self.editor.doc.analyze().get(ids[0])
             if info is not None and info.status == "error":
