@@ -28,7 +28,20 @@ def test_script_defines_builders_and_wires_calls(tmp_path, target):
     assert functions == ["build_inner", "build_outer", "build_model"]
     assert "shared_out = shared(inner_out)" in source and "shared_out_1 = shared(shared_out)" in source
     assert ("import keras" if target == "keras3" else "import tf_keras as keras") in source
-    assert "keras.initializers.GlorotUniform(seed=None)" in source
+    # As a person writes it: required arguments by position, the name, and only what differs from the defaults.
+    assert "layers.Dense(3, name='shared')" in source and "GlorotUniform" not in source
+    assert "keras.Input(shape=(4,), name='x')" in source
+
+
+def test_only_arguments_that_differ_from_the_defaults_are_written():
+    x = keras.Input((5, 3), name="x")
+    h = layers.GRU(4, dropout=0.1, name="gru")(x)
+    h = layers.Dense(8, activation="relu", kernel_initializer="he_normal", use_bias=False, name="h")(h)
+    source = to_python_source(keras.Model(x, layers.Dropout(0.2, name="drop")(h), name="m"))
+    assert "layers.GRU(4, name='gru', dropout=0.1)" in source
+    assert ("layers.Dense(8, name='h', activation='relu', use_bias=False, "
+            "kernel_initializer=keras.initializers.HeNormal())") in source
+    assert "layers.Dropout(0.2, name='drop')" in source
 
 
 def test_custom_layers_cannot_be_written():
