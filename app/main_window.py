@@ -242,6 +242,7 @@ class MainWindow(QMainWindow):
         self._action(f, "Save &As…", self.save_as, QKeySequence.SaveAs)
         f.addSeparator()
         self._action(f, "&Import Keras Model…", self.import_dialog, "Ctrl+I")
+        self._action(f, "Export &Model…", self.open_export_dialog, "Ctrl+E")
         export = f.addMenu("&Export")
         for fmt, text, filt in available_exports():
             action = QAction(text, self)
@@ -746,6 +747,15 @@ class MainWindow(QMainWindow):
         self.update_title()
         self.show_status(f"Saved {Path(path).name}.")
         return True
+
+    def open_export_dialog(self):
+        """The export dialog (formats, Keras target, verified write) for the drawn model and the loaded data."""
+        from app.export_dialog import ExportDialog
+
+        folder = str(Path(self.path).parent) if self.path else None
+        self.export_dialog = ExportDialog(self.editor.doc, self.data_panel.loaded(), folder, self)
+        self.export_dialog.show()
+        return self.export_dialog
 
     def _export_chosen(self) -> None:
         fmt, filt = self.sender().data()
