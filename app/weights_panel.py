@@ -179,15 +179,17 @@ class WeightsPanel(QWidget):
                                f"is complete ({exc}).")
             return
         self.names = [w.path.rsplit("/", 1)[-1] for w in layer.weights]
-        if node.weights is not None and len(node.weights) == len(self.names):
+        fresh = layer.get_weights()
+        if node.weights is not None and [np.shape(w) for w in node.weights] == [w.shape for w in fresh]:
             self.arrays = [np.asarray(w) for w in node.weights]
             self.source = "document"
             said = "the model's own (imported, loaded or trained)"
         else:
-            self.arrays = layer.get_weights()
+            self.arrays = fresh
             self.source = "initial"
-            said = ("fresh initial values drawn by its initializers: it has not been imported, loaded or trained "
-                    "yet, and Train draws its own")
+            said = ("fresh initial values drawn by its initializers: " +
+                    ("its weights no longer fit its changed configuration" if node.weights is not None else
+                     "it has not been imported, loaded or trained yet") + ", and Train draws its own")
         if not self.arrays:
             self._show_nothing(f"'{node.name}' ({node.class_name}) has no weights.")
             return

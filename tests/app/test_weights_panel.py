@@ -150,3 +150,13 @@ def test_a_projects_weights_sidecar_loads_into_the_same_drawing(window, qtbot, t
     window.editor.push(commands.RemoveNodes(fresh, [fresh.node_by_name("out").id]))
     assert not panel.load_file(str(tmp_path / "p.weights.npz"))
     assert "no layer of this model" in panel.problem.text()
+
+
+def test_weights_that_no_longer_fit_a_changed_layer_are_not_shown_as_its_own(window, qtbot):
+    doc = Document.from_model(_model())
+    panel = _show(window, qtbot, doc, "out")
+    node = doc.node_by_name("out")
+    window.editor.push(commands.SetConfig(doc, node.id, dict(node.config, units=5)))
+    window.editor.refresh()
+    assert panel.source == "initial" and "no longer fit" in panel.title.text()
+    assert panel.current_array().shape == (4, 5)
