@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, \
-    QWidget
+from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QLabel, QPushButton, QScrollArea, QSizePolicy, \
+    QVBoxLayout, QWidget
 
 from core import commands
 from core.document import Document
@@ -90,21 +90,23 @@ class WeightsPanel(QWidget):
         pg.setConfigOptions(antialias=True)
         self.plots = pg.GraphicsLayoutWidget()
         self.plots.setBackground("w")
-        self.plots.setMinimumHeight(360)
         self.plots.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Expanding)
         self.heat_plot, self.image, self.colour_bar = self._heat_map(0, "Values", "viridis")
-        self.hist_plot = self.plots.addPlot(row=0, col=1, title="Histogram")
+        self.hist_plot = self.plots.addPlot(row=1, col=0, title="Histogram")
         self.hist_plot.setLabel("left", "count")
         self.hist_curve = self.hist_plot.plot([0, 1], [0], stepMode="center", fillLevel=0,
                                               brush=(31, 119, 180, 120), pen=pg.mkPen("#1f77b4"))
-        self.diff_plot, self.diff_image, self.diff_bar = self._heat_map(1, "Change since the run's start", "CET-D1")
+        self.diff_plot, self.diff_image, self.diff_bar = self._heat_map(2, "Change since the run's start", "CET-D1")
         self.norm_plot = self.plots.addPlot(row=1, col=1, title="‖change‖ per epoch")
         self.norm_plot.setLabel("bottom", "epoch")
         self.norm_plot.setLabel("left", "L2 distance from start")
         self.norm_curve = self.norm_plot.plot([], [], pen=pg.mkPen("#d62728", width=2), symbol="o", symbolSize=5,
                                               symbolBrush="#d62728")
-        self.plots.ci.layout.setColumnStretchFactor(0, 3)
-        self.plots.ci.layout.setColumnStretchFactor(1, 2)
+        self.plots.setMinimumHeight(660)  # three rows of plots; the dock scrolls when it is shorter
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.NoFrame)
+        scroll.setWidget(self.plots)
         self._gate_marks: list = []
 
         choices = QHBoxLayout()
@@ -118,7 +120,7 @@ class WeightsPanel(QWidget):
         layout.addWidget(self.title)
         layout.addLayout(choices)
         layout.addWidget(self.stats)
-        layout.addWidget(self.plots, 1)
+        layout.addWidget(scroll, 1)
         layout.addWidget(self.change_note)
         layout.addWidget(self.problem)
         editor.refreshed.connect(self._document_changed)
@@ -126,7 +128,7 @@ class WeightsPanel(QWidget):
         self._set_enabled(False)
 
     def _heat_map(self, row: int, title: str, colours: str):
-        plot = self.plots.addPlot(row=row, col=0, title=title)
+        plot = self.plots.addPlot(row=row, col=0, colspan=2, title=title)
         plot.invertY(True)
         plot.setLabel("bottom", "last axis")
         plot.setLabel("left", "rows")
@@ -276,8 +278,6 @@ class WeightsPanel(QWidget):
         self.heat_plot.setTitle(f"{self.names[self.current_index()]} "
                                 f"{'(' + self.gate_choice.currentText() + ')' if gate >= 0 else ''}")
         self._clear_gate_marks()
-        if gate < 0 and slices:
-            self._mark_gates(slices)
         s = statistics(shown)
         note = "" if array.ndim <= 2 else f" (drawn as {shown.shape[0]} x {shown.shape[1]})"
         self.stats.setText(f"shape {tuple(array.shape)}{note} · mean {s['mean']:.4g} · std {s['std']:.4g} · "
@@ -285,11 +285,13 @@ class WeightsPanel(QWidget):
         counts, edges = np.histogram(shown, bins=HISTOGRAM_BINS) if shown.size else (np.zeros(1), np.arange(2))
         self.hist_curve.setData(edges, counts)
         self._draw_change(columns)
+        if gate < 0 and slices:
+            self._mark_gates(slices)
 
     def _mark_gates(self, slices) -> None:
         """A line between gates and each gate's letter under its columns, on both heat maps."""
         ticks = [((cols.start + cols.stop) / 2, label.split(" ")[0]) for label, cols in slices]
-        for plot in (self.heat_plot, self.diff_plot):
+        for plot in (self.heat_plot, self.diff_plot) if self.diff_image.image is not None else (self.heat_plot,):
             for _, cols in slices[1:]:
                 line = pg.InfiniteLine(pos=cols.start, angle=90, pen=pg.mkPen("k", width=1.5))
                 plot.addItem(line)
