@@ -81,6 +81,27 @@ def _defaults(cls, config: dict, target: str) -> tuple[list[str], dict | None]:
     return required, entry["config"]
 
 
+def _bidirectional_as_written(config: dict) -> dict:
+    """`Bidirectional(LSTM(..., name='x'))` for a config whose backward layer is the one Keras makes by itself (the
+    forward layer's config with go_backwards=True, named 'backward_x', the forward one 'forward_x'); zero_output_for_mask
+    is left to Bidirectional, which sets it to return_sequences."""
+    forward, backward = config.get("layer"), config.get("backward_layer")
+    if not (isinstance(forward, dict) and isinstance(backward, dict)):
+        return config
+    fc, bc = dict(forward.get("config") or {}), dict(backward.get("config") or {})
+    name = str(fc.get("name", ""))
+    if not name.startswith("forward_") or bc.get("name") != "backward_" + name[len("forward_"):] \
+            or fc.get("go_backwards") or not bc.get("go_backwards"):
+        return config
+    rest = ("name", "go_backwards", "zero_output_for_mask")
+    if {k: v for k, v in fc.items() if k not in rest} != {k: v for k, v in bc.items() if k not in rest}:
+        return config
+    fc["name"] = name[len("forward_"):]
+    if fc.get("zero_output_for_mask") == fc.get("return_sequences", False):
+        fc.pop("zero_output_for_mask", None)
+    return {k: v for k, v in config.items() if k != "backward_layer"} | {"layer": dict(forward, config=fc)}
+
+
 def _constructor(class_name: str, config: dict, indent: str, target: str = "keras3") -> str:
     """`layers.Class(required, ..., name=..., other=...)` with the required arguments first, by position, and only
     the other arguments that differ from Keras's defaults, as a person writes it."""
@@ -89,6 +110,8 @@ def _constructor(class_name: str, config: dict, indent: str, target: str = "kera
     if class_name == "Lambda" or class_name not in layer_registry():
         raise ConfigError(f"Layer '{config.get('name')}' ({class_name}) cannot be written as Keras source: only "
                           f"built-in Keras layers can. Save the model as .keras/.h5 with its custom objects instead.")
+    if class_name == "Bidirectional":
+        config = _bidirectional_as_written(config)
     required, defaults = _defaults(layer_registry()[class_name], config, target)
     inner = indent + "    "
     args = [_literal(config[k], inner, target) for k in required]

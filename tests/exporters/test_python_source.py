@@ -58,3 +58,18 @@ def test_custom_layers_cannot_be_written():
 def test_unbuilt_sequential_is_refused():
     with pytest.raises(ConfigError, match="not a built"):
         to_python_source(keras.Sequential([layers.Dense(2)]))
+
+
+def test_a_bidirectional_layer_is_written_as_keras_makes_it_and_rebuilds_the_same_config(tmp_path):
+    from exporters.verify import _run_script
+
+    x = keras.Input((5, 3), name="x")
+    h = layers.Bidirectional(layers.LSTM(4, return_sequences=True, name="lstm"), name="bi")(x)
+    h = layers.Bidirectional(layers.GRU(3, name="g"), merge_mode="sum", name="bi2")(h)
+    model = keras.Model(x, layers.Dense(2, name="out")(h), name="demo")
+    path = export_python_source(model, tmp_path / "demo.py")
+    source = path.read_text()
+    assert "layers.Bidirectional(layers.LSTM(4, name='lstm', return_sequences=True), name='bi')" in source
+    assert "backward_layer" not in source
+    rebuilt = _run_script(path, model)  # the script, with keras standing for the engine
+    assert rebuilt.to_json() == model.to_json()
