@@ -45,6 +45,14 @@ def as_matrix(array: np.ndarray) -> np.ndarray:
     return a.reshape(-1, a.shape[-1])
 
 
+def weight_name(path: str, layer_name: str) -> str:
+    """'kernel', or 'forward_lstm/kernel' inside a Bidirectional: the path without the layer's own name and cells."""
+    parts = path.split("/")
+    if len(parts) > 1 and parts[0] == layer_name:
+        parts = parts[1:]
+    return "/".join([p for p in parts[:-1] if not p.endswith("_cell")] + parts[-1:])
+
+
 def statistics(array: np.ndarray) -> dict[str, float]:
     a = np.asarray(array, dtype=np.float64)
     if a.size == 0:
@@ -180,7 +188,7 @@ class WeightsPanel(QWidget):
             self._show_nothing(f"'{node.name}' ({node.class_name}): its weights cannot be shown until the model "
                                f"is complete ({exc}).")
             return
-        self.names = [w.path.rsplit("/", 1)[-1] for w in layer.weights]
+        self.names = [weight_name(w.path, layer.name) for w in layer.weights]
         fresh = layer.get_weights()
         if node.weights is not None and [np.shape(w) for w in node.weights] == [w.shape for w in fresh]:
             self.arrays = [np.asarray(w) for w in node.weights]

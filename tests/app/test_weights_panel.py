@@ -160,3 +160,15 @@ def test_weights_that_no_longer_fit_a_changed_layer_are_not_shown_as_its_own(win
     window.editor.refresh()
     assert panel.source == "initial" and "no longer fit" in panel.title.text()
     assert panel.current_array().shape == (4, 5)
+
+
+def test_a_bidirectional_layers_weights_are_named_by_direction_with_gates(window, qtbot):
+    x = keras.Input((5, 3), name="x")
+    model = keras.Model(x, layers.Bidirectional(layers.GRU(2, name="g"), name="bi")(x), name="m")
+    panel = _show(window, qtbot, Document.from_model(model), "bi")
+    names = [panel.weight_choice.itemText(i).split(" ")[0] for i in range(panel.weight_choice.count())]
+    assert names == ["forward_g/kernel", "forward_g/recurrent_kernel", "forward_g/bias",
+                     "backward_g/kernel", "backward_g/recurrent_kernel", "backward_g/bias"]
+    panel.weight_choice.setCurrentIndex(4)
+    np.testing.assert_array_equal(panel.current_array(), model.get_layer("bi").get_weights()[4])
+    assert panel.gate_choice.count() == 4  # All, z, r, h
