@@ -79,6 +79,7 @@ class WeightsPanel(QWidget):
         self.title = QLabel("Select a layer on the canvas or in the summary to see its weights.")
         self.title.setWordWrap(True)
         self.weight_choice = QComboBox()
+        self.weight_choice.setSizeAdjustPolicy(QComboBox.AdjustToContents)
         self.weight_choice.currentIndexChanged.connect(self._draw)
         self.gate_choice = QComboBox()
         self.gate_choice.currentIndexChanged.connect(self._draw)
@@ -339,7 +340,8 @@ class WeightsPanel(QWidget):
             return
         number = self.doc.runs.index(run) + 1
         norms = [epoch[i] for epoch in run.weight_distances[self.doc.nodes[self.node_id].name] if i < len(epoch)]
-        self.norm_curve.setData(np.arange(run.initial_epoch + 1, run.initial_epoch + 1 + len(norms)), norms)
+        # The run's start is a distance of 0, at epoch `initial_epoch` (epochs finished before it).
+        self.norm_curve.setData(np.arange(run.initial_epoch, run.initial_epoch + 1 + len(norms)), [0.0] + norms)
         diff = self.change_since_start()
         if diff is None:
             self.diff_image.clear()

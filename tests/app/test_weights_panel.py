@@ -87,9 +87,9 @@ def test_the_change_since_the_runs_start_and_its_norm_per_epoch(window, qtbot):
     panel = _show(window, qtbot, doc, "out")
     np.testing.assert_allclose(np.asarray(panel.diff_image.image).T, as_matrix(np.full((4, 2), 0.5)), atol=1e-6)
     x, y = panel.norm_curve.getData()
-    assert list(x) == [1, 2, 3] and list(y) == [0.1, 0.2, 0.3]
+    assert list(x) == [0, 1, 2, 3] and list(y) == [0.0, 0.1, 0.2, 0.3]  # from the run's start, 0 there
     panel.weight_choice.setCurrentIndex(1)
-    assert list(panel.norm_curve.getData()[1]) == [0.01, 0.02, 0.03]
+    assert list(panel.norm_curve.getData()[1]) == [0.0, 0.01, 0.02, 0.03]
     assert "run 1" in panel.change_note.text()
     run.start_weights = {}  # a run read from a project file keeps the norms, not its start values
     panel.show_node(nid)
