@@ -78,6 +78,9 @@ def _configure_export(p: argparse.ArgumentParser) -> None:
     p.add_argument("--verify", action="store_true",
                    help="read the written file back and compare its predictions with the model's on a batch of the "
                         "project's data (random data for other models); exit code 1 when they differ")
+    p.add_argument("--training-script", action="store_true",
+                   help="with --format py and a .nwproj: a script that also trains as the project does (its data, "
+                        "written beside it as NAME_data.npz, and its compile and fit settings; run it with --train)")
 
 
 def _run_export(args: argparse.Namespace) -> int:
@@ -93,13 +96,22 @@ def _run_export(args: argparse.Namespace) -> int:
             and fmt in ("h5", "weights", "keras", "onnx"):
         print(f"note: {args.model} is a config without weights; the exported weights are freshly initialized "
               f"(pass --weights FILE to use trained ones)", file=sys.stderr)
-    write_export(model, out, fmt, target)
+    data = _project_data(Path(args.model)) if args.verify or args.training_script else None
+    if args.training_script:
+        from exporters import project
+        from exporters.python_source import export_training_script
+
+        if fmt != "py" or Path(args.model).suffix.lower() != ".nwproj":
+            raise UsageError("--training-script needs --format py and a project (.nwproj) with its settings and data")
+        export_training_script(model, out, project.load_project(Path(args.model)).training, data, target)
+    else:
+        write_export(model, out, fmt, target)
     print(f"wrote {out} ({fmt}{', ' + target if fmt not in ('onnx', 'keras') else ''})")
     if not args.verify:
         return 0
     from exporters.verify import sample_inputs, verify_export
 
-    xs, inputs = sample_inputs(model, _project_data(Path(args.model)))
+    xs, inputs = sample_inputs(model, data)
     result = verify_export(model, out, fmt, xs, inputs)
     print(result.message, file=sys.stdout if result.ok else sys.stderr)
     return 0 if result.ok else 1

@@ -128,3 +128,20 @@ def test_export_of_a_project_verifies_on_its_data(tmp_path, capsys):
     assert main(["export", str(tmp_path / "mlp.nwproj"), str(tmp_path / "mlp.keras"), "--format", "keras",
                  "--verify"]) == 0
     assert "samples of the project's data" in capsys.readouterr().out
+
+
+def test_export_a_projects_training_script(tmp_path, capsys):
+    import shutil
+    from pathlib import Path
+
+    examples = Path(__file__).resolve().parents[2] / "resources" / "examples"
+    for f in examples.glob("mlp*"):
+        shutil.copy(f, tmp_path / f.name)
+    out = tmp_path / "train_mlp.py"
+    assert main(["export", str(tmp_path / "mlp.nwproj"), str(out), "--format", "py", "--training-script",
+                 "--verify"]) == 0
+    assert "Verified" in capsys.readouterr().out
+    assert "def train(" in out.read_text() and (tmp_path / "train_mlp_data.npz").exists()
+    assert main(["export", str(tmp_path / "mlp.nwproj"), str(tmp_path / "m.onnx"), "--format", "onnx",
+                 "--training-script"]) == 2
+    assert "--training-script needs --format py" in capsys.readouterr().err

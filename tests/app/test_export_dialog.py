@@ -8,7 +8,8 @@ import pytest
 
 import core as keras
 from core import layers
-from core.document import Document
+from core import commands
+from core.document import Document, LayerNode
 from exporters.datasets import LoadedData
 from exporters.model_export import FORMATS
 from app.export_dialog import FAIL_COLOUR, OK_COLOUR
@@ -95,3 +96,17 @@ def test_a_training_script_with_the_projects_data_verifies(window, qtbot, tmp_pa
     assert verification.inputs == "16 training samples of the project's data"
     assert "model.fit(x, y, batch_size=8, epochs=epochs)" in path.read_text()
     assert (tmp_path / "tagger_data.npz").exists()
+
+
+def test_an_incomplete_model_is_not_exported_and_says_why(window, qtbot, tmp_path):
+    doc = _doc()
+    window.editor.set_document(doc)
+    window.editor.push(commands.RemoveNodes(doc, [doc.node_by_name("label").id]))
+    window.editor.push(commands.AddNode(LayerNode("dangling", "Dense", {"name": "dangling", "units": 2})))
+    dialog = window.open_export_dialog()
+    qtbot.addWidget(dialog)
+    dialog.set_format("onnx")
+    dialog.path_edit.setText(str(tmp_path / "x.onnx"))
+    assert not dialog.export()
+    assert FAIL_COLOUR in dialog.status.text() and "dangling" in dialog.status.text()
+    assert not (tmp_path / "x.onnx").exists()
