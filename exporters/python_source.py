@@ -264,7 +264,8 @@ def _optimizer_expr(settings: dict) -> str:
     optimizer = make_optimizer(settings)  # the class compile would make, with the settings' learning rate
     lr = settings.get("learning_rate")
     args = dict((settings["optimizer"].get("config") or {})) if isinstance(settings.get("optimizer"), dict) else {}
-    args.pop("name", None)
+    defaults = type(optimizer)().get_config()  # only what differs from the optimizer's defaults is written
+    args = {k: v for k, v in args.items() if k != "name" and (k not in defaults or defaults[k] != v)}
     if isinstance(lr, dict):
         args.pop("learning_rate", None)
         lr_expr = f"keras.optimizers.schedules.deserialize({lr!r})"

@@ -73,3 +73,15 @@ def test_a_bidirectional_layer_is_written_as_keras_makes_it_and_rebuilds_the_sam
     assert "backward_layer" not in source
     rebuilt = _run_script(path, model)  # the script, with keras standing for the engine
     assert rebuilt.to_json() == model.to_json()
+
+
+def test_the_training_scripts_optimizer_has_only_what_differs_from_its_defaults():
+    from core import optimizers
+    from exporters.python_source import _optimizer_expr
+
+    config = {"class_name": "SGD", "config": optimizers.SGD(learning_rate=0.1, momentum=0.9).get_config()}
+    assert _optimizer_expr({"optimizer": config, "loss": "mse"}) == \
+        "keras.optimizers.SGD(learning_rate=0.1, momentum=0.9)"
+    assert _optimizer_expr({"optimizer": config, "learning_rate": 0.5, "loss": "mse"}) == \
+        "keras.optimizers.SGD(learning_rate=0.5, momentum=0.9)"
+    assert _optimizer_expr({"optimizer": "rmsprop", "loss": "mse"}) == "keras.optimizers.RMSprop()"
