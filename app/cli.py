@@ -1,4 +1,5 @@
-"""Headless commands: `python main.py summary MODEL`, `python main.py export MODEL --format F [--target T] OUT`.
+"""Headless commands: `python main.py summary MODEL`, `python main.py export MODEL --format F [--target T] [--verify]
+OUT`.
 
 MODEL is a Keras file (.keras, .h5/.hdf5, .json or .yaml config, the last two with `--weights` if wanted) or a
 Netweaver project (.nwproj). Bad input prints one line saying what is wrong and exits with code 2. Other commands
@@ -13,10 +14,10 @@ from pathlib import Path
 from typing import Callable
 
 from core.errors import NetweaverError
-from exporters.paths import prepare_output
+from exporters.model_export import FORMATS, TARGETS as KERAS_TARGETS
 
-EXPORT_FORMATS = ("json", "yaml", "h5", "weights", "keras", "onnx", "py")
-TARGETS = ("keras3", "tf_keras2")
+EXPORT_FORMATS = tuple(FORMATS)
+TARGETS = tuple(KERAS_TARGETS)
 
 # name -> (add the subcommand's arguments to its parser, run it with the parsed args and return an exit code)
 _COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {}
@@ -71,41 +72,66 @@ def _configure_export(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", required=True, choices=EXPORT_FORMATS,
                    help="json/yaml: Keras config; h5: legacy full model; weights: weights only (layout by suffix: "
                         ".weights.h5 Keras 3, .h5 legacy); keras: Keras 3 archive; onnx; py: Keras script")
-    p.add_argument("--target", default="keras3", choices=TARGETS, help="which Keras the file is for")
+    p.add_argument("--target", choices=TARGETS,
+                   help="which Keras the file is for (default: the one that wrote MODEL, else keras3)")
     p.add_argument("--weights", help="weights file to load into a model read from a config")
+    p.add_argument("--verify", action="store_true",
+                   help="read the written file back and compare its predictions with the model's on a batch of the "
+                        "project's data (random data for other models); exit code 1 when they differ")
+    p.add_argument("--training-script", action="store_true",
+                   help="with --format py and a .nwproj: a script that also trains as the project does (its data, "
+                        "written beside it as NAME_data.npz, and its compile and fit settings; run it with --train)")
 
 
 def _run_export(args: argparse.Namespace) -> int:
+    from exporters.model_export import write_export
+
     model = load_any_model(args.model, args.weights)
     out = Path(args.out)
-    fmt, target = args.format, args.target
+    fmt = args.format
+    target = args.target or ("keras3" if fmt == "keras" else getattr(model, "keras_generation", None) or "keras3")
     if fmt == "keras" and target != "keras3":
         raise UsageError("--format keras is Keras 3's archive; use --format h5 for --target tf_keras2")
     if Path(args.model).suffix.lower() in (".json", ".yaml", ".yml") and args.weights is None \
             and fmt in ("h5", "weights", "keras", "onnx"):
         print(f"note: {args.model} is a config without weights; the exported weights are freshly initialized "
               f"(pass --weights FILE to use trained ones)", file=sys.stderr)
-    prepare_output(out)
-    if fmt == "json":
-        out.write_text(model.to_json(target=target, indent=2), encoding="utf8")
-    elif fmt == "yaml":
-        out.write_text(model.to_yaml(target=target), encoding="utf8")
-    elif fmt == "h5":
-        model.save(out, save_format="h5", target=target)
-    elif fmt == "keras":
-        model.save(out, save_format="keras")
-    elif fmt == "weights":
-        model.save_weights(out, target=target)
-    elif fmt == "onnx":
-        from exporters.onnx_export import export_onnx
+    data = _project_data(Path(args.model)) if args.verify or args.training_script else None
+    if args.training_script:
+        from exporters import project
+        from exporters.python_source import export_training_script
 
-        export_onnx(model, out)
+        if fmt != "py" or Path(args.model).suffix.lower() != ".nwproj":
+            raise UsageError("--training-script needs --format py and a project (.nwproj) with its settings and data")
+        export_training_script(model, out, project.load_project(Path(args.model)).training, data, target)
     else:
-        from exporters.python_source import export_python_source
-
-        export_python_source(model, out, target=target)
+        write_export(model, out, fmt, target)
     print(f"wrote {out} ({fmt}{', ' + target if fmt not in ('onnx', 'keras') else ''})")
-    return 0
+    if not args.verify:
+        return 0
+    from exporters.verify import sample_inputs, verify_export
+
+    xs, inputs = sample_inputs(model, data)
+    result = verify_export(model, out, fmt, xs, inputs)
+    print(result.message, file=sys.stdout if result.ok else sys.stderr)
+    return 0 if result.ok else 1
+
+
+def _project_data(path: Path):
+    """A project's data (its first dataset) for --verify, or None: then random data of the inputs' shapes."""
+    if path.suffix.lower() != ".nwproj":
+        return None
+    from exporters import project
+    from exporters.datasets import load_dataset
+
+    doc = project.load_project(path)
+    if not doc.datasets:
+        return None
+    try:
+        return load_dataset(doc.datasets[0], base=path.resolve().parent)
+    except NetweaverError as exc:
+        print(f"note: the project's data cannot be read ({exc}); verifying on random data", file=sys.stderr)
+        return None
 
 
 add_command("summary", _configure_summary, _run_summary)

@@ -27,6 +27,7 @@ from app.summary_panel import SummaryPanel
 from app.theme import Theme
 from app.training_panel import TrainingPanel
 from app.training_session import TrainingSession
+from app.weights_panel import WeightsPanel
 from app.workers import TaskRunner
 from core import commands
 from core.document import Document, structure_of
@@ -214,6 +215,9 @@ class MainWindow(QMainWindow):
         self.training_dock = self._dock("Training", self.training_panel, Qt.RightDockWidgetArea)
         self.tabifyDockWidget(self.inspector_dock, self.data_dock)
         self.tabifyDockWidget(self.data_dock, self.training_dock)
+        self.weights_panel = WeightsPanel(self.editor)
+        self.weights_dock = self._dock("Weights", self.weights_panel, Qt.RightDockWidgetArea)
+        self.tabifyDockWidget(self.training_dock, self.weights_dock)
         self.inspector_dock.raise_()
         self.summary_dock = self._dock("Summary", self.summary, Qt.BottomDockWidgetArea)
         self.curves_dock = self._dock("Curves", self.curves, Qt.BottomDockWidgetArea)
@@ -260,6 +264,7 @@ class MainWindow(QMainWindow):
         self.runs_panel.selectionChanged.connect(self._runs_selected)
         self.runs_panel.diffChanged.connect(self._runs_diffed)
         self.runs_panel.restoreRequested.connect(self.restore_run)
+        self.weights_panel.message.connect(self.show_status)
         # Selection updates the inspector once per event-loop turn: a script or paste that selects many times
         # builds one form, not hundreds.
         self._selection_timer = QTimer(self)
@@ -343,6 +348,7 @@ class MainWindow(QMainWindow):
         self._action(f, "Save &As…", self.save_as, QKeySequence.SaveAs)
         f.addSeparator()
         self._action(f, "&Import Keras Model…", self.import_dialog, "Ctrl+I")
+        self._action(f, "Export &Model…", self.open_export_dialog, "Ctrl+E")
         self.export_menu = f.addMenu("&Export")
         self.export_menu.setToolTipsVisible(True)  # a disabled export says why in its tooltip
         self.export_actions: list[QAction] = []
@@ -761,6 +767,7 @@ class MainWindow(QMainWindow):
         ids = self.editor.scene.selected_node_ids()
         self.inspector.show_node(self.editor.doc, ids[0] if len(ids) == 1 else None)
         self.summary.select_node(ids[0] if len(ids) == 1 else None)
+        self.weights_panel.show_node(ids[0] if len(ids) == 1 else None)
         # the selected layer's error, or no longer its error; a passing message ("Opened ...") stays unless the
         # newly selected layer has an error to show
         showing_document = self.statusBar().currentMessage() in ("", self._document_status_shown)
@@ -1040,6 +1047,15 @@ class MainWindow(QMainWindow):
         self.update_title()
         self.show_status(f"Saved {Path(path).name}.")
         return True
+
+    def open_export_dialog(self):
+        """The export dialog (formats, Keras target, verified write) for the drawn model and the loaded data."""
+        from app.export_dialog import ExportDialog
+
+        folder = str(Path(self.path).parent) if self.path else None
+        self.export_dialog = ExportDialog(self.editor.doc, self.data_panel.loaded(), folder, self)
+        self.export_dialog.show()
+        return self.export_dialog
 
     def _export_chosen(self) -> None:
         self.export_dialog(*self.sender().data())

@@ -156,27 +156,42 @@ class SetDataset(Command):
         doc.set_datasets(self.old)
 
 
+class SetWeights(Command):
+    """Give some layers new weights at once ({node id: arrays in `layer.get_weights()` order}); undo puts back what
+    each had before (None for a layer that had its initial values)."""
+
+    def __init__(self, doc: Document, weights: dict[str, list], text: str = "Load weights"):
+        self.new = {nid: [w.copy() for w in ws] for nid, ws in weights.items() if nid in doc.nodes}
+        self.old = {nid: doc.nodes[nid].weights for nid in self.new}
+        self.text = text
+
+    def do(self, doc):
+        for nid, ws in self.new.items():
+            doc.set_weights(nid, ws)
+
+    def undo(self, doc):
+        for nid, ws in self.old.items():
+            doc.set_weights(nid, ws)
+
+
 class RecordRun(Command):
     """A finished training run becomes the document's: the layers take its weights and the run joins the list.
     Undo puts back the weights from before the run and drops it."""
 
     def __init__(self, doc: Document, run, weights: dict[str, list], text: str | None = None):
         self.run = run
-        self.new = {nid: [w.copy() for w in ws] for nid, ws in weights.items() if nid in doc.nodes}
-        self.old = {nid: doc.nodes[nid].weights for nid in self.new}
+        self.weights = SetWeights(doc, weights)
         self.text = text or f"Train ({run.outcome}, {run.epochs_done} epoch(s))"
 
     def do(self, doc):
-        for nid, ws in self.new.items():
-            doc.set_weights(nid, ws)
-        if self.new:
-            self.run.weights = self.new
+        self.weights.do(doc)
+        if self.weights.new:
+            self.run.weights = self.weights.new
         doc.add_run(self.run)
 
     def undo(self, doc):
         doc.remove_run(self.run)
-        for nid, ws in self.old.items():
-            doc.set_weights(nid, ws)
+        self.weights.undo(doc)
 
 
 class RestoreRun(Command):

@@ -105,6 +105,7 @@ class Document:
         self.datasets: list = []   # dataset references
         self.runs: list = []       # finished training runs (`core.training_run.TrainingRun`), oldest first
         self.extra: dict = {}      # project fields this version does not know, kept on re-save
+        self.keras_generation: str | None = None  # 'keras3' or 'tf_keras2' for a model imported from a Keras file
         # The model's inputs and outputs in the order an imported model had them (node id, port); sinks drawn
         # later are appended.
         self.input_order: list[str] = []
@@ -551,6 +552,7 @@ class Document:
             raise GraphError("The model has no output: add a layer after an input.")
         model = Functional(inputs if len(inputs) > 1 else inputs[0], outputs if len(outputs) > 1 else outputs[0],
                            name=self.name)
+        model.keras_generation = self.keras_generation
         return model
 
     @classmethod
@@ -559,6 +561,7 @@ class Document:
         from core.layers.base import InputLayer
 
         doc = cls(getattr(model, "name", "model"))
+        doc.keras_generation = getattr(model, "keras_generation", None)
         nodes = getattr(model, "_nodes_in_order", None)
         if nodes is None:
             raise GraphError(f"Model '{model.name}' is a subclassed model: its graph lives in Python code, so it "

@@ -56,7 +56,10 @@ class TrainingRun:
     device: str | None = None
     continues: int | None = None  # index of the run this one continued, in `Document.runs`
     weights: dict | None = field(default=None, repr=False)  # {node id: arrays} it ended with (the project's sidecar)
+    # {layer name: [[L2 distance of each of its weights from its value at the run's start] per finished epoch]}
+    weight_distances: dict = field(default_factory=dict)
     batch_history: dict = field(default_factory=dict, repr=False)  # per-batch logs; kept in memory only
+    start_weights: dict = field(default_factory=dict, repr=False)  # {layer name: arrays}; kept in memory only
 
     @property
     def epochs_done(self) -> int:
@@ -86,7 +89,8 @@ class TrainingRun:
                 "epoch_seconds": [round(float(v), 4) for v in self.epoch_seconds],
                 "initial_epoch": self.initial_epoch, "started": self.started, "ended": self.ended,
                 "outcome": self.outcome, "message": self.message, "device": self.device,
-                "continues": self.continues}
+                "continues": self.continues,
+                "weight_distances": {k: [[float(d) for d in ds] for ds in v] for k, v in self.weight_distances.items()}}
 
     @classmethod
     def from_dict(cls, data, where: str = "run") -> "TrainingRun":
@@ -104,7 +108,18 @@ class TrainingRun:
                    epoch_seconds=[float(x) for x in data.get("epoch_seconds") or []],
                    initial_epoch=int(data.get("initial_epoch", 0)), started=data.get("started"),
                    ended=data.get("ended"), outcome=outcome, message=str(data.get("message", "")),
-                   device=data.get("device"), continues=data.get("continues"))
+                   device=data.get("device"), continues=data.get("continues"),
+                   weight_distances=_weight_distances(data.get("weight_distances"), where))
+
+
+def _weight_distances(data, where: str) -> dict:
+    if data is None:
+        return {}
+    try:
+        return {str(k): [[float(d) for d in ds] for ds in v] for k, v in data.items()}
+    except (AttributeError, TypeError, ValueError):
+        raise InputDataError(f"{where}: 'weight_distances' must map each layer name to a list (one per epoch) of "
+                             f"lists of numbers.") from None
 
 
 # -- settings -------------------------------------------------------------------------------------------------------
@@ -239,6 +254,8 @@ class _RunCallback(Callback):
         self.nan_at = None
 
     def on_train_begin(self, logs=None):
+        self.run.start_weights = {layer.name: [np.array(w) for w in layer.get_weights()]
+                                  for layer in self.model.layers if layer.weights}
         self.observer.on_start(self.run, self.params.get("epochs", 0), self.params.get("steps"))
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -269,6 +286,10 @@ class _RunCallback(Callback):
             self.run.history.setdefault(k, []).append(float(v))
         self.run.learning_rates.append(float(self.model.optimizer.learning_rate))
         self.run.epoch_seconds.append(time.perf_counter() - self.epoch_started)
+        for name, start in self.run.start_weights.items():
+            now = self.model.get_layer(name).get_weights()
+            self.run.weight_distances.setdefault(name, []).append(
+                [float(np.linalg.norm(np.asarray(w, np.float64) - s)) for w, s in zip(now, start)])
         self.observer.on_epoch(epoch, logs)
 
 

@@ -1,7 +1,8 @@
 """The `.nwproj` project file: a drawn model with everything needed to carry on working on it.
 
 JSON with `schema_version`: the graph (layer configs, wires, node positions), compile/fit settings, dataset
-references, and the path of a sidecar weights file (`.npz`, relative to the project) for layers that carry weights
+references, the Keras generation an imported model came from (`keras_generation`: "keras3", "tf_keras2" or null; the
+export dialog's default target), and the path of a sidecar weights file (`.npz`, relative to the project) for layers that carry weights
 (imported models). Saving writes a temporary file beside the target and renames it over, so a crash never leaves a
 half-written project. Fields that a newer Netweaver added and this one does not know are kept on re-save; a file of
 a newer schema version is refused with a message saying so.
@@ -35,14 +36,16 @@ from exporters.paths import prepare_output
 
 SCHEMA_VERSION = 1
 FORMAT = "netweaver-project"
-_KNOWN = {"format", "schema_version", "graph", "training", "datasets", "runs", "weights", "netweaver_version"}
+_KNOWN = {"format", "schema_version", "graph", "training", "datasets", "runs", "weights", "netweaver_version",
+          "keras_generation"}
 
 
 def project_dict(doc: Document, weights_file: str | None = None) -> dict:
     data = dict(doc.extra)  # unknown fields first, so ours win where names clash
     data.update({"format": FORMAT, "schema_version": SCHEMA_VERSION, "netweaver_version": _version(),
                  "graph": doc.graph_dict(), "training": doc.training, "datasets": doc.datasets,
-                 "runs": [run.to_dict() for run in doc.runs], "weights": weights_file})
+                 "runs": [run.to_dict() for run in doc.runs], "weights": weights_file,
+                 "keras_generation": doc.keras_generation})
     return data
 
 
@@ -145,6 +148,10 @@ def project_from_dict(data, path: Path | None = None) -> Document:
     doc.training = data.get("training") or {}
     doc.datasets = data.get("datasets") or []
     doc.runs = _runs(data.get("runs") or [], where)
+    generation = data.get("keras_generation")
+    if generation not in (None, "keras3", "tf_keras2"):
+        raise FileFormatError(f"{where}: keras_generation must be 'keras3' or 'tf_keras2', got {generation!r}.")
+    doc.keras_generation = generation
     doc.extra = {k: v for k, v in data.items() if k not in _KNOWN}
     weights_file = data.get("weights")
     if weights_file:

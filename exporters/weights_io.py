@@ -596,14 +596,17 @@ def load_weights(model, filepath, by_name: bool = False, skip_mismatch: bool = F
             raise FileFormatError(f"'{path}' is a TensorFlow checkpoint; Netweaver reads .h5, .weights.h5 and its "
                                   f"own checkpoints. In TensorFlow, save the weights as NAME.weights.h5.")
         raise FileNotFoundError(f"No weights file at '{path}'.")
-    if zipfile.is_zipfile(path):
-        plan = plan_by_layers(model, read_native(path, source), by_name=by_name, skip_mismatch=skip_mismatch,
-                              source=source)
-    else:
-        plan = _plan_from_hdf5(model, path, source, by_name, skip_mismatch)
-    plan.apply()
+    plan_weights(model, path, source, by_name, skip_mismatch).apply()
     if hasattr(model, "_invalidate"):
         model._invalidate()
+
+
+def plan_weights(model, path: Path, source: str, by_name: bool = False, skip_mismatch: bool = False) -> _Plan:
+    """What loading the file would assign, every weight checked, nothing assigned yet."""
+    if zipfile.is_zipfile(path):
+        return plan_by_layers(model, read_native(path, source), by_name=by_name, skip_mismatch=skip_mismatch,
+                              source=source)
+    return _plan_from_hdf5(model, path, source, by_name, skip_mismatch)
 
 
 def _plan_from_hdf5(model, path: Path, source: str, by_name: bool, skip_mismatch: bool) -> _Plan:

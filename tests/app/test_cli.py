@@ -93,3 +93,55 @@ def test_main_py_routes_headless_commands(fixtures_dir, tmp_path):
                            "--format", "json"], capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert json.loads((tmp_path / "m.json").read_text())["class_name"] == "Functional"
+
+
+@pytest.mark.parametrize("fmt,suffix", [("json", ".json"), ("h5", ".h5"), ("onnx", ".onnx"), ("py", ".py")])
+def test_export_verify_reads_the_file_back_and_compares(fixtures_dir, tmp_path, capsys, fmt, suffix):
+    src, _, _ = _reference(fixtures_dir)
+    out = tmp_path / f"out{suffix}"
+    assert main(["export", str(src), str(out), "--format", fmt, "--verify"]) == 0
+    printed = capsys.readouterr().out
+    assert "Verified" in printed and "random samples" in printed and "Largest difference" in printed
+
+
+def test_a_failed_verification_exits_1_names_the_output_and_keeps_the_file(fixtures_dir, tmp_path, capsys,
+                                                                          monkeypatch):
+    from exporters import verify
+
+    real = verify.read_back
+    monkeypatch.setattr(verify, "read_back", lambda *a: [r + 0.25 for r in real(*a)])  # a file that computes otherwise
+    src, _, _ = _reference(fixtures_dir)
+    out = tmp_path / "out.onnx"
+    assert main(["export", str(src), str(out), "--format", "onnx", "--verify"]) == 1
+    err = capsys.readouterr().err
+    assert "Verification FAILED" in err and "largest difference is 0.25" in err and "at output '" in err
+    assert "kept at" in err and out.exists()
+
+
+def test_export_of_a_project_verifies_on_its_data(tmp_path, capsys):
+    import shutil
+    from pathlib import Path
+
+    examples = Path(__file__).resolve().parents[2] / "resources" / "examples"
+    for f in examples.glob("mlp*"):
+        shutil.copy(f, tmp_path / f.name)
+    assert main(["export", str(tmp_path / "mlp.nwproj"), str(tmp_path / "mlp.keras"), "--format", "keras",
+                 "--verify"]) == 0
+    assert "samples of the project's data" in capsys.readouterr().out
+
+
+def test_export_a_projects_training_script(tmp_path, capsys):
+    import shutil
+    from pathlib import Path
+
+    examples = Path(__file__).resolve().parents[2] / "resources" / "examples"
+    for f in examples.glob("mlp*"):
+        shutil.copy(f, tmp_path / f.name)
+    out = tmp_path / "train_mlp.py"
+    assert main(["export", str(tmp_path / "mlp.nwproj"), str(out), "--format", "py", "--training-script",
+                 "--verify"]) == 0
+    assert "Verified" in capsys.readouterr().out
+    assert "def train(" in out.read_text() and (tmp_path / "train_mlp_data.npz").exists()
+    assert main(["export", str(tmp_path / "mlp.nwproj"), str(tmp_path / "m.onnx"), "--format", "onnx",
+                 "--training-script"]) == 2
+    assert "--training-script needs --format py" in capsys.readouterr().err

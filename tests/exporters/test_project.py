@@ -97,3 +97,18 @@ def test_autosave_is_listed_recoverable_and_discarded(tmp_path):
     saved = tmp_path / "named.nwproj"
     t2 = project.autosave(doc, saved)
     assert t2.name == "named.nwproj.autosave" and project.load_autosave(t2)[1] == str(saved.resolve())
+
+
+def test_an_imported_models_keras_generation_is_remembered(tmp_path, fixtures_dir):
+    from core.models import load_model
+
+    doc = Document.from_model(load_model(fixtures_dir / "keras2" / "seed_functional.h5", compile=False))
+    assert doc.keras_generation == "tf_keras2"
+    back = project.load_project(project.save_project(doc, tmp_path / "p.nwproj"))
+    assert back.keras_generation == "tf_keras2" and back.to_model().keras_generation == "tf_keras2"
+    assert project.load_project(project.save_project(small_doc(), tmp_path / "q.nwproj")).keras_generation is None
+    data = json.loads((tmp_path / "p.nwproj").read_text())
+    data["keras_generation"] = "keras4"
+    (tmp_path / "p.nwproj").write_text(json.dumps(data))
+    with pytest.raises(FileFormatError, match="keras_generation"):
+        project.load_project(tmp_path / "p.nwproj")
