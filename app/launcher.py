@@ -269,6 +269,11 @@ def show_panel(app, window, name: str) -> bool:
         print(f"this build has no {name} panel", file=sys.stderr)
         return False
     dock.raise_()
+    if name == "weights":  # the layer with the most parameters, so the picture shows a real heat map
+        doc = window.editor.doc
+        rows = [r for r in doc.summary_rows() if r.params]
+        if rows:
+            window.editor.scene.select_nodes([max(rows, key=lambda r: r.params).node_id])
     if name == "evaluation":
         if not window.evaluate():
             print(window.evaluation.metrics.text(), file=sys.stderr)
