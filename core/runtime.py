@@ -108,13 +108,18 @@ def create_session(model, device: str | None = None, *, options=None):
     if providers[0] == "CUDAExecutionProvider":
         # Where CUDA's libraries are missing ORT logs an error while probing; our own message says it better.
         ort.set_default_logger_severity(4)
+    # ORT's EliminateDropout rewrite removes a Dropout whose mask output is unused even when its training_mode input
+    # is a constant True: relu -> Dropout -> Dense then trained with no dropout at all (loss 0.0 where Keras's is
+    # 7.8). Graphs with a Dropout keep it.
+    disabled = ["EliminateDropout"] if b"Dropout" in payload else []
     try:
-        sess = ort.InferenceSession(payload, sess_options=so, providers=providers)
+        sess = ort.InferenceSession(payload, sess_options=so, providers=providers, disabled_optimizers=disabled)
     except Exception as exc:  # CUDA libraries missing or broken: fall back below
         if providers[0] == "CPUExecutionProvider":
             raise
         log.debug("CUDA session failed: %s", exc)
-        sess = ort.InferenceSession(payload, sess_options=so, providers=["CPUExecutionProvider"])
+        sess = ort.InferenceSession(payload, sess_options=so, providers=["CPUExecutionProvider"],
+                                    disabled_optimizers=disabled)
     ort.set_default_logger_severity(3)
     used = "cuda" if "CUDAExecutionProvider" in sess.get_providers() else "cpu"
     if providers[0] == "CUDAExecutionProvider":
