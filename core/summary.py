@@ -76,11 +76,31 @@ def _count(weights) -> int:
     return int(sum(int(np.prod(w.shape)) for w in weights))
 
 
+def sequential_like(model) -> bool:
+    """Whether Keras prints this model's summary as a Sequential's (no "Connected to" column): a Sequential, or a
+    functional model that is one chain (one input, every call takes one tensor that no other call takes, no layer
+    called twice), as Keras's `print_summary` decides from the nodes by depth."""
+    nodes = getattr(model, "_nodes_in_order", None)
+    if nodes is None or type(model).__name__ == "Sequential":
+        return True
+    if len(model.inputs) != 1:
+        return False
+    consumed: set[int] = set()
+    calls: set[int] = set()
+    for node in nodes:
+        if node.is_input:
+            continue
+        if len(node.input_tensors) != 1 or id(node.input_tensors[0]) in consumed or id(node.layer) in calls:
+            return False
+        consumed.add(id(node.input_tensors[0]))
+        calls.add(id(node.layer))
+    return True
+
+
 def print_summary(model, line_length=None, positions=None, print_fn=None, show_trainable=False) -> None:
     print_fn = print_fn or print
     rows = summary_rows(model)
-    functional = any(r.connected_to for r in rows) or (hasattr(model, "_nodes_in_order")
-                                                       and type(model).__name__ != "Sequential")
+    functional = not sequential_like(model)
     headers = ["Layer (type)", "Output Shape", "Param #"] + (["Connected to"] if functional else [])
     line_length = line_length or (98 if functional else 65)
     positions = positions or ([0.33, 0.55, 0.67, 1.0] if functional else [0.45, 0.85, 1.0])

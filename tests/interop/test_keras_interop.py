@@ -106,6 +106,9 @@ def _fixture_jobs(tmp: Path) -> tuple[dict, dict, dict]:
         model = load_model(path, compile=False)
         job_id = f"fixture_{generation}_{name}"
         rows[job_id] = [(r.name, r.class_name, r.output_shape, r.params, r.connected_to) for r in summary_rows(model)]
+        printed = []
+        model.summary(print_fn=printed.append)
+        rows[job_id + "__has_connections"] = any("Connected to" in line for line in printed)
         weights = _irregular_weights(model, rng)
         model.set_weights(weights)
         inputs, _ = fixture_io(FIXTURES, generation, name)
@@ -267,3 +270,5 @@ def test_summary_rows_match_real_keras_summary(keras_results, generation, name):
     with_connections = "Connected to" in text
     ours = [row if with_connections else row[:4] + ([],) for row in rows[job_id]]
     assert ours == keras_rows
+    # the printed table has the column exactly when Keras's has (Keras leaves it out for a one-chain model)
+    assert rows[job_id + "__has_connections"] == with_connections
