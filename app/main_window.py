@@ -291,7 +291,12 @@ class MainWindow(QMainWindow):
         super().showEvent(event)
         if not self._bottom_tabbed:
             self._bottom_tabbed = True
-            QTimer.singleShot(0, self._tabify_bottom)
+            # a timer the window owns: a window closed before it fires takes it along (a bare singleShot would call
+            # into a deleted window)
+            timer = QTimer(self)
+            timer.setSingleShot(True)
+            timer.timeout.connect(self._tabify_bottom)
+            timer.start(0)
 
     @Slot()
     def _tabify_bottom(self) -> None:
@@ -1178,8 +1183,10 @@ class MainWindow(QMainWindow):
             self.training.wait()
         self._autosave_timer.stop()
         self._discard_autosave()
-        self.tasks.wait_all()
-        self.data_panel.wait()
+        # every worker thread of every panel (data reads, evaluations, exports) ends before the window goes: a
+        # QThread destroyed while it runs takes the process down
+        for runner in self.findChildren(TaskRunner):
+            runner.wait_all()
         event.accept()
 
 
