@@ -65,6 +65,13 @@ def causal_mask(query, value):
 
 
 # -- Attention and AdditiveAttention -------------------------------------------------------------------------------
+
+def _query_mask(mask):
+    """An attention layer's output keeps the query's mask (the first input's), as Keras's do."""
+    if mask is None or not isinstance(mask, (list, tuple)) or mask[0] is None:
+        return None
+    return mask[0]
+
 class _DenseAttention(Layer):
     """What Attention and AdditiveAttention share: inputs [query, value(, key)], their masks, the causal mask, the
     masked softmax over the value steps, dropout of the weights and the weighted sum of the values."""
@@ -127,9 +134,7 @@ class _DenseAttention(Layer):
         return (out, weights) if return_attention_scores else out
 
     def compute_mask(self, inputs, mask=None):
-        if mask is None or not isinstance(mask, (list, tuple)) or mask[0] is None:
-            return None
-        return mask[0]
+        return _query_mask(mask)
 
     def get_config(self):
         config = super().get_config()
@@ -620,9 +625,7 @@ class MultiHeadAttention(Layer):
         return (out, scores) if return_attention_scores else out
 
     def compute_mask(self, inputs, mask=None):
-        if mask is None or not isinstance(mask, (list, tuple)) or mask[0] is None:
-            return None
-        return mask[0]
+        return _query_mask(mask)
 
     def get_config(self):
         config = super().get_config()

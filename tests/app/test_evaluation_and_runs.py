@@ -10,27 +10,20 @@ import numpy as np
 from PySide6.QtWidgets import QTableWidgetSelectionRange
 
 from app.runs_panel import COLUMNS
-from core import commands
 from exporters.project import load_project
+from training_helpers import open_for_training, press_and_wait
 
 ROOT = Path(__file__).resolve().parents[2]
 IRIS = ROOT / "resources" / "examples" / "iris_mlp.nwproj"
 
 
 def _open_and_train(window, qtbot, settings: dict, example: Path = IRIS):
-    assert window.open_path(str(example), wait=True, as_example=True)
-    doc = window.editor.doc
-    window.editor.push(commands.SetTrainingSettings(doc, dict(doc.training, **settings)))
-    window.load_training_data()
-    qtbot.waitUntil(lambda: not window.data_panel.busy() and window.data_panel.loaded() is not None, timeout=20000)
-    return doc, _train(window, qtbot)
+    doc = open_for_training(window, qtbot, example, settings)
+    return doc, press_and_wait(window, qtbot)
 
 
 def _train(window, qtbot):
-    window.training_panel.train_button.click()
-    qtbot.waitUntil(lambda: not window.training.is_running(), timeout=60000)
-    qtbot.wait(20)
-    return window.training.runs[-1]
+    return press_and_wait(window, qtbot)
 
 
 def test_evaluation_matches_evaluate_and_a_confusion_matrix_made_from_predict(window, qtbot):
@@ -73,6 +66,7 @@ def test_runs_table_diff_restore_and_undo(window, qtbot):
     window.editor.set_config(hidden.id, dict(hidden.config, units=24))
     window.editor.refresh()
     second = _train(window, qtbot)
+    assert second.outcome == "finished"
     panel = window.runs_panel
     qtbot.waitUntil(lambda: panel.table.rowCount() == 2, timeout=5000)
     assert panel.table.item(1, 9).text() == "finished"

@@ -13,27 +13,18 @@ import pytest
 from app.train_command import train as train_command
 from core import commands
 from exporters.project import load_project, save_project
+from training_helpers import open_for_training, press_and_wait
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "resources" / "examples" / "mlp.nwproj"
 
 
 def _open(window, qtbot, settings: dict, example: Path = EXAMPLE):
-    assert window.open_path(str(example), wait=True, as_example=True)
-    doc = window.editor.doc
-    window.editor.push(commands.SetTrainingSettings(doc, dict(doc.training, **settings)))
-    window.load_training_data()
-    qtbot.waitUntil(lambda: not window.data_panel.busy() and window.data_panel.loaded() is not None,
-                    timeout=20000)
-    return doc
+    return open_for_training(window, qtbot, example, settings)
 
 
 def _train(window, qtbot, button="train_button", timeout=60000):
-    getattr(window.training_panel, button).click()
-    assert window.training.is_running(), window.training_panel.notice.text()
-    qtbot.waitUntil(lambda: not window.training.is_running(), timeout=timeout)
-    qtbot.wait(20)  # the run's last reports
-    return window.training.runs[-1]
+    return press_and_wait(window, qtbot, button, timeout)
 
 
 def test_curves_equal_the_history_of_a_headless_fit_and_of_the_command_line(window, qtbot, tmp_path):
