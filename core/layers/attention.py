@@ -64,14 +64,14 @@ def causal_mask(query, value):
     return ops.expand_dims(ops.greater_equal(rows, cols), 0)
 
 
-# -- Attention and AdditiveAttention -------------------------------------------------------------------------------
-
 def _query_mask(mask):
     """An attention layer's output keeps the query's mask (the first input's), as Keras's do."""
     if mask is None or not isinstance(mask, (list, tuple)) or mask[0] is None:
         return None
     return mask[0]
 
+
+# -- Attention and AdditiveAttention -------------------------------------------------------------------------------
 class _DenseAttention(Layer):
     """What Attention and AdditiveAttention share: inputs [query, value(, key)], their masks, the causal mask, the
     masked softmax over the value steps, dropout of the weights and the weighted sum of the values."""
