@@ -51,7 +51,13 @@ def test_summary_lists_layers_and_totals():
     _mlp_functional().summary(print_fn=lines.append)
     text = "\n".join(lines)
     assert "dense (Dense)" in text and "(None, 64)" in text and "Total params: 6,922" in text
-    assert "input_layer[0][0]" in text
+    # one chain of layers: Keras prints it without the Connected-to column; a branch brings the column
+    assert "Connected to" not in text
+    inputs = keras.Input((4,))
+    branched = keras.Model(inputs, layers.Add()([layers.Dense(2)(inputs), layers.Dense(2)(inputs)]))
+    lines = []
+    branched.summary(print_fn=lines.append)
+    assert "Connected to" in "\n".join(lines) and f"{branched.layers[0].name}[0][0]" in "\n".join(lines)
 
 
 def test_predict_rejects_wrong_shape_and_dtype():

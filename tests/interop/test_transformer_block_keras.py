@@ -59,7 +59,7 @@ def test_transformer_block_trains_like_keras3(keras3):
 
 def test_example_trains_from_the_command_line_and_exports(tmp_path):
     from exporters.onnx_export import export_onnx, run_onnx
-    from exporters.train_command import train
+    from app.train_command import train
 
     for f in EXAMPLES.glob("transformer_encoder*"):
         shutil.copy(f, tmp_path / f.name)
