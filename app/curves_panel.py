@@ -109,6 +109,8 @@ class CurvesPanel(QWidget):
         self.plots: dict[str, pg.PlotItem] = {}
         self.runs: list[_RunCurves] = []
         self._lr_top = None
+        self._running = False
+        self._x_end = 0.0
         # Progress arrives up to 30 times a second, but pyqtgraph repaints every axis of every plot on each change
         # (most of the GUI thread's time while training, measured with py-spy): redraw at most this often.
         self._redraw_timer = QTimer(self)
@@ -122,12 +124,16 @@ class CurvesPanel(QWidget):
     def run_started(self, run: TrainingRun) -> None:
         curves = _RunCurves(run, len(self.runs) + 1, RUN_COLOURS[len(self.runs) % len(RUN_COLOURS)])
         self.runs.append(curves)
+        self._running = True
+        planned = run.initial_epoch + int(run.settings.get("epochs") or 0)
+        self._x_end = float(max([planned] + [c.run.initial_epoch + c.run.epochs_done for c in self.runs]))
         self.status.setText(f"{curves.name}: starting…")
         self._update_buttons()
 
     def show_recorded(self, run: TrainingRun) -> None:
         """A run the project kept from an earlier session: its per-epoch curves, for comparison."""
         self.run_started(run)
+        self._running = False
         self.runs[-1].load_history()
         self._redraw(self.runs[-1])
         self.status.setText(f"{len(self.runs)} earlier run(s) of this project")
@@ -162,10 +168,13 @@ class CurvesPanel(QWidget):
 
     def run_ended(self, run: TrainingRun) -> None:
         curves = self._curves_of(run)
+        self._running = False
         if curves is not None:
             curves.load_history()
             self._pending.discard(id(curves))
             self._redraw(curves)
+        for name, plot in self.plots.items():  # the run is over: fit every axis to what it drew
+            plot.enableAutoRange(x=True, y=name != "learning_rate" or self.log_scale.isChecked())
             self.status.setText(f"{curves.name}: {run.outcome.replace('_', ' ')}")
         self._update_buttons()
 
@@ -237,11 +246,21 @@ class CurvesPanel(QWidget):
         return item
 
     def _redraw(self, curves: _RunCurves) -> None:
+        bounds: dict[str, list[float]] = {}
+
+        def seen(plot: str, ys: np.ndarray) -> None:
+            finite = ys[np.isfinite(ys)]
+            if finite.size:
+                lo, hi = bounds.get(plot, [np.inf, -np.inf])
+                bounds[plot] = [min(lo, float(finite.min())), max(hi, float(finite.max()))]
+
         for key, values in curves.epoch_logs.items():
             n = min(len(values), len(curves.epoch_x))
             item = self._item(curves, quantity(key), key, "epoch")
-            item.setData(np.asarray(curves.epoch_x[:n]), np.asarray(values[:n], dtype=float))
+            ys = np.asarray(values[:n], dtype=float)
+            item.setData(np.asarray(curves.epoch_x[:n]), ys)
             item.setSymbol("o" if n <= MARKED_EPOCHS else None)  # past that, markers only crowd the line
+            seen(quantity(key), ys)
         self._fit_learning_rate_axis()
         show = self.show_batches.isChecked()
         for key, values in curves.batch_logs.items():
@@ -252,9 +271,29 @@ class CurvesPanel(QWidget):
                 ys = np.asarray(values[:n], dtype=float)
                 raw.setData(np.asarray(curves.batch_x[:n]), ys)
                 smooth_item.setData(np.asarray(curves.batch_x[:n]), smooth(ys))
+                seen(quantity(key), ys)
             else:
                 raw.setData([], [])
                 smooth_item.setData([], [])
+        if self._running:
+            self._hold_axes(bounds)
+
+    def _hold_axes(self, bounds: dict) -> None:
+        """While a run reports, the axes move only when the data leave them: the x axis spans the planned epochs, a
+        y axis grows by a margin when a value falls outside it. pyqtgraph redraws an axis's ticks and labels
+        whenever its range changes, which an auto-ranged plot does on every report (most of the GUI thread's
+        time while training, by py-spy)."""
+        for name, plot in self.plots.items():
+            if self._x_end and plot.getViewBox().viewRange()[0] != [0.0, self._x_end]:
+                plot.setXRange(0.0, self._x_end, padding=0)
+            if name == "learning_rate" or self.log_scale.isChecked() or name not in bounds:
+                continue
+            lo, hi = bounds[name]
+            view_lo, view_hi = plot.getViewBox().viewRange()[1]
+            auto_y = plot.getViewBox().autoRangeEnabled()[1] is not False  # still auto-ranged: take over once
+            if auto_y or lo < view_lo or hi > view_hi:
+                margin = max((hi - lo) * 0.15, abs(hi) * 0.05, 1e-6)
+                plot.setYRange(lo - margin, hi + margin, padding=0)
 
     def _fit_learning_rate_axis(self) -> None:
         """A learning rate that stays constant would get an axis of ±0.5 around it: start the axis at 0 instead."""
