@@ -7,7 +7,10 @@ embedding table instead of every looked-up row, so it does less arithmetic than 
 Timings are the best of several epochs after a warm-up epoch, so graph building, session creation and tf.function
 tracing are excluded on both sides; the two sides take turns epoch by epoch.
 
-    python benchmarks/train_bench.py [--epochs N] [--case mlp|lstm|gru] [--devices]
+    python benchmarks/train_bench.py [--epochs N] [--case NAME ...] [--devices]
+
+Cases (sizes kept small so the default run stays short; steps per epoch in brackets): mlp [32], lstm [16], gru [16],
+conv_autoencoder [10], conv_classifier [20], text_cnn [20], bidirectional [10].
 
 With --devices, each case times Netweaver on CUDA against Netweaver on the CPU (benchmarks/device_check.sh).
 """
@@ -81,9 +84,91 @@ def recurrent_case(kind):
     return make
 
 
+def _twins(keras, build, input_shape, input_dtype="float32"):
+    """The same model in Netweaver and (when installed) Keras 3, built by `build(layers_module)` on an Input of
+    `input_shape`, with Keras given Netweaver's initial weights."""
+    nw.utils.set_random_seed(0)
+    ours = nw.Sequential([nw.Input(shape=input_shape, dtype=input_dtype)] + build(layers))
+    theirs = None
+    if keras is not None:
+        theirs = keras.Sequential([keras.Input(shape=input_shape, dtype=input_dtype)] + build(keras.layers))
+        theirs.set_weights(ours.get_weights())
+    return ours, theirs
+
+
+def _conv_flops(batch, convs):
+    """Forward + backward FLOPs of 1-D convolutions given as (positions the kernel visits, kernel, in, out): each
+    visit is k*in*out multiply-adds forward and about twice that backward (dX and dW)."""
+    return 6.0 * batch * sum(n * k * cin * cout for n, k, cin, cout in convs)
+
+
+def conv_autoencoder_case(keras):
+    """keras-io "Timeseries anomaly detection using an Autoencoder": Conv1D x2 down, Conv1DTranspose x3 up."""
+    def build(L):
+        return [L.Conv1D(32, 7, padding="same", strides=2, activation="relu"), L.Dropout(0.2),
+                L.Conv1D(16, 7, padding="same", strides=2, activation="relu"),
+                L.Conv1DTranspose(16, 7, padding="same", strides=2, activation="relu"), L.Dropout(0.2),
+                L.Conv1DTranspose(32, 7, padding="same", strides=2, activation="relu"),
+                L.Conv1DTranspose(1, 7, padding="same")]
+    ours, theirs = _twins(keras, build, (288, 1))
+    x = np.random.default_rng(0).standard_normal((1280, 288, 1)).astype(np.float32)
+    flops = _conv_flops(128, [(144, 7, 1, 32), (72, 7, 32, 16), (72, 7, 16, 16), (144, 7, 16, 32),
+                              (288, 7, 32, 1)])
+    return ours, theirs, x, x, 128, "mse", flops
+
+
+def conv_classifier_case(keras):
+    """keras-io "Timeseries classification from scratch": three Conv1D(64, 3) + BatchNormalization + ReLU blocks,
+    global average pooling, softmax."""
+    def build(L):
+        blocks = []
+        for _ in range(3):
+            blocks += [L.Conv1D(64, 3, padding="same"), L.BatchNormalization(), L.Activation("relu")]
+        return blocks + [L.GlobalAveragePooling1D(), L.Dense(2, activation="softmax")]
+    ours, theirs = _twins(keras, build, (500, 1))
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((640, 500, 1)).astype(np.float32)
+    y = rng.integers(0, 2, size=(640,))
+    flops = _conv_flops(32, [(500, 3, 1, 64), (500, 3, 64, 64), (500, 3, 64, 64)])
+    return ours, theirs, x, y, 32, "sparse_categorical_crossentropy", flops
+
+
+def text_cnn_case(keras):
+    """The seed example resources/examples/conv1d_text_cnn.nwproj, at its sizes (vocabulary 500, length 50)."""
+    def build(L):
+        return [L.Embedding(500, 16), L.SpatialDropout1D(0.2), L.ZeroPadding1D(2),
+                L.Conv1D(32, 5, activation="relu"), L.GlobalMaxPooling1D(), L.Dense(2, activation="softmax")]
+    ours, theirs = _twins(keras, build, (50,), "int32")
+    rng = np.random.default_rng(0)
+    x = rng.integers(1, 500, size=(640, 50)).astype(np.int32)
+    y = rng.integers(0, 2, size=(640,))
+    return ours, theirs, x, y, 32, "sparse_categorical_crossentropy", _conv_flops(32, [(50, 5, 16, 32)])
+
+
+def bidirectional_case(keras):
+    """keras-io "Bidirectional LSTM on IMDB": Embedding(20000, 128), two Bidirectional(LSTM(64)), sigmoid."""
+    def build(L):
+        return [L.Embedding(20000, 128), L.Bidirectional(L.LSTM(64, return_sequences=True)),
+                L.Bidirectional(L.LSTM(64)), L.Dense(1, activation="sigmoid")]
+    ours, theirs = _twins(keras, build, (200,), "int32")
+    rng = np.random.default_rng(0)
+    x = rng.integers(1, 20000, size=(320, 200)).astype(np.int32)
+    y = rng.integers(0, 2, size=(320, 1)).astype(np.float32)
+    flops = 6.0 * 32 * 200 * 2 * 2 * 4 * 64 * (128 + 64)  # 2 layers x 2 directions, inputs of 128 both times
+    return ours, theirs, x, y, 32, "binary_crossentropy", flops
+
+
 CASES = {"mlp": ("seed MLP 32-64-64-10, 1000 samples, batch 32", mlp_case),
          "lstm": ("Embedding(1000,64)-LSTM(128)-Dense(10), 1024 x 100, batch 64", recurrent_case("LSTM")),
-         "gru": ("Embedding(1000,64)-GRU(128)-Dense(10), 1024 x 100, batch 64", recurrent_case("GRU"))}
+         "gru": ("Embedding(1000,64)-GRU(128)-Dense(10), 1024 x 100, batch 64", recurrent_case("GRU")),
+         "conv_autoencoder": ("Conv1D/Conv1DTranspose autoencoder (keras-io anomaly detection), 1280 x 288 x 1, "
+                              "batch 128, mse", conv_autoencoder_case),
+         "conv_classifier": ("3 x (Conv1D(64,3)-BatchNormalization-ReLU) classifier (keras-io timeseries "
+                             "classification), 640 x 500 x 1, batch 32", conv_classifier_case),
+         "text_cnn": ("seed Conv1D text CNN Embedding(500,16)-Conv1D(32,5)-GlobalMaxPooling1D-Dense(2), 640 x 50, "
+                      "batch 32", text_cnn_case),
+         "bidirectional": ("Embedding(20000,128)-2 x Bidirectional(LSTM(64))-Dense(1) (keras-io IMDB), 320 x 200, "
+                           "batch 32", bidirectional_case)}
 
 
 def steps_per_second(models, x, y, batch, epochs, devices=None) -> list[float]:
@@ -105,16 +190,21 @@ def steps_per_second(models, x, y, batch, epochs, devices=None) -> list[float]:
     return [steps / t for t in best]
 
 
+def _metrics(loss):
+    return [] if loss == "mse" else ["accuracy"]  # keras-io's autoencoder compiles without metrics
+
+
 def run_case(name, keras, epochs, peak):
     title, make = CASES[name]
     made = make(keras)
     if made is None:
         return {"case": name, "skipped": f"layers.{name.upper()} is not available in this build"}
     ours, theirs, x, y, batch, loss, flops = made
-    ours.compile(optimizer=nw.optimizers.Adam(1e-3), loss=loss, metrics=["accuracy"])
+    metrics = _metrics(loss)
+    ours.compile(optimizer=nw.optimizers.Adam(1e-3), loss=loss, metrics=metrics)
     models = [ours]
     if theirs is not None:
-        theirs.compile(optimizer=keras.optimizers.Adam(1e-3), loss=loss, metrics=["accuracy"])
+        theirs.compile(optimizer=keras.optimizers.Adam(1e-3), loss=loss, metrics=metrics)
         models.append(theirs)
     rates = steps_per_second(models, x, y, batch, epochs)
     ours_sps = rates[0]
@@ -136,7 +226,7 @@ def run_device_case(name, epochs):
     on_cpu, _, x, y, batch, loss, _ = make(None)
     on_gpu = make(None)[0]
     for model in (on_cpu, on_gpu):
-        model.compile(optimizer=nw.optimizers.Adam(1e-3), loss=loss, metrics=["accuracy"])
+        model.compile(optimizer=nw.optimizers.Adam(1e-3), loss=loss, metrics=_metrics(loss))
     cpu_sps, cuda_sps = steps_per_second([on_cpu, on_gpu], x, y, batch, epochs, devices=["cpu", "cuda"])
     return {"case": name, "what": title, "devices": "cuda vs cpu", "cuda_usable": runtime.cuda_usable(),
             "cpu_steps_per_s": round(cpu_sps, 1), "cuda_steps_per_s": round(cuda_sps, 1),

@@ -13,6 +13,8 @@ All are written with standard ONNX ops (DESIGN.md §3):
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from core import ops
@@ -89,15 +91,32 @@ def _swap_batch_channels(x: SymbolicTensor) -> SymbolicTensor:
 
 
 def _correlate(g: GraphBuilder, inp, dout, kernel, strides, dilations) -> SymbolicTensor:
-    """out[a, b, k] = sum over n, o of inp[n, a, o * stride + k * dilation] * dout[n, b, o], shape (A, B, kernel):
-    one Conv with the batch as the channels, the output gradient as the kernel."""
+    """out[a, b, k] = sum over n, o of inp[n, a, o * stride + k * dilation] * dout[n, b, o], shape (A, B, kernel).
+
+    One matrix product per kernel offset: the input's window at that offset, channels last, as a (N*O, A) matrix,
+    against the output gradient as (N*O, B). (A single Conv with the batch as its channels and the output
+    gradient as its kernel computes the same, but ORT runs it as a GEMM per channel whose width is the kernel
+    size: 5x slower than the forward convolution on Conv1D(64, 3).) In channels-last layout the transposes
+    cancel those the layer wrote around its convolution."""
     r = inp.ndim - 2
     a, b = inp.shape[1], dout.shape[1]
-    full = g.emit("Conv", [_swap_batch_channels(inp), _swap_batch_channels(dout)],
-                  {"strides": list(dilations), "dilations": list(strides)},
-                  [(inp.dtype, (a, b) + (None,) * r)])[0]
-    return g.emit("Slice", [full, _i64(g, [0] * r), _i64(g, list(kernel)), _i64(g, list(range(2, 2 + r)))], {},
-                  [(inp.dtype, (a, b) + tuple(kernel))])[0]
+    last = [0] + list(range(2, 2 + r)) + [1]
+    inp_cl, dout_cl = ops.transpose(inp, last), ops.transpose(dout, last)
+    rows = g.emit("Reshape", [dout_cl, _i64(g, [-1, b])], {}, [(dout.dtype, (None, b))])[0]
+    # the window at offset 0 covers positions o * stride for o < O, so ends at (O - 1) * stride + 1
+    span = ops.add(ops.multiply(ops.subtract(_spatial_dims(g, dout), _i64(g, [1] * r)), _i64(g, strides)),
+                   _i64(g, [1] * r))
+    axes, steps = _i64(g, list(range(1, 1 + r))), _i64(g, strides)
+    parts = []
+    for offset in itertools.product(*[range(k) for k in kernel]):
+        begin = _i64(g, [o * d for o, d in zip(offset, dilations)])
+        window = g.emit("Slice", [inp_cl, begin, ops.add(begin, span), axes, steps], {},
+                        [(inp.dtype, (inp.shape[0],) + (None,) * r + (a,))])[0]
+        cols = g.emit("Reshape", [window, _i64(g, [-1, a])], {}, [(inp.dtype, (None, a))])[0]
+        part = g.emit("Gemm", [cols, rows], {"transA": 1}, [(inp.dtype, (a, b))])[0]
+        parts.append(ops.reshape(part, (a, b, 1)))
+    stacked = parts[0] if len(parts) == 1 else ops.concatenate(parts, axis=2)
+    return ops.reshape(stacked, (a, b) + tuple(kernel))
 
 
 def _group_diagonal(g: GraphBuilder, full: SymbolicTensor, groups: int) -> SymbolicTensor:

@@ -82,6 +82,9 @@ CONV_CASES = [
     (dict(padding="same"), (1, 6, 4), (3, 2, 4), ()),  # groups=2
     (dict(strides=(2, 1), padding="same"), (1, 5, 4, 2), (3, 2, 2, 3), ()),
     (dict(dilation_rate=(1, 2)), (1, 5, 6, 2), (2, 2, 2, 2), (1, 2)),
+    # the weight gradient takes one window per kernel offset, offsets in row-major order over every spatial axis
+    (dict(dilation_rate=(2, 1), padding="same"), (2, 6, 7, 2), (3, 2, 2, 3), (1, 2)),
+    (dict(strides=(1, 2, 1)), (1, 4, 5, 3, 2), (2, 3, 2, 2, 2), ()),
 ]
 
 
