@@ -126,6 +126,35 @@ class SetConfig(Command):
         doc.set_config(self.node_id, self.old)
 
 
+class CallAgain(Command):
+    """A new call of an existing layer (Keras: calling one layer object on another tensor): a new node, unwired,
+    that shares the layer's config and weights, so an edit through any call changes them all."""
+
+    def __init__(self, doc: Document, node_id: str, position: tuple[float, float]):
+        node = doc.nodes[node_id]
+        if node.class_name == "InputLayer":
+            raise ConfigError(f"'{node.name}' is an input of the model; an input is not a layer that can be called "
+                              f"again. Add another Input instead.")
+        self.source = node_id
+        self.old_layer = node.layer
+        self.node = LayerNode(doc.new_node_id(), node.class_name, copy.deepcopy(node.config),
+                              (float(position[0]), float(position[1])), layer=node.layer_key,
+                              weights=None if node.weights is None else [w.copy() for w in node.weights])
+        self.text = f"Call '{node.name}' again"
+
+    def do(self, doc):
+        doc.set_layer(self.source, self.node.layer)
+        try:
+            doc.add_node(copy.deepcopy(self.node))
+        except Exception:
+            doc.set_layer(self.source, self.old_layer)
+            raise
+
+    def undo(self, doc):
+        doc.remove_node(self.node.id)
+        doc.set_layer(self.source, self.old_layer)
+
+
 class SetTrainingSettings(Command):
     """Replace the compile and fit settings (`Document.training`) the training panel edits."""
 
