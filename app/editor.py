@@ -145,6 +145,27 @@ class Editor(QObject):
         if parts:
             self.push(parts[0] if len(parts) == 1 else commands.Macro(f"Delete {len(parts)} item(s)", parts))
 
+    def call_again(self) -> str | None:
+        """A new call of the one selected layer (its layer shared between the calls), placed below it and
+        selected so it can be wired; returns the new node's id."""
+        ids = self.scene.selected_node_ids()
+        if len(ids) != 1:
+            self.statusMessage.emit("Select one layer to call it again (its calls share one set of weights).")
+            return None
+        node = self.doc.nodes[ids[0]]
+        want = (node.position[0], node.position[1] + node_height(self.doc, node.id) + 40)
+        try:
+            command = commands.CallAgain(self.doc, node.id, self.scene.free_spot(want, node.class_name))
+        except NetweaverError as exc:
+            self.statusMessage.emit(str(exc))
+            return None
+        if not self.push(command):
+            return None
+        self.scene.select_nodes([command.node.id])
+        self.statusMessage.emit(f"'{node.name}' is now called {len(self.doc.calls_of(node.id))} times; wire the new "
+                                f"call's input. Its calls share one config and one set of weights.")
+        return command.node.id
+
     def move_nodes(self, moves: dict) -> None:
         self.push(commands.MoveNodes(moves))
 

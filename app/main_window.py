@@ -13,7 +13,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QMimeData, QPointF, Qt, QTimer, Slot
 from PySide6.QtGui import QAction, QActionGroup, QGuiApplication, QIcon, QKeySequence
-from PySide6.QtWidgets import QDockWidget, QFileDialog, QLineEdit, QMainWindow, QMessageBox
+from PySide6.QtWidgets import QDockWidget, QFileDialog, QLineEdit, QMainWindow, QMenu, QMessageBox
 
 from app.canvas import COLUMN_GAP, NODE_WIDTH, GraphView, NodeItem
 from app.curves_panel import CurvesPanel
@@ -245,6 +245,7 @@ class MainWindow(QMainWindow):
         self.editor.cleanChanged.connect(self.update_title)
         self.editor.documentReplaced.connect(self._document_replaced)
         self.editor.scene.renameRequested.connect(self.start_rename)
+        self.editor.scene.contextMenuRequested.connect(self.show_canvas_menu)
         self.editor.scene.selectionChanged.connect(self._selection_timer_start)
         self.data_panel.specChanged.connect(self._dataset_edited)
         self.data_panel.dataShown.connect(self._data_shown)
@@ -368,9 +369,11 @@ class MainWindow(QMainWindow):
         self._action(e, "Cu&t", self.cut, QKeySequence.Cut)
         self._action(e, "&Copy", self.copy, QKeySequence.Copy)
         self._action(e, "&Paste", self.paste, QKeySequence.Paste)
-        self._action(e, "&Duplicate", self.duplicate, "Ctrl+D")
-        delete = self._action(e, "De&lete", self.editor.delete_selection, QKeySequence.Delete)
-        delete.setShortcuts([QKeySequence(QKeySequence.Delete), QKeySequence(Qt.Key_Backspace)])
+        self.duplicate_action = self._action(e, "&Duplicate", self.duplicate, "Ctrl+D")
+        self.call_again_action = self._action(e, "Call &Again (shared layer)", self.editor.call_again,
+                                              "Ctrl+Shift+D")
+        self.delete_action = self._action(e, "De&lete", self.editor.delete_selection, QKeySequence.Delete)
+        self.delete_action.setShortcuts([QKeySequence(QKeySequence.Delete), QKeySequence(Qt.Key_Backspace)])
         e.addSeparator()
         self._action(e, "Select &All", self.select_all, QKeySequence.SelectAll)
 
@@ -840,6 +843,17 @@ class MainWindow(QMainWindow):
 
     def duplicate(self) -> list[str]:
         return self.editor.duplicate()
+
+    def canvas_menu(self) -> QMenu:
+        """The canvas's context menu: the Edit menu's actions on the selected layers."""
+        menu = QMenu(self)
+        menu.setObjectName("canvasMenu")
+        for action in (self.call_again_action, self.duplicate_action, self.delete_action):
+            menu.addAction(action)
+        return menu
+
+    def show_canvas_menu(self, screen_pos) -> None:
+        self.canvas_menu().popup(screen_pos)
 
     def select_all(self) -> None:
         self.editor.scene.select_nodes(list(self.editor.doc.nodes))
