@@ -414,7 +414,7 @@ class Document:
                 return None
             specs.append((w.dst_port, spec))
         specs.sort(key=lambda ps: ps[0])
-        merge = layer_schema.is_merge(node.class_name) or layer_schema.is_op(node.class_name)
+        merge = layer_schema.is_merge(node.class_name) or layer_schema.takes_arguments(node.class_name)
         try:
             shapes = _trace_layer(node, specs, merge)[3]
         except Exception:  # noqa: BLE001 - the node shows the engine's error once wired; no sharing conflict here
@@ -498,10 +498,11 @@ class Document:
         if merge and len(specs) < 2 and ports:
             return NodeInfo("incomplete", error=f"'{node.name}' ({node.class_name}) merges two or more tensors; "
                                                 f"wire at least one more input.")
-        op = layer_schema.is_op(node.class_name)
+        op = layer_schema.takes_arguments(node.class_name)
         if op and len(specs) < len(ports):
             missing = [p.name for i, p in enumerate(ports) if all(port != i for port, _ in specs)]
-            return NodeInfo("incomplete", error=f"'{node.name}' ({node.config.get('function')}) needs its tensor "
+            what = node.config.get("function") or node.class_name
+            return NodeInfo("incomplete", error=f"'{node.name}' ({what}) needs its tensor "
                                                 f"input(s) {', '.join(missing)} wired.")
         if not merge and ports and not any(p == 0 for p, _ in specs):
             return NodeInfo("incomplete", error=f"'{node.name}' has initial states but no main input.")
@@ -624,8 +625,9 @@ class Document:
         return [(nid, i.error) for nid, i in self.analyze().items() if i.status == "error"]
 
     # -- to and from the engine's models ----------------------------------------------------------------------
-    def to_model(self):
-        """A `core` Functional model of this graph, with the imported weights where they still fit."""
+    def to_model(self, outputs: list[tuple[str, int]] | None = None):
+        """A `core` Functional model of this graph, with the imported weights where they still fit; `outputs`
+        (node, port) overrides the model's outputs (a collapsed selection's, some of which feed layers inside)."""
         from core.layers.base import InputLayer, flatten
         from core.models import Functional
 
@@ -647,7 +649,7 @@ class Document:
             else:
                 wires = self.wires_into(nid)
                 merge = layer_schema.is_merge(node.class_name)
-                if layer_schema.is_op(node.class_name):  # several tensor arguments go in as a list, in port order
+                if layer_schema.takes_arguments(node.class_name):  # several tensors go in as a list, in port order
                     merge = len(wires) > 1
                 main = [tensors[(w.src, w.src_port)] for w in wires if merge or w.dst_port == 0]
                 states = [tensors[(w.src, w.src_port)] for w in wires if not merge and w.dst_port > 0]
@@ -661,7 +663,7 @@ class Document:
                     layer.set_weights(node.weights)
                 except ValueError:
                     pass  # the config changed the weights' shapes since import: keep the fresh initial values
-        outputs = [tensors[p] for p in self.output_node_ports()]
+        outputs = [tensors[p] for p in (outputs or self.output_node_ports())]
         inputs = [tensors[(nid, 0)] for nid in self.input_node_ids()]
         if not outputs:
             raise GraphError("The model has no output: add a layer after an input.")
@@ -704,7 +706,7 @@ class Document:
             if n.is_input:
                 continue
             dst = node_ids[(id(n.layer), _node_index(n.layer, n))]
-            merge = layer_schema.is_merge(type(n.layer).__name__) or layer_schema.is_op(type(n.layer).__name__)
+            merge = layer_schema.is_merge(type(n.layer).__name__) or layer_schema.takes_arguments(type(n.layer).__name__)
             main_args = n.call_args[0] if n.call_args else None
             state_args = n.call_kwargs.get("initial_state") or []
             if not merge and isinstance(main_args, (list, tuple)):  # RNN called as layer([x, h, c])
@@ -721,6 +723,48 @@ class Document:
         for nid, pos in layered_layout(doc).items():
             doc.nodes[nid].position = pos
         return doc
+
+    # -- nested models -----------------------------------------------------------------------------------------
+    def inner_document(self, node_id: str) -> "Document":
+        """The graph inside a nested model's node, as a document of its own with the node's weights. When the
+        node's call fails on the shapes wired into it, the inner inputs take those shapes, so the inner graph shows
+        which of its layers fails on them."""
+        node = self._node(node_id)
+        if not layer_schema.is_nested_model(node.class_name):
+            raise GraphError(f"'{node.name}' ({node.class_name}) is a layer, not a nested model; it has no inner graph.")
+        model = layer_schema.layer_class(node.class_name).from_config(copy.deepcopy(node.config))
+        if node.weights is not None:
+            try:
+                model.set_weights(node.weights)
+            except ValueError:
+                pass  # the weights no longer fit the inner graph: it opens with fresh ones, as to_model() would
+        inner = Document.from_model(model)
+        inner.name = node.name
+        if self.analyze()[node_id].status == "error":
+            for nid, w in zip(inner.input_node_ids(), self.wires_into(node_id)):
+                spec = self.output_spec(w.src, w.src_port)
+                if spec is not None:
+                    inner.nodes[nid].config["shape"] = list(spec.shape[1:])
+        return inner
+
+    def as_nested_model(self, class_name: str = "Functional", outputs: list[tuple[str, int]] | None = None):
+        """This graph as a model to use as a layer: (config, weights) for a `class_name` node. A Sequential stays
+        one only while its graph is a chain from one input."""
+        from core.layers.base import Input
+        from core.models import Sequential
+
+        model = self.to_model(outputs)
+        if class_name == "Sequential":
+            chain = [n for n in self.topological_order() if self.nodes[n].class_name != "InputLayer"]
+            if len(self.input_node_ids()) != 1 or len(model.outputs) != 1 or any(
+                    [w.src for w in self.wires_into(b)] != [a] for a, b in zip(
+                        self.input_node_ids() + chain, chain)):
+                raise GraphError(f"'{self.name}' is a Sequential model, so its graph must stay one chain of layers "
+                                 f"from one input; use a Functional model for branches.")
+            first = self.nodes[self.input_node_ids()[0]]
+            model = Sequential([Input(**{k: v for k, v in first.config.items() if k in ("shape", "batch_size", "dtype", "name")})]
+                               + [model.get_layer(self.nodes[n].name) for n in chain], name=self.name)
+        return model.get_config(), [np.array(w) for w in model.get_weights()] or None
 
     # -- fragments (copy/paste, project files) -----------------------------------------------------------------
     def fragment(self, node_ids) -> dict:
@@ -836,7 +880,7 @@ def _trace_layer(node: LayerNode, specs, merge: bool):
                                       mask_origin="upstream")) for port, s in specs]
         if merge:
             ts = [t for _, t in tensors]
-            result = layer(ts[0] if len(ts) == 1 and layer_schema.is_op(node.class_name) else ts)
+            result = layer(ts[0] if len(ts) == 1 and layer_schema.takes_arguments(node.class_name) else ts)
         else:
             main = next(t for p, t in tensors if p == 0)
             states = [t for p, t in tensors if p > 0]
