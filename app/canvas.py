@@ -130,6 +130,10 @@ class NodeItem(QGraphicsItem):
         node = doc.nodes[self.node_id]
         self.name, self.class_name = node.name, node.class_name
         self.kind_label = layer_schema.kind_label(node.class_name, node.config)
+        self.nested = layer_schema.is_nested_model(node.class_name)
+        if self.nested:
+            inner = [entry for entry in node.config.get("layers", []) if entry.get("class_name") != "InputLayer"]
+            self.kind_label = f"{node.class_name} model · {len(inner)} layer{'s' if len(inner) != 1 else ''}"
         self.in_ports = doc.input_ports(self.node_id)
         self.out_ports = doc.output_ports(self.node_id)
         self.group = layer_schema.schema(node.class_name).group if node.class_name else "Custom"
@@ -180,6 +184,9 @@ class NodeItem(QGraphicsItem):
         painter.setPen(QPen(border, 2.4 if status == "error" or self.isSelected() else 1.2))
         painter.setBrush(theme.node_error_fill if status == "error" else theme.node_fill)
         painter.drawRoundedRect(rect, 7, 7)
+        if self.nested:  # a group: a second outline says there is a graph inside (double-click opens it)
+            painter.setBrush(Qt.NoBrush)
+            painter.drawRoundedRect(rect.adjusted(3, 3, -3, -3), 5, 5)
         header = QPainterPath()
         header.addRoundedRect(QRectF(1, 1, NODE_WIDTH - 2, HEADER - 2), 6, 6)
         painter.fillPath(header, theme.group_color(self.group))
@@ -260,6 +267,8 @@ class NodeItem(QGraphicsItem):
             tip += f"\noutput: {shapes}\n{info.params:,} parameters"
         elif info is not None and info.error:
             tip += f"\n{info.error}"
+        if self.nested:
+            tip += "\na nested model: double-click to open its graph"
         if self.shared is not None:
             tip += (f"\ncall {self.shared[0]} of {self.shared[1]} of the shared layer '{self.name}': its calls share "
                     f"one config and one set of weights")
@@ -309,6 +318,10 @@ class NodeItem(QGraphicsItem):
     def mouseDoubleClickEvent(self, event):
         if event.pos().y() < HEADER:
             self.graph_scene.renameRequested.emit(self.node_id)
+            event.accept()
+            return
+        if self.nested:
+            self.graph_scene.openRequested.emit(self.node_id)
             event.accept()
             return
         super().mouseDoubleClickEvent(event)
@@ -409,6 +422,7 @@ class GraphScene(QGraphicsScene):
     wireDetached = Signal(object)                 # a wire pulled off its input port (to drop elsewhere)
     statusMessage = Signal(str)
     contextMenuRequested = Signal(object)         # screen position (QPoint); the selection is what it acts on
+    openRequested = Signal(str)                   # a nested model's node: show its inner graph
 
     def __init__(self, doc: Document, theme: Theme, parent=None):
         super().__init__(parent)

@@ -1,5 +1,6 @@
-"""Shared layers on the canvas: "Call again" from the context menu and its shortcut, the calls drawn as one layer,
-an edit through any call changing them all in one undo step."""
+"""Shared layers and nested models on the canvas: "Call again" from the context menu and its shortcut, the calls
+drawn as one layer, an edit through any call changing them all in one undo step; a nested model opened by
+double-click, edited inside and closed through the breadcrumb; a selection nested and expanded."""
 
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QAction, QContextMenuEvent, QKeySequence
@@ -98,3 +99,69 @@ def test_deleting_a_call_keeps_the_layer_and_its_badge_goes(window, qtbot):
     window.editor.delete_selection()
     window.editor.refresh()
     assert list(window.editor.doc.nodes)[-1] == d2 and window.editor.scene.node_items[d2].shared is None
+
+
+def test_nest_a_selection_open_it_edit_inside_and_back_out_then_expand(window, qtbot):
+    from core.document import Document
+    from tests.interop.test_keras_interop import _nested_shared_model
+
+    ed = window.editor
+    ed.set_document(Document.from_model(_nested_shared_model()))
+    doc = ed.doc
+    by_name = {}
+    for nid, node in doc.nodes.items():
+        by_name.setdefault(node.name, []).append(nid)
+    assert not window.breadcrumb.isVisible()
+    # double-click the body of the first call of the nested model 'inner' (the header renames)
+    item = ed.scene.node_items[by_name["inner"][0]]
+    assert item.nested and item.kind_label == "Functional model · 1 layer"
+    window.view.centerOn(item)
+    QTest.mouseDClick(window.view.viewport(), Qt.LeftButton, Qt.NoModifier,
+                      view_point(window, item.mapToScene(item.boundingRect().center() + QPoint(0, 12))))
+    assert ed.breadcrumb() == ["outer", "inner"] and window.breadcrumb.isVisible()
+    inner = ed.doc
+    dense = next(n for n, node in inner.nodes.items() if node.name == "idense")
+    select(window, [dense])
+    window.inspector.editors["units"].widget.setValue(4)
+    ed.refresh()
+    window.breadcrumb.buttons[0].click()  # back out: the edit becomes one undo step of the outer model
+    assert ed.breadcrumb() == ["outer"] and ed.doc is doc
+    assert doc.analyze()[by_name["inner"][1]].outputs[0].shape == (None, 4)  # both calls changed
+    window.undo()
+    assert doc.analyze()[by_name["inner"][1]].outputs[0].shape == (None, 3)
+
+    select(window, by_name["shared"] + by_name["seqm"])
+    window.collapse_action.trigger()
+    group = ed.scene.selected_node_ids()
+    assert len(group) == 1 and doc.nodes[group[0]].class_name == "Functional" and not doc.errors()
+    window.expand_action.trigger()
+    assert sorted(doc.nodes[n].name for n in ed.scene.selected_node_ids()) == ["seqm", "shared", "shared"]
+    window.undo()
+    window.undo()
+    assert sorted(n.name for n in doc.nodes.values()) == sorted(sum(([k] * len(v) for k, v in by_name.items()), []))
+
+
+def test_a_nested_model_that_fails_is_red_and_opens_on_its_failing_layer(window, qtbot):
+    import core as keras
+    from core import layers
+    from core.document import Document
+
+    inner_in = keras.Input((4,), name="inner_in")
+    inner = keras.Model(inner_in, layers.Reshape((2, 2), name="square")(inner_in), name="inner")
+    x = keras.Input((4,), name="x")
+    ed = window.editor
+    ed.set_document(Document.from_model(keras.Model(x, inner(x), name="outer")))
+    doc = ed.doc
+    x_id = next(n for n, node in doc.nodes.items() if node.name == "x")
+    group = next(n for n, node in doc.nodes.items() if node.name == "inner")
+    ed.set_config(x_id, dict(doc.nodes[x_id].config, shape=[5]))
+    ed.refresh()
+    item = ed.scene.node_items[group]
+    assert item.info.status == "error" and item.footer_text() == "error: hover for details"
+    assert ed.open_nested(group)
+    failing = ed.scene.selected_node_ids()
+    assert [ed.doc.nodes[n].name for n in failing] == ["square"]
+    assert ed.scene.node_items[failing[0]].info.status == "error"
+    assert "Inside 'inner'" in window.statusBar().currentMessage()
+    assert ed.close_nested()  # nothing edited inside: back out without a change
+    assert ed.breadcrumb() == ["outer"] and ed.stack.undo_text() == "Change shape of 'x'"  # no step added
