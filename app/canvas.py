@@ -178,6 +178,8 @@ class NodeItem(QGraphicsItem):
                 theme.selection if self.isSelected() else theme.node_border), 0))
             painter.setBrush(theme.group_color(self.group))
             painter.drawRect(rect)
+            if self.shared is not None:  # the shared layer's colour still tells its calls apart
+                painter.fillRect(QRectF(0, 0, NODE_WIDTH, HEADER / 2), self.shared[2])
             return
         painter.setRenderHint(QPainter.Antialiasing, True)
         border = theme.error if status == "error" else (theme.selection if self.isSelected() else theme.node_border)

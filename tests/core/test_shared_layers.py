@@ -140,3 +140,16 @@ def test_graph_dict_round_trips_the_calls_and_refuses_calls_that_differ():
     graph["nodes"][3]["config"]["units"] = 9
     with pytest.raises(ConfigError, match="calls of one shared layer"):
         Document().load_graph_dict(graph)
+
+
+def test_the_siamese_text_example_shares_its_embedding_and_lstm_between_both_inputs():
+    from pathlib import Path
+
+    from exporters.project import load_project
+
+    doc = load_project(Path(__file__).resolve().parents[2] / "resources" / "examples" / "siamese_text.nwproj")
+    names = [n.name for n in doc.nodes.values()]
+    assert names.count("shared_embedding") == 2 and names.count("shared_lstm") == 2
+    model = doc.to_model()
+    assert len(model.get_layer("shared_lstm")._inbound_nodes) == 2
+    assert doc.total_params() == model.count_params() == 41_377  # 32,000 + 8,320 + 1,040 + 17: each layer once
