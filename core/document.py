@@ -2,7 +2,9 @@
 says about them.
 
 A node is {id, class_name, config, position} (+ the weights of an imported layer); a wire joins an output port of one
-node to an input port of another. Observers hear every change as an event (Orange's scheme does the same), so the
+node to an input port of another. A node is one call of a layer: the calls of a shared layer are several nodes with
+the same `layer` key, whose config and weights change together. A Model or Sequential used as a layer is one node
+whose config holds its inner graph (`inner_document()` opens it as a document of its own). Observers hear every change as an event (Orange's scheme does the same), so the
 canvas only mirrors the document and every change can go through an undoable command (`core.commands`).
 
 `analyze()` asks the engine itself: it builds each layer from its config and calls it on Functional-API tensors of
