@@ -86,6 +86,8 @@ class Editor(QObject):
             return False
         self._nesting.append((self.doc, self.stack, node_id))
         stack = commands.CommandStack(inner)
+        if not self.stack.is_clean():
+            stack.set_dirty()  # the window keeps saying the model has unsaved changes while inside
         stack.subscribe(self._stack_changed)
         self._show(inner, stack)
         errors = inner.errors()
