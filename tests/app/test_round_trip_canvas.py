@@ -1,9 +1,11 @@
 """Every reference model real Keras wrote comes onto the canvas, is saved as a project, reopened, and comes out as
-the same model: the same config as the original file and Keras's recorded predictions (1e-5). The canvas draws a
+the same model: the same config as the original file and Keras's recorded predictions (1e-5), also once exported. The canvas draws a
 Sequential model as the Functional graph it is, so for those the layers' configs (and the input's) are compared."""
 
 import numpy as np
 import pytest
+
+from core.models import load_model
 
 from tests.fixture_utils import FIXTURE_ARCHITECTURES, fixture_io, fixture_path, load_fixture_model, predict_list
 
@@ -26,5 +28,9 @@ def test_fixture_model_imported_saved_reopened_and_rebuilt_is_the_same_model(win
     else:
         assert rebuilt.get_config() == original.get_config()
     inputs, outputs = fixture_io(fixtures_dir, "keras3", name)
-    for got, want in zip(predict_list(rebuilt, inputs), outputs):
-        np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
+    rebuilt.save(tmp_path / f"{name}.keras")  # exported, and read back as the same model
+    exported = load_model(str(tmp_path / f"{name}.keras"))
+    assert exported.get_config() == rebuilt.get_config()
+    for model in (rebuilt, exported):
+        for got, want in zip(predict_list(model, inputs), outputs):
+            np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
