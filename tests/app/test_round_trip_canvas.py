@@ -1,6 +1,7 @@
 """Every reference model real Keras wrote comes onto the canvas, is saved as a project, reopened, and comes out as
-the same model: the same config as the original file and Keras's recorded predictions (1e-5), also once exported. The canvas draws a
-Sequential model as the Functional graph it is, so for those the layers' configs (and the input's) are compared."""
+the same model: the same config as the original file and Keras's recorded predictions (1e-5), also once exported.
+The canvas draws a Sequential model as the Functional graph it is, so for those the layers' configs (and the
+input's) are compared."""
 
 import numpy as np
 import pytest
