@@ -734,7 +734,13 @@ class Document:
         node = self._node(node_id)
         if not layer_schema.is_nested_model(node.class_name):
             raise GraphError(f"'{node.name}' ({node.class_name}) is a layer, not a nested model; it has no inner graph.")
-        model = layer_schema.layer_class(node.class_name).from_config(copy.deepcopy(node.config))
+        try:
+            model = layer_schema.layer_class(node.class_name).from_config(copy.deepcopy(node.config))
+        except Exception:  # noqa: BLE001 - an inner layer's config is wrong: draw the graph so that layer shows red
+            inner = _document_from_config(node.class_name, node.config)
+            for nid, pos in layered_layout(inner).items():
+                inner.nodes[nid].position = pos
+            return inner
         if node.weights is not None:
             try:
                 model.set_weights(node.weights)
@@ -836,6 +842,54 @@ def _summary_class(node: LayerNode) -> str:
 
         return keras_class_name(node.config["function"])
     return node.class_name
+
+
+def _document_from_config(class_name: str, config: dict) -> "Document":
+    """A nested model's graph read from its config without building it (one of its layers cannot be built): a node
+    per layer call, wired as the config's inbound nodes say (Keras 3's and tf.keras 2's forms; a Sequential's layers
+    in a chain), so the document's analysis names the layer that fails."""
+    doc = Document(str(config.get("name", "model")))
+    calls: dict[tuple[str, int], str] = {}
+    inbound: list[tuple[str, object]] = []
+    previous = None
+    for entry in config.get("layers", []):
+        entry_config = dict(entry.get("config") or {})
+        cls = str(entry.get("class_name"))
+        if cls == "InputLayer":
+            entry_config = _input_config(entry_config)
+        nodes = entry.get("inbound_nodes") or [None]
+        first = None
+        for index, call in enumerate(nodes):
+            node = LayerNode(doc.new_node_id(), cls, copy.deepcopy(entry_config),
+                             layer=first if len(nodes) > 1 else None)
+            first = first or node.id
+            doc.nodes[node.id] = node
+            calls[(node.name, index)] = node.id
+            inbound.append((node.id, call))
+        if len(nodes) > 1:
+            doc.nodes[first].layer = first
+        if class_name == "Sequential" and previous is not None:
+            doc.wires.append(Wire(previous, 0, first, 0))
+        previous = first
+    for nid, call in inbound:
+        for port, (name, index, tensor) in enumerate(_tensor_refs(call)):
+            if (name, index) in calls:
+                doc.wires.append(Wire(calls[(name, index)], tensor, nid, port))
+    return doc
+
+
+def _tensor_refs(value) -> list[tuple[str, int, int]]:
+    """(layer name, node index, tensor index) of every tensor an inbound-node entry refers to, in argument order."""
+    if isinstance(value, dict):
+        if value.get("class_name") == "__keras_tensor__":
+            name, index, tensor = value["config"]["keras_history"]
+            return [(str(name), int(index), int(tensor))]
+        return [r for v in value.values() for r in _tensor_refs(v)]
+    if isinstance(value, (list, tuple)):
+        if len(value) >= 3 and isinstance(value[0], str) and isinstance(value[1], int):  # tf.keras 2's [name, i, j, {}]
+            return [(value[0], value[1], int(value[2]))]
+        return [r for v in value for r in _tensor_refs(v)]
+    return []
 
 
 def _node_index(layer, node) -> int:

@@ -1,6 +1,8 @@
 """Nested models in the document: a Model or Sequential used as a layer is one node whose inner graph can be opened,
 edited and written back, and a selection can be nested and expanded again (one undo step each)."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -125,3 +127,35 @@ def test_collapse_refuses_inputs_and_split_shared_layers_and_expand_refuses_a_sh
     stack.push(commands.expand_command(doc, head))
     predict_same(doc.to_model(), model, (4,))
     assert len([n for n in doc.nodes.values() if n.name == "shared"]) == 2
+
+
+def test_a_nested_model_whose_inner_layer_config_is_broken_opens_on_that_layer():
+    doc = Document.from_model(nested_keras_model())
+    group = next(n for n, node in doc.nodes.items() if node.name == "seqm")
+    config = json.loads(json.dumps(doc.nodes[group].config))
+    config["layers"][-1]["config"]["units"] = 0  # what a hand-edited or damaged project file can hold
+    doc.nodes[group].config = config
+    doc.move_node(group, doc.nodes[group].position)  # a change event: the analysis runs again
+    assert doc.analyze()[group].status == "error"
+    inner = doc.inner_document(group)
+    assert [inner.nodes[n].name for n, _ in inner.errors()] == ["sdense"]
+    assert "units" in inner.errors()[0][1]
+    assert [(inner.nodes[w.src].class_name, inner.nodes[w.dst].name) for w in inner.wires] == [("InputLayer", "sdense")]
+
+
+def test_a_broken_nested_functional_is_drawn_from_its_config_with_every_call_and_wire():
+    i = keras.Input((4,), name="i")
+    dense = layers.Dense(3, name="d")
+    inner = keras.Model(i, layers.Add(name="a")([dense(i), dense(i)]), name="inner")
+    x = keras.Input((4,), name="x")
+    doc = Document.from_model(keras.Model(x, inner(x), name="outer"))
+    group = next(n for n, node in doc.nodes.items() if node.name == "inner")
+    config = json.loads(json.dumps(doc.nodes[group].config))
+    config["layers"][1]["config"]["activation"] = "no_such_activation"
+    doc.set_config(group, config)  # set directly: the command would refuse it, a file need not
+    inner_doc = doc.inner_document(group)
+    d_calls = [n for n, node in inner_doc.nodes.items() if node.name == "d"]
+    assert len(d_calls) == 2 and inner_doc.calls_of(d_calls[0]) == d_calls
+    assert sorted(inner_doc.nodes[n].name for n, _ in inner_doc.errors()) == ["d", "d"]
+    add_id = next(n for n, node in inner_doc.nodes.items() if node.name == "a")
+    assert [w.src for w in inner_doc.wires_into(add_id)] == d_calls
