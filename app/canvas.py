@@ -10,7 +10,8 @@ from __future__ import annotations
 import bisect
 
 from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
-from PySide6.QtGui import QFont, QFontMetricsF, QPainter, QPainterPath, QPainterPathStroker, QPen, QPolygonF
+from PySide6.QtGui import (QColor, QFont, QFontMetricsF, QPainter, QPainterPath, QPainterPathStroker, QPen,
+                           QPolygonF)
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsPathItem, QGraphicsScene, QGraphicsView
 
 from app.theme import Theme
@@ -31,6 +32,9 @@ ROUTE_CLEARANCE = 12.0    # a wire routed around layers passes them this far off
 # where along its wire a label may sit (fractions of the wire's length), the middle first
 LABEL_SPOTS = (0.5, 0.44, 0.56, 0.38, 0.62, 0.32, 0.68, 0.26, 0.74, 0.2, 0.8, 0.15, 0.85)
 _GRID = 200.0             # cell size of the spatial hash that keeps label placement fast on large graphs
+# The calls of one shared layer wear one of these (a stripe, a badge and the link between them); readable on both
+# themes and apart from the layer-group header colours.
+SHARED_COLORS = ("#d6336c", "#1c7ed6", "#2b8a3e", "#e8590c", "#7048e8", "#0c8599", "#a61e4d", "#5c940d")
 
 
 def _height(in_ports, out_ports) -> float:
@@ -110,6 +114,7 @@ class NodeItem(QGraphicsItem):
         self.node_id = node_id
         self.info: NodeInfo | None = None
         self.wires: list[WireItem] = []
+        self.shared: tuple[int, int, QColor] | None = None  # (this call's number, calls in all, colour) when shared
         self.setFlags(QGraphicsItem.ItemIsMovable | QGraphicsItem.ItemIsSelectable
                       | QGraphicsItem.ItemSendsGeometryChanges)
         self.setAcceptHoverEvents(True)
@@ -125,6 +130,10 @@ class NodeItem(QGraphicsItem):
         node = doc.nodes[self.node_id]
         self.name, self.class_name = node.name, node.class_name
         self.kind_label = layer_schema.kind_label(node.class_name, node.config)
+        self.nested = layer_schema.is_nested_model(node.class_name)
+        if self.nested:
+            inner = [entry for entry in node.config.get("layers", []) if entry.get("class_name") != "InputLayer"]
+            self.kind_label = f"{node.class_name} model · {len(inner)} layer{'s' if len(inner) != 1 else ''}"
         self.in_ports = doc.input_ports(self.node_id)
         self.out_ports = doc.output_ports(self.node_id)
         self.group = layer_schema.schema(node.class_name).group if node.class_name else "Custom"
@@ -169,12 +178,17 @@ class NodeItem(QGraphicsItem):
                 theme.selection if self.isSelected() else theme.node_border), 0))
             painter.setBrush(theme.group_color(self.group))
             painter.drawRect(rect)
+            if self.shared is not None:  # the shared layer's colour still tells its calls apart
+                painter.fillRect(QRectF(0, 0, NODE_WIDTH, HEADER / 2), self.shared[2])
             return
         painter.setRenderHint(QPainter.Antialiasing, True)
         border = theme.error if status == "error" else (theme.selection if self.isSelected() else theme.node_border)
         painter.setPen(QPen(border, 2.4 if status == "error" or self.isSelected() else 1.2))
         painter.setBrush(theme.node_error_fill if status == "error" else theme.node_fill)
         painter.drawRoundedRect(rect, 7, 7)
+        if self.nested:  # a group: a second outline says there is a graph inside (double-click opens it)
+            painter.setBrush(Qt.NoBrush)
+            painter.drawRoundedRect(rect.adjusted(3, 3, -3, -3), 5, 5)
         header = QPainterPath()
         header.addRoundedRect(QRectF(1, 1, NODE_WIDTH - 2, HEADER - 2), 6, 6)
         painter.fillPath(header, theme.group_color(self.group))
@@ -198,6 +212,28 @@ class NodeItem(QGraphicsItem):
         painter.setPen(theme.error if status == "error" else theme.text_dim)
         footer = QRectF(9, self.height - FOOTER, NODE_WIDTH - 18, FOOTER - 2)
         painter.drawText(footer, Qt.AlignVCenter | Qt.AlignLeft, self.footer_text())
+        if self.shared is not None:
+            self._paint_shared_badge(painter)
+
+    def _paint_shared_badge(self, painter: QPainter) -> None:
+        """A stripe along the body and a 'shared k/n' badge in the header, in the layer's own colour."""
+        number, total, color = self.shared
+        painter.setPen(Qt.NoPen)
+        painter.setBrush(color)
+        painter.drawRoundedRect(QRectF(2, HEADER, 4, self.height - HEADER - 3), 2, 2)
+        text = f"shared {number}/{total}"
+        width = self.graph_scene.small_metrics.horizontalAdvance(text) + 10
+        badge = QRectF(NODE_WIDTH - width - 6, 21, width, 14)
+        painter.drawRoundedRect(badge, 7, 7)
+        painter.setPen(QColor("#ffffff"))
+        painter.setFont(self.graph_scene.small_font)
+        painter.drawText(badge, Qt.AlignCenter, text)
+
+    def set_shared(self, shared: tuple[int, int, QColor] | None) -> None:
+        if shared != self.shared:
+            self.shared = shared
+            self.setToolTip(self.node_tip())
+            self.update()
 
     def footer_text(self) -> str:
         info = self.info
@@ -205,6 +241,8 @@ class NodeItem(QGraphicsItem):
             return "not connected" if info is None or info.status == "incomplete" else "waiting for inputs"
         if info.status == "error":
             return "error: hover for details"
+        if self.shared is not None:
+            return f"{info.params:,} params (shared)"
         return f"{info.params:,} params"
 
     def _paint_port(self, painter, theme, side, slot, kind, masked) -> None:
@@ -231,6 +269,11 @@ class NodeItem(QGraphicsItem):
             tip += f"\noutput: {shapes}\n{info.params:,} parameters"
         elif info is not None and info.error:
             tip += f"\n{info.error}"
+        if self.nested:
+            tip += "\na nested model: double-click to open its graph"
+        if self.shared is not None:
+            tip += (f"\ncall {self.shared[0]} of {self.shared[1]} of the shared layer '{self.name}': its calls share "
+                    f"one config and one set of weights")
         return tip
 
     def port_tip(self, side: str, slot: int) -> str:
@@ -248,6 +291,14 @@ class NodeItem(QGraphicsItem):
         shape = f" of shape (None, {units})" if units is not None else ""
         return f"{port.name}: takes an initial state, any tensor{shape} (a state output or a layer's output)"
 
+    def hoverEnterEvent(self, event):
+        self.graph_scene.show_share_links(self.node_id)
+        super().hoverEnterEvent(event)
+
+    def hoverLeaveEvent(self, event):
+        self.graph_scene.show_share_links(None)
+        super().hoverLeaveEvent(event)
+
     def hoverMoveEvent(self, event):
         port = self.port_at(event.scenePos())
         self.setToolTip(self.port_tip(*port) if port is not None else self.node_tip())
@@ -262,11 +313,17 @@ class NodeItem(QGraphicsItem):
             last = getattr(self, "_laid_out_x", x)
             self._laid_out_x = x
             self.graph_scene.schedule_wire_layout((min(x, last), max(x, last) + NODE_WIDTH))
+            if self.shared is not None:
+                self.graph_scene.update_share_links()
         return super().itemChange(change, value)
 
     def mouseDoubleClickEvent(self, event):
         if event.pos().y() < HEADER:
             self.graph_scene.renameRequested.emit(self.node_id)
+            event.accept()
+            return
+        if self.nested:
+            self.graph_scene.openRequested.emit(self.node_id)
             event.accept()
             return
         super().mouseDoubleClickEvent(event)
@@ -366,6 +423,8 @@ class GraphScene(QGraphicsScene):
     renameRequested = Signal(str)
     wireDetached = Signal(object)                 # a wire pulled off its input port (to drop elsewhere)
     statusMessage = Signal(str)
+    contextMenuRequested = Signal(object)         # screen position (QPoint); the selection is what it acts on
+    openRequested = Signal(str)                   # a nested model's node: show its inner graph
 
     def __init__(self, doc: Document, theme: Theme, parent=None):
         super().__init__(parent)
@@ -391,6 +450,9 @@ class GraphScene(QGraphicsScene):
         self._reroute_all = True
         self._reroute_spans: list[tuple[float, float]] = []  # x ranges where layers moved since the last layout
         self._bodies_by_x = None
+        self._share_links: list[QGraphicsPathItem] = []  # lines between the calls of a hovered or selected layer
+        self._hovered: str | None = None
+        self.selectionChanged.connect(self.update_share_links)
         self.set_document(doc)
 
     # -- document events ------------------------------------------------------------------------------------
@@ -403,6 +465,7 @@ class GraphScene(QGraphicsScene):
         self.clear()
         self.node_items, self.wire_items = {}, {}
         self._drag_wire = None
+        self._share_links, self._hovered = [], None
         for nid in self.doc.nodes:
             self._add_node_item(nid)
         for w in self.doc.wires:
@@ -429,6 +492,9 @@ class GraphScene(QGraphicsScene):
         elif event == "node_removed":
             item = self.node_items.pop(payload.id)
             self.removeItem(item)
+            if self._hovered == payload.id:
+                self._hovered = None
+            self.update_share_links()
         elif event == "node_moved":
             item = self.node_items[payload.id]
             if (item.pos().x(), item.pos().y()) != payload.position:
@@ -464,8 +530,11 @@ class GraphScene(QGraphicsScene):
     def apply_analysis(self) -> None:
         """Show the engine's shapes, parameter counts and errors on nodes and wires."""
         info = self.doc.analyze()
+        shared = self.shared_marks()
         for nid, item in self.node_items.items():
+            item.set_shared(shared.get(nid))
             item.set_info(info[nid])
+        self.update_share_links()
         relabelled = []
         for w, item in self.wire_items.items():
             src = info.get(w.src)
@@ -474,6 +543,57 @@ class GraphScene(QGraphicsScene):
                 relabelled.append(item)
         if relabelled:
             self.layout_labels(relabelled)
+
+    # -- shared layers --------------------------------------------------------------------------------------------
+    def shared_marks(self) -> dict[str, tuple[int, int, QColor]]:
+        """For each call of a shared layer: its number among the layer's calls, how many there are, and the
+        layer's colour (shared layers take the palette in document order)."""
+        groups: dict[str, list[str]] = {}
+        for nid, node in self.doc.nodes.items():
+            groups.setdefault(node.layer_key, []).append(nid)
+        marks = {}
+        shared = [calls for calls in groups.values() if len(calls) > 1]
+        for i, calls in enumerate(shared):
+            color = QColor(SHARED_COLORS[i % len(SHARED_COLORS)])
+            for k, nid in enumerate(calls):
+                marks[nid] = (k + 1, len(calls), color)
+        return marks
+
+    def show_share_links(self, node_id: str | None) -> None:
+        """Link the calls of the layer under the pointer (None: the pointer left it)."""
+        self._hovered = node_id
+        self.update_share_links()
+
+    def update_share_links(self) -> None:
+        """Draw a dashed line through the calls of each shared layer that is hovered or selected."""
+        for item in self._share_links:
+            self.removeItem(item)
+        self._share_links = []
+        chosen = [nid for nid in [self._hovered] + self.selected_node_ids() if nid in self.node_items]
+        done = set()
+        for nid in chosen:
+            item = self.node_items[nid]
+            key = self.doc.nodes[nid].layer_key
+            if item.shared is None or key in done:
+                continue
+            done.add(key)
+            calls = [self.node_items[c] for c in self.doc.calls_of(nid) if c in self.node_items]
+            path = QPainterPath()
+            for a, b in zip(calls, calls[1:]):
+                pa = a.mapToScene(QPointF(NODE_WIDTH / 2, HEADER / 2))
+                pb = b.mapToScene(QPointF(NODE_WIDTH / 2, HEADER / 2))
+                path.moveTo(pa)
+                path.lineTo(pb)
+            link = QGraphicsPathItem(path)
+            link.setPen(QPen(item.shared[2], 2.5, Qt.DashLine))
+            link.setZValue(2.5)  # above the nodes, so the line reads as joining them
+            link.setData(0, self.doc.nodes[nid].name)
+            self.addItem(link)
+            self._share_links.append(link)
+
+    def share_link_layers(self) -> list[str]:
+        """Names of the layers whose calls are linked now (for tests and the status bar)."""
+        return [link.data(0) for link in self._share_links]
 
     # -- wire routes and labels -------------------------------------------------------------------------------
     def schedule_wire_layout(self, span: tuple[float, float] | None = None) -> None:
@@ -674,6 +794,14 @@ class GraphScene(QGraphicsScene):
         self.removeItem(self._drag_wire)
         self._drag_wire = None
         return True
+
+    def contextMenuEvent(self, event):
+        """Right-click on a layer: it joins (or makes) the selection, then the window shows its menu."""
+        item = self.node_at(event.scenePos())
+        if item is not None and not item.isSelected():
+            self.select_nodes([item.node_id])
+        self.contextMenuRequested.emit(event.screenPos())
+        event.accept()
 
     # -- drops from the palette ------------------------------------------------------------------------------
     def dragEnterEvent(self, event):

@@ -25,6 +25,7 @@ class Editor(QObject):
     refreshed = Signal()          # shapes, counts, errors and summary are current
     documentReplaced = Signal()
     cleanChanged = Signal()
+    nestingChanged = Signal()     # a nested model's graph was opened or closed (the breadcrumb changes)
 
     def __init__(self, theme: Theme, parent=None):
         super().__init__(parent)
@@ -37,6 +38,9 @@ class Editor(QObject):
         self.scene.layerDropped.connect(self._layer_dropped)
         self.scene.statusMessage.connect(self.statusMessage)
         self.scene.wireDetached.connect(self.remove_wire)
+        self.scene.openRequested.connect(self.open_nested)
+        # The documents above an opened nested model: (document, its command stack, the nested model's node id).
+        self._nesting: list[tuple[Document, commands.CommandStack, str]] = []
         self.scene.wire_checker = self.wire_problem
         self._refresh_timer = QTimer(self)
         self._refresh_timer.setSingleShot(True)
@@ -47,6 +51,8 @@ class Editor(QObject):
 
     # -- document lifetime -----------------------------------------------------------------------------------
     def set_document(self, doc: Document) -> None:
+        had_nesting = bool(self._nesting)
+        self._nesting = []
         self.doc.unsubscribe(self.scene.on_document_event)
         self.doc = doc
         self.stack = commands.CommandStack(doc)
@@ -56,6 +62,81 @@ class Editor(QObject):
         self.documentReplaced.emit()
         self.refresh()
         self.cleanChanged.emit()
+        if had_nesting:
+            self.nestingChanged.emit()
+
+    # -- nested models ------------------------------------------------------------------------------------------
+    def breadcrumb(self) -> list[str]:
+        """The names from the model down to the nested model whose graph is shown."""
+        return [d.name for d, _, _ in self._nesting] + [self.doc.name]
+
+    def _show(self, doc: Document, stack: commands.CommandStack) -> None:
+        self.doc.unsubscribe(self.scene.on_document_event)
+        self.doc, self.stack = doc, stack
+        self.scene.set_document(doc)
+        self.refresh()
+        self.nestingChanged.emit()
+
+    def open_nested(self, node_id: str) -> bool:
+        """Show a nested model's own graph, editable with the same tools; a failing inner layer is selected."""
+        try:
+            inner = self.doc.inner_document(node_id)
+        except NetweaverError as exc:
+            self.statusMessage.emit(str(exc))
+            return False
+        self._nesting.append((self.doc, self.stack, node_id))
+        stack = commands.CommandStack(inner)
+        if not self.stack.is_clean():
+            stack.set_dirty()  # the window keeps saying the model has unsaved changes while inside
+        stack.subscribe(self._stack_changed)
+        self._show(inner, stack)
+        errors = inner.errors()
+        if errors:
+            self.scene.select_nodes([errors[0][0]])
+            self.statusMessage.emit(f"Inside '{inner.name}': {errors[0][1]}")
+        return True
+
+    def close_nested(self) -> bool:
+        """Back to the graph around the open nested model; its edits become one undo step there. Refused (with the
+        reason) while the inner graph is not a complete model."""
+        if not self._nesting:
+            return True
+        parent, parent_stack, node_id = self._nesting[-1]
+        command = None
+        if self.stack.can_undo():
+            try:
+                command = commands.set_inner_graph_command(parent, node_id, self.doc)
+            except NetweaverError as exc:
+                self.statusMessage.emit(f"'{self.doc.name}' cannot be closed yet: {exc}")
+                return False
+        self._nesting.pop()
+        self._show(parent, parent_stack)
+        if command is not None:
+            self.push(command)
+        self.scene.select_nodes([node_id])
+        return True
+
+    def leave_nested(self, depth: int = 0) -> bool:
+        """Close nested graphs until `depth` levels stay open (0: the model itself); False if one refused."""
+        while len(self._nesting) > depth:
+            if not self.close_nested():
+                return False
+        return True
+
+    def collapse_selection(self, name: str | None = None) -> str | None:
+        """Turn the selected layers into one nested model (one undo step); returns its node id."""
+        ids = self.scene.selected_node_ids()
+        new = self.push_selecting_new(lambda: commands.collapse_command(self.doc, ids, name))
+        return new[0] if new else None
+
+    def expand_selection(self) -> list[str]:
+        """Put the selected nested model's layers in its place (one undo step); returns their node ids."""
+        ids = [nid for nid in self.scene.selected_node_ids()
+               if layer_schema.is_nested_model(self.doc.nodes[nid].class_name)]
+        if len(ids) != 1:
+            self.statusMessage.emit("Select one nested model to expand it.")
+            return []
+        return self.push_selecting_new(lambda: commands.expand_command(self.doc, ids[0]))
 
     def _stack_changed(self) -> None:
         self._refresh_timer.start()  # coalesce: many commands in one event-loop turn give one analysis
@@ -145,6 +226,27 @@ class Editor(QObject):
         if parts:
             self.push(parts[0] if len(parts) == 1 else commands.Macro(f"Delete {len(parts)} item(s)", parts))
 
+    def call_again(self) -> str | None:
+        """A new call of the one selected layer (its layer shared between the calls), placed below it and
+        selected so it can be wired; returns the new node's id."""
+        ids = self.scene.selected_node_ids()
+        if len(ids) != 1:
+            self.statusMessage.emit("Select one layer to call it again (its calls share one set of weights).")
+            return None
+        node = self.doc.nodes[ids[0]]
+        want = (node.position[0], node.position[1] + node_height(self.doc, node.id) + 40)
+        try:
+            command = commands.CallAgain(self.doc, node.id, self.scene.free_spot(want, node.class_name))
+        except NetweaverError as exc:
+            self.statusMessage.emit(str(exc))
+            return None
+        if not self.push(command):
+            return None
+        self.scene.select_nodes([command.node.id])
+        self.statusMessage.emit(f"'{node.name}' is now called {len(self.doc.calls_of(node.id))} times; wire the new "
+                                f"call's input. Its calls share one config and one set of weights.")
+        return command.node.id
+
     def move_nodes(self, moves: dict) -> None:
         self.push(commands.MoveNodes(moves))
 
@@ -169,9 +271,15 @@ class Editor(QObject):
 
     def paste_fragment(self, fragment: dict) -> list[str]:
         self.paste_count += 1
+        offset = (40.0 * self.paste_count, 40.0 * self.paste_count)
+        return self.push_selecting_new(lambda: commands.paste_command(self.doc, fragment, offset))
+
+    def push_selecting_new(self, make_command) -> list[str]:
+        """Make a command and run it; the nodes it adds become the selection. A refusal (when making or running
+        it) is shown and changes nothing. Returns the new nodes' ids."""
         before = set(self.doc.nodes)
         try:
-            command = commands.paste_command(self.doc, fragment, (40.0 * self.paste_count, 40.0 * self.paste_count))
+            command = make_command()
         except NetweaverError as exc:
             self.statusMessage.emit(str(exc))
             return []

@@ -13,8 +13,10 @@ from pathlib import Path
 
 from PySide6.QtCore import QMimeData, QPointF, Qt, QTimer, Slot
 from PySide6.QtGui import QAction, QActionGroup, QGuiApplication, QIcon, QKeySequence
-from PySide6.QtWidgets import QDockWidget, QFileDialog, QLineEdit, QMainWindow, QMessageBox
+from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLineEdit, QMainWindow, QMenu, QMessageBox, QVBoxLayout,
+                               QWidget)
 
+from app.breadcrumb_bar import BreadcrumbBar
 from app.canvas import COLUMN_GAP, NODE_WIDTH, GraphView, NodeItem
 from app.curves_panel import CurvesPanel
 from app.data_panel import DataPanel
@@ -194,7 +196,14 @@ class MainWindow(QMainWindow):
         self._pending_open: dict | None = None
 
         self.view = GraphView(self.editor.scene)
-        self.setCentralWidget(self.view)
+        self.breadcrumb = BreadcrumbBar(self.editor)
+        canvas = QWidget()
+        canvas_layout = QVBoxLayout(canvas)
+        canvas_layout.setContentsMargins(0, 0, 0, 0)
+        canvas_layout.setSpacing(0)
+        canvas_layout.addWidget(self.breadcrumb)
+        canvas_layout.addWidget(self.view)
+        self.setCentralWidget(canvas)
         self.palette = LayerPalette()
         self.inspector = Inspector()
         self.summary = SummaryPanel()
@@ -245,6 +254,7 @@ class MainWindow(QMainWindow):
         self.editor.cleanChanged.connect(self.update_title)
         self.editor.documentReplaced.connect(self._document_replaced)
         self.editor.scene.renameRequested.connect(self.start_rename)
+        self.editor.scene.contextMenuRequested.connect(self.show_canvas_menu)
         self.editor.scene.selectionChanged.connect(self._selection_timer_start)
         self.data_panel.specChanged.connect(self._dataset_edited)
         self.data_panel.dataShown.connect(self._data_shown)
@@ -373,9 +383,15 @@ class MainWindow(QMainWindow):
         self._action(e, "Cu&t", self.cut, QKeySequence.Cut)
         self._action(e, "&Copy", self.copy, QKeySequence.Copy)
         self._action(e, "&Paste", self.paste, QKeySequence.Paste)
-        self._action(e, "&Duplicate", self.duplicate, "Ctrl+D")
-        delete = self._action(e, "De&lete", self.editor.delete_selection, QKeySequence.Delete)
-        delete.setShortcuts([QKeySequence(QKeySequence.Delete), QKeySequence(Qt.Key_Backspace)])
+        self.duplicate_action = self._action(e, "&Duplicate", self.duplicate, "Ctrl+D")
+        self.call_again_action = self._action(e, "Call &Again (shared layer)", self.editor.call_again,
+                                              "Ctrl+Shift+D")
+        self.collapse_action = self._action(e, "&Nest Selection as a Model",
+                                            lambda: self.editor.collapse_selection(), "Ctrl+G")
+        self.expand_action = self._action(e, "E&xpand Nested Model", self.editor.expand_selection, "Ctrl+Shift+G")
+        self.back_out_action = self._action(e, "&Back Out of Nested Model", self.editor.close_nested, "Alt+Up")
+        self.delete_action = self._action(e, "De&lete", self.editor.delete_selection, QKeySequence.Delete)
+        self.delete_action.setShortcuts([QKeySequence(QKeySequence.Delete), QKeySequence(Qt.Key_Backspace)])
         e.addSeparator()
         self._action(e, "Select &All", self.select_all, QKeySequence.SelectAll)
 
@@ -607,6 +623,8 @@ class MainWindow(QMainWindow):
     def train(self) -> bool:
         """Start a run of the drawn model on the data panel's data with the training panel's settings. Data still
         being read (a text folder, a large file) starts the run when it is read."""
+        if not self.editor.leave_nested():  # whole-model work needs the open nested model written back
+            return False
         self.load_training_data()
         if self.data_panel.busy() and not self.model_problems():
             self._train_when_read = True
@@ -627,6 +645,8 @@ class MainWindow(QMainWindow):
         return True
 
     def continue_training(self) -> bool:
+        if not self.editor.leave_nested():  # whole-model work needs the open nested model written back
+            return False
         if not self.training.can_continue(self.editor.doc):
             self.training_panel.show_notice("There is no run to continue with the model as drawn.", error=True)
             return False
@@ -676,6 +696,8 @@ class MainWindow(QMainWindow):
 
     def evaluate(self) -> bool:
         """Evaluate the drawn model, with the document's weights, on the chosen data (the Evaluation panel)."""
+        if not self.editor.leave_nested():  # whole-model work needs the open nested model written back
+            return False
         from core.training_run import check_settings, compile_model
 
         doc = self.editor.doc
@@ -846,6 +868,18 @@ class MainWindow(QMainWindow):
     def duplicate(self) -> list[str]:
         return self.editor.duplicate()
 
+    def canvas_menu(self) -> QMenu:
+        """The canvas's context menu: the Edit menu's actions on the selected layers."""
+        menu = QMenu(self)
+        menu.setObjectName("canvasMenu")
+        for action in (self.call_again_action, self.collapse_action, self.expand_action, self.duplicate_action,
+                       self.delete_action):
+            menu.addAction(action)
+        return menu
+
+    def show_canvas_menu(self, screen_pos) -> None:
+        self.canvas_menu().popup(screen_pos)
+
     def select_all(self) -> None:
         self.editor.scene.select_nodes(list(self.editor.doc.nodes))
 
@@ -931,6 +965,8 @@ class MainWindow(QMainWindow):
     # -- files ---------------------------------------------------------------------------------------------
     def maybe_save(self) -> bool:
         """True when it is fine to drop the current document (saved, discarded, or already clean)."""
+        if not self.editor.leave_nested():
+            return False
         if self.editor.stack.is_clean():
             return True
         answer = self.ask_unsaved()
@@ -1033,6 +1069,8 @@ class MainWindow(QMainWindow):
         return self._save_to(path)
 
     def _save_to(self, path: str) -> bool:
+        if not self.editor.leave_nested():  # whole-model work needs the open nested model written back
+            return False
         from exporters.datasets import rebase_spec
 
         doc = self.editor.doc
@@ -1055,6 +1093,8 @@ class MainWindow(QMainWindow):
 
     def open_export_dialog(self):
         """The export dialog (formats, Keras target, verified write) for the drawn model and the loaded data."""
+        if not self.editor.leave_nested():  # whole-model work needs the open nested model written back
+            return False
         from app.export_dialog import ExportDialog
 
         folder = str(Path(self.path).parent) if self.path else None
@@ -1080,6 +1120,8 @@ class MainWindow(QMainWindow):
         return bool(problems)
 
     def export(self, path: str, fmt: str) -> None:
+        if not self.editor.leave_nested():  # whole-model work needs the open nested model written back
+            return
         # The analysis decides here; building the model is the worker's job (it reports what the analysis missed):
         # building it on the GUI thread froze the window.
         if self._refuse_export_of_a_broken_model():
@@ -1134,8 +1176,8 @@ class MainWindow(QMainWindow):
 
     # -- autosave and recovery --------------------------------------------------------------------------------
     def autosave_now(self) -> None:
-        if self.editor.stack.is_clean():
-            return
+        if self.editor.stack.is_clean() or self.editor.breadcrumb()[1:]:
+            return  # inside a nested model the document is not the whole model: the next autosave takes it
         try:
             project.autosave(self.editor.doc, self.path, self.untitled_key)
         except (OSError, ValueError, TypeError) as exc:

@@ -126,6 +126,35 @@ class SetConfig(Command):
         doc.set_config(self.node_id, self.old)
 
 
+class CallAgain(Command):
+    """A new call of an existing layer (Keras: calling one layer object on another tensor): a new node, unwired,
+    that shares the layer's config and weights, so an edit through any call changes them all."""
+
+    def __init__(self, doc: Document, node_id: str, position: tuple[float, float]):
+        node = doc.nodes[node_id]
+        if node.class_name == "InputLayer":
+            raise ConfigError(f"'{node.name}' is an input of the model; an input is not a layer that can be called "
+                              f"again. Add another Input instead.")
+        self.source = node_id
+        self.old_layer = node.layer
+        self.node = LayerNode(doc.new_node_id(), node.class_name, copy.deepcopy(node.config),
+                              (float(position[0]), float(position[1])), layer=node.layer_key,
+                              weights=None if node.weights is None else [w.copy() for w in node.weights])
+        self.text = f"Call '{node.name}' again"
+
+    def do(self, doc):
+        doc.set_layer(self.source, self.node.layer)
+        try:
+            doc.add_node(copy.deepcopy(self.node))
+        except Exception:
+            doc.set_layer(self.source, self.old_layer)
+            raise
+
+    def undo(self, doc):
+        doc.remove_node(self.node.id)
+        doc.set_layer(self.source, self.old_layer)
+
+
 class SetTrainingSettings(Command):
     """Replace the compile and fit settings (`Document.training`) the training panel edits."""
 
@@ -359,3 +388,130 @@ class CommandStack:
     def clear(self) -> None:
         self._commands, self._index, self._clean_index = [], 0, 0
         self._changed()
+
+
+# -- nested models -----------------------------------------------------------------------------------------------
+def set_inner_graph_command(doc: Document, node_id: str, inner: Document) -> Macro:
+    """Write an edited inner graph back into its nested-model node (config and weights, for every call of it):
+    one undo step. Raises GraphError when the inner graph is not a complete model."""
+    node = doc.nodes[node_id]
+    config, weights = inner.as_nested_model(node.class_name)
+    config["name"] = node.name
+    return Macro(f"Edit the nested model '{node.name}'",
+                 [SetConfig(doc, node_id, config, text="Edit nested model"), SetWeights(doc, {node_id: weights or []})])
+
+
+def collapse_command(doc: Document, node_ids, name: str | None = None) -> Macro:
+    """Turn the selected layers into one nested Functional model called where they were: tensors wired in from
+    outside become its inputs, tensors used outside (or model outputs) its outputs, in the graph's order."""
+    order = doc.topological_order()
+    chosen = [nid for nid in order if nid in set(node_ids)]
+    if not chosen:
+        raise ConfigError("Select the layers to turn into a nested model.")
+    names = ", ".join(f"'{doc.nodes[n].name}'" for n in chosen if doc.nodes[n].class_name == "InputLayer")
+    if names:
+        raise ConfigError(f"The model's inputs ({names}) stay outside a nested model; select the layers after them.")
+    split = [doc.nodes[n].name for n in chosen if any(c not in chosen for c in doc.calls_of(n))]
+    if split:
+        raise ConfigError(f"The shared layer(s) {', '.join(sorted(set(split)))} have calls outside the selection; a "
+                          f"nested model would split their weights. Select every call or none.")
+    inside = set(chosen)
+    ext_in: list[tuple[str, int]] = []
+    for nid in chosen:
+        for w in doc.wires_into(nid):
+            if w.src not in inside and (w.src, w.src_port) not in ext_in:
+                ext_in.append((w.src, w.src_port))
+    outer_outputs = set(doc.output_node_ports())
+    ext_out = [(nid, p) for nid in chosen for p in range(len(doc.output_ports(nid)))
+               if (nid, p) in outer_outputs or any(w.src_port == p and w.dst not in inside for w in doc.wires_from(nid))]
+    if not ext_in or not ext_out:
+        raise ConfigError("A nested model needs a tensor coming in and one going out: select layers between an "
+                          "input and a later layer.")
+    name = name or doc.unique_name("functional")
+    inner = Document(name)
+    input_ids = []
+    for i, (src, port) in enumerate(ext_in):
+        spec = doc.output_spec(src, port)
+        if spec is None:
+            raise ConfigError(f"'{doc.nodes[src].name}' has no output shape yet; wire it up before nesting the "
+                              f"layers it feeds.")
+        nid = f"in{i}"
+        inner.nodes[nid] = LayerNode(nid, "InputLayer", {"name": inner.unique_name(f"{name}_input"),
+                                                         "shape": list(spec.shape[1:]), "dtype": spec.dtype})
+        input_ids.append(nid)
+    for nid in chosen:
+        node = doc.nodes[nid]
+        inner.nodes[nid] = LayerNode(nid, node.class_name, copy.deepcopy(node.config), node.position,
+                                     weights=node.weights, layer=node.layer)
+    for nid in chosen:
+        for w in doc.wires_into(nid):
+            src = w.src if w.src in inside else input_ids[ext_in.index((w.src, w.src_port))]
+            inner.wires.append(Wire(src, w.src_port if w.src in inside else 0, nid, w.dst_port))
+    inner.input_order = input_ids
+    config, weights = inner.as_nested_model("Functional", ext_out)
+    xs = [doc.nodes[n].position[0] for n in chosen]
+    ys = [doc.nodes[n].position[1] for n in chosen]
+    group = LayerNode(doc.new_node_id(), "Functional", config, (sum(xs) / len(xs), sum(ys) / len(ys)),
+                      weights=weights)
+    parts: list[Command] = [RemoveNodes(doc, chosen), AddNode(group)]
+    parts += [AddWire(Wire(src, port, group.id, i)) for i, (src, port) in enumerate(ext_in)]
+    parts += [AddWire(Wire(group.id, ext_out.index((w.src, w.src_port)), w.dst, w.dst_port))
+              for w in doc.wires if w.src in inside and w.dst not in inside]
+    return Macro(f"Nest {len(chosen)} layer(s) as '{name}'", parts)
+
+
+def expand_command(doc: Document, node_id: str) -> Macro:
+    """Put a nested model's layers in its place, wired as they were inside it (the inverse of collapse)."""
+    node = doc.nodes[node_id]
+    if doc.is_shared(node_id):
+        raise ConfigError(f"The nested model '{node.name}' is called {len(doc.calls_of(node_id))} times; expanding "
+                          f"one call would give it weights of its own. Its calls share one set of weights.")
+    inner = doc.inner_document(node_id)
+    if doc.analyze()[node_id].status == "error":
+        raise ConfigError(f"The nested model '{node.name}' does not fit its inputs; open it to see the failing layer.")
+    inputs = inner.input_node_ids()
+    outer_in = {w.dst_port: (w.src, w.src_port) for w in doc.wires_into(node_id)}
+    ids: dict[str, str] = {}
+    taken = {n.name for nid, n in doc.nodes.items() if nid != node_id}
+    reserved = set(doc.nodes)
+    layer_keys: dict[str, str] = {}
+    new_nodes = []
+    x0 = min((n.position[0] for n in inner.nodes.values()), default=0.0)
+    y0 = min((n.position[1] for n in inner.nodes.values()), default=0.0)
+    for nid, inner_node in inner.nodes.items():
+        if nid in inputs:
+            continue
+        new_id = doc.new_node_id()
+        while new_id in reserved:
+            new_id = doc.new_node_id()
+        reserved.add(new_id)
+        ids[nid] = new_id
+        base = inner_node.name
+        if inner_node.layer_key in layer_keys:
+            new_name = next(n.name for n in new_nodes if n.layer_key == layer_keys[inner_node.layer_key])
+        else:
+            new_name = base if base not in taken else doc.unique_name(re.sub(r"_\d+$", "", base) or base, taken)
+        taken.add(new_name)
+        layer = None
+        if inner.is_shared(nid):
+            layer = layer_keys.setdefault(inner_node.layer_key, new_id)
+        config = dict(copy.deepcopy(inner_node.config), name=new_name)
+        pos = (node.position[0] + inner_node.position[0] - x0, node.position[1] + inner_node.position[1] - y0)
+        new_nodes.append(LayerNode(new_id, inner_node.class_name, config, pos, weights=inner_node.weights,
+                                   layer=layer))
+
+    def outer_source(src: str, port: int) -> tuple[str, int] | None:
+        if src in inputs:
+            return outer_in.get(inputs.index(src))
+        return ids[src], port
+
+    parts: list[Command] = [RemoveNodes(doc, [node_id])] + [AddNode(n) for n in new_nodes]
+    for w in inner.wires:
+        src = outer_source(w.src, w.src_port)
+        if src is not None:
+            parts.append(AddWire(Wire(src[0], src[1], ids[w.dst], w.dst_port)))
+    for w in doc.wires_from(node_id):
+        src = outer_source(*inner.output_order[w.src_port])
+        if src is not None:
+            parts.append(AddWire(Wire(src[0], src[1], w.dst, w.dst_port)))
+    return Macro(f"Expand the nested model '{node.name}'", parts)

@@ -2,7 +2,9 @@
 says about them.
 
 A node is {id, class_name, config, position} (+ the weights of an imported layer); a wire joins an output port of one
-node to an input port of another. Observers hear every change as an event (Orange's scheme does the same), so the
+node to an input port of another. A node is one call of a layer: the calls of a shared layer are several nodes with
+the same `layer` key, whose config and weights change together. A Model or Sequential used as a layer is one node
+whose config holds its inner graph (`inner_document()` opens it as a document of its own). Observers hear every change as an event (Orange's scheme does the same), so the
 canvas only mirrors the document and every change can go through an undoable command (`core.commands`).
 
 `analyze()` asks the engine itself: it builds each layer from its config and calls it on Functional-API tensors of
@@ -31,14 +33,25 @@ class LayerNode:
     config: dict
     position: tuple[float, float] = (0.0, 0.0)
     weights: list | None = None  # arrays of an imported layer, in `layer.weights` order
+    # A call of a shared layer names the layer it calls (the id of its first call); None for a layer of its own.
+    # Every call of one layer holds the same config and weights (`Document` keeps them equal), as Keras's calls of
+    # one layer object share both.
+    layer: str | None = None
 
     @property
     def name(self) -> str:
         return self.config.get("name", self.id)
 
+    @property
+    def layer_key(self) -> str:
+        return self.layer or self.id
+
     def to_dict(self) -> dict:
-        return {"id": self.id, "class_name": self.class_name, "config": copy.deepcopy(self.config),
-                "position": [float(self.position[0]), float(self.position[1])]}
+        out = {"id": self.id, "class_name": self.class_name, "config": copy.deepcopy(self.config),
+               "position": [float(self.position[0]), float(self.position[1])]}
+        if self.layer is not None:
+            out["layer"] = self.layer
+        return out
 
 
 @dataclass(frozen=True)
@@ -80,6 +93,7 @@ class NodeInfo:
     params: int | None = None
     error: str = ""
     trainable_params: int | None = None
+    weight_shapes: tuple | None = None  # of the layer built by this call: a shared layer's calls must agree
 
 
 @dataclass
@@ -131,7 +145,9 @@ class Document:
 
     # -- ids and names -----------------------------------------------------------------------------------------
     def new_node_id(self) -> str:
-        while f"n{self._next_id}" in self.nodes:
+        # an id still naming a shared layer (its first call deleted) is not reused, or a new node would join it
+        used = set(self.nodes) | {n.layer for n in self.nodes.values() if n.layer}
+        while f"n{self._next_id}" in used:
             self._next_id += 1
         nid = f"n{self._next_id}"
         self._next_id += 1
@@ -155,12 +171,40 @@ class Document:
     def node_by_name(self, name: str) -> LayerNode | None:
         return next((n for n in self.nodes.values() if n.name == name), None)
 
+    def _name_taken(self, name: str, node: LayerNode) -> bool:
+        """Whether another layer (not another call of `node`'s layer) has this name."""
+        return any(n.name == name and n.id != node.id and n.layer_key != node.layer_key for n in self.nodes.values())
+
+    # -- shared layers -----------------------------------------------------------------------------------------
+    def calls_of(self, node_id: str) -> list[str]:
+        """The nodes that call the same layer as this one (itself included), in document order."""
+        key = self._node(node_id).layer_key
+        return [nid for nid, n in self.nodes.items() if n.layer_key == key]
+
+    def is_shared(self, node_id: str) -> bool:
+        return len(self.calls_of(node_id)) > 1
+
+    def call_indices(self) -> dict[str, int]:
+        """Each node's call index within its layer (Keras's node index): calls are numbered in the order the model
+        makes them, which is the graph's topological order."""
+        seen: dict[str, int] = {}
+        out = {}
+        for nid in self.topological_order():
+            key = self.nodes[nid].layer_key
+            out[nid] = seen.get(key, 0)
+            seen[key] = out[nid] + 1
+        return out
+
     # -- mutators (commands call these; each emits one event) -------------------------------------------------
     def add_node(self, node: LayerNode, index: int | None = None) -> None:
         if node.id in self.nodes:
             raise GraphError(f"Node id '{node.id}' is already in the document.")
-        if self.node_by_name(node.name) is not None:
+        if self._name_taken(node.name, node):
             raise GraphError(f"A layer named '{node.name}' already exists; layer names must be unique.")
+        calls = [n for n in self.nodes.values() if node.layer is not None and n.layer_key == node.layer]
+        if calls and (calls[0].class_name != node.class_name or calls[0].config != node.config):
+            raise GraphError(f"'{node.name}' is a call of the shared layer '{calls[0].name}', so it must have "
+                             f"that layer's class and config.")
         items = list(self.nodes.items())
         index = len(items) if index is None else index
         items.insert(index, (node.id, node))
@@ -182,18 +226,32 @@ class Document:
         self._emit("node_moved", node)
 
     def set_config(self, node_id: str, config: dict) -> None:
+        """Change a layer's config: every call of a shared layer changes with it."""
         node = self._node(node_id)
         new_name = config.get("name", node.name)
-        other = self.node_by_name(new_name)
-        if other is not None and other.id != node_id:
+        if self._name_taken(new_name, node):
             raise ConfigError(f"A layer named '{new_name}' already exists; layer names must be unique.")
-        node.config = copy.deepcopy(config)
+        for nid in self.calls_of(node_id):
+            self.nodes[nid].config = copy.deepcopy(config)
+            self._emit("config_changed", self.nodes[nid])
+
+    def set_layer(self, node_id: str, layer: str | None) -> None:
+        """Make a node a call of the shared layer `layer` (or a layer of its own with None). Its config must
+        already be that layer's."""
+        node = self._node(node_id)
+        calls = [n for n in self.nodes.values() if layer is not None and n.layer_key == layer and n.id != node_id]
+        if calls and (calls[0].class_name != node.class_name or calls[0].config != node.config):
+            raise GraphError(f"'{node.name}' cannot call the layer '{calls[0].name}': its class or config differ.")
+        node.layer = layer
         self._emit("config_changed", node)
 
     def set_weights(self, node_id: str, weights) -> None:
-        node = self._node(node_id)
-        node.weights = None if weights is None else [np.array(w) for w in weights]
-        self._emit("weights_changed", node)
+        """Give a layer weights: every call of a shared layer has them."""
+        self._node(node_id)
+        for nid in self.calls_of(node_id):
+            node = self.nodes[nid]
+            node.weights = None if weights is None else [np.array(w) for w in weights]
+            self._emit("weights_changed", node)
 
     def set_training(self, settings: dict) -> None:
         self.training = copy.deepcopy(settings)
@@ -323,6 +381,10 @@ class Document:
         if path is not None:
             names = " -> ".join(self.nodes[n].name for n in path + [dst])
             return f"This wire would close a cycle ({names}); a model's graph must be acyclic."
+        if self.is_shared(dst):
+            reason = self._shared_misfit(Wire(src, src_port, dst, dst_port))
+            if reason:
+                return reason
         if in_kind == "tensor" and not layer_schema.takes_mask(d.class_name):
             spec = self.output_spec(src, src_port)
             if spec is not None and spec.masked:
@@ -341,6 +403,31 @@ class Document:
         if len(spec.shape) != 2 or spec.shape[-1] != units:
             return (f"'{d.name}' input '{port_name}' takes a state of shape {want} (batch, units={units}), but "
                     f"'{s.name}' output has shape {spec.label()}.")
+        return None
+
+    def _shared_misfit(self, wire: Wire) -> str | None:
+        """Why this wire would give a call of a shared layer inputs that its other calls' weights do not fit, or
+        None (also while the shapes are not known yet)."""
+        node = self.nodes[wire.dst]
+        specs = []
+        for w in self.wires_into(wire.dst) + [wire]:
+            spec = self.output_spec(w.src, w.src_port)
+            if spec is None:
+                return None
+            specs.append((w.dst_port, spec))
+        specs.sort(key=lambda ps: ps[0])
+        merge = layer_schema.is_merge(node.class_name) or layer_schema.takes_arguments(node.class_name)
+        try:
+            shapes = _trace_layer(node, specs, merge)[3]
+        except Exception:  # noqa: BLE001 - the node shows the engine's error once wired; no sharing conflict here
+            return None
+        info = self.analyze()
+        for other in self.calls_of(wire.dst):
+            oi = info.get(other)
+            if other == wire.dst or oi is None or oi.status != "ok" or oi.weight_shapes == shapes:
+                continue
+            theirs = [self.output_spec(w.src, w.src_port) for w in self.wires_into(other)]
+            return _shared_shapes_text(node.name, [s for s in theirs if s], [s for _, s in specs])
         return None
 
     def topological_order(self) -> list[str]:
@@ -381,10 +468,20 @@ class Document:
         incoming: dict[str, list[Wire]] = {nid: [] for nid in self.nodes}
         for w in self.wires:
             incoming[w.dst].append(w)
+        first_call: dict[str, str] = {}  # shared layer -> the call whose weights the later calls must fit
         for nid in self.topological_order():
             node = self.nodes[nid]
-            result[nid] = self._analyze_node(node, sorted(incoming[nid], key=lambda w: w.dst_port), result,
-                                             used_cache)
+            wires = sorted(incoming[nid], key=lambda w: w.dst_port)
+            info = self._analyze_node(node, wires, result, used_cache)
+            if info.status == "ok" and node.layer_key in first_call:
+                ref = first_call[node.layer_key]
+                if result[ref].weight_shapes != info.weight_shapes:
+                    def inputs_of(n):
+                        return [result[w.src].outputs[w.src_port] for w in sorted(incoming[n], key=lambda w: w.dst_port)]
+                    info = NodeInfo("error", error=_shared_shapes_text(node.name, inputs_of(ref), inputs_of(nid)))
+            elif info.status == "ok":
+                first_call[node.layer_key] = nid
+            result[nid] = info
         self._cache = used_cache
         self._analysis, self._analysis_revision = result, self.revision
         return result
@@ -403,10 +500,11 @@ class Document:
         if merge and len(specs) < 2 and ports:
             return NodeInfo("incomplete", error=f"'{node.name}' ({node.class_name}) merges two or more tensors; "
                                                 f"wire at least one more input.")
-        op = layer_schema.is_op(node.class_name)
+        op = layer_schema.takes_arguments(node.class_name)
         if op and len(specs) < len(ports):
             missing = [p.name for i, p in enumerate(ports) if all(port != i for port, _ in specs)]
-            return NodeInfo("incomplete", error=f"'{node.name}' ({node.config.get('function')}) needs its tensor "
+            what = node.config.get("function") or node.class_name
+            return NodeInfo("incomplete", error=f"'{node.name}' ({what}) needs its tensor "
                                                 f"input(s) {', '.join(missing)} wired.")
         if not merge and ports and not any(p == 0 for p, _ in specs):
             return NodeInfo("incomplete", error=f"'{node.name}' has initial states but no main input.")
@@ -423,7 +521,7 @@ class Document:
             except Exception as exc:  # the engine's own message is what the user needs to see
                 return NodeInfo("error", error=_error_text(node, exc))
         used_cache[key] = hit
-        return NodeInfo("ok", outputs=hit[0], params=hit[1], trainable_params=hit[2])
+        return NodeInfo("ok", outputs=hit[0], params=hit[1], trainable_params=hit[2], weight_shapes=hit[3])
 
     # -- summary -----------------------------------------------------------------------------------------------
     def output_node_ports(self) -> list[tuple[str, int]]:
@@ -490,29 +588,48 @@ class Document:
         return sorted(self.nodes, key=lambda nid: (self.nodes[nid].position[0], self.nodes[nid].position[1]))
 
     def summary_rows(self) -> list[DocumentSummaryRow]:
+        """One row per layer, as Keras prints them: a shared layer once, with every call's inputs in "Connected
+        to" (in call order) and the output shape of its first call."""
         info = self.analyze()
+        try:
+            index = self.call_indices()
+        except GraphError:
+            index = {}
         rows = []
+        listed: set[str] = set()
         for nid in self.summary_order():
-            node, ni = self.nodes[nid], info[nid]
-            if ni.outputs:
-                labels = [s.shape for s in ni.outputs]
+            node = self.nodes[nid]
+            if node.layer_key in listed:
+                continue
+            listed.add(node.layer_key)
+            calls = sorted(self.calls_of(nid), key=lambda c: index.get(c, 0))
+            first = info[calls[0]]
+            if first.outputs:
+                labels = [s.shape for s in first.outputs]
                 shape = format_shape(labels if len(labels) > 1 else labels[0])
             else:
                 shape = "?"
-            conns = [f"{self.nodes[w.src].name}[0][{w.src_port}]" for w in self.wires_into(nid)]
-            rows.append(DocumentSummaryRow(nid, node.name, _summary_class(node), shape, ni.params, conns,
+            conns = [f"{self.nodes[w.src].name}[{index.get(w.src, 0)}][{w.src_port}]"
+                     for c in calls for w in self.wires_into(c)]
+            ni = next((info[c] for c in calls if info[c].params is not None), first)
+            rows.append(DocumentSummaryRow(calls[0], node.name, _summary_class(node), shape, ni.params, conns,
                                            ni.trainable_params))
         return rows
 
     def total_params(self) -> int:
-        return sum(i.params or 0 for i in self.analyze().values())
+        """Parameters of the model: a shared layer's are counted once."""
+        counted: dict[str, int] = {}
+        for nid, i in self.analyze().items():
+            counted[self.nodes[nid].layer_key] = max(counted.get(self.nodes[nid].layer_key, 0), i.params or 0)
+        return sum(counted.values())
 
     def errors(self) -> list[tuple[str, str]]:
         return [(nid, i.error) for nid, i in self.analyze().items() if i.status == "error"]
 
     # -- to and from the engine's models ----------------------------------------------------------------------
-    def to_model(self):
-        """A `core` Functional model of this graph, with the imported weights where they still fit."""
+    def to_model(self, outputs: list[tuple[str, int]] | None = None):
+        """A `core` Functional model of this graph, with the imported weights where they still fit; `outputs`
+        (node, port) overrides the model's outputs (a collapsed selection's, some of which feed layers inside)."""
         from core.layers.base import InputLayer, flatten
         from core.models import Functional
 
@@ -521,18 +638,20 @@ class Document:
         if problems:
             raise GraphError("The model is not complete: " + " ".join(problems))
         tensors: dict[tuple[str, int], object] = {}
-        layers = {}
+        layers = {}  # one layer object per layer: the calls of a shared layer call the same one
         for nid in self.topological_order():
             node = self.nodes[nid]
-            cls = layer_schema.layer_class(node.class_name)
-            layer = cls.from_config(copy.deepcopy(node.config))
-            layers[nid] = layer
+            first_call = node.layer_key not in layers
+            if first_call:
+                cls = layer_schema.layer_class(node.class_name)
+                layers[node.layer_key] = cls.from_config(copy.deepcopy(node.config))
+            layer = layers[node.layer_key]
             if isinstance(layer, InputLayer):
                 outs = [layer.output]
             else:
                 wires = self.wires_into(nid)
                 merge = layer_schema.is_merge(node.class_name)
-                if layer_schema.is_op(node.class_name):  # several tensor arguments go in as a list, in port order
+                if layer_schema.takes_arguments(node.class_name):  # several tensors go in as a list, in port order
                     merge = len(wires) > 1
                 main = [tensors[(w.src, w.src_port)] for w in wires if merge or w.dst_port == 0]
                 states = [tensors[(w.src, w.src_port)] for w in wires if not merge and w.dst_port > 0]
@@ -541,12 +660,12 @@ class Document:
                 outs = flatten(result)
             for i, t in enumerate(outs):
                 tensors[(nid, i)] = t
-            if node.weights is not None:
+            if first_call and node.weights is not None:
                 try:
                     layer.set_weights(node.weights)
                 except ValueError:
                     pass  # the config changed the weights' shapes since import: keep the fresh initial values
-        outputs = [tensors[p] for p in self.output_node_ports()]
+        outputs = [tensors[p] for p in (outputs or self.output_node_ports())]
         inputs = [tensors[(nid, 0)] for nid in self.input_node_ids()]
         if not outputs:
             raise GraphError("The model has no output: add a layer after an input.")
@@ -566,27 +685,30 @@ class Document:
         if nodes is None:
             raise GraphError(f"Model '{model.name}' is a subclassed model: its graph lives in Python code, so it "
                              f"cannot be drawn. Build it with the Functional API or Sequential.")
-        node_ids: dict[int, str] = {}
+        node_ids: dict[tuple[int, int], str] = {}  # (layer, its call's node index) -> node id
         listed = {id(l) for l in model.layers}
         hidden_inputs = [n.layer for n in nodes if n.is_input and id(n.layer) not in listed]  # Sequential's
         for layer in hidden_inputs + list(model.layers):
             calls = [n for n in nodes if n.layer is layer]
-            if len(calls) > 1:
-                raise GraphError(f"Layer '{layer.name}' is called {len(calls)} times in model '{model.name}' (a "
-                                 f"shared layer); the editor draws one node per layer call and cannot share weights "
-                                 f"between nodes yet.")
             config = layer.get_config()
             if isinstance(layer, InputLayer):
                 config = _input_config(config)
-            node = LayerNode(doc.new_node_id(), type(layer).__name__, config,
-                             weights=[np.array(w) for w in layer.get_weights()] or None)
-            doc.nodes[node.id] = node
-            node_ids[id(layer)] = node.id
+            weights = [np.array(w) for w in layer.get_weights()] or None
+            first = None
+            # a shared layer is one node per call, in Keras's call order, all calls of one layer
+            for call in sorted(calls, key=lambda n: _node_index(layer, n)) or [None]:
+                node = LayerNode(doc.new_node_id(), type(layer).__name__, copy.deepcopy(config),
+                                 weights=weights, layer=first)
+                doc.nodes[node.id] = node
+                first = first or node.id
+                node_ids[(id(layer), _node_index(layer, call) if call is not None else 0)] = node.id
+            if len(calls) > 1:
+                doc.nodes[first].layer = first
         for n in nodes:
             if n.is_input:
                 continue
-            dst = node_ids[id(n.layer)]
-            merge = layer_schema.is_merge(type(n.layer).__name__) or layer_schema.is_op(type(n.layer).__name__)
+            dst = node_ids[(id(n.layer), _node_index(n.layer, n))]
+            merge = layer_schema.is_merge(type(n.layer).__name__) or layer_schema.takes_arguments(type(n.layer).__name__)
             main_args = n.call_args[0] if n.call_args else None
             state_args = n.call_kwargs.get("initial_state") or []
             if not merge and isinstance(main_args, (list, tuple)):  # RNN called as layer([x, h, c])
@@ -594,14 +716,63 @@ class Document:
             mains = list(main_args) if isinstance(main_args, (list, tuple)) else [main_args]
             states = list(state_args) if isinstance(state_args, (list, tuple)) else [state_args]
             for port, t in enumerate(mains + states):
-                src_layer, _, tensor_index = t._keras_history
-                doc.wires.append(Wire(node_ids[id(src_layer)], tensor_index, dst, port))
-        doc.input_order = [node_ids[id(t._keras_history[0])] for t in model.inputs]
-        doc.output_order = [(node_ids[id(t._keras_history[0])], t._keras_history[2]) for t in model.outputs]
+                src_layer, node_index, tensor_index = t._keras_history
+                doc.wires.append(Wire(node_ids[(id(src_layer), node_index)], tensor_index, dst, port))
+        doc.input_order = [node_ids[(id(t._keras_history[0]), t._keras_history[1])] for t in model.inputs]
+        doc.output_order = [(node_ids[(id(t._keras_history[0]), t._keras_history[1])], t._keras_history[2])
+                            for t in model.outputs]
         doc.topological_order()  # a foreign graph with a cycle is refused here, with the layers named
         for nid, pos in layered_layout(doc).items():
             doc.nodes[nid].position = pos
         return doc
+
+    # -- nested models -----------------------------------------------------------------------------------------
+    def inner_document(self, node_id: str) -> "Document":
+        """The graph inside a nested model's node, as a document of its own with the node's weights. When the
+        node's call fails on the shapes wired into it, the inner inputs take those shapes, so the inner graph shows
+        which of its layers fails on them."""
+        node = self._node(node_id)
+        if not layer_schema.is_nested_model(node.class_name):
+            raise GraphError(f"'{node.name}' ({node.class_name}) is a layer, not a nested model; it has no inner graph.")
+        try:
+            model = layer_schema.layer_class(node.class_name).from_config(copy.deepcopy(node.config))
+        except Exception:  # noqa: BLE001 - an inner layer's config is wrong: draw the graph so that layer shows red
+            inner = _document_from_config(node.class_name, node.config)
+            for nid, pos in layered_layout(inner).items():
+                inner.nodes[nid].position = pos
+            return inner
+        if node.weights is not None:
+            try:
+                model.set_weights(node.weights)
+            except ValueError:
+                pass  # the weights no longer fit the inner graph: it opens with fresh ones, as to_model() would
+        inner = Document.from_model(model)
+        inner.name = node.name
+        if self.analyze()[node_id].status == "error":
+            for nid, w in zip(inner.input_node_ids(), self.wires_into(node_id)):
+                spec = self.output_spec(w.src, w.src_port)
+                if spec is not None:
+                    inner.nodes[nid].config["shape"] = list(spec.shape[1:])
+        return inner
+
+    def as_nested_model(self, class_name: str = "Functional", outputs: list[tuple[str, int]] | None = None):
+        """This graph as a model to use as a layer: (config, weights) for a `class_name` node. A Sequential stays
+        one only while its graph is a chain from one input."""
+        from core.layers.base import Input
+        from core.models import Sequential
+
+        model = self.to_model(outputs)
+        if class_name == "Sequential":
+            chain = [n for n in self.topological_order() if self.nodes[n].class_name != "InputLayer"]
+            if len(self.input_node_ids()) != 1 or len(model.outputs) != 1 or any(
+                    [w.src for w in self.wires_into(b)] != [a] for a, b in zip(
+                        self.input_node_ids() + chain, chain)):
+                raise GraphError(f"'{self.name}' is a Sequential model, so its graph must stay one chain of layers "
+                                 f"from one input; use a Functional model for branches.")
+            first = self.nodes[self.input_node_ids()[0]]
+            model = Sequential([Input(**{k: v for k, v in first.config.items() if k in ("shape", "batch_size", "dtype", "name")})]
+                               + [model.get_layer(self.nodes[n].name) for n in chain], name=self.name)
+        return model.get_config(), [np.array(w) for w in model.get_weights()] or None
 
     # -- fragments (copy/paste, project files) -----------------------------------------------------------------
     def fragment(self, node_ids) -> dict:
@@ -619,7 +790,9 @@ class Document:
         """Replace the graph with one read from a file; every reference is checked before anything changes."""
         try:
             nodes = [LayerNode(str(n["id"]), str(n["class_name"]), dict(n.get("config") or {}),
-                               tuple(float(v) for v in n.get("position", (0, 0)))[:2]) for n in graph["nodes"]]
+                               tuple(float(v) for v in n.get("position", (0, 0)))[:2],
+                               layer=str(n["layer"]) if n.get("layer") is not None else None)
+                     for n in graph["nodes"]]
             wires = [Wire.from_dict(w) for w in graph.get("wires", [])]
         except (KeyError, TypeError, ValueError) as exc:
             raise ConfigError(f"The graph is malformed: {exc!r} (each node needs id, class_name and config; each "
@@ -633,7 +806,13 @@ class Document:
         for w in wires:
             if w.src not in ids or w.dst not in ids:
                 raise ConfigError(f"A wire refers to a node that does not exist: {w}.")
-        names = [n.name for n in nodes]
+        layers: dict[str, LayerNode] = {}
+        for n in nodes:
+            first = layers.setdefault(n.layer_key, n)
+            if first.class_name != n.class_name or first.config != n.config:
+                raise ConfigError(f"Nodes '{first.id}' and '{n.id}' are calls of one shared layer but differ in "
+                                  f"class or config; the calls of a layer must have the same ones.")
+        names = [n.name for n in layers.values()]
         if len(set(names)) != len(names):
             raise ConfigError(f"Layer names must be unique; repeated: {sorted({x for x in names if names.count(x) > 1})}.")
         trial = Document(self.name)
@@ -663,6 +842,59 @@ def _summary_class(node: LayerNode) -> str:
 
         return keras_class_name(node.config["function"])
     return node.class_name
+
+
+def _document_from_config(class_name: str, config: dict) -> "Document":
+    """A nested model's graph read from its config without building it (one of its layers cannot be built): a node
+    per layer call, wired as the config's inbound nodes say (Keras 3's and tf.keras 2's forms; a Sequential's layers
+    in a chain), so the document's analysis names the layer that fails."""
+    doc = Document(str(config.get("name", "model")))
+    calls: dict[tuple[str, int], str] = {}
+    inbound: list[tuple[str, object]] = []
+    previous = None
+    for entry in config.get("layers", []):
+        entry_config = dict(entry.get("config") or {})
+        cls = str(entry.get("class_name"))
+        if cls == "InputLayer":
+            entry_config = _input_config(entry_config)
+        nodes = entry.get("inbound_nodes") or [None]
+        first = None
+        for index, call in enumerate(nodes):
+            node = LayerNode(doc.new_node_id(), cls, copy.deepcopy(entry_config),
+                             layer=first if len(nodes) > 1 else None)
+            first = first or node.id
+            doc.nodes[node.id] = node
+            calls[(node.name, index)] = node.id
+            inbound.append((node.id, call))
+        if len(nodes) > 1:
+            doc.nodes[first].layer = first
+        if class_name == "Sequential" and previous is not None:
+            doc.wires.append(Wire(previous, 0, first, 0))
+        previous = first
+    for nid, call in inbound:
+        for port, (name, index, tensor) in enumerate(_tensor_refs(call)):
+            if (name, index) in calls:
+                doc.wires.append(Wire(calls[(name, index)], tensor, nid, port))
+    return doc
+
+
+def _tensor_refs(value) -> list[tuple[str, int, int]]:
+    """(layer name, node index, tensor index) of every tensor an inbound-node entry refers to, in argument order."""
+    if isinstance(value, dict):
+        if value.get("class_name") == "__keras_tensor__":
+            name, index, tensor = value["config"]["keras_history"]
+            return [(str(name), int(index), int(tensor))]
+        return [r for v in value.values() for r in _tensor_refs(v)]
+    if isinstance(value, (list, tuple)):
+        if len(value) >= 3 and isinstance(value[0], str) and isinstance(value[1], int):  # tf.keras 2's [name, i, j, {}]
+            return [(value[0], value[1], int(value[2]))]
+        return [r for v in value for r in _tensor_refs(v)]
+    return []
+
+
+def _node_index(layer, node) -> int:
+    """Keras's index of one call of a layer (what `_keras_history` names)."""
+    return next(i for i, n in enumerate(layer._inbound_nodes) if n is node)
 
 
 def _input_config(config: dict) -> dict:
@@ -704,7 +936,7 @@ def _trace_layer(node: LayerNode, specs, merge: bool):
                                       mask_origin="upstream")) for port, s in specs]
         if merge:
             ts = [t for _, t in tensors]
-            result = layer(ts[0] if len(ts) == 1 and layer_schema.is_op(node.class_name) else ts)
+            result = layer(ts[0] if len(ts) == 1 and layer_schema.takes_arguments(node.class_name) else ts)
         else:
             main = next(t for p, t in tensors if p == 0)
             states = [t for p, t in tensors if p > 0]
@@ -713,7 +945,16 @@ def _trace_layer(node: LayerNode, specs, merge: bool):
     out_specs = [TensorSpec(tuple(t.shape), t.dtype, t._mask_shape) for t in outs]
     params = layer.count_params() if layer.built else 0
     trainable = int(sum(int(np.prod(w.shape)) for w in layer.trainable_weights)) if layer.built else 0
-    return out_specs, params, trainable
+    weight_shapes = tuple(tuple(w.shape) for w in layer.weights) if layer.built else ()
+    return out_specs, params, trainable, weight_shapes
+
+
+def _shared_shapes_text(name: str, first: list[TensorSpec], other: list[TensorSpec]) -> str:
+    def shapes(specs):
+        return ", ".join(s.label() for s in specs) or "nothing"
+
+    return (f"'{name}' is a shared layer: one call takes {shapes(first)} and this one would take {shapes(other)}, "
+            f"but its calls share one set of weights, so their inputs must fit the same weights.")
 
 
 def _error_text(node: LayerNode, exc: Exception) -> str:

@@ -393,11 +393,40 @@ def _cell_state_count(cell) -> int:
         return 1
 
 
+NESTED_MODEL_CLASSES = ("Functional", "Sequential")
+
+
+def is_nested_model(class_name: str) -> bool:
+    """A model used as a layer (Keras calls it on tensors like any layer); the editor draws it as a group node."""
+    return class_name in NESTED_MODEL_CLASSES
+
+
+def takes_arguments(class_name: str) -> bool:
+    """A node whose ports are the call's tensor arguments, in order (an op node, a nested model): one tensor goes
+    in alone, several as a list."""
+    return is_op(class_name) or is_nested_model(class_name)
+
+
+def nested_port_names(config: dict, key: str) -> list[str]:
+    """The inner layers a nested Functional model's `input_layers` / `output_layers` name, in order (Keras 3 writes
+    one triple for a single tensor, a list of triples otherwise; tf.keras 2 always a list)."""
+    refs = config.get(key)
+    if isinstance(refs, dict):
+        refs = list(refs.values())
+    if not refs:
+        return []
+    if isinstance(refs[0], str):
+        refs = [refs]
+    return [str(r[0]) for r in refs if isinstance(r, (list, tuple)) and r]
+
+
 def input_ports(class_name: str, config: dict, connected: int = 0) -> list[PortSpec]:
     """A merge layer grows one free port per wire; a recurrent layer takes optional initial_state inputs; an op node
-    has one port per tensor argument, named after it."""
+    has one port per tensor argument, named after it; a nested model one per input of its inner graph."""
     if class_name == "InputLayer":
         return []
+    if class_name == "Functional":
+        return [PortSpec(n, "tensor") for n in nested_port_names(config, "input_layers") or ["input"]]
     if is_op(class_name):
         params = config.get("tensor_params") or ["x"]
         return [PortSpec(str(p), "tensor") for p in params]
@@ -415,6 +444,8 @@ def input_ports(class_name: str, config: dict, connected: int = 0) -> list[PortS
 
 
 def output_ports(class_name: str, config: dict) -> list[PortSpec]:
+    if class_name == "Functional":
+        return [PortSpec(n, "tensor") for n in nested_port_names(config, "output_layers") or ["output"]]
     ports = [PortSpec("output", "tensor")]
     rec = _recurrent_config(class_name, config)
     if rec is not None and rec[1].get("return_state"):

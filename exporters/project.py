@@ -85,8 +85,11 @@ def weights_path_for(path: Path) -> Path:
 def _write_weights(doc: Document, wpath: Path) -> str | None:
     """The sidecar `.npz` ('<node id>/<index>' -> array, and 'runs/<run>/<node id>/<index>' for the weights each run
     ended with) when some layer or run carries weights; its file name or None."""
-    arrays = {f"{nid}/{i}": np.asarray(w) for nid, n in doc.nodes.items() if n.weights
-              for i, w in enumerate(n.weights)}
+    firsts = {}  # a shared layer's weights are stored once, under its first call
+    for nid, n in doc.nodes.items():
+        firsts.setdefault(n.layer_key, nid)
+    arrays = {f"{nid}/{i}": np.asarray(w) for nid in firsts.values() if doc.nodes[nid].weights
+              for i, w in enumerate(doc.nodes[nid].weights)}
     for r, run in enumerate(getattr(doc, "runs", [])):
         for nid, ws in (run.weights or {}).items():
             arrays.update({f"runs/{r}/{nid}/{i}": np.asarray(w) for i, w in enumerate(ws or [])})
@@ -194,7 +197,8 @@ def _load_weights(doc: Document, wpath: Path, where: str) -> None:
                                   f"project.")
         per_node.setdefault(nid, {})[int(index)] = arr
     for nid, ws in per_node.items():
-        doc.nodes[nid].weights = [ws[i] for i in sorted(ws)]
+        for call in doc.calls_of(nid):  # every call of a shared layer has its weights
+            doc.nodes[call].weights = [ws[i] for i in sorted(ws)]
     for (run, nid), ws in per_run.items():
         doc.runs[run].weights = dict(doc.runs[run].weights or {}, **{nid: [ws[i] for i in sorted(ws)]})
 

@@ -157,9 +157,26 @@ def transformer_encoder():
     return keras.Model(inputs, outputs, name="transformer_encoder"), "Transformer encoder block (text classifier)"
 
 
+def siamese_text():
+    """Two token sequences through one shared Embedding and one shared LSTM (each called twice, so both texts are
+    encoded by the same weights), then a distance head: |a - b| and a * b into a small classifier that says whether
+    the texts match."""
+    left = keras.Input(shape=(20,), dtype="int32", name="left_tokens")
+    right = keras.Input(shape=(20,), dtype="int32", name="right_tokens")
+    embed = layers.Embedding(input_dim=1000, output_dim=32, name="shared_embedding")
+    encode = layers.LSTM(32, name="shared_lstm")
+    a, b = encode(embed(left)), encode(embed(right))
+    distance = keras.ops.abs(layers.Subtract(name="difference")([a, b]))
+    both = layers.Multiply(name="product")([a, b])
+    x = layers.Concatenate(name="features")([distance, both])
+    x = layers.Dense(16, activation="relu", name="hidden")(x)
+    outputs = layers.Dense(1, activation="sigmoid", name="same")(x)
+    return keras.Model([left, right], outputs, name="siamese_text"), "Siamese text matcher (shared Embedding and LSTM)"
+
+
 EXAMPLES = [mlp, functional_mlp, lstm_text_classifier, gru_simplernn, encoder_decoder, bidirectional, masking,
             masking_layer, timedistributed_tagger, conv1d_text_cnn, iris_mlp, austen_lstm, sunspots_lstm,
-            transformer_encoder]
+            transformer_encoder, siamese_text]
 
 
 # -- small synthetic datasets (train + validation split), each a learnable task for its example -----------------

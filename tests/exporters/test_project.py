@@ -112,3 +112,20 @@ def test_an_imported_models_keras_generation_is_remembered(tmp_path, fixtures_di
     (tmp_path / "p.nwproj").write_text(json.dumps(data))
     with pytest.raises(FileFormatError, match="keras_generation"):
         project.load_project(tmp_path / "p.nwproj")
+
+
+def test_a_shared_layer_is_stored_once_and_reopens_with_every_call(tmp_path):
+    a, b = keras.Input((4,), name="a"), keras.Input((4,), name="b")
+    shared = layers.Dense(3, name="shared")
+    model = keras.Model([a, b], layers.Add(name="add")([shared(a), shared(b)]))
+    doc = Document.from_model(model)
+    path = project.save_project(doc, tmp_path / "siamese.nwproj")
+    with np.load(project.weights_path_for(path)) as z:
+        assert sorted(z.files) == ["n3/0", "n3/1"]  # one copy of the shared kernel and bias
+    again = project.load_project(path)
+    calls = [nid for nid, n in again.nodes.items() if n.name == "shared"]
+    assert again.calls_of(calls[0]) == calls and len(calls) == 2
+    assert all(np.array_equal(x, y) for c in calls for x, y in zip(again.nodes[c].weights, shared.get_weights()))
+    x = np.ones((2, 4), "float32")
+    np.testing.assert_allclose(again.to_model().predict([x, 2 * x], verbose=0), model.predict([x, 2 * x], verbose=0),
+                               atol=1e-6)

@@ -206,6 +206,28 @@ def test_nested_shared_model_made_by_real_keras_loads_here(keras_results, target
     assert len(model.get_layer("inner")._inbound_nodes) == 2 and len(model.get_layer("shared")._inbound_nodes) == 2
 
 
+@pytest.mark.parametrize("target", list(TARGET_KINDS))
+def test_nested_shared_model_made_by_real_keras_round_trips_through_the_canvas_document(keras_results, target,
+                                                                                        tmp_path):
+    """Drawn (each call of the shared Dense and of the nested 'inner' a node), saved as a project, reopened and
+    rebuilt: the same config and Keras's predictions."""
+    from core.document import Document
+    from core.models import load_model
+    from exporters import project
+
+    _, theirs, tmp, _ = keras_results
+    results = theirs[target]
+    original = load_model(str(tmp / f"keras_made_nested_{target}.h5"))
+    doc = Document.from_model(original)
+    names = [n.name for n in doc.nodes.values()]
+    assert names.count("shared") == 2 and names.count("inner") == 2
+    reopened = project.load_project(project.save_project(doc, tmp_path / "nested.nwproj"))
+    rebuilt = reopened.to_model()
+    assert rebuilt.get_config() == original.get_config()
+    np.testing.assert_allclose(rebuilt.predict(results["keras_made_nested__input"], verbose=0),
+                               results["keras_made_nested__output"], atol=1e-5, rtol=0)
+
+
 @pytest.mark.parametrize("generation,name", FIXTURE_CASES, ids=[f"{g}-{n}" for g, n in FIXTURE_CASES])
 def test_fixture_with_irregular_weights_predicts_like_real_keras(keras_results, generation, name):
     ours, theirs = keras_results[:2]
