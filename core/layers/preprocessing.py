@@ -1,6 +1,9 @@
 """Preprocessing layers for numbers and integer categories: Normalization, Rescaling, Discretization,
 CategoryEncoding, Hashing and IntegerLookup.
 
+Differences from Keras, each refused with an error rather than computed differently: sparse outputs, salted
+hashing (SipHash), hashing strings, and multi_hot/count of inputs of rank 3 or more.
+
 They compute inside the model's ONNX graph, so an exported model takes raw features. What they learn from data
 (`adapt`) follows Keras 3's algorithms exactly: Normalization's running mean and variance, Discretization's quantile
 summaries, IntegerLookup's vocabulary ordered by count (ties: the larger token first).
@@ -370,32 +373,55 @@ class CategoryEncoding(Layer):
 
 
 class Hashing(Layer):
-    """Hashes values into `num_bins` bins (Keras hashes the value's decimal text with FarmHash64).
+    """Hashes integers into `num_bins` bins exactly as Keras 3 does: FarmHash64 (TensorFlow's
+    `to_hash_bucket_fast`) of each value's decimal text, modulo the bins; floats are truncated to integers first.
 
-    Not supported: computing FarmHash (or the salted SipHash) inside a standard ONNX graph, so this layer refuses
-    to run rather than give bins that differ from Keras's. Use IntegerLookup (a known vocabulary) or
-    Discretization instead.
+    Computed with standard ONNX integer ops, so it runs and exports like any layer. Not supported (refused with an
+    error rather than giving different bins): string inputs (FarmHash of arbitrary text needs the text's bytes,
+    which standard ONNX cannot read) and `salt` (Keras then uses SipHash).
+
+    Args:
+        num_bins: How many bins; with mask_value, bin 0 is the mask's and values hash into the other num_bins - 1.
+        mask_value: A value that goes to bin 0 (e.g. padding); none: no mask bin.
+        output_mode: 'int' (the bin), 'one_hot', 'multi_hot' or 'count' (vectors over the bins).
     """
 
     def __init__(self, num_bins, mask_value=None, salt=None, output_mode="int", sparse=False, **kwargs):
-        kwargs.pop("dtype", None)
-        super().__init__(dtype="int64" if output_mode == "int" else None, **kwargs)
+        if kwargs.get("dtype") is None:
+            kwargs["dtype"] = "int64" if output_mode == "int" else None
+        super().__init__(**kwargs)
         _no_sparse("Hashing", sparse)
         self.output_mode = _choice("Hashing", "output_mode", output_mode, ("int",) + _ENCODINGS)
         if num_bins is None or isinstance(num_bins, bool) or not isinstance(num_bins, (int, np.integer)) \
                 or num_bins <= 0:
             raise ConfigError(f"Hashing: 'num_bins' must be a positive integer, got {num_bins!r}.")
+        if salt is not None:
+            raise ConfigError(f"Hashing: salt={salt!r} makes Keras hash with SipHash, which is not supported here "
+                              f"(only the unsalted FarmHash64 is computed exactly); leave salt unset.")
+        if mask_value is not None and (isinstance(mask_value, bool) or not isinstance(mask_value, (int, np.integer))):
+            raise ConfigError(f"Hashing: 'mask_value' must be an integer (string inputs are not supported), got "
+                              f"{mask_value!r}.")
         self.num_bins = int(num_bins)
         self.mask_value = mask_value
-        if salt is not None and not (isinstance(salt, int) or isinstance(salt, (list, tuple)) and len(salt) == 2):
-            raise ConfigError(f"Hashing: 'salt' must be an integer or a pair of integers, got {salt!r}.")
-        self.salt = None if salt is None else ([salt, salt] if isinstance(salt, int) else list(salt))
+        self.salt = None
         self.sparse = False
 
     def call(self, inputs):
-        raise ConfigError(f"Hashing '{self.name}': Keras hashes with FarmHash64 (SipHash with a salt), which "
-                          f"standard ONNX cannot compute, so this layer cannot run or export here without giving "
-                          f"different bins from Keras. Use IntegerLookup with a vocabulary, or Discretization.")
+        dtype = getattr(inputs, "dtype", None)
+        if dtype is not None and not str(dtype).startswith(("int", "uint", "float", "bool")):
+            raise ConfigError(f"Hashing '{self.name}': {dtype} inputs are not supported; Keras hashes strings with "
+                              f"FarmHash64 of their bytes, which standard ONNX cannot compute. Hash integers, or map "
+                              f"strings with StringLookup.")
+        x = inputs
+        if self.output_mode == "one_hot" and len(x.shape) > 1 and x.shape[-1] == 1:
+            x = ops.squeeze(x, -1)
+        x = ops.cast(x, "int64")  # floats truncate toward zero, as TensorFlow's cast does
+        masked = self.mask_value is not None and self.num_bins > 1
+        bins = ops.hash_bucket_of_integers(x, self.num_bins - 1 if masked else self.num_bins)
+        if masked:
+            bins = ops.where(ops.equal(x, np.int64(self.mask_value)), np.int64(0), ops.add(bins, np.int64(1)))
+        return encode_categorical(bins, self.output_mode, self.num_bins,
+                                  "int64" if self.output_mode == "int" else "float32")
 
     def get_config(self):
         config = super().get_config()
@@ -407,9 +433,10 @@ class Hashing(Layer):
 class IntegerLookup(Layer):
     """Maps integer tokens to consecutive indices through a vocabulary, given or learned with `adapt(data)`.
 
-    Indices: the mask token (if set) is 0, then `num_oov_indices` indices for tokens outside the vocabulary
-    (a token t goes to the OOV index `t mod num_oov_indices`), then the vocabulary in order. `invert=True` maps
-    indices back to tokens. Outputs int64 indices, or one_hot, multi_hot, count or tf_idf vectors.
+    Indices: the mask token (if set, and only in int mode) is 0, then `num_oov_indices` indices for tokens outside
+    the vocabulary (a token t goes to OOV index `t mod num_oov_indices`, or to its FarmHash bucket with
+    oov_method='farmhash'), then the vocabulary in order. `invert=True` maps indices back to tokens. Outputs int64
+    indices, or one_hot, multi_hot, count (int64, as Keras 3's) or tf_idf (float32) vectors.
     With num_oov_indices=0, a token outside the vocabulary gives -1 where Keras stops with an error (a graph
     cannot raise).
 
@@ -444,9 +471,10 @@ class IntegerLookup(Layer):
             raise ConfigError(f"{name}: invert=True needs output_mode='int', got {output_mode!r}.")
         if pad_to_max_tokens and max_tokens is None:
             raise ConfigError(f"{name}: pad_to_max_tokens=True needs max_tokens.")
-        if oov_method != "floormod" or salt is not None:
-            raise ConfigError(f"{name}: oov_method={oov_method!r} with salt={salt!r} hashes tokens with FarmHash, "
-                              f"which standard ONNX cannot compute; only oov_method='floormod' is supported.")
+        _choice(name, "oov_method", oov_method, ("floormod", "farmhash"))
+        if salt is not None:
+            raise ConfigError(f"{name}: salt={salt!r} makes Keras hash OOV tokens with SipHash, which is not "
+                              f"supported here; leave salt unset.")
         self.max_tokens = max_tokens
         self.num_oov_indices = int(num_oov_indices)
         self.mask_token = None if mask_token is None else int(mask_token)
@@ -583,6 +611,8 @@ class IntegerLookup(Layer):
             oov = ops.add(ops.multiply(x, 0), -1)
         elif self.num_oov_indices == 1:
             oov = ops.add(ops.multiply(x, 0), oov_start)
+        elif self.oov_method == "farmhash":
+            oov = ops.add(ops.hash_bucket_of_integers(x, self.num_oov_indices), np.int64(oov_start))
         else:
             oov = ops.add(ops.floor_mod(x, np.int64(self.num_oov_indices)), oov_start)
         lookups = ops.where(found, index, oov)

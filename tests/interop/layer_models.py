@@ -104,7 +104,8 @@ def _preprocessing(lib, generation):
     # (An adapted vocabulary is not in a Keras-made .h5 at all, so the model a Keras writes has it given.)
     lookup = L.IntegerLookup(output_mode="multi_hot", mask_token=0, vocabulary=[3, 1, 2], name="lookup")
     given = L.Normalization(axis=-1, mean=[0.5, 0.0, 1.0, 0.0], variance=[4.0, 1.0, 2.0, 3.0], name="given")(x)
-    return lib.Model(x, [h, L.CategoryEncoding(5, output_mode="count", name="count")(b), lookup(b), given],
+    hashed = L.Hashing(7, mask_value=0, name="hash")(b)
+    return lib.Model(x, [h, L.CategoryEncoding(5, output_mode="count", name="count")(b), lookup(b), given, hashed],
                      name="preprocessing")
 
 

@@ -18,6 +18,9 @@ BIG = RNG.normal(size=(1000, 3)).astype("float32")
 INTS = RNG.integers(0, 6, size=(5, 4))
 TOKENS = RNG.integers(0, 12, size=(6, 5)) * 7 - 14
 VOCAB = [7, 14, 21, -7]
+# every length of decimal text FarmHash sees (1 to 20 bytes), int64's extremes and a mask value among them
+BIG_INTS = np.concatenate([RNG.integers(-10 ** k, 10 ** k, size=4) for k in range(1, 19)]
+                          + [[np.iinfo(np.int64).min, np.iinfo(np.int64).max, 0, 0]]).reshape(-1, 4)
 
 # (case id, layer class, config, input, what adapt() gets or None; "batches" is handed over as a list of arrays)
 CASES = [
@@ -53,6 +56,15 @@ CASES = [
     ("il-tf-idf-given", "IntegerLookup", {"output_mode": "tf_idf", "vocabulary": [7, 14, 21],
                                           "idf_weights": [0.5, 1.0, 2.0]}, TOKENS, None),
     ("il-count-mask-batches", "IntegerLookup", {"output_mode": "count", "mask_token": 0}, TOKENS, "batches"),
+    ("il-farmhash-oov", "IntegerLookup", {"num_oov_indices": 3, "oov_method": "farmhash", "vocabulary": VOCAB},
+     TOKENS, None),
+    ("hash", "Hashing", {"num_bins": 3}, BIG_INTS, None),
+    ("hash-many-bins", "Hashing", {"num_bins": 1000}, BIG_INTS, None),
+    ("hash-mask", "Hashing", {"num_bins": 5, "mask_value": 0}, BIG_INTS, None),
+    ("hash-floats", "Hashing", {"num_bins": 9}, X * 100, None),
+    ("hash-multi-hot", "Hashing", {"num_bins": 4, "output_mode": "multi_hot"}, BIG_INTS, None),
+    ("hash-count", "Hashing", {"num_bins": 4, "output_mode": "count"}, BIG_INTS, None),
+    ("hash-one-hot", "Hashing", {"num_bins": 4, "output_mode": "one_hot"}, BIG_INTS[:, :1], None),
     ("il-invert", "IntegerLookup", {"invert": True, "mask_token": 0, "vocabulary": VOCAB},
      RNG.integers(0, 8, size=(3, 4)), None),
 ]
@@ -118,7 +130,8 @@ def test_exported_onnx_computes_the_preprocessing_in_a_fresh_session(tmp_path):
     lookup.adapt(TOKENS)
     x, t = core.Input((4,), name="x"), core.Input((5,), dtype="int64", name="t")
     model = core.Model([x, t], [core.layers.Rescaling(2.0)(norm(x)),
-                                core.layers.CategoryEncoding(3, output_mode="count")(bins(x)), lookup(t)])
+                                core.layers.CategoryEncoding(3, output_mode="count")(bins(x)), lookup(t),
+                                core.layers.Hashing(11, mask_value=0)(t)])
     export_onnx(model, tmp_path / "pre.onnx")
     for got, expected in zip(run_onnx(tmp_path / "pre.onnx", [X, TOKENS]), model.predict([X, TOKENS], verbose=0)):
         np.testing.assert_allclose(got, expected, atol=0)
@@ -147,9 +160,11 @@ def test_layers_without_what_they_need_say_what_to_call():
         core.layers.Normalization().adapt([])
 
 
-def test_hashing_refuses_rather_than_differ_from_keras():
-    with pytest.raises(ConfigError, match="FarmHash64"):
-        core.layers.Hashing(num_bins=4)(TOKENS)
+def test_hashing_refuses_what_it_cannot_compute_exactly():
+    with pytest.raises(ConfigError, match="SipHash"):
+        core.layers.Hashing(num_bins=4, salt=3)
+    with pytest.raises(ConfigError, match="string inputs are not supported"):
+        core.layers.Hashing(num_bins=4, mask_value="")
 
 
 def test_preprocessing_palette_group_and_generated_inspector():
@@ -162,3 +177,26 @@ def test_preprocessing_palette_group_and_generated_inspector():
     assert "vocabulary_size" not in fields
     for name in group:  # a freshly dropped layer is valid
         layer_schema.layer_class(name).from_config(layer_schema.default_config(name))
+
+
+def test_a_model_with_preprocessing_inside_trains_like_keras3(keras3):
+    """Normalization (adapted), Discretization, CategoryEncoding, IntegerLookup and Hashing in front of Dense and
+    Embedding layers: the integer ops have no gradient and need none; the trajectory follows Keras 3's."""
+    from tests.interop import layer_models
+
+    x = RNG.normal(size=(40, 4)).astype("float32") * 2 + 1
+    y = RNG.normal(size=(40, 2)).astype("float32")
+
+    def build(lib):
+        L = lib.layers
+        norm = L.Normalization()
+        norm.adapt(x)
+        bins = L.Discretization(bin_boundaries=[0.0, 1.0, 2.0])
+        inp = lib.Input((4,))
+        ids = L.IntegerLookup(vocabulary=[3, 1, 2, 0])(bins(inp))
+        hashed = L.Hashing(6)(bins(inp))
+        h = L.Concatenate()([L.Dense(5)(norm(inp)), L.CategoryEncoding(4, output_mode="count")(bins(inp)),
+                             L.Flatten()(L.Embedding(6, 2)(ids)), L.Flatten()(L.Embedding(6, 2)(hashed))])
+        return lib.Model(inp, L.Dense(2)(h))
+
+    layer_models.train_both_like_keras(keras3, build, x, y)
