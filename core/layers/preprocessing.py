@@ -54,6 +54,13 @@ def adapt_batches(data, layer_name: str):
     return batches
 
 
+def shapes_only(tensor) -> bool:
+    """Whether `tensor` belongs to the scratch graph a Functional call traces only for output shapes, so a layer
+    that is adapted later (drawn first, adapted on data afterwards, as Keras allows) can still be wired."""
+    graph = getattr(tensor, "graph", None)
+    return graph is not None and graph.root.name.endswith("_shapes")
+
+
 def encode_categorical(indices, output_mode: str, depth: int, dtype: str = "float32", count_weights=None):
     """Keras 3's `encode_categorical_inputs`: int indices as one_hot, multi_hot or count vectors of length depth.
 
@@ -296,11 +303,12 @@ class Discretization(Layer):
         self.bin_boundaries = _compress_summary(summary, 1.0 / self.num_bins)[0, :-1].tolist()
 
     def call(self, inputs):
-        if self.bin_boundaries is None:
+        if self.bin_boundaries is None and not shapes_only(inputs):
             raise ConfigError(f"Discretization '{self.name}' has no bin boundaries yet: call "
                               f"layer.adapt(data) first (or give bin_boundaries).")
-        indices = ops.digitize(inputs, self.bin_boundaries)
-        depth = len(self.bin_boundaries) + 1
+        boundaries = self.bin_boundaries if self.bin_boundaries is not None else [0.0] * (self.num_bins - 1)
+        indices = ops.digitize(inputs, boundaries)
+        depth = len(boundaries) + 1
         return encode_categorical(indices, self.output_mode, depth,
                                   "int32" if self.output_mode == "int" else "float32")
 
@@ -489,6 +497,7 @@ class IntegerLookup(Layer):
         self.input_idf_weights = None if idf_weights is None else [float(w) for w in idf_weights]
         self._vocabulary = None
         self._idf = None
+        self._vocabulary_size_hint = vocabulary_size  # Keras's record of an adapted vocabulary's size
         if vocabulary is not None:
             self.set_vocabulary(vocabulary, idf_weights)
 
@@ -532,6 +541,7 @@ class IntegerLookup(Layer):
             self._idf = self._pad_idf(weights)
         elif idf_weights is not None:
             raise ConfigError(f"IntegerLookup '{self.name}': idf_weights are used only with output_mode='tf_idf'.")
+        self._check_size_unchanged(tokens)
         self._vocabulary = tokens
 
     def _pad_idf(self, weights):
@@ -589,10 +599,21 @@ class IntegerLookup(Layer):
         if self.output_mode == "tf_idf":
             df = np.array([doc_counts[t] for t in vocabulary], dtype=np.float64)
             self._idf = self._pad_idf(np.log(1 + documents / (1 + df)).astype(np.float32))
+        self._check_size_unchanged(vocabulary)
         self._vocabulary = vocabulary
+
+    def _check_size_unchanged(self, tokens):
+        size = self._token_start() + len(tokens)
+        if self.output_mode != "int" and not self.pad_to_max_tokens and self._vocabulary_size_hint is not None \
+                and size != self._vocabulary_size_hint:
+            raise ConfigError(f"IntegerLookup '{self.name}': its {self.output_mode} output was wired "
+                              f"{self._vocabulary_size_hint} long, but the new vocabulary makes it {size}; use "
+                              f"pad_to_max_tokens=True with max_tokens to change the vocabulary of a wired layer.")
 
     # -- computing ------------------------------------------------------------------------------------------------
     def call(self, inputs):
+        if self._vocabulary is None and shapes_only(inputs):
+            return self._placeholder(inputs)
         self._require_vocabulary()
         x = ops.cast(inputs, "int64")
         if self.invert:
@@ -627,6 +648,41 @@ class IntegerLookup(Layer):
             counts = encode_categorical(lookups, "count", depth, "float32")
             return ops.multiply(counts, self._idf)
         return encode_categorical(lookups, self.output_mode, depth, self.vocabulary_dtype)
+
+    def keras3_named_variables(self) -> dict:
+        """What Keras 3 saves in a .keras archive for this layer besides weights: a tf_idf layer's idf_weights."""
+        return {"idf_weights": self._idf} if self.output_mode == "tf_idf" and self._idf is not None else {}
+
+    def _placeholder(self, inputs):
+        """Output of the right shape and dtype for a layer whose vocabulary comes later (adapt, or a file's
+        assets); running it still needs the vocabulary."""
+        x = ops.cast(inputs, "int64")
+        if self.output_mode == "int":
+            return ops.multiply(x, 0)
+        depth = self.max_tokens if self.pad_to_max_tokens else self._vocabulary_size_hint
+        if depth is None:
+            raise ConfigError(f"IntegerLookup '{self.name}' has no vocabulary yet, so the length of its "
+                              f"{self.output_mode} output is unknown: call layer.adapt(data) before wiring it (or "
+                              f"give vocabulary=..., or max_tokens with pad_to_max_tokens=True).")
+        dtype = "float32" if self.output_mode == "tf_idf" else self.vocabulary_dtype
+        return encode_categorical(ops.multiply(x, 0), "count", depth, dtype)
+
+    def load_assets(self, vocabulary_text: str, idf_weights=None):
+        """The vocabulary Keras 3 keeps in a .keras archive (assets/.../vocabulary.txt: every index's token, special
+        tokens first) and, for tf_idf, the weights of every index."""
+        lines = vocabulary_text.splitlines()
+        while lines and lines[-1] == "":
+            lines.pop()
+        tokens = [int(line) for line in lines]
+        if self.output_mode == "tf_idf":
+            if idf_weights is None:
+                raise ConfigError(f"IntegerLookup '{self.name}': the file has a tf_idf vocabulary but no "
+                                  f"idf_weights.")
+            weights = np.asarray(idf_weights, dtype=np.float32).reshape(-1)
+            self.set_vocabulary(tokens, weights[:len(tokens)])
+            self._idf = weights.astype(np.float32)
+        else:
+            self.set_vocabulary(tokens)
 
     def _invert(self, indices):
         table = np.array(self.get_vocabulary(), dtype=np.int64)

@@ -105,8 +105,11 @@ def _preprocessing(lib, generation):
     lookup = L.IntegerLookup(output_mode="multi_hot", mask_token=0, vocabulary=[3, 1, 2], name="lookup")
     given = L.Normalization(axis=-1, mean=[0.5, 0.0, 1.0, 0.0], variance=[4.0, 1.0, 2.0, 3.0], name="given")(x)
     hashed = L.Hashing(7, mask_value=0, name="hash")(b)
-    return lib.Model(x, [h, L.CategoryEncoding(5, output_mode="count", name="count")(b), lookup(b), given, hashed],
-                     name="preprocessing")
+    outputs = [h, L.CategoryEncoding(5, output_mode="count", name="count")(b), lookup(b), given, hashed]
+    if generation == "keras3":  # tf.keras 2 keeps tf_idf weights as a layer weight, which is not read here yet
+        outputs.append(L.IntegerLookup(output_mode="tf_idf", vocabulary=[2, 0], idf_weights=[0.5, 1.5],
+                                       name="tf_idf")(b))
+    return lib.Model(x, outputs, name="preprocessing")
 
 
 MODELS = {

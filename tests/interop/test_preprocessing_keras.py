@@ -142,8 +142,6 @@ def test_layers_without_what_they_need_say_what_to_call():
         core.layers.IntegerLookup(name="ids")(TOKENS)
     with pytest.raises(ConfigError, match=r"Discretization 'bins' has no bin boundaries yet: call layer.adapt"):
         core.layers.Discretization(num_bins=3, name="bins")(X)
-    with pytest.raises(ConfigError, match="IntegerLookup 'ids' has no vocabulary yet"):
-        core.Model(inp := core.Input((5,), dtype="int64"), core.layers.IntegerLookup(name="ids")(inp))
     with pytest.raises(ConfigError, match="Discretization needs 'bin_boundaries', or 'num_bins'"):
         core.layers.Discretization()
     with pytest.raises(ConfigError, match="num_tokens"):
@@ -200,3 +198,43 @@ def test_a_model_with_preprocessing_inside_trains_like_keras3(keras3):
         return lib.Model(inp, L.Dense(2)(h))
 
     layer_models.train_both_like_keras(keras3, build, x, y)
+
+
+def test_keras3_archive_with_adapted_lookups_loads_here(keras3, tmp_path):
+    """Keras 3 keeps an adapted vocabulary in the .keras archive's assets and tf_idf weights among its variables,
+    not in the config: both are read."""
+    t = keras3.Input((5,), dtype="int64")
+    outputs = []
+    for mode in ("int", "tf_idf", "count"):
+        lookup = keras3.layers.IntegerLookup(output_mode=mode, mask_token=0 if mode == "count" else None)
+        lookup.adapt(TOKENS)
+        outputs.append(lookup(t))
+    model = keras3.Model(t, outputs)
+    model.save(tmp_path / "lookups.keras")
+    ours = core.models.load_model(str(tmp_path / "lookups.keras"), compile=False)
+    for got, expected in zip(ours.predict(TOKENS, verbose=0), model.predict(TOKENS, verbose=0)):
+        np.testing.assert_allclose(got, expected, atol=1e-6)
+
+
+def test_a_layer_wired_before_it_is_adapted():
+    """Drawn first and adapted afterwards (as Keras allows): wiring needs only the output's shape, running needs
+    the adapted state, and a vocabulary that would change a wired vector output's length is refused."""
+    t = core.Input((5,), dtype="int64")
+    x = core.Input((4,))
+    lookup, bins = core.layers.IntegerLookup(), core.layers.Discretization(num_bins=3, output_mode="one_hot")
+    model = core.Model([t, x], [lookup(t), bins(x)])
+    assert model.output_shape == [(None, 5), (None, 4, 3)]
+    with pytest.raises(ConfigError, match="no vocabulary yet"):
+        model.predict([TOKENS, X], verbose=0)
+    lookup.adapt(TOKENS)
+    bins.adapt(X)
+    expected = [core.layers.IntegerLookup(vocabulary=lookup.get_vocabulary(False))(TOKENS),
+                core.layers.Discretization(bin_boundaries=bins.bin_boundaries, output_mode="one_hot")(X)]
+    for got, want in zip(model.predict([TOKENS, X], verbose=0), expected):
+        np.testing.assert_allclose(got, np.asarray(want), atol=0)
+    wired = core.layers.IntegerLookup(output_mode="multi_hot", vocabulary_size=4)
+    core.Model(t, wired(t))
+    with pytest.raises(ConfigError, match="wired 4 long"):
+        wired.adapt(TOKENS)
+    with pytest.raises(ConfigError, match="length of its multi_hot output is unknown"):
+        core.layers.IntegerLookup(output_mode="multi_hot")(t)
