@@ -58,7 +58,7 @@ def shapes_only(tensor) -> bool:
     """Whether `tensor` belongs to the scratch graph a Functional call traces only for output shapes, so a layer
     that is adapted later (drawn first, adapted on data afterwards, as Keras allows) can still be wired."""
     graph = getattr(tensor, "graph", None)
-    return graph is not None and graph.root.name.endswith("_shapes")
+    return graph is not None and graph.root.name.endswith(("_shapes", "_shape"))
 
 
 def encode_categorical(indices, output_mode: str, depth: int, dtype: str = "float32", count_weights=None):
@@ -93,8 +93,9 @@ class Normalization(Layer):
     """Shifts and scales inputs to mean 0 and variance 1 per feature: `(x - mean) / sqrt(variance)`.
 
     The mean and variance are given, or learned from data with `adapt(data)` (kept as the non-trainable weights
-    'mean', 'variance' and 'count', as Keras 3 keeps them). Until adapted, the layer passes inputs through unchanged
-    (mean 0, variance 1), as Keras's does.
+    'mean', 'variance' and 'count', as Keras 3 keeps them, so files and set_weights carry them). Running it before
+    it is adapted (or given statistics by a file or set_weights) is an error, where Keras silently passes inputs
+    through unchanged; wiring it into a model first is fine.
 
     Args:
         axis: The axis (or axes) that keep a separate mean and variance; other axes are averaged over. -1: one per
@@ -194,6 +195,10 @@ class Normalization(Layer):
 
     def call(self, inputs):
         x = ops.cast(inputs, "float32")
+        if self.input_mean is None and not shapes_only(inputs) and \
+                not (self.adapt_mean._version or self.adapt_variance._version):
+            raise ConfigError(f"Normalization '{self.name}' has no statistics yet: call layer.adapt(data) first (or "
+                              f"give mean= and variance=, or load weights).")
         if self.input_mean is None:
             mean = ops.reshape(self.adapt_mean, self._broadcast_shape)
             variance = ops.reshape(self.adapt_variance, self._broadcast_shape)

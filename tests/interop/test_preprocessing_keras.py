@@ -142,6 +142,9 @@ def test_layers_without_what_they_need_say_what_to_call():
         core.layers.IntegerLookup(name="ids")(TOKENS)
     with pytest.raises(ConfigError, match=r"Discretization 'bins' has no bin boundaries yet: call layer.adapt"):
         core.layers.Discretization(num_bins=3, name="bins")(X)
+    with pytest.raises(ConfigError, match=r"Normalization 'norm' has no statistics yet: call layer.adapt\(data\)"):
+        core.layers.Normalization(name="norm")(X)
+    assert core.layers.IntegerLookup(name="ids").compute_output_shape((None, 3)) == (None, 3)  # as in Keras
     with pytest.raises(ConfigError, match="Discretization needs 'bin_boundaries', or 'num_bins'"):
         core.layers.Discretization()
     with pytest.raises(ConfigError, match="num_tokens"):
@@ -222,14 +225,19 @@ def test_a_layer_wired_before_it_is_adapted():
     t = core.Input((5,), dtype="int64")
     x = core.Input((4,))
     lookup, bins = core.layers.IntegerLookup(), core.layers.Discretization(num_bins=3, output_mode="one_hot")
-    model = core.Model([t, x], [lookup(t), bins(x)])
-    assert model.output_shape == [(None, 5), (None, 4, 3)]
+    norm = core.layers.Normalization()
+    model = core.Model([t, x], [lookup(t), bins(x), norm(x)])
+    assert model.output_shape == [(None, 5), (None, 4, 3), (None, 4)]
     with pytest.raises(ConfigError, match="no vocabulary yet"):
         model.predict([TOKENS, X], verbose=0)
     lookup.adapt(TOKENS)
     bins.adapt(X)
+    with pytest.raises(ConfigError, match="Normalization .* has no statistics yet"):
+        model.predict([TOKENS, X], verbose=0)
+    norm.adapt(X)
     expected = [core.layers.IntegerLookup(vocabulary=lookup.get_vocabulary(False))(TOKENS),
-                core.layers.Discretization(bin_boundaries=bins.bin_boundaries, output_mode="one_hot")(X)]
+                core.layers.Discretization(bin_boundaries=bins.bin_boundaries, output_mode="one_hot")(X),
+                (X - X.mean(0)) / X.std(0)]
     for got, want in zip(model.predict([TOKENS, X], verbose=0), expected):
         np.testing.assert_allclose(got, np.asarray(want), atol=0)
     wired = core.layers.IntegerLookup(output_mode="multi_hot", vocabulary_size=4)
