@@ -75,7 +75,10 @@ def hash_bucket_of_integers(x, num_buckets: int):
         t = g.emit("Cast", [t], {"to": 7}, [("int64", t.shape)])[0]
     shape = t.shape
     h = _U64(g, shape)
-    i64 = lambda v: h.c(v, np.int64)  # noqa: E731
+
+    def i64(value):
+        return h.c(value, np.int64)
+
     col = shape + (1,)
 
     def i64node(op_type, inputs, shape_=None, attrs=None):
@@ -137,7 +140,10 @@ def hash_bucket_of_integers(x, num_buckets: int):
 
     length_u = h.u64(length)
     mul = h.add(h.c(_K2), h.mul(length_u, h.c(2)))
-    minus = lambda a: i64node("Sub", [length, i64(a)])  # noqa: E731
+
+    def minus(amount):
+        return i64node("Sub", [length, i64(amount)])
+
     zero = i64node("Mul", [t, i64(0)])
     # 1 to 3 bytes
     y = h.add(at(zero), h.shl(at(i64node("Div", [length, i64(2)])), 8))
