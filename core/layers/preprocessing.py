@@ -306,6 +306,7 @@ class Discretization(Layer):
         for b in batches:
             summary = _merge_summaries(_summarize(b.astype("float32"), self.epsilon), summary, self.epsilon)
         self.bin_boundaries = _compress_summary(summary, 1.0 / self.num_bins)[0, :-1].tolist()
+        self._nw_state_version = getattr(self, "_nw_state_version", 0) + 1  # compiled models rebuild their graph
 
     def call(self, inputs):
         if self.bin_boundaries is None and not shapes_only(inputs):
@@ -548,6 +549,7 @@ class IntegerLookup(Layer):
             raise ConfigError(f"IntegerLookup '{self.name}': idf_weights are used only with output_mode='tf_idf'.")
         self._check_size_unchanged(tokens)
         self._vocabulary = tokens
+        self._nw_state_version = getattr(self, "_nw_state_version", 0) + 1
 
     def _pad_idf(self, weights):
         """The idf weights at every output index: special indices get the mean weight, as in Keras 3."""
@@ -606,6 +608,7 @@ class IntegerLookup(Layer):
             self._idf = self._pad_idf(np.log(1 + documents / (1 + df)).astype(np.float32))
         self._check_size_unchanged(vocabulary)
         self._vocabulary = vocabulary
+        self._nw_state_version = getattr(self, "_nw_state_version", 0) + 1  # compiled models rebuild their graph
 
     def _check_size_unchanged(self, tokens):
         size = self._token_start() + len(tokens)

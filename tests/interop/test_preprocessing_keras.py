@@ -246,3 +246,17 @@ def test_a_layer_wired_before_it_is_adapted():
         wired.adapt(TOKENS)
     with pytest.raises(ConfigError, match="length of its multi_hot output is unknown"):
         core.layers.IntegerLookup(output_mode="multi_hot")(t)
+
+
+def test_adapting_again_changes_what_a_model_that_already_ran_computes():
+    """The vocabulary and the bins are constants of the compiled graph: adapting anew must not leave a stale one."""
+    t, x = core.Input((5,), dtype="int64"), core.Input((4,))
+    lookup, bins = core.layers.IntegerLookup(), core.layers.Discretization(num_bins=3)
+    lookup.adapt(TOKENS)
+    bins.adapt(X)
+    model = core.Model([t, x], [lookup(t), bins(x)])
+    model.predict([TOKENS, X], verbose=0)
+    lookup.adapt(TOKENS[::-1] * 2)
+    bins.adapt(X * 3)
+    for got, layer, data in zip(model.predict([TOKENS, X], verbose=0), (lookup, bins), (TOKENS, X)):
+        np.testing.assert_array_equal(got, np.asarray(layer(data)))
