@@ -26,7 +26,9 @@ _HIDDEN = {"name", "dtype", "weights", "input_shape", "batch_input_shape", "batc
            # tf.keras 2's record of MultiHeadAttention's built shapes, a kernel choice (flash_attention) and options
            # of which only the "off" value is supported
            "query_shape", "key_shape", "value_shape", "flash_attention", "softmax_robust_masking",
-           "robust_masking", "causal", "gptq_unpacked_column_size", "quantization_config"}
+           "robust_masking", "causal", "gptq_unpacked_column_size", "quantization_config",
+           # a lookup's vocabulary size follows from its vocabulary
+           "vocabulary_size"}
 
 # Values for required arguments (no default in `__init__`) so a layer dropped from the palette builds at once.
 PALETTE_DEFAULTS: dict[str, Any] = {
@@ -37,7 +39,11 @@ PALETTE_DEFAULTS: dict[str, Any] = {
     "cell": {"class_name": "LSTMCell", "config": {"units": 32}},
     # attention: two heads of 16; an EinsumDense that acts as a Dense on the last axis of inputs of any rank
     "num_heads": 2, "key_dim": 16, "equation": "...b,bc->...c", "output_shape": [32],
+    "num_bins": 8,  # Hashing
 }
+# Layers whose Keras defaults leave nothing to compute with (a choice between two optional arguments): what a
+# freshly dropped one starts with.
+PALETTE_CONFIGS: dict[str, dict] = {"CategoryEncoding": {"num_tokens": 10}, "Discretization": {"num_bins": 4}}
 
 CHOICES: dict[str, list] = {
     "padding": ["valid", "same", "causal"],
@@ -47,20 +53,23 @@ CHOICES: dict[str, list] = {
     "implementation": [1, 2],
     "dtype": ["float32", "float64", "int32", "int64", "bool"],
     "score_mode": ["dot", "concat"],
+    "output_mode": ["int", "one_hot", "multi_hot", "count", "tf_idf"],
+    "vocabulary_dtype": ["int64", "int32"],
 }
 _UNIT_INTERVAL = {"rate", "dropout", "recurrent_dropout", "momentum"}
 _POSITIVE_INT = {"units", "filters", "input_dim", "output_dim", "n", "depth_multiplier", "groups", "num_heads",
-                 "key_dim"}
+                 "key_dim", "num_tokens"}
 
 # Palette groups by the module a layer lives in; anything from elsewhere (user code) is Custom.
-GROUP_ORDER = ["Inputs", "Core", "Activations", "Attention", "Recurrent", "Convolution", "Pooling", "Merging",
-               "Normalization", "Regularization", "Reshaping", "Wrappers", "Custom"]
+GROUP_ORDER = ["Inputs", "Preprocessing", "Core", "Activations", "Attention", "Recurrent", "Convolution", "Pooling",
+               "Merging", "Normalization", "Regularization", "Reshaping", "Wrappers", "Custom"]
 _MODULE_GROUPS = {"core.layers.base": "Inputs", "core.layers.core": "Core", "core.layers.recurrent": "Recurrent",
                   "core.layers.convolutional": "Convolution", "core.layers.pooling": "Pooling",
                   "core.layers.merging": "Merging", "core.layers.normalization": "Normalization",
                   "core.layers.regularization": "Regularization", "core.layers.reshaping": "Reshaping",
                   "core.layers.wrappers": "Wrappers", "core.layers.activation": "Activations",
-                  "core.layers.attention": "Attention", "core.layers.rnn_cells": "Recurrent"}
+                  "core.layers.attention": "Attention", "core.layers.rnn_cells": "Recurrent",
+                  "core.layers.preprocessing": "Preprocessing"}
 _GROUP_OVERRIDES = {"Masking": "Inputs", "Embedding": "Core"}
 
 # Keras's own words for arguments many layers share, for fields whose layer docstring does not describe them.
@@ -277,6 +286,7 @@ def default_config(class_name: str, name: str | None = None) -> dict:
     """The config of a freshly created layer: palette defaults for required fields, Keras's for the rest."""
     s = schema(class_name)
     config = {f.name: f.default for f in s.fields if f.required}
+    config.update(PALETTE_CONFIGS.get(class_name, {}))
     if class_name == "InputLayer":
         config = {"shape": [32], "dtype": "float32"}
     if name:

@@ -46,6 +46,8 @@ _TF_KERAS2_UNKNOWN_KEYS = [
     ({"Attention", "AdditiveAttention", "MultiHeadAttention"}, "seed", _ANY),  # only seeds dropout
     ({"MultiHeadAttention"}, "use_gate", (False,)),
     ({"MultiHeadAttention"}, "sliding_window", (None,)),
+    ({"IntegerLookup", "StringLookup"}, "oov_method", ("floormod",)),
+    ({"IntegerLookup", "StringLookup"}, "salt", (None,)),
 ]
 
 

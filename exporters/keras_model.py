@@ -440,6 +440,18 @@ def _archive_keras_version(metadata_text: str | None) -> str | None:
     return version if isinstance(version, str) else None
 
 
+def _load_layer_assets(model, assets: dict, f) -> None:
+    """Hand each lookup layer the vocabulary Keras 3 saved as an asset (and its tf_idf weights, which Keras keeps
+    as the layer's only variable)."""
+    for entry in weights_io.keras3_entries(model):
+        text = assets.get(f"assets/{entry.path}/vocabulary.txt")
+        if text is None or not hasattr(entry.layer, "load_assets"):
+            continue
+        group = f"{entry.path}/vars"
+        idf = f[group]["idf_weights"][()] if group in f and "idf_weights" in f[group] else None
+        entry.layer.load_assets(text, idf)
+
+
 def _load_keras(path: Path, source: str, custom_objects, compile: bool, safe_mode: bool):  # noqa: A002
     try:
         with zipfile.ZipFile(path) as z:
@@ -449,6 +461,8 @@ def _load_keras(path: Path, source: str, custom_objects, compile: bool, safe_mod
                 raise FileFormatError(f"{source} is a zip file but not a Keras archive: it lacks {sorted(missing)}.")
             config_text = z.read("config.json").decode("utf8")
             weights_bytes = z.read("model.weights.h5")
+            # what preprocessing layers keep outside their config (an adapted vocabulary)
+            assets = {n: z.read(n).decode("utf8") for n in names if n.startswith("assets/") and n.endswith(".txt")}
             metadata_text = z.read("metadata.json").decode("utf8") if "metadata.json" in names else None
     except NetweaverError:
         raise
@@ -463,6 +477,7 @@ def _load_keras(path: Path, source: str, custom_objects, compile: bool, safe_mod
     weights_source = f"{source} (model.weights.h5)"
 
     def read(f):
+        _load_layer_assets(model, assets, f)
         if not model.built:
             if weights_io.holds_no_arrays(f):  # saved before it was built, as Keras loads it: without weights
                 return None, None

@@ -524,6 +524,9 @@ def write_keras3_file(f, model) -> None:
         g.attrs["name"] = e.layer.name
         for i, v in enumerate(e.variables):
             g.create_dataset(str(i), data=np.asarray(v.numpy()))
+        # state Keras 3 saves under its own key rather than as a weight (a tf_idf lookup's idf_weights)
+        for key, value in getattr(e.layer, "keras3_named_variables", dict)().items():
+            g.create_dataset(key, data=np.asarray(value))
 
 
 # -- Netweaver's checkpoint -----------------------------------------------------------------------------------------

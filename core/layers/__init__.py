@@ -17,6 +17,7 @@ from core.layers.wrappers import *  # noqa: F401,F403
 from core.layers.activation import *  # noqa: F401,F403
 from core.layers.attention import *  # noqa: F401,F403
 from core.layers.rnn_cells import *  # noqa: F401,F403
+from core.layers.preprocessing import *  # noqa: F401,F403
 
 
 def layer_registry() -> dict[str, type]:

@@ -152,8 +152,12 @@ class Model(TrainerMixin, SavingMixin, Layer):
         return out
 
     def _session_for(self, specs, device):
+        from core.layers.base import _sublayers
+
+        # state outside the weights (an adapted vocabulary or bins, baked into the graph) also makes a new graph
         key = (device, tuple((n, d, s) for n, d, s in specs),
-               tuple((id(w), w._version) for w in self.weights))
+               tuple((id(w), w._version) for w in self.weights),
+               tuple(getattr(layer, "_nw_state_version", 0) for layer in _sublayers(self)))
         hit = self._predict_cache.get(key)
         if hit is None:
             g = self.inference_graph(specs)

@@ -13,3 +13,6 @@ from core.ops.rnn import *  # noqa: F401,F403
 
 # -- attention (issue 15) --------------------------------------------------------------------------------------------
 from core.ops.einsum import *  # noqa: F401,F403,E402
+
+# -- preprocessing (issue 15) -----------------------------------------------------------------------------------------
+from core.ops.hashing import *  # noqa: F401,F403,E402

@@ -349,3 +349,27 @@ def batch_dot(a, b, axes):
         y = expand_dims(y, 1)
     out = sum(multiply(x, y), axis=-1)
     return out if out.ndim > 1 else expand_dims(out, -1)
+
+
+# -- preprocessing (issue 15) ------------------------------------------------------------------------------------------
+@op
+def floor_mod(x, y):
+    """Integer remainder whose sign follows the divisor, as Python's `%` and TensorFlow's `floormod`."""
+    g, tx, ty = _operands(x, y)
+    if not tx.dtype.startswith(("int", "uint")):
+        raise TypeError(f"floor_mod takes integer tensors, got {tx.dtype}.")
+    return g.emit("Mod", [tx, ty], {"fmod": 0}, [(tx.dtype, broadcast_shapes(tx.shape, ty.shape))])[0]
+
+
+@op
+def digitize(x, bins):
+    """numpy's `digitize(x, bins)` for increasing `bins`: how many boundaries are at or below each value (int32)."""
+    boundaries = np.asarray(bins, dtype=np.float32).reshape(-1)
+    g = graph_of(x)
+    t = cast(g.as_tensor(x), "float32")
+    if boundaries.size == 0:
+        return cast(multiply(t, 0), "int32")
+    from core.ops.array import expand_dims
+
+    above = greater_equal(expand_dims(t, -1), g.constant(boundaries))
+    return cast(sum(cast(above, "int32"), axis=-1), "int32")

@@ -86,6 +86,32 @@ def _padded(shape, seed):
     return x
 
 
+def _preprocessing(lib, generation):
+    # Adapted on the same fixed data in every Keras: the bins reach the file through the config, the mean and
+    # variance through the weights.
+    L = lib.layers
+    data = np.random.default_rng(1).normal(size=(40, 4)).astype("float32") * 2 + 0.5
+    x = lib.Input((4,), name="x")
+    norm = L.Normalization(name="norm")
+    norm.adapt(data)
+    h = L.Dense(3, name="d")(L.Rescaling(0.5, offset=0.1, name="rescale")(norm(x)))
+    if generation == "keras3":
+        bins = L.Discretization(num_bins=4, name="bins")
+        bins.adapt(data)
+    else:  # tf.keras 2's adapt gives unsorted boundaries here that its own call then rejects
+        bins = L.Discretization(bin_boundaries=[-0.9, 0.4, 1.4], name="bins")
+    b = bins(x)
+    # (An adapted vocabulary is not in a Keras-made .h5 at all, so the model a Keras writes has it given.)
+    lookup = L.IntegerLookup(output_mode="multi_hot", mask_token=0, vocabulary=[3, 1, 2], name="lookup")
+    given = L.Normalization(axis=-1, mean=[0.5, 0.0, 1.0, 0.0], variance=[4.0, 1.0, 2.0, 3.0], name="given")(x)
+    hashed = L.Hashing(7, mask_value=0, name="hash")(b)
+    outputs = [h, L.CategoryEncoding(5, output_mode="count", name="count")(b), lookup(b), given, hashed]
+    if generation == "keras3":  # tf.keras 2 keeps tf_idf weights as a layer weight, which is not read here yet
+        outputs.append(L.IntegerLookup(output_mode="tf_idf", vocabulary=[2, 0], idf_weights=[0.5, 1.5],
+                                       name="tf_idf")(b))
+    return lib.Model(x, outputs, name="preprocessing")
+
+
 MODELS = {
     "activations": (_activations, [(6, 4)], BOTH),
     "thresholded": (_thresholded, [(5,)], BOTH),
@@ -93,6 +119,7 @@ MODELS = {
     "multi_head": (_multi_head, [(4, 6), (5, 3)], BOTH),
     "multi_head_masked": (_multi_head_masked, [(4, 6), (5, 3)], ("keras3",)),
     "rnn_cells": (_rnn_cells, [(5, 4)], BOTH),
+    "preprocessing": (_preprocessing, [(4,)], BOTH),
 }
 
 
@@ -113,7 +140,10 @@ def model_input(name):
 def randomize(model, seed=9):
     """Random weights (so a zero-initialized weight, e.g. PReLU's alpha, matters); the same values in any Keras."""
     rng = np.random.default_rng(seed)
-    model.set_weights([rng.normal(0, 0.5, np.shape(w)).astype("float32") for w in model.get_weights()])
+    # Normalization's adapted statistics stay: Keras 3 reads them into its constants only when adapting or loading.
+    model.set_weights([v if w.name.split(":")[0] in ("mean", "variance", "count") else
+                       rng.normal(0, 0.5, np.shape(v)).astype("float32")
+                       for w, v in zip(model.weights, model.get_weights())])
 
 
 def train_both_like_keras(keras, build, x, y, *, optimizer="Adam", learning_rate=0.01, loss="mse", epochs=2,
