@@ -21,7 +21,7 @@ from core.training_run import TrainingRun
 SMOOTHING = 0.6  # weight of the previous smoothed value (TensorBoard's default)
 RUN_COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
 PLOTS_PER_ROW = 3
-REDRAW_MS = 250
+REDRAW_MS = 400
 MARKED_EPOCHS = 40
 
 
@@ -127,6 +127,16 @@ class CurvesPanel(QWidget):
         self._running = True
         planned = run.initial_epoch + int(run.settings.get("epochs") or 0)
         self._x_end = float(max([planned] + [c.run.initial_epoch + c.run.epochs_done for c in self.runs]))
+        # The lines this run will draw are made now, before its first step: making pyqtgraph items (and the
+        # legend's entry) takes tens of milliseconds, which would otherwise hold the window up mid-run.
+        names = ["loss"] + [m for m in (run.settings.get("metrics") or []) if isinstance(m, str)]
+        validated = bool(run.settings.get("validation_split")) or bool(
+            isinstance(run.dataset, dict) and (run.dataset.get("validation") or run.dataset.get("validation_split")))
+        for key in names + ([f"val_{k}" for k in names] if validated else []):
+            self._item(curves, quantity(key), key, "epoch")
+            if not key.startswith("val_"):
+                self._item(curves, quantity(key), key, "batch_raw")
+                self._item(curves, quantity(key), key, "batch_smooth")
         self.status.setText(f"{curves.name}: starting…")
         self._update_buttons()
 
