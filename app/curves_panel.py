@@ -269,7 +269,9 @@ class CurvesPanel(QWidget):
             item = self._item(curves, quantity(key), key, "epoch")
             ys = np.asarray(values[:n], dtype=float)
             item.setData(np.asarray(curves.epoch_x[:n]), ys)
-            item.setSymbol("o" if n <= MARKED_EPOCHS else None)  # past that, markers only crowd the line
+            # markers come when the run ends (pyqtgraph builds their atlas on first use, a pause mid-run), and past
+            # MARKED_EPOCHS they would only crowd the line
+            item.setSymbol("o" if n <= MARKED_EPOCHS and not self._running else None)
             seen(quantity(key), ys)
         self._fit_learning_rate_axis()
         show = self.show_batches.isChecked()
