@@ -137,6 +137,7 @@ class CurvesPanel(QWidget):
             if not key.startswith("val_"):
                 self._item(curves, quantity(key), key, "batch_raw")
                 self._item(curves, quantity(key), key, "batch_smooth")
+        self._item(curves, "learning_rate", "learning_rate", "epoch")
         self.status.setText(f"{curves.name}: starting…")
         self._update_buttons()
 
