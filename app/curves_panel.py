@@ -141,6 +141,14 @@ class CurvesPanel(QWidget):
         self.status.setText(f"{curves.name}: starting…")
         self._update_buttons()
 
+    def prepare(self, settings: dict) -> None:
+        """Make the plots a run with these settings will draw on (loss, each named metric, the learning rate) ahead
+        of Train: making a pyqtgraph plot takes about 30 ms, which would otherwise hold up the window as the run
+        starts."""
+        names = ["loss"] + [m for m in (settings.get("metrics") or []) if isinstance(m, str)] + ["learning_rate"]
+        for name in names:
+            self._plot(quantity(name))
+
     def show_recorded(self, run: TrainingRun) -> None:
         """A run the project kept from an earlier session: its per-epoch curves, for comparison."""
         self.run_started(run)

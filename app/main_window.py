@@ -544,6 +544,7 @@ class MainWindow(QMainWindow):
         self._start_weights = {nid: n.weights for nid, n in self.editor.doc.nodes.items() if n.weights}
         self.training.model = None
         self.curves.clear()
+        self.curves.prepare(self.editor.doc.training)
         for run in self.editor.doc.runs:  # the project's earlier runs, to compare against
             self.curves.show_recorded(run)
         self._refresh_training_panels(force=True)
@@ -557,6 +558,7 @@ class MainWindow(QMainWindow):
         names = [doc.nodes[nid].name for nid, _ in doc.output_node_ports()]
         if not self.training_panel.settings_match(doc.training, names):
             self.training_panel.show_settings(doc.training, names)
+            self.curves.prepare(doc.training)
         if not self.data_dock.visibleRegion().isEmpty():  # a tab behind another reports isVisible() all the same
             self.load_training_data(force)
         self.runs_panel.show_runs(doc.runs)
