@@ -3,14 +3,13 @@ training trajectories, and files in both directions (ours load in each real Kera
 load here and predict what Keras predicted)."""
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import core
+from tests.interop.keras_subprocess import run_all
 from tests.core.keras_reference import assert_layer_matches_keras, keras3  # noqa: F401  (a fixture)
 from tests.interop import layer_models
 
@@ -50,18 +49,11 @@ def keras_files(tmp_path_factory):
                 else:
                     model.save(str(path), target=target)
                 jobs[target].append(job)
-    procs = {}
+    runs = {}
     for target, target_jobs in jobs.items():
         (tmp / f"jobs_{target}.json").write_text(json.dumps(target_jobs))
-        procs[target] = subprocess.Popen([sys.executable, str(RUNNER), target, str(tmp),
-                                          str(tmp / f"jobs_{target}.json")],
-                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    theirs = {}
-    for target, proc in procs.items():
-        _, stderr = proc.communicate(timeout=600)
-        assert proc.returncode == 0, f"{target} runner failed:\n{stderr[-3000:]}"
-        with np.load(tmp / f"out_{target}.npz") as data:
-            theirs[target] = {k: data[k] for k in data.files}
+        runs[target] = (RUNNER, [target, tmp, tmp / f"jobs_{target}.json"], tmp / f"out_{target}.npz")
+    theirs = run_all(runs)
     return ours, theirs, tmp
 
 

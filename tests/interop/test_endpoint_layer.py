@@ -2,8 +2,6 @@
 a layer's `call` (Keras 3's metric `update_state`, tf.keras 2's `add_metric`), `compile()` given no loss, data as a
 dict keyed by input name, in a Functional model and in a subclassed one (keras-io's endpoint_layer_pattern)."""
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +9,7 @@ import pytest
 
 import core as keras
 from core import ops
+from tests.interop.keras_subprocess import run_all
 from tests.interop.endpoint_runner import BATCH_SIZE, endpoint_data, endpoint_model
 
 RUNNER = Path(__file__).with_name("endpoint_runner.py")
@@ -20,14 +19,8 @@ CASES = [("keras3", "functional"), ("tf_keras2", "functional"), ("keras3", "subc
 @pytest.fixture(scope="module")
 def keras_runs(tmp_path_factory):
     folder = tmp_path_factory.mktemp("endpoint")
-    procs = {case: subprocess.Popen([sys.executable, str(RUNNER), *case, str(folder / f"{'_'.join(case)}.npz")],
-                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for case in CASES}
-    runs = {}
-    for case, proc in procs.items():
-        _, stderr = proc.communicate(timeout=600)
-        assert proc.returncode == 0, f"{case} runner failed:\n{stderr[-3000:]}"
-        with np.load(folder / f"{'_'.join(case)}.npz") as data:
-            runs[case] = {k: data[k] for k in data.files}
+    runs = run_all({case: (RUNNER, [*case, folder / f"{'_'.join(case)}.npz"], folder / f"{'_'.join(case)}.npz")
+                    for case in CASES})
     return runs
 
 

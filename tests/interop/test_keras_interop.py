@@ -8,13 +8,12 @@ Keras 3 (`import keras`, TensorFlow backend) and tf.keras 2 (`import tf_keras`) 
 import ast
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.interop.keras_subprocess import run_all
 from tests.fixture_utils import (FIXTURE_ARCHITECTURES, GENERATIONS, default_fixtures_dir, fixture_io, fixture_path,
                                  load_fixture_model, predict_list)
 
@@ -163,19 +162,12 @@ def keras_results(tmp_path_factory):
             for kind in kinds:
                 job = _write(model, target, kind, tmp / f"{name}_{target}_{kind}")
                 jobs[target].append(dict(job, id=f"{name}_{kind}", kind=kind, inputs=str(tmp / f"{name}_in.npz")))
-    procs = {}
-    for target, target_jobs in jobs.items():  # both Kerases at once: each spends most of its time importing TF
+    runs = {}
+    for target, target_jobs in jobs.items():
         jobs_path = tmp / f"jobs_{target}.json"
         jobs_path.write_text(json.dumps(target_jobs))
-        procs[target] = subprocess.Popen([sys.executable, str(RUNNER), target, str(jobs_path),
-                                          str(tmp / f"out_{target}.npz")],
-                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    theirs = {}
-    for target, proc in procs.items():
-        _, stderr = proc.communicate(timeout=600)
-        assert proc.returncode == 0, f"{target} runner failed:\n{stderr[-3000:]}"
-        with np.load(tmp / f"out_{target}.npz") as data:
-            theirs[target] = {k: data[k] for k in data.files}
+        runs[target] = (RUNNER, [target, jobs_path, tmp / f"out_{target}.npz"], tmp / f"out_{target}.npz")
+    theirs = run_all(runs)
     return ours, theirs, tmp, rows
 
 
