@@ -730,9 +730,9 @@ class MainWindow(QMainWindow):
             settings = check_settings(doc.training)
             model = doc.to_model()
             compile_model(model, settings)
-            from exporters.datasets import check_fits
+            from exporters.datasets import LoadedData, check_fits
 
-            mismatch = check_fits(type(loaded)(data[0], data[1]), model)
+            mismatch = check_fits(LoadedData(data[0], data[1]), model)
         except Exception as exc:  # a file or settings that do not fit: said on the panel
             self.evaluation.show_problem(f"Cannot evaluate: {exc}")
             return False

@@ -83,7 +83,6 @@ class _Reporter(RunObserver):
         with self.lock:
             lr = self.run.learning_rates[-1] if self.run.learning_rates else None
             self.pending.epoch_logs.append((epoch, dict(logs), lr))
-            self.epoch_started = time.perf_counter()
         self.flush(force=True)
 
     def on_log(self, line):
