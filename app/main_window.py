@@ -214,6 +214,9 @@ class MainWindow(QMainWindow):
         self.runs_panel = RunsPanel()
         self.training = TrainingSession(self)
         self._start_weights: dict = {}
+        self._training_panels_key = None  # (revision, document) the training panels last showed
+        self._data_panel_key = None       # what the Data panel last read and checked
+        self._train_when_read = False     # Train was pressed while the data was still being read
         # The summary's and the curves' area spans the window's width: curves side by side need it more than the
         # palette needs its full height. (Set before any dock is placed: set later, Qt leaves a stale tab bar.)
         self.setCorner(Qt.BottomLeftCorner, Qt.BottomDockWidgetArea)
@@ -552,7 +555,7 @@ class MainWindow(QMainWindow):
     def _refresh_training_panels(self, force: bool = False) -> None:
         doc = self.editor.doc
         key = (doc.revision, id(doc))
-        if not force and key == getattr(self, "_training_panels_key", None):
+        if not force and key == self._training_panels_key:
             return
         self._training_panels_key = key
         names = [doc.nodes[nid].name for nid, _ in doc.output_node_ports()]
@@ -572,7 +575,7 @@ class MainWindow(QMainWindow):
         evaluation; not for every edit, and not while a file opens or exports."""
         doc = self.editor.doc
         data_key = (id(doc), doc.structure(), json.dumps(doc.datasets, sort_keys=True, default=str), self.base_dir)
-        if force or data_key != getattr(self, "_data_panel_key", None):
+        if force or data_key != self._data_panel_key:
             self._data_panel_key = data_key
             self.data_panel.show_document(doc, self.base_dir)
 
@@ -618,7 +621,7 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def _data_shown(self) -> None:
-        if getattr(self, "_train_when_read", False):
+        if self._train_when_read:
             self._train_when_read = False
             self.train()
 
