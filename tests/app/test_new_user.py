@@ -10,7 +10,7 @@ import pytest
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QApplication, QFileDialog
 
-from canvas_gestures import select, wire
+from canvas_gestures import select
 from core.document import Wire
 
 ROOT = Path(__file__).resolve().parents[2]

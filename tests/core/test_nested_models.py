@@ -9,7 +9,7 @@ import pytest
 import core as keras
 from core import commands, layers
 from core.document import Document, Wire
-from core.errors import ConfigError, GraphError
+from core.errors import ConfigError
 from tests.core.test_document import add, chain
 from tests.interop.test_keras_interop import _nested_shared_model as nested_keras_model  # keras_runner's model
 
