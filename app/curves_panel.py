@@ -119,6 +119,7 @@ class CurvesPanel(QWidget):
         self._redraw_timer.timeout.connect(self._redraw_pending)
         self._pending: set[int] = set()
         self._plots_to_redraw: list[tuple[_RunCurves, str]] = []
+        self._to_fit: set[str] = set()  # plots whose axes fit what they show once their turn comes
         self._next_plot_timer = QTimer(self)
         self._next_plot_timer.setSingleShot(True)
         self._next_plot_timer.setInterval(0)
@@ -206,20 +207,34 @@ class CurvesPanel(QWidget):
         if self._plots_to_redraw:
             curves, name = self._plots_to_redraw.pop(0)
             self._redraw(curves, name)
+            if name in self._to_fit and not self._running:  # the run is over: fit the axes to what they show
+                self._to_fit.discard(name)
+                self.plots[name].enableAutoRange(x=True, y=name != "learning_rate" or self.log_scale.isChecked())
         if self._plots_to_redraw:
             self._next_plot_timer.start()
 
     def run_ended(self, run: TrainingRun) -> None:
+        """The run's whole history is drawn and every plot fitted to what it holds, one plot per turn of the event
+        loop (fitting them all at once held the window up for 50-90 ms)."""
         curves = self._curves_of(run)
         self._running = False
         if curves is not None:
             curves.load_history()
             self._pending.discard(id(curves))
-            self._redraw(curves)
-        for name, plot in self.plots.items():  # the run is over: fit every axis to what it drew
-            plot.enableAutoRange(x=True, y=name != "learning_rate" or self.log_scale.isChecked())
+            self._plots_to_redraw = [(c, n) for c, n in self._plots_to_redraw if c is not curves]
+            self._plots_to_redraw += [(curves, name) for name in self.plots]
+            self._to_fit.update(self.plots)
+            self._redraw_timer.stop()
+            self._next_plot_timer.start()
             self.status.setText(f"{curves.name}: {run.outcome.replace('_', ' ')}")
         self._update_buttons()
+
+    def flush(self) -> None:
+        """Draw now what is waiting for its turn (before reading the curves back or exporting them)."""
+        self._redraw_timer.stop()
+        while self._pending or self._plots_to_redraw:
+            self._redraw_pending()
+        self._next_plot_timer.stop()
 
     def show_only(self, runs) -> None:
         """Draw only these runs (the runs table's selection); None or empty: every run."""
@@ -232,6 +247,7 @@ class CurvesPanel(QWidget):
     def clear(self) -> None:
         self._pending.clear()
         self._plots_to_redraw.clear()
+        self._to_fit.clear()
         self._to_make.clear()
         self._lr_top = None
         self.runs = []
@@ -384,6 +400,7 @@ class CurvesPanel(QWidget):
     # -- reading back (tests, export) -------------------------------------------------------------------------------
     def epoch_curve(self, run_number: int, key: str) -> tuple[np.ndarray, np.ndarray]:
         """The plotted per-epoch points of run `run_number` (1-based) for log `key`."""
+        self.flush()
         item = self.runs[run_number - 1].items.get((key, "epoch"))
         if item is None:
             return np.array([]), np.array([])
@@ -412,6 +429,7 @@ class CurvesPanel(QWidget):
             self.export_csv(path)
 
     def export_png(self, path: str) -> None:
+        self.flush()
         if not self.layout_widget.grab().save(path):
             self.message.emit(f"Could not write {path}.")
             return
