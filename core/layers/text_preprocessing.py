@@ -76,8 +76,8 @@ class StringLookup(IndexLookup):
 
     def __init__(self, max_tokens=None, num_oov_indices=1, mask_token=None, oov_token="[UNK]", vocabulary=None,
                  idf_weights=None, invert=False, output_mode="int", pad_to_max_tokens=False, sparse=False,
-                 encoding="utf-8", salt=None, oov_method="floormod", vocabulary_size=None, vocabulary_dtype=None,
-                 **kwargs):
+                 encoding="utf-8", salt=None, oov_method="floormod", vocabulary_size=None, **kwargs):
+        kwargs.pop("vocabulary_dtype", None)  # tf.keras 2 writes it; strings are the only choice
         if num_oov_indices > 1:
             raise ConfigError(f"StringLookup: num_oov_indices={num_oov_indices} makes Keras spread unknown strings "
                               f"over the OOV indices by FarmHash of their bytes, which standard ONNX cannot compute; "
