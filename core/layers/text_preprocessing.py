@@ -316,13 +316,15 @@ class TextVectorization(Layer):
         if self._lookup_layer._vocabulary is None and shapes_only(inputs):
             return self._placeholder(inputs)
         self._require_vocabulary()
-        tokens, _ = self._tokens(inputs)
+        tokens, counts = self._tokens(inputs)
         indices = self._lookup_layer.indices(tokens)  # padding "" is the mask token: 0, or nowhere in vector modes
         if self.output_mode != "int":
             return self._lookup_layer.encode(indices)
         if self.output_sequence_length is not None and len(indices.shape) == 2:
             length = self.output_sequence_length
-            padding = ops.tile(ops.zeros_like(indices[:, :1]), (1, length))
+            # (a split may give no token column at all: the zeros come from the per-text counts then)
+            column = ops.zeros_like(indices[:, :1]) if counts is None else ops.expand_dims(ops.zeros_like(counts), -1)
+            padding = ops.tile(column, (1, length))
             indices = ops.concatenate([indices, padding], axis=1)[:, :length]
         return indices
 

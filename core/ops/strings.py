@@ -49,9 +49,9 @@ def lower_ascii(x):
     return g.emit("Reshape", [low, shape], {}, [(STRING, t.shape)])[0]
 
 
-def _compact(g, pieces, valid):
+def _compact(g, pieces, valid, min_width: int):
     """The valid entries of each row of `pieces` (batch, width) moved to the front in order, the rest "";
-    trimmed to the longest row (at least one column). Returns (pieces, counts)."""
+    trimmed to the longest row (at least `min_width` columns). Returns (pieces, counts)."""
     width = g.emit("Shape", [pieces], {"start": 1, "end": 2}, [("int64", (1,))])[0]
     positions = g.emit("Range", [_i64(g, 0), g.emit("Squeeze", [width], {}, [("int64", ())])[0], _i64(g, 1)], {},
                        [("int64", (None,))])[0]
@@ -67,7 +67,7 @@ def _compact(g, pieces, valid):
                     {}, [("bool", (None, None))])[0]
     packed = g.emit("Where", [in_row, packed, empty], {}, [(STRING, (None, None))])[0]
     longest = g.emit("ReduceMax", [counts], {"keepdims": 1}, [("int64", (1,))])[0]
-    longest = g.emit("Max", [longest, _i64(g, [1])], {}, [("int64", (1,))])[0]
+    longest = g.emit("Max", [longest, _i64(g, [min_width])], {}, [("int64", (1,))])[0]
     packed = g.emit("Slice", [packed, _i64(g, [0]), longest, _i64(g, [1])], {}, [(STRING, (None, None))])[0]
     return packed, counts
 
@@ -92,9 +92,11 @@ def split_on(x, characters: str):
         parts = g.emit("StringSplit", [flat], {"delimiter": ch}, [(STRING, (None, None)), ("int64", (None,))])[0]
         pieces = g.emit("Reshape", [parts, g.emit("Concat", [rows, _i64(g, [-1])], {"axis": 0},
                                                   [("int64", (2,))])[0]], {}, [(STRING, (None, None))])[0]
-        pieces, counts = _compact(g, pieces, _non_empty(g, pieces))
+        # a column is kept between splits (the next split reshapes N x width pieces); none at the end where no
+        # row has a piece, as a batch of empty texts gives no tokens in TensorFlow
+        pieces, counts = _compact(g, pieces, _non_empty(g, pieces), 1 if ch != characters[-1] else 0)
     if not characters:
-        pieces, counts = _compact(g, pieces, _non_empty(g, pieces))
+        pieces, counts = _compact(g, pieces, _non_empty(g, pieces), 0)
     return pieces, counts
 
 
@@ -112,6 +114,7 @@ def join_rows(pieces):
     pad_shape = g.emit("Concat", [rows, _i64(g, [1])], {"axis": 0}, [("int64", (2,))])[0]
     pad = g.emit("Expand", [g.constant(np.array([[""]], dtype=object)), pad_shape], {}, [(STRING, (None, 1))])[0]
     big = np.iinfo(np.int64).max
+    p = g.emit("Concat", [p, pad], {"axis": 1}, [(STRING, (None, None))])[0]  # at least one column
     for _ in range(_JOIN_LEVELS):
         padded = g.emit("Concat", [p, pad], {"axis": 1}, [(STRING, (None, None))])[0]
         width = g.emit("Shape", [p], {"start": 1, "end": 2}, [("int64", (1,))])[0]
@@ -169,7 +172,7 @@ def ngrams(tokens, counts, widths):
                                             [(STRING, (None, 1))])[0]], {"axis": 1}, [(STRING, (None, None))])[0]
     ok = g.emit("Concat", [ok, g.emit("Expand", [g.constant(np.array([[False]])), pad_shape], {},
                                       [("bool", (None, 1))])[0]], {"axis": 1}, [("bool", (None, None))])[0]
-    return _compact(g, grams, ok)
+    return _compact(g, grams, ok, 0)
 
 
 @op
