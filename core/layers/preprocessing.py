@@ -7,6 +7,9 @@ hashing (SipHash), hashing strings, and multi_hot/count of inputs of rank 3 or m
 They compute inside the model's ONNX graph, so an exported model takes raw features. What they learn from data
 (`adapt`) follows Keras 3's algorithms exactly: Normalization's running mean and variance, Discretization's quantile
 summaries, IntegerLookup's vocabulary ordered by count (ties: the larger token first).
+
+`IndexLookup` holds what IntegerLookup shares with StringLookup (core.layers.text_preprocessing, with
+TextVectorization): the vocabulary, its special indices, tf_idf weights, adapt and the config.
 """
 
 from __future__ import annotations
