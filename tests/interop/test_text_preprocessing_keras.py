@@ -235,6 +235,10 @@ def test_text_layers_without_a_vocabulary_say_what_to_call():
         model.predict(QUERIES, verbose=0)
     vectorize.adapt(TEXTS)
     assert model.predict(QUERIES, verbose=0).shape == (len(QUERIES), 5)
+    assert core.Model(inputs, core.layers.TextVectorization()(inputs)).output_shape == (None, None)
+    with pytest.raises(ConfigError, match="TextVectorization 'counts' has no vocabulary yet, so the length of its "
+                                          "count output is unknown"):
+        core.layers.TextVectorization(output_mode="count", name="counts")(inputs)
 
 
 def test_what_standard_onnx_cannot_compute_is_refused_by_name():
