@@ -348,6 +348,10 @@ class TextVectorization(Layer):
         self._nw_state_version = getattr(self, "_nw_state_version", 0) + 1
 
     def get_config(self):
+        if callable(self.standardize):
+            raise ConfigError(f"TextVectorization '{self.name}': its standardize function cannot be written into a "
+                              f"config (a Keras file would need it registered by name in both Kerases); use one of "
+                              f"{[s for s in _STANDARDIZE if s]} or None to save the model.")
         config = super().get_config()
         lookup = self._lookup_layer.get_config()
         config.update({"max_tokens": self.max_tokens, "standardize": self.standardize, "split": self.split,

@@ -138,3 +138,13 @@ def test_text_layers_are_in_the_palette_with_generated_inspectors_and_in_the_sum
     lines = []
     _text_model().summary(print_fn=lines.append)
     assert any("text_vectorization" in line and "(None, 5)" in line for line in lines), lines
+
+
+def test_a_standardize_function_runs_but_is_not_written_into_a_file():
+    from core.errors import ConfigError
+
+    vectorize = core.layers.TextVectorization(standardize=ops.lower_ascii, vocabulary=["the", "cat"])
+    np.testing.assert_array_equal(vectorize(["THE Cat"]), [[2, 3]])
+    inputs = core.Input((1,), dtype="string")
+    with pytest.raises(ConfigError, match="standardize function cannot be written into a config"):
+        core.Model(inputs, vectorize(inputs)).to_json()
