@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from core.errors import InputDataError
+from core.graph import STRING, is_text
 
 SAMPLES_DIR = Path(__file__).resolve().parents[1] / "resources" / "datasets"
 SAMPLE_PREFIX = "sample:"
@@ -539,8 +540,13 @@ def _input_problems(model, xs, what: str) -> dict[str, str]:
     problems = {}
     for tensor, a in zip(model.inputs, xs):
         name, shape = tensor.name, tuple(tensor.shape)
+        if tensor.dtype == STRING and a.ndim == len(shape) - 1 and shape[-1] == 1:
+            a = a[..., None]  # a column of texts for an Input of shape (1,), as the model takes it
         if a.ndim != len(shape) or any(s is not None and s != d for s, d in zip(shape[1:], a.shape[1:])):
             problems[name] = f"{what}input '{name}' expects {_shape(shape)}, the data gives {_shape(a.shape)}."
+        elif tensor.dtype == STRING:
+            if not is_text(a):
+                problems[name] = f"{what}input '{name}' expects text (string), the data gives {a.dtype}."
         elif a.dtype.kind not in "biuf":
             problems[name] = f"{what}input '{name}' expects numbers ({tensor.dtype}), the data gives {a.dtype}."
         elif np.dtype(tensor.dtype).kind in "iu" and a.dtype.kind == "f" and a.size and np.any(a != np.round(a)):

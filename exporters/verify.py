@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from core.errors import NetweaverError
+from core.graph import STRING
 
 ATOL, RTOL = 1e-5, 1e-5  # float32 arithmetic in a different order (other kernels) stays well inside these
 BATCH = 16
@@ -62,6 +63,12 @@ def sample_inputs(model, data=None, n: int = BATCH, seed: int = 0) -> tuple[list
     out, notes = [], []
     for tensor in model.inputs:
         shape = [n] + [UNKNOWN_AXIS if d is None else int(d) for d in tuple(tensor.shape)[1:]]
+        if tensor.dtype == STRING:
+            words = np.array(["the", "a", "cat", "sat", "on", "mat", "Good", "bad!", "film", "plot"], dtype=object)
+            out.append(np.array([" ".join(rng.choice(words, size=rng.integers(1, 12))) for _ in range(
+                int(np.prod(shape)))], dtype=object).reshape(shape))
+            notes.append(f"random texts for '{tensor.name}'")
+            continue
         dtype = np.dtype(tensor.dtype)
         if dtype.kind in "iu":
             vocab = min([e.input_dim for e in embeddings_fed_by(model, tensor)] or [UNKNOWN_AXIS])
