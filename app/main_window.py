@@ -16,6 +16,7 @@ from PySide6.QtGui import QAction, QActionGroup, QGuiApplication, QIcon, QKeySeq
 from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLineEdit, QMainWindow, QMenu, QMessageBox, QVBoxLayout,
                                QWidget)
 
+from app import adapting
 from app.breadcrumb_bar import BreadcrumbBar
 from app.canvas import COLUMN_GAP, NODE_WIDTH, GraphView, NodeItem
 from app.curves_panel import CurvesPanel
@@ -33,6 +34,7 @@ from app.weights_panel import WeightsPanel
 from app.workers import TaskRunner
 from core import commands
 from core.document import Document, structure_of
+from core.errors import NetweaverError
 from exporters import project
 
 RESOURCES = Path(__file__).resolve().parents[1] / "resources"
@@ -217,6 +219,7 @@ class MainWindow(QMainWindow):
         self._training_panels_key = None  # (revision, document) the training panels last showed
         self._data_panel_key = None       # what the Data panel last read and checked
         self._train_when_read = False     # Train was pressed while the data was still being read
+        self._adapt_when_read: str | None = None  # the layer "Adapt on training data" waits for the data to adapt
         # The summary's and the curves' area spans the window's width: curves side by side need it more than the
         # palette needs its full height. (Set before any dock is placed: set later, Qt leaves a stale tab bar.)
         self.setCorner(Qt.BottomLeftCorner, Qt.BottomDockWidgetArea)
@@ -251,6 +254,7 @@ class MainWindow(QMainWindow):
         self.palette.layerActivated.connect(self.add_layer_at_centre)
         self.inspector.configEdited.connect(self._config_edited)
         self.inspector.invalidInput.connect(self.show_status)
+        self.inspector.adaptRequested.connect(self.adapt_layer)
         self.summary.nodeSelected.connect(self._summary_selected)
         self.editor.statusMessage.connect(self.show_status)
         self.editor.refreshed.connect(self._refreshed)
@@ -617,13 +621,58 @@ class MainWindow(QMainWindow):
         if self.data_panel.loaded() is None:
             return [self.data_panel.problems()[0] if self.data_panel.problems() else
                     "Choose the training data on the Data panel."]
-        return list(self.data_panel.problems())
+        return list(self.data_panel.problems()) or adapting.unadapted_layers(doc)
 
     @Slot()
     def _data_shown(self) -> None:
+        if self._adapt_when_read is not None:
+            node_id, self._adapt_when_read = self._adapt_when_read, None
+            self.adapt_layer(node_id)
         if self._train_when_read:
             self._train_when_read = False
             self.train()
+
+    @Slot(str)
+    def adapt_layer(self, node_id: str | None = None) -> bool:
+        """Adapt a preprocessing layer (the selected one by default) on the Data panel's training data: one undo
+        step. Data still being read adapts it when read."""
+        doc = self.editor.doc
+        if node_id is None:
+            ids = self.editor.scene.selected_node_ids()
+            node_id = ids[0] if len(ids) == 1 else None
+        if node_id is None or node_id not in doc.nodes:
+            self.show_status("Select one preprocessing layer to adapt it on the training data.")
+            return False
+        name = doc.nodes[node_id].name
+        problem = None
+        if len(self.editor.breadcrumb()) > 1:
+            problem = (f"Cannot adapt '{name}' inside a nested model: the training data feeds the model itself. "
+                       f"Go back to the model (the breadcrumb above the canvas) and adapt it there.")
+        elif self.training.is_running():
+            problem = f"Cannot adapt '{name}' while training runs: stop the run first."
+        if problem is None:
+            self.load_training_data()
+            if self.data_panel.busy():
+                self._adapt_when_read = node_id
+                self.show_status(f"Reading the data: '{name}' is adapted when it is read.")
+                return True
+            data = self.data_panel.loaded()
+            if data is None and self.data_panel.problems():
+                problem = f"Cannot adapt '{name}': the training data cannot be read: {self.data_panel.problems()[0]}"
+        if problem is None:
+            try:
+                adapted = adapting.adapt_node(doc, node_id, data)
+            except NetweaverError as exc:
+                problem = str(exc)
+        if problem is not None:
+            self.inspector.show_adapt_result(problem, error=True)
+            self.show_status(problem)
+            return False
+        if not self.editor.push(adapted.command):
+            return False
+        self.inspector.show_adapt_result(adapted.summary)
+        self.show_status(adapted.summary)
+        return True
 
     def train(self) -> bool:
         """Start a run of the drawn model on the data panel's data with the training panel's settings. Data still
@@ -641,9 +690,13 @@ class MainWindow(QMainWindow):
             self.show_status("Cannot train: " + problems[0])
             return False
         self._autosave_before_run()
+        # What a preprocessing layer learned with adapt (a mean and variance) is its state, not a training result:
+        # a run starts from it as it is now.
+        start = dict(self._start_weights)
+        start.update({nid: n.weights for nid, n in self.editor.doc.nodes.items()
+                      if n.weights and adapting.is_adaptable(n.class_name)})
         try:
-            self.training.start(self.editor.doc, self.editor.doc.training, self.data_panel.loaded(),
-                                self._start_weights)
+            self.training.start(self.editor.doc, self.editor.doc.training, self.data_panel.loaded(), start)
         except Exception as exc:  # settings the engine refuses: said on the panel, nothing started
             self.training_panel.show_notice(f"Cannot train: {exc}", error=True)
             return False
@@ -880,7 +933,17 @@ class MainWindow(QMainWindow):
         for action in (self.call_again_action, self.collapse_action, self.expand_action, self.duplicate_action,
                        self.delete_action):
             menu.addAction(action)
+        ids = self.editor.scene.selected_node_ids()
+        if len(ids) == 1 and adapting.is_adaptable(self.editor.doc.nodes[ids[0]].class_name):
+            menu.addSeparator()
+            adapt = menu.addAction("Adapt on training data")
+            adapt.setObjectName("adaptAction")
+            adapt.triggered.connect(self._adapt_selected)
         return menu
+
+    @Slot()
+    def _adapt_selected(self) -> None:
+        self.adapt_layer()
 
     def show_canvas_menu(self, screen_pos) -> None:
         self.canvas_menu().popup(screen_pos)
