@@ -627,7 +627,8 @@ class MainWindow(QMainWindow):
     def _data_shown(self) -> None:
         if self._adapt_when_read is not None:
             node_id, self._adapt_when_read = self._adapt_when_read, None
-            self.adapt_layer(node_id)
+            if node_id in self.editor.doc.nodes:
+                self._adapt_on_loaded_data(node_id)
         if self._train_when_read:
             self._train_when_read = False
             self.train()
@@ -650,24 +651,30 @@ class MainWindow(QMainWindow):
                        f"Go back to the model (the breadcrumb above the canvas) and adapt it there.")
         elif self.training.is_running():
             problem = f"Cannot adapt '{name}' while training runs: stop the run first."
-        if problem is None:
-            self.load_training_data()
-            if self.data_panel.busy():
-                self._adapt_when_read = node_id
-                self.show_status(f"Reading the data: '{name}' is adapted when it is read.")
-                return True
-            data = self.data_panel.loaded()
-            if data is None and self.data_panel.problems():
-                problem = f"Cannot adapt '{name}': the training data cannot be read: {self.data_panel.problems()[0]}"
-        if problem is None:
-            try:
-                adapted = adapting.adapt_node(doc, node_id, data)
-            except NetweaverError as exc:
-                problem = str(exc)
         if problem is not None:
-            self.inspector.show_adapt_result(problem, error=True)
-            self.show_status(problem)
-            return False
+            return self._show_adapt_problem(problem)
+        self.load_training_data()
+        if self.data_panel.busy():
+            self._adapt_when_read = node_id
+            self.show_status(f"Reading the data: '{name}' is adapted when it is read.")
+            return True
+        return self._adapt_on_loaded_data(node_id)
+
+    def _show_adapt_problem(self, problem: str) -> bool:
+        self.inspector.show_adapt_result(problem, error=True)
+        self.show_status(problem)
+        return False
+
+    def _adapt_on_loaded_data(self, node_id: str) -> bool:
+        doc = self.editor.doc
+        data = self.data_panel.loaded()
+        if data is None and self.data_panel.problems():
+            return self._show_adapt_problem(f"Cannot adapt '{doc.nodes[node_id].name}': the training data cannot be "
+                                            f"read: {self.data_panel.problems()[0]}")
+        try:
+            adapted = adapting.adapt_node(doc, node_id, data)
+        except NetweaverError as exc:
+            return self._show_adapt_problem(str(exc))
         if not self.editor.push(adapted.command):
             return False
         self.inspector.show_adapt_result(adapted.summary)

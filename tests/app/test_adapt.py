@@ -178,3 +178,27 @@ def test_integer_lookup_learns_a_vocabulary_that_its_config_keeps():
     assert adapting.state_text(doc, "n2") == "Adapted: vocabulary of 4 tokens (-1, 7, 3, 9)"
     adapted.command.undo(doc)
     assert doc.nodes["n2"].config.get("vocabulary") is None
+
+
+def test_data_still_being_read_adapts_the_layer_once_it_is_read(window, qtbot, tmp_path):
+    inputs = keras.Input(shape=(50,), dtype="int32", name="tokens")
+    x = layers.IntegerLookup(mask_token=0, name="lookup")(inputs)
+    x = layers.Embedding(input_dim=6000, output_dim=8)(x)
+    x = layers.GlobalAveragePooling1D()(x)
+    outputs = layers.Dense(3, activation="softmax", name="novel")(x)
+    doc = Document.from_model(keras.Model(inputs, outputs, name="austen_lookup"))
+    doc.datasets = [AUSTEN]  # token ids from a Tokenizer: a text sample, read on a worker thread
+    path = save_project(doc, tmp_path / "austen_lookup.nwproj")
+    assert window.open_path(str(path), wait=True)
+    doc = window.editor.doc
+    lookup = _node(doc, "lookup")
+    _select(window, qtbot, lookup)
+    assert window.adapt_layer(lookup)
+    assert window.statusBar().currentMessage() == "Reading the data: 'lookup' is adapted when it is read."
+    qtbot.waitUntil(lambda: doc.nodes[lookup].config.get("vocabulary") is not None, timeout=20000)
+    ids = window.data_panel.loaded().x[0]
+    reference = layers.IntegerLookup(mask_token=0)
+    reference.adapt(ids)
+    assert doc.nodes[lookup].config["vocabulary"] == reference.get_vocabulary(include_special_tokens=False)
+    assert window.statusBar().currentMessage().startswith("'lookup' adapted on 720 samples: vocabulary of ")
+    assert window.inspector.adapt_label.text().startswith("Adapted: vocabulary of ")
