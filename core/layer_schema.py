@@ -211,8 +211,8 @@ def _schema_for_class(cls) -> LayerSchema:
     if cls.__name__ == "InputLayer":
         fields = [FieldSpec("shape", "shape", [32], True, doc="Shape of one sample, without the batch axis; "
                             "null for an unknown size, e.g. [null, 100]."),
-                  FieldSpec("dtype", "choice", "float32", choices=tuple(CHOICES["dtype"]) + ("string",),
-                            doc="Element type of the input (int32 for token ids, string for raw text).")]
+                  FieldSpec("dtype", "choice", "float32", choices=tuple(CHOICES["dtype"]),
+                            doc="Element type of the input (int32 for token ids).")]
     else:
         own_init = None  # the class whose __init__ the user calls
         for klass in cls.__mro__:  # **kwargs forwarded to a base (Keras's RNN layers) still name real fields
