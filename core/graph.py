@@ -5,7 +5,8 @@ to the tensors' builder and return new tensors whose shapes they infer in Python
 ONNX Runtime). Nodes are kept as light `OpNode` records until `to_model()` turns them into protobuf, because the
 same records feed shape inference, the reverse-mode gradient pass and the final ONNX model.
 
-Shapes are tuples whose unknown dimensions are None. Dtypes are numpy dtype names ('float32', 'int64', 'bool').
+Shapes are tuples whose unknown dimensions are None. Dtypes are numpy dtype names ('float32', 'int64', 'bool'), or
+'string' (Keras's name; ONNX's STRING tensors, fed and returned as numpy object arrays of Python str).
 """
 
 from __future__ import annotations
@@ -18,6 +19,12 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 OPSET = 18
+# ONNX's string ops (StringSplit, StringConcat, RegexFullMatch) came in opset 20; a graph that uses them asks for it
+# (GraphBuilder.require_opset), and every other graph keeps opset 18.
+STRING_OPSET = 20
+_OPSET_20_OPS = {"StringSplit", "StringConcat", "RegexFullMatch"}
+ML_OPSET = 3  # ai.onnx.ml: LabelEncoder with string keys and int64 values
+STRING = "string"
 
 _state = threading.local()
 
@@ -46,7 +53,11 @@ def dtype_name(dtype) -> str:
     if isinstance(dtype, dict):  # a Keras 3 DTypePolicy config
         dtype = dtype.get("config", {}).get("name", "float32")
     if hasattr(dtype, "name") and not isinstance(dtype, (str, np.dtype)):
-        dtype = dtype.name
+        dtype = dtype.name  # tf.string's name is 'string'
+    if dtype in (STRING, "str", str, bytes, object):
+        return STRING
+    if np.dtype(dtype).kind in "USO":
+        return STRING
     name = np.dtype(dtype).name
     if name == "mixed_float16":  # pragma: no cover - policies are not numpy dtypes
         return "float32"
@@ -124,9 +135,38 @@ class SymbolicTensor(TensorOperators):
 
 
 def onnx_dtype(dtype: str) -> int:
-    from onnx import helper
+    from onnx import TensorProto, helper
 
+    if dtype == STRING:
+        return TensorProto.STRING
     return helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
+
+
+def is_text(arr) -> bool:
+    """Whether an array (or list) holds text: numpy str or bytes arrays, or object arrays of str or bytes."""
+    arr = np.asarray(arr) if not isinstance(arr, np.ndarray) else arr
+    if arr.dtype.kind in "US":
+        return True
+    return arr.dtype.kind == "O" and arr.size > 0 and all(isinstance(v, (str, bytes)) for v in arr.flat)
+
+
+def is_text_list(x) -> bool:
+    """Whether `x` is a Python list (or tuple) of texts: one batch of strings, not a list of inputs."""
+    return isinstance(x, (list, tuple)) and len(x) > 0 and all(isinstance(v, (str, bytes)) for v in x)
+
+
+def text_array(x) -> np.ndarray:
+    """Text as ONNX Runtime takes and gives it: a numpy object array of Python str (bytes read as UTF-8)."""
+    arr = np.asarray(x, dtype=object)
+    out = np.empty(arr.shape, dtype=object)
+    for i, v in np.ndenumerate(arr):
+        out[i] = v.decode("utf-8") if isinstance(v, bytes) else str(v)
+    return out
+
+
+def array_dtype_name(arr: np.ndarray) -> str:
+    """The graph dtype of a concrete array: 'string' for text, else its numpy name."""
+    return STRING if is_text(arr) else arr.dtype.name
 
 
 def outer_refs(body: "GraphBuilder") -> list[str]:
@@ -256,18 +296,24 @@ class GraphBuilder:
 
     def add_initializer(self, name: str, value: np.ndarray) -> SymbolicTensor:
         value = np.asarray(value)
-        t = self._new_tensor(self.unique_name(name), value.dtype.name, value.shape)
+        if is_text(value):
+            value = text_array(value)
+        t = self._new_tensor(self.unique_name(name), array_dtype_name(value), value.shape)
         self.initializers[t.name] = value
         return t
 
     def constant(self, value, dtype=None) -> SymbolicTensor:
         """A constant tensor; small ones are shared so a graph holds each scalar once."""
-        arr = np.asarray(value, dtype=None if dtype is None else dtype_name(dtype))
+        text = is_text(value) if dtype is None else dtype_name(dtype) == STRING
+        if text:
+            arr = text_array(value)
+        else:
+            arr = np.asarray(value, dtype=None if dtype is None else dtype_name(dtype))
         if arr.dtype == np.float64 and dtype is None:
             arr = arr.astype(np.float32)
         key = None
         if arr.size <= 16:
-            key = (arr.dtype.name, arr.shape, arr.tobytes())
+            key = (array_dtype_name(arr), arr.shape, repr(arr.tolist()) if arr.dtype == object else arr.tobytes())
             hit = self._constants.get(key)
             if hit is not None:
                 return hit
@@ -275,7 +321,7 @@ class GraphBuilder:
             # Subgraphs (Scan/Loop bodies) hold constants as Constant nodes.
             from onnx import numpy_helper
 
-            out = self.emit("Constant", [], {"value": numpy_helper.from_array(arr)}, [(arr.dtype.name, arr.shape)],
+            out = self.emit("Constant", [], {"value": numpy_helper.from_array(arr)}, [(array_dtype_name(arr), arr.shape)],
                             name_hint="const")[0]
         else:
             out = self.add_initializer("const", arr)
@@ -475,12 +521,13 @@ class GraphBuilder:
     def to_model(self, *, producer: str = "netweaver", metadata: dict[str, str] | None = None):
         from onnx import helper
 
-        model = helper.make_model(
-            self.to_graph_proto(),
-            opset_imports=[helper.make_opsetid("", OPSET)],
-            producer_name=producer,
-        )
-        model.ir_version = 8
+        nodes = [n for g in self._with_subgraphs() for n in g.nodes]
+        opset = STRING_OPSET if any(n.op_type in _OPSET_20_OPS for n in nodes) else OPSET
+        imports = [helper.make_opsetid("", opset)]
+        if any(n.domain == "ai.onnx.ml" for n in nodes):
+            imports.append(helper.make_opsetid("ai.onnx.ml", ML_OPSET))
+        model = helper.make_model(self.to_graph_proto(), opset_imports=imports, producer_name=producer)
+        model.ir_version = 8 if opset == OPSET else 9  # opset 20 came with IR version 9
         for k, v in (metadata or {}).items():
             entry = model.metadata_props.add()
             entry.key, entry.value = k, v

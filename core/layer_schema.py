@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import inspect
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from core import activations, constraints, initializers, regularizers
@@ -51,11 +51,16 @@ CHOICES: dict[str, list] = {
     "merge_mode": ["concat", "sum", "mul", "ave", None],
     "interpolation": ["nearest", "bilinear"],
     "implementation": [1, 2],
-    "dtype": ["float32", "float64", "int32", "int64", "bool"],
+    "dtype": ["float32", "float64", "int32", "int64", "bool", "string"],
     "score_mode": ["dot", "concat"],
     "output_mode": ["int", "one_hot", "multi_hot", "count", "tf_idf"],
     "vocabulary_dtype": ["int64", "int32"],
+    "standardize": ["lower_and_strip_punctuation", "lower", "strip_punctuation", None],
+    "split": ["whitespace", None],
 }
+# Where one layer allows fewer choices than the shared list (TextVectorization has no one_hot output).
+_CLASS_CHOICES: dict[str, dict[str, list]] = {"TextVectorization": {"output_mode": ["int", "multi_hot", "count",
+                                                                                    "tf_idf"]}}
 _UNIT_INTERVAL = {"rate", "dropout", "recurrent_dropout", "momentum"}
 _POSITIVE_INT = {"units", "filters", "input_dim", "output_dim", "n", "depth_multiplier", "groups", "num_heads",
                  "key_dim", "num_tokens"}
@@ -69,7 +74,7 @@ _MODULE_GROUPS = {"core.layers.base": "Inputs", "core.layers.core": "Core", "cor
                   "core.layers.regularization": "Regularization", "core.layers.reshaping": "Reshaping",
                   "core.layers.wrappers": "Wrappers", "core.layers.activation": "Activations",
                   "core.layers.attention": "Attention", "core.layers.rnn_cells": "Recurrent",
-                  "core.layers.preprocessing": "Preprocessing"}
+                  "core.layers.preprocessing": "Preprocessing", "core.layers.text_preprocessing": "Preprocessing"}
 _GROUP_OVERRIDES = {"Masking": "Inputs", "Embedding": "Core"}
 
 # Keras's own words for arguments many layers share, for fields whose layer docstring does not describe them.
@@ -236,6 +241,8 @@ def _schema_for_class(cls) -> LayerSchema:
         fields += _fields_from_config(cls, fields, docs)
         if not any(f.name == "trainable" for f in fields):
             fields.append(FieldSpec("trainable", "bool", True, doc="Whether training updates this layer's weights."))
+    narrowed = _CLASS_CHOICES.get(cls.__name__, {})
+    fields = [replace(f, choices=tuple(narrowed[f.name])) if f.name in narrowed else f for f in fields]
     group = _GROUP_OVERRIDES.get(cls.__name__) or _MODULE_GROUPS.get(cls.__module__, "Custom")
     doc = inspect.cleandoc(cls.__doc__ or "").split("\n\n")[0]
     return LayerSchema(cls.__name__, group, doc, fields)

@@ -18,6 +18,7 @@ from core.layers.activation import *  # noqa: F401,F403
 from core.layers.attention import *  # noqa: F401,F403
 from core.layers.rnn_cells import *  # noqa: F401,F403
 from core.layers.preprocessing import *  # noqa: F401,F403
+from core.layers.text_preprocessing import *  # noqa: F401,F403
 
 
 def layer_registry() -> dict[str, type]:

@@ -17,7 +17,8 @@ import numpy as np
 
 from core import backend
 from core.errors import ConfigError, MaskError, ShapeError, WeightsError
-from core.graph import GraphBuilder, SymbolicTensor, TensorOperators, dtype_name, graph_scope
+from core.graph import (GraphBuilder, SymbolicTensor, TensorOperators, array_dtype_name, dtype_name, graph_scope,
+                        is_text, text_array)
 
 
 # -- nested structures --------------------------------------------------------------------------------------------
@@ -543,7 +544,9 @@ class Layer:
                 arr = np.asarray(x)
                 if arr.dtype == np.float64:
                     arr = arr.astype(np.float32)
-                t = g.add_input("x", arr.dtype.name, arr.shape)
+                if is_text(arr):
+                    arr = text_array(arr)
+                t = g.add_input("x", array_dtype_name(arr), arr.shape)
                 feeds[t.name] = arr
                 m = getattr(x, "_keras_mask", None)
                 if m is not None:
@@ -627,7 +630,7 @@ def _is_array_like(x) -> bool:
         arr = np.asarray(x)
     except Exception:
         return False
-    return arr.dtype.kind in "biuf"
+    return arr.dtype.kind in "biuf" or is_text(arr)
 
 
 def _map_arrays(fn, x):

@@ -444,7 +444,213 @@ class Hashing(Layer):
         return config
 
 
-class IntegerLookup(Layer):
+class IndexLookup(Layer):
+    """What IntegerLookup and StringLookup share, as Keras 3's IndexLookup: the vocabulary (given, adapted, read
+    from a .keras archive's assets), its special indices and tf_idf weights. Subclasses say what a token is
+    (`_token`) and compute the lookup in `call`."""
+
+    def __init__(self, max_tokens=None, num_oov_indices=1, mask_token=None, oov_token=None, vocabulary=None,
+                 idf_weights=None, invert=False, output_mode="int", sparse=False, pad_to_max_tokens=False, salt=None,
+                 vocabulary_size=None, **kwargs):
+        super().__init__(**kwargs)
+        name = f"{type(self).__name__} '{self.name}'"
+        _no_sparse(name, sparse)
+        if output_mode == "binary":
+            output_mode = "multi_hot"
+        self.output_mode = _choice(name, "output_mode", output_mode, ("int",) + _ENCODINGS + ("tf_idf",))
+        if max_tokens is not None and max_tokens <= 1:
+            raise ConfigError(f"{name}: 'max_tokens' must be more than 1 when set, got {max_tokens}.")
+        if num_oov_indices < 0:
+            raise ConfigError(f"{name}: 'num_oov_indices' must be 0 or more, got {num_oov_indices}.")
+        if invert and output_mode != "int":
+            raise ConfigError(f"{name}: invert=True needs output_mode='int', got {output_mode!r}.")
+        if pad_to_max_tokens and max_tokens is None:
+            raise ConfigError(f"{name}: pad_to_max_tokens=True needs max_tokens.")
+        if salt is not None:
+            raise ConfigError(f"{name}: salt={salt!r} makes Keras hash OOV tokens with SipHash, which is not "
+                              f"supported here; leave salt unset.")
+        self.max_tokens = max_tokens
+        self.num_oov_indices = int(num_oov_indices)
+        self.mask_token = None if mask_token is None else self._token(mask_token)
+        self.oov_token = None if oov_token is None else self._token(oov_token)
+        self.invert = bool(invert)
+        self.pad_to_max_tokens = bool(pad_to_max_tokens)
+        self.salt = None
+        self.sparse = False
+        vocabulary = self._read_vocabulary(vocabulary)
+        self.input_vocabulary = None if vocabulary is None else [self._token(v) for v in vocabulary]
+        self.input_idf_weights = None if idf_weights is None else [float(w) for w in idf_weights]
+        self._vocabulary = None
+        self._idf = None
+        self._vocabulary_size_hint = vocabulary_size  # Keras's record of an adapted vocabulary's size
+        if vocabulary is not None:
+            self.set_vocabulary(vocabulary, idf_weights)
+
+    def _read_vocabulary(self, vocabulary):
+        return vocabulary
+
+    def _token(self, value):
+        raise NotImplementedError
+
+    def get_config(self):
+        config = super().get_config()
+        # An adapted vocabulary is written in the config (Keras keeps it in a .keras file's assets), so every file
+        # format carries it and both Kerases load it as a given vocabulary.
+        vocabulary = self.input_vocabulary if self.input_vocabulary is not None else self._vocabulary
+        idf = None
+        if self.output_mode == "tf_idf" and self._idf is not None:
+            idf = self.input_idf_weights if self.input_idf_weights is not None else \
+                self._idf[self._token_start():self._token_start() + len(self._vocabulary)].tolist()
+        config.update({"invert": self.invert, "max_tokens": self.max_tokens, "num_oov_indices": self.num_oov_indices,
+                       "oov_token": self.oov_token, "mask_token": self.mask_token, "output_mode": self.output_mode,
+                       "sparse": False, "pad_to_max_tokens": self.pad_to_max_tokens,
+                       "idf_weights": idf, "vocabulary": vocabulary,
+                       "vocabulary_size": None if self._vocabulary is None else self.vocabulary_size(),
+                       "salt": None})
+        return config
+
+    # -- the vocabulary -------------------------------------------------------------------------------------------
+    def _oov_start(self) -> int:
+        # The mask token takes index 0 only in int mode; vector modes drop it, as Keras 3 does.
+        return int(self.mask_token is not None and self.output_mode == "int")
+
+    def _token_start(self) -> int:
+        return self._oov_start() + self.num_oov_indices
+
+    def _special_tokens(self) -> list:
+        return [self.mask_token] * self._oov_start() + [self.oov_token] * self.num_oov_indices
+
+    def set_vocabulary(self, vocabulary, idf_weights=None):
+        """Use `vocabulary` (tokens in index order; a leading mask and OOV token are recognised and dropped)."""
+        tokens = [self._token(v) for v in np.asarray(vocabulary, dtype=object).reshape(-1)]
+        special = self._special_tokens()
+        if special and tokens[:len(special)] == special:
+            tokens = tokens[len(special):]
+        repeated = sorted({t for t in tokens if tokens.count(t) > 1})
+        if repeated:
+            raise ConfigError(f"{type(self).__name__} '{self.name}': the vocabulary repeats {repeated}.")
+        for token, what in ((self.mask_token, "mask_token"), (self.oov_token, "oov_token")):
+            if token is not None and token in tokens and not (what == "oov_token" and self.num_oov_indices == 0):
+                raise ConfigError(f"{type(self).__name__} '{self.name}': the vocabulary contains the {what} {token}; leave "
+                                  f"it out (its index is reserved).")
+        if self.max_tokens is not None and len(tokens) + self._token_start() > self.max_tokens:
+            raise ConfigError(f"{type(self).__name__} '{self.name}': a vocabulary of {len(tokens)} tokens plus "
+                              f"{self._token_start()} special indices exceeds max_tokens={self.max_tokens}.")
+        if self.output_mode == "tf_idf":
+            if idf_weights is None:
+                raise ConfigError(f"{type(self).__name__} '{self.name}': output_mode='tf_idf' with a given vocabulary "
+                                  f"needs idf_weights (one per token).")
+            weights = np.asarray(idf_weights, dtype=np.float32).reshape(-1)
+            if weights.size == len(tokens) + self._token_start():
+                weights = weights[self._token_start():]  # weights that include the special indices
+            if weights.size != len(tokens):
+                raise ConfigError(f"{type(self).__name__} '{self.name}': {weights.size} idf_weights for {len(tokens)} "
+                                  f"tokens.")
+            self._idf = self._pad_idf(weights)
+        elif idf_weights is not None:
+            raise ConfigError(f"{type(self).__name__} '{self.name}': idf_weights are used only with output_mode='tf_idf'.")
+        self._check_size_unchanged(tokens)
+        self._vocabulary = tokens
+        self._nw_state_version = getattr(self, "_nw_state_version", 0) + 1
+
+    def _pad_idf(self, weights):
+        """The idf weights at every output index: special indices get the mean weight, as in Keras 3."""
+        padded = np.concatenate([np.full(self._token_start(), np.mean(weights) if weights.size else 0.0,
+                                         np.float32), weights]).astype(np.float32)
+        if self.pad_to_max_tokens:
+            padded = np.concatenate([padded, np.zeros(self.max_tokens - padded.size, np.float32)])
+        return padded
+
+    def get_vocabulary(self, include_special_tokens=True):
+        self._require_vocabulary()
+        special = self._special_tokens()
+        return (special if include_special_tokens else []) + list(self._vocabulary)
+
+    def vocabulary_size(self) -> int:
+        self._require_vocabulary()
+        return self._token_start() + len(self._vocabulary)
+
+    def _require_vocabulary(self):
+        if self._vocabulary is None:
+            raise ConfigError(f"{type(self).__name__} '{self.name}' has no vocabulary yet: call layer.adapt(data) or "
+                              f"layer.set_vocabulary(tokens) first (or give vocabulary=...).")
+
+    def adapt(self, data, steps=None):
+        """Learn the vocabulary from `data` (an array, a list, a `core.data.Dataset` or batches): the most frequent
+        tokens first, ties broken by the larger token, as Keras 3 orders them."""
+        if self.input_vocabulary is not None:
+            raise ConfigError(f"{type(self).__name__} '{self.name}' was given its vocabulary; it cannot adapt.")
+        one_array = isinstance(data, (list, tuple, np.ndarray))
+        batches = [data] if one_array else adapt_batches(data, self.name)
+        if steps is not None and not one_array:
+            batches = batches[:steps]
+        self.learn_vocabulary(doc for b in batches for doc in self._documents(b, one_array))
+
+    def _documents(self, batch, one_array: bool):
+        """Keras 3's documents (what tf_idf counts in): each value of a rank-1 array, but a whole rank-1 batch of a
+        dataset; each row of a rank-2 batch."""
+        b = np.asarray([self._token(t) for t in np.asarray(batch, dtype=object).reshape(-1)],
+                       dtype=object).reshape(np.shape(batch))
+        if b.ndim == 0 or (b.ndim == 1 and not one_array):
+            return list(b.reshape(1, -1))
+        return list(b.reshape(b.shape[0], -1))
+
+    def learn_vocabulary(self, documents):
+        """The vocabulary (and tf_idf's weights) of `documents`, each a sequence of tokens: by count, ties broken
+        by the larger token (Keras 3 sorts token bytes; Python's str order is the same as UTF-8's byte order)."""
+        counts, doc_counts, n_documents = {}, {}, 0
+        for doc in documents:
+            for t in doc:
+                counts[t] = counts.get(t, 0) + 1
+            for t in set(doc):
+                doc_counts[t] = doc_counts.get(t, 0) + 1
+            n_documents += 1
+        for special in (self.mask_token, self.oov_token):
+            counts.pop(special, None)
+        vocabulary = [t for t, _ in sorted(counts.items(), key=lambda kv: (kv[1], kv[0]), reverse=True)]
+        if self.max_tokens:
+            vocabulary = vocabulary[:max(self.max_tokens - self._token_start(), 0)]
+        if self.output_mode == "tf_idf":
+            df = np.array([doc_counts[t] for t in vocabulary], dtype=np.float64)
+            self._idf = self._pad_idf(np.log(1 + n_documents / (1 + df)).astype(np.float32))
+        self._check_size_unchanged(vocabulary)
+        self._vocabulary = vocabulary
+        self._nw_state_version = getattr(self, "_nw_state_version", 0) + 1  # compiled models rebuild their graph
+
+    def _check_size_unchanged(self, tokens):
+        size = self._token_start() + len(tokens)
+        if self.output_mode != "int" and not self.pad_to_max_tokens and self._vocabulary_size_hint is not None \
+                and size != self._vocabulary_size_hint:
+            raise ConfigError(f"{type(self).__name__} '{self.name}': its {self.output_mode} output was wired "
+                              f"{self._vocabulary_size_hint} long, but the new vocabulary makes it {size}; use "
+                              f"pad_to_max_tokens=True with max_tokens to change the vocabulary of a wired layer.")
+
+    def keras3_named_variables(self) -> dict:
+        """What Keras 3 saves in a .keras archive for this layer besides weights: a tf_idf layer's idf_weights."""
+        return {"idf_weights": self._idf} if self.output_mode == "tf_idf" and self._idf is not None else {}
+
+    def load_assets(self, vocabulary_text: str, idf_weights=None):
+        """The vocabulary Keras 3 keeps in a .keras archive (assets/.../vocabulary.txt: every index's token, special
+        tokens first) and, for tf_idf, the weights of every index."""
+        lines = vocabulary_text.splitlines()
+        while lines and lines[-1] == "":
+            lines.pop()
+        tokens = [self._token(line) for line in lines]
+        if self.output_mode == "tf_idf":
+            if idf_weights is None:
+                raise ConfigError(f"{type(self).__name__} '{self.name}': the file has a tf_idf vocabulary but no "
+                                  f"idf_weights.")
+            weights = np.asarray(idf_weights, dtype=np.float32).reshape(-1)
+            self.set_vocabulary(tokens, weights[:len(tokens)])
+            self._idf = weights.astype(np.float32)
+        else:
+            self.set_vocabulary(tokens)
+
+    def compute_mask(self, inputs, mask=None):
+        return None
+
+
+class IntegerLookup(IndexLookup):
     """Maps integer tokens to consecutive indices through a vocabulary, given or learned with `adapt(data)`.
 
     Indices: the mask token (if set, and only in int mode) is 0, then `num_oov_indices` indices for tokens outside
@@ -469,154 +675,19 @@ class IntegerLookup(Layer):
     def __init__(self, max_tokens=None, num_oov_indices=1, mask_token=None, oov_token=-1, vocabulary=None,
                  vocabulary_dtype="int64", idf_weights=None, invert=False, output_mode="int", sparse=False,
                  pad_to_max_tokens=False, oov_method="floormod", salt=None, vocabulary_size=None, **kwargs):
-        super().__init__(**kwargs)
-        name = f"IntegerLookup '{self.name}'"
-        _no_sparse(name, sparse)
-        if output_mode == "binary":
-            output_mode = "multi_hot"
-        self.output_mode = _choice(name, "output_mode", output_mode, ("int",) + _ENCODINGS + ("tf_idf",))
-        if max_tokens is not None and max_tokens <= 1:
-            raise ConfigError(f"{name}: 'max_tokens' must be more than 1 when set, got {max_tokens}.")
-        if num_oov_indices < 0:
-            raise ConfigError(f"{name}: 'num_oov_indices' must be 0 or more, got {num_oov_indices}.")
         if vocabulary_dtype not in ("int64", "int32"):
-            raise ConfigError(f"{name}: 'vocabulary_dtype' must be 'int64' or 'int32', got {vocabulary_dtype!r}.")
-        if invert and output_mode != "int":
-            raise ConfigError(f"{name}: invert=True needs output_mode='int', got {output_mode!r}.")
-        if pad_to_max_tokens and max_tokens is None:
-            raise ConfigError(f"{name}: pad_to_max_tokens=True needs max_tokens.")
-        _choice(name, "oov_method", oov_method, ("floormod", "farmhash"))
-        if salt is not None:
-            raise ConfigError(f"{name}: salt={salt!r} makes Keras hash OOV tokens with SipHash, which is not "
-                              f"supported here; leave salt unset.")
-        self.max_tokens = max_tokens
-        self.num_oov_indices = int(num_oov_indices)
-        self.mask_token = None if mask_token is None else int(mask_token)
-        self.oov_token = None if oov_token is None else int(oov_token)
+            raise ConfigError(f"IntegerLookup: 'vocabulary_dtype' must be 'int64' or 'int32', got "
+                              f"{vocabulary_dtype!r}.")
+        _choice("IntegerLookup", "oov_method", oov_method, ("floormod", "farmhash"))
         self.vocabulary_dtype = vocabulary_dtype
-        self.invert = bool(invert)
-        self.pad_to_max_tokens = bool(pad_to_max_tokens)
         self.oov_method = oov_method
-        self.salt = None
-        self.sparse = False
-        self.input_vocabulary = None if vocabulary is None else [int(v) for v in vocabulary]
-        self.input_idf_weights = None if idf_weights is None else [float(w) for w in idf_weights]
-        self._vocabulary = None
-        self._idf = None
-        self._vocabulary_size_hint = vocabulary_size  # Keras's record of an adapted vocabulary's size
-        if vocabulary is not None:
-            self.set_vocabulary(vocabulary, idf_weights)
+        super().__init__(max_tokens=max_tokens, num_oov_indices=num_oov_indices, mask_token=mask_token,
+                         oov_token=oov_token, vocabulary=vocabulary, idf_weights=idf_weights, invert=invert,
+                         output_mode=output_mode, sparse=sparse, pad_to_max_tokens=pad_to_max_tokens, salt=salt,
+                         vocabulary_size=vocabulary_size, **kwargs)
 
-    # -- the vocabulary -------------------------------------------------------------------------------------------
-    def _oov_start(self) -> int:
-        # The mask token takes index 0 only in int mode; vector modes drop it, as Keras 3 does.
-        return int(self.mask_token is not None and self.output_mode == "int")
-
-    def _token_start(self) -> int:
-        return self._oov_start() + self.num_oov_indices
-
-    def _special_tokens(self) -> list:
-        return [self.mask_token] * self._oov_start() + [self.oov_token] * self.num_oov_indices
-
-    def set_vocabulary(self, vocabulary, idf_weights=None):
-        """Use `vocabulary` (tokens in index order; a leading mask and OOV token are recognised and dropped)."""
-        tokens = [int(v) for v in np.asarray(vocabulary).reshape(-1)]
-        special = self._special_tokens()
-        if special and tokens[:len(special)] == special:
-            tokens = tokens[len(special):]
-        repeated = sorted({t for t in tokens if tokens.count(t) > 1})
-        if repeated:
-            raise ConfigError(f"IntegerLookup '{self.name}': the vocabulary repeats {repeated}.")
-        for token, what in ((self.mask_token, "mask_token"), (self.oov_token, "oov_token")):
-            if token is not None and token in tokens and not (what == "oov_token" and self.num_oov_indices == 0):
-                raise ConfigError(f"IntegerLookup '{self.name}': the vocabulary contains the {what} {token}; leave "
-                                  f"it out (its index is reserved).")
-        if self.max_tokens is not None and len(tokens) + self._token_start() > self.max_tokens:
-            raise ConfigError(f"IntegerLookup '{self.name}': a vocabulary of {len(tokens)} tokens plus "
-                              f"{self._token_start()} special indices exceeds max_tokens={self.max_tokens}.")
-        if self.output_mode == "tf_idf":
-            if idf_weights is None:
-                raise ConfigError(f"IntegerLookup '{self.name}': output_mode='tf_idf' with a given vocabulary "
-                                  f"needs idf_weights (one per token).")
-            weights = np.asarray(idf_weights, dtype=np.float32).reshape(-1)
-            if weights.size == len(tokens) + self._token_start():
-                weights = weights[self._token_start():]  # weights that include the special indices
-            if weights.size != len(tokens):
-                raise ConfigError(f"IntegerLookup '{self.name}': {weights.size} idf_weights for {len(tokens)} "
-                                  f"tokens.")
-            self._idf = self._pad_idf(weights)
-        elif idf_weights is not None:
-            raise ConfigError(f"IntegerLookup '{self.name}': idf_weights are used only with output_mode='tf_idf'.")
-        self._check_size_unchanged(tokens)
-        self._vocabulary = tokens
-        self._nw_state_version = getattr(self, "_nw_state_version", 0) + 1
-
-    def _pad_idf(self, weights):
-        """The idf weights at every output index: special indices get the mean weight, as in Keras 3."""
-        padded = np.concatenate([np.full(self._token_start(), np.mean(weights) if weights.size else 0.0,
-                                         np.float32), weights]).astype(np.float32)
-        if self.pad_to_max_tokens:
-            padded = np.concatenate([padded, np.zeros(self.max_tokens - padded.size, np.float32)])
-        return padded
-
-    def get_vocabulary(self, include_special_tokens=True):
-        self._require_vocabulary()
-        special = self._special_tokens()
-        return (special if include_special_tokens else []) + list(self._vocabulary)
-
-    def vocabulary_size(self) -> int:
-        self._require_vocabulary()
-        return self._token_start() + len(self._vocabulary)
-
-    def _require_vocabulary(self):
-        if self._vocabulary is None:
-            raise ConfigError(f"IntegerLookup '{self.name}' has no vocabulary yet: call layer.adapt(data) or "
-                              f"layer.set_vocabulary(tokens) first (or give vocabulary=...).")
-
-    def adapt(self, data, steps=None):
-        """Learn the vocabulary from `data` (an array, a list, a `core.data.Dataset` or batches): the most frequent
-        tokens first, ties broken by the larger token, as Keras 3 orders them."""
-        if self.input_vocabulary is not None:
-            raise ConfigError(f"IntegerLookup '{self.name}' was given its vocabulary; it cannot adapt.")
-        one_array = isinstance(data, (list, tuple, np.ndarray))
-        batches = [np.asarray(data)] if one_array else adapt_batches(data, self.name)
-        if steps is not None and not one_array:
-            batches = batches[:steps]
-        counts, doc_counts, documents = {}, {}, 0
-        for b in batches:
-            b = np.asarray(b).astype(np.int64)
-            # Keras 3's documents: each value of a rank-1 array, but a whole rank-1 batch of a dataset
-            if b.ndim == 0 or (b.ndim == 1 and not one_array):
-                rows = b.reshape(1, -1)
-            else:
-                rows = b.reshape(b.shape[0], -1)
-            for t, c in zip(*np.unique(rows, return_counts=True)):
-                counts[int(t)] = counts.get(int(t), 0) + int(c)
-            for row in rows:
-                for t in np.unique(row):
-                    doc_counts[int(t)] = doc_counts.get(int(t), 0) + 1
-            documents += rows.shape[0]
-        for special in (self.mask_token, self.oov_token):
-            counts.pop(special, None)
-        tokens = np.array(list(counts), dtype=np.int64)
-        order = np.lexsort((tokens, np.array([counts[int(t)] for t in tokens], dtype=np.int64)))[::-1]
-        if self.max_tokens:
-            order = order[:self.max_tokens - self._token_start()]
-        vocabulary = [int(t) for t in tokens[order]]
-        if self.output_mode == "tf_idf":
-            df = np.array([doc_counts[t] for t in vocabulary], dtype=np.float64)
-            self._idf = self._pad_idf(np.log(1 + documents / (1 + df)).astype(np.float32))
-        self._check_size_unchanged(vocabulary)
-        self._vocabulary = vocabulary
-        self._nw_state_version = getattr(self, "_nw_state_version", 0) + 1  # compiled models rebuild their graph
-
-    def _check_size_unchanged(self, tokens):
-        size = self._token_start() + len(tokens)
-        if self.output_mode != "int" and not self.pad_to_max_tokens and self._vocabulary_size_hint is not None \
-                and size != self._vocabulary_size_hint:
-            raise ConfigError(f"IntegerLookup '{self.name}': its {self.output_mode} output was wired "
-                              f"{self._vocabulary_size_hint} long, but the new vocabulary makes it {size}; use "
-                              f"pad_to_max_tokens=True with max_tokens to change the vocabulary of a wired layer.")
+    def _token(self, value):
+        return int(value)
 
     # -- computing ------------------------------------------------------------------------------------------------
     def call(self, inputs):
@@ -657,10 +728,6 @@ class IntegerLookup(Layer):
             return ops.multiply(counts, self._idf)
         return encode_categorical(lookups, self.output_mode, depth, self.vocabulary_dtype)
 
-    def keras3_named_variables(self) -> dict:
-        """What Keras 3 saves in a .keras archive for this layer besides weights: a tf_idf layer's idf_weights."""
-        return {"idf_weights": self._idf} if self.output_mode == "tf_idf" and self._idf is not None else {}
-
     def _placeholder(self, inputs):
         """Output of the right shape and dtype for a layer whose vocabulary comes later (adapt, or a file's
         assets); running it still needs the vocabulary."""
@@ -675,23 +742,6 @@ class IntegerLookup(Layer):
         dtype = "float32" if self.output_mode == "tf_idf" else self.vocabulary_dtype
         return encode_categorical(ops.multiply(x, 0), "count", depth, dtype)
 
-    def load_assets(self, vocabulary_text: str, idf_weights=None):
-        """The vocabulary Keras 3 keeps in a .keras archive (assets/.../vocabulary.txt: every index's token, special
-        tokens first) and, for tf_idf, the weights of every index."""
-        lines = vocabulary_text.splitlines()
-        while lines and lines[-1] == "":
-            lines.pop()
-        tokens = [int(line) for line in lines]
-        if self.output_mode == "tf_idf":
-            if idf_weights is None:
-                raise ConfigError(f"IntegerLookup '{self.name}': the file has a tf_idf vocabulary but no "
-                                  f"idf_weights.")
-            weights = np.asarray(idf_weights, dtype=np.float32).reshape(-1)
-            self.set_vocabulary(tokens, weights[:len(tokens)])
-            self._idf = weights.astype(np.float32)
-        else:
-            self.set_vocabulary(tokens)
-
     def _invert(self, indices):
         table = np.array(self.get_vocabulary(), dtype=np.int64)
         in_range = ops.logical_and(ops.greater_equal(indices, np.int64(self._token_start())),
@@ -704,22 +754,7 @@ class IntegerLookup(Layer):
             tokens = ops.where(ops.equal(indices, np.int64(0)), np.int64(self.mask_token), tokens)
         return tokens
 
-    def compute_mask(self, inputs, mask=None):
-        return None
-
     def get_config(self):
         config = super().get_config()
-        # An adapted vocabulary is written in the config (Keras keeps it in a .keras file's assets), so every file
-        # format carries it and both Kerases load it as a given vocabulary.
-        vocabulary = self.input_vocabulary if self.input_vocabulary is not None else self._vocabulary
-        idf = None
-        if self.output_mode == "tf_idf" and self._idf is not None:
-            idf = self.input_idf_weights if self.input_idf_weights is not None else \
-                self._idf[self._token_start():self._token_start() + len(self._vocabulary)].tolist()
-        config.update({"invert": self.invert, "max_tokens": self.max_tokens, "num_oov_indices": self.num_oov_indices,
-                       "oov_token": self.oov_token, "mask_token": self.mask_token, "output_mode": self.output_mode,
-                       "sparse": False, "pad_to_max_tokens": self.pad_to_max_tokens,
-                       "vocabulary_dtype": self.vocabulary_dtype, "idf_weights": idf, "vocabulary": vocabulary,
-                       "vocabulary_size": None if self._vocabulary is None else self.vocabulary_size(),
-                       "oov_method": self.oov_method, "salt": None})
+        config.update({"vocabulary_dtype": self.vocabulary_dtype, "oov_method": self.oov_method})
         return config

@@ -11,7 +11,7 @@ import numpy as np
 
 from core import runtime
 from core.errors import GraphError, InputDataError
-from core.graph import GraphBuilder, graph_scope
+from core.graph import STRING, GraphBuilder, dtype_name, graph_scope, is_text, is_text_list, text_array
 from core.layers.base import Layer, flatten
 from core.saving import SavingMixin
 from core.training.trainer import TrainerMixin
@@ -119,8 +119,10 @@ class Model(TrainerMixin, SavingMixin, Layer):
                 raise InputDataError(f"Model '{self.name}': missing input(s) {missing} in the data dict "
                                      f"(keys: {sorted(x)}).")
             x = [x[n] for n, _, _ in specs]
+        if is_text_list(x):
+            x = text_array(x)  # a list of texts is one input's samples, not one input per text
         arrays = [np.asarray(a) for a in (x if isinstance(x, (list, tuple)) else [x])]
-        if arrays and not isinstance(x, (list, tuple)) and arrays[0].dtype == object:
+        if arrays and not isinstance(x, (list, tuple)) and arrays[0].dtype == object and not is_text(arrays[0]):
             raise InputDataError(f"Model '{self.name}': input data could not be read as a numeric array.")
         return arrays
 
@@ -131,9 +133,15 @@ class Model(TrainerMixin, SavingMixin, Layer):
         out = []
         n = None
         for a, (name, dtype, shape) in zip(arrays, specs):
-            if a.dtype.kind not in "biuf":
-                raise InputDataError(f"Input '{name}' of model '{self.name}' expects numbers ({dtype}), got an array "
-                                     f"of dtype {a.dtype}.")
+            if dtype == STRING:
+                if not is_text(a):
+                    raise InputDataError(f"Input '{name}' of model '{self.name}' expects text (dtype 'string': "
+                                         f"str, or a numpy array of str or object holding str), got an array of "
+                                         f"dtype {a.dtype}.")
+                a = text_array(a)
+            elif a.dtype.kind not in "biuf":
+                what = "text" if is_text(a) else f"an array of dtype {a.dtype}"
+                raise InputDataError(f"Input '{name}' of model '{self.name}' expects numbers ({dtype}), got {what}.")
             # Keras 3 adjusts a rank that differs by a trailing axis of 1 (a column of scalars for an Input of
             # shape (1,), as data from a dict of columns comes).
             if a.ndim == len(shape) - 1 and shape[-1] == 1:
@@ -148,7 +156,7 @@ class Model(TrainerMixin, SavingMixin, Layer):
             elif a.shape[0] != n:
                 raise InputDataError(f"Model '{self.name}': all inputs need the same number of samples, got "
                                      f"{[b.shape[0] for b in arrays]}.")
-            out.append(np.ascontiguousarray(a, dtype=dtype))
+            out.append(a if dtype == STRING else np.ascontiguousarray(a, dtype=dtype))
         return out
 
     def _session_for(self, specs, device):
@@ -203,7 +211,7 @@ class Model(TrainerMixin, SavingMixin, Layer):
                 names = [f"input_{i}" if len(flat) > 1 else "input" for i in range(len(flat))]
                 if isinstance(first, dict) and len(first) == len(flat):
                     self._input_keys = names = list(first)
-                self._traced_input_specs = [(name, str(np.dtype(getattr(t, "dtype"))), (None,) + tuple(t.shape[1:]))
+                self._traced_input_specs = [(name, dtype_name(getattr(t, "dtype")), (None,) + tuple(t.shape[1:]))
                                             for name, t in zip(names, flat)]
         return out
 
@@ -214,11 +222,13 @@ class Model(TrainerMixin, SavingMixin, Layer):
 
 
 def _data_dtype(a: np.ndarray) -> str:
+    if is_text(a):
+        return STRING
     if a.dtype.kind == "f":
         return "float32"
     if a.dtype.kind in "iu":
         return "int64" if a.dtype.itemsize > 4 else "int32"
     if a.dtype.kind == "b":
         return "bool"
-    raise InputDataError(f"Input data of dtype {a.dtype} cannot be fed to a model (expected numbers).")
+    raise InputDataError(f"Input data of dtype {a.dtype} cannot be fed to a model (expected numbers or text).")
 

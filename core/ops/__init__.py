@@ -16,3 +16,4 @@ from core.ops.einsum import *  # noqa: F401,F403,E402
 
 # -- preprocessing (issue 15) -----------------------------------------------------------------------------------------
 from core.ops.hashing import *  # noqa: F401,F403,E402
+from core.ops.strings import *  # noqa: F401,F403,E402

@@ -13,7 +13,7 @@ import functools
 import numpy as np
 
 from core.errors import ShapeError
-from core.graph import GraphBuilder, SymbolicTensor, current_graph, graph_scope
+from core.graph import GraphBuilder, SymbolicTensor, array_dtype_name, current_graph, graph_scope, is_text, text_array
 
 
 class EagerTensor(np.ndarray):
@@ -64,7 +64,9 @@ def _replace_arrays(x, g: GraphBuilder):
         arr = np.asarray(x)
         if arr.dtype == np.float64:
             arr = arr.astype(np.float32)
-        return g.add_input("eager_in", arr.dtype.name, arr.shape), arr
+        if is_text(arr):
+            arr = text_array(arr)
+        return g.add_input("eager_in", array_dtype_name(arr), arr.shape), arr
     return x, None
 
 

@@ -9,6 +9,7 @@ import numpy as np
 
 from core.data import Dataset
 from core.errors import InputDataError
+from core.graph import is_text, is_text_list, text_array
 
 
 def batch_indices(n: int, batch_size: int, shuffle: bool, steps: int | None = None):
@@ -47,6 +48,8 @@ def _slice(x, idx):
 def _as_arrays(x, what):
     if x is None:
         return None
+    if is_text_list(x):
+        return text_array(x)
     if isinstance(x, (list, tuple)):
         if x and all(isinstance(v, (int, float, np.number)) for v in x):
             return np.asarray(x)
@@ -57,6 +60,10 @@ def _as_arrays(x, what):
         arr = np.asarray(x)
     except Exception as exc:
         raise InputDataError(f"{what} could not be read as an array: {exc}") from None
+    if is_text(arr):
+        if arr.ndim == 0:
+            raise InputDataError(f"{what} must be an array with a sample axis, got a single text.")
+        return text_array(arr)  # for a model whose input takes text; a numeric input refuses it by name
     if arr.dtype == object:
         raise InputDataError(f"{what} could not be read as a numeric array (ragged lists or mixed types?).")
     if arr.dtype.kind not in "biuf":

@@ -79,6 +79,8 @@ class StepRunner:
         self._bindings = [self._bind(0), self._bind(1)]
 
     def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        if any(arr.dtype == object for arr in feeds.values()):
+            return self._run_with_text(feeds)
         b = self._bindings[self.buffers.current]
         for name, arr in feeds.items():
             b.bind_cpu_input(name, arr)
@@ -95,3 +97,19 @@ class StepRunner:
                     fetched = b.get_outputs()
                 out.append(fetched[i].numpy())
         return out
+
+    def _run_with_text(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        """A step whose batch holds text: ONNX Runtime binds no string tensor (IOBinding and OrtValue refuse
+        them), so the batch and the state's OrtValues go in as run()'s feeds, and the new state is copied into the
+        other buffer set."""
+        src = self.buffers.sets[self.buffers.current]
+        dst = self.buffers.sets[1 - self.buffers.current]
+        written = [slot for slot in self.program.state if slot.output_name]
+        inputs = dict(feeds)
+        inputs.update({slot.input_name: src[slot.key] for slot in self.program.state})
+        values = self.session.run([slot.output_name for slot in written] + list(self.program.result_names), inputs)
+        for slot, value in zip(written, values):
+            dst[slot.key].update_inplace(np.ascontiguousarray(value))
+        if self.writes:
+            self.buffers.current ^= 1
+        return values[len(written):]
