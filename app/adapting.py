@@ -19,7 +19,7 @@ import numpy as np
 from core import commands, layer_schema
 from core.document import Document, TensorSpec
 from core.errors import ConfigError, NetweaverError
-from exporters.datasets import is_text
+from core.graph import is_text
 
 
 def is_adaptable(class_name: str) -> bool:

@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from core.errors import InputDataError
+from core.graph import is_text, text_array
 
 SAMPLES_DIR = Path(__file__).resolve().parents[1] / "resources" / "datasets"
 SAMPLE_PREFIX = "sample:"
@@ -435,10 +436,10 @@ def _load_text(spec: dict, base) -> LoadedData:
     else:
         vtexts = vy = None
     if texts_as == "strings":
-        val = None if vtexts is None else ([text_array(vtexts)], [vy])
+        val = None if vtexts is None else ([_text_column(vtexts)], [vy])
         desc = f"{len(texts) + (len(vtexts) if val else 0)} texts, {len(names)} classes, fed as raw text" + \
                (f" ({len(texts)} for training, {len(vtexts)} for validation)" if val else "")
-        return LoadedData([text_array(texts)], [y], val, class_names=names, texts=list(texts), description=desc)
+        return LoadedData([_text_column(texts)], [y], val, class_names=names, texts=list(texts), description=desc)
     tokenizer = Tokenizer(num_words=num_words)
     tokenizer.fit_on_texts(texts)
 
@@ -453,16 +454,9 @@ def _load_text(spec: dict, base) -> LoadedData:
     return LoadedData([ids(texts)], [y], val, class_names=names, texts=list(texts), description=desc)
 
 
-def text_array(texts) -> np.ndarray:
-    """Raw texts as a model with a string Input takes them: dtype object holding str, one text per row (n, 1)."""
-    out = np.empty((len(texts), 1), dtype=object)
-    out[:, 0] = [str(t) for t in texts]
-    return out
-
-
-def is_text(a: np.ndarray) -> bool:
-    """Whether an array holds text (str objects, or numpy str/bytes) rather than numbers."""
-    return a.dtype.kind in "USO" and not (a.dtype.kind == "O" and a.size and not isinstance(a.flat[0], (str, bytes)))
+def _text_column(texts) -> np.ndarray:
+    """Raw texts as a model with a string Input takes them: one text per row, (n, 1), object array of str."""
+    return text_array(np.array(list(texts), dtype=object).reshape(-1, 1))
 
 
 def _array_description(x, y, val) -> str:
