@@ -204,6 +204,10 @@ def adapt_node(doc: Document, node_id: str, data) -> Adapted:
             text = f"{type(exc).__name__}: {text}"
         if f"'{node.name}'" not in text:
             text = f"Cannot adapt '{node.name}' ({node.class_name}) on data of shape {array.shape}: {text}"
+        if isinstance(exc, ConfigError) and not_ready(doc, node_id) is None:
+            # Keras too refuses to adapt a layer given its vocabulary or bins, and an adapted layer's config gives them
+            text += (" The state in its config (given, or learned by an earlier adapt) stops it adapting again: clear "
+                     "it in the inspector, or undo that adapt, then adapt it.")
         raise ConfigError(text) from exc
     config = layer.get_config()
     config["name"] = node.name

@@ -9,7 +9,7 @@ import pytest
 
 import core as keras
 from app import adapting
-from core import layers
+from core import commands, layers
 from core.document import Document, LayerNode, Wire
 from core.errors import ConfigError
 from exporters.datasets import LoadedData, load_dataset, sample_datasets
@@ -202,3 +202,22 @@ def test_data_still_being_read_adapts_the_layer_once_it_is_read(window, qtbot, t
     assert doc.nodes[lookup].config["vocabulary"] == reference.get_vocabulary(include_special_tokens=False)
     assert window.statusBar().currentMessage().startswith("'lookup' adapted on 720 samples: vocabulary of ")
     assert window.inspector.adapt_label.text().startswith("Adapted: vocabulary of ")
+
+
+def test_adapting_again_says_how_once_the_config_holds_what_was_learned():
+    doc = Document("ids")
+    doc.add_node(LayerNode("n1", "InputLayer", {"name": "ids", "shape": [3], "dtype": "int64"}))
+    doc.add_node(LayerNode("n2", "IntegerLookup", {"name": "lookup"}))
+    doc.add_wire(Wire("n1", 0, "n2", 0))
+    first = LoadedData([np.array([[7, 7, 3]])], [np.zeros(1)])
+    adapting.adapt_node(doc, "n2", first).command.do(doc)
+    second = LoadedData([np.array([[5, 5, 5], [4, 4, 9]])], [np.zeros(2)])
+    with pytest.raises(ConfigError) as err:
+        adapting.adapt_node(doc, "n2", second)
+    assert str(err.value) == ("IntegerLookup 'lookup' was given its vocabulary; it cannot adapt. The state in its "
+                              "config (given, or learned by an earlier adapt) stops it adapting again: clear it in the "
+                              "inspector, or undo that adapt, then adapt it.")
+    cleared = dict(doc.nodes["n2"].config, vocabulary=None)
+    commands.SetConfig(doc, "n2", cleared).do(doc)  # what clearing the field in the inspector sends
+    adapting.adapt_node(doc, "n2", second).command.do(doc)
+    assert doc.nodes["n2"].config["vocabulary"] == [5, 4, 9]
