@@ -80,6 +80,7 @@ def run_onnx(filepath, inputs) -> list[np.ndarray]:
     feeds = {}
     for spec, arr in zip(sess.get_inputs(), arrays):
         dtype = {"tensor(float)": np.float32, "tensor(int64)": np.int64, "tensor(int32)": np.int32,
-                 "tensor(bool)": np.bool_, "tensor(double)": np.float64}.get(spec.type, np.float32)
+                 "tensor(bool)": np.bool_, "tensor(double)": np.float64,
+                 "tensor(string)": object}.get(spec.type, np.float32)  # ONNX Runtime takes text as str objects
         feeds[spec.name] = np.asarray(arr, dtype=dtype)
     return sess.run(None, feeds)

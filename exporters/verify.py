@@ -62,6 +62,12 @@ def sample_inputs(model, data=None, n: int = BATCH, seed: int = 0) -> tuple[list
     out, notes = [], []
     for tensor in model.inputs:
         shape = [n] + [UNKNOWN_AXIS if d is None else int(d) for d in tuple(tensor.shape)[1:]]
+        if str(tensor.dtype) == "string":  # raw text: sentences of random words, some the vocabulary will not know
+            words = np.array(["the", "a", "model", "reads", "raw", "text", "Hello,", "world!", "zebra", "ONNX"])
+            texts = [" ".join(rng.choice(words, size=rng.integers(1, 12))) for _ in range(int(np.prod(shape)))]
+            out.append(np.array(texts, dtype=object).reshape(shape))
+            notes.append(f"random sentences for '{tensor.name}'")
+            continue
         dtype = np.dtype(tensor.dtype)
         if dtype.kind in "iu":
             vocab = min([e.input_dim for e in embeddings_fed_by(model, tensor)] or [UNKNOWN_AXIS])

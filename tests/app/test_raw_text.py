@@ -105,3 +105,17 @@ def test_the_raw_text_example_opens_adapted_and_trains(window, qtbot):
     probabilities = doc.to_model().predict(np.array([["Mr. Darcy and Elizabeth walked to Pemberley."]],
                                                     dtype=object), verbose=0)
     assert probabilities.shape == (1, 3) and abs(float(probabilities.sum()) - 1.0) < 1e-5
+
+
+def test_the_raw_text_example_exports_to_onnx_that_takes_text_and_verifies(tmp_path):
+    from exporters.onnx_export import run_onnx
+    from exporters.verify import sample_inputs, verify_export
+
+    model = load_project(EXAMPLE).to_model()
+    path = tmp_path / "austen_raw_text.onnx"
+    model.to_onnx(path)
+    texts = np.array([["Mr. Darcy bowed."], ["Anne Elliot, at Kellynch!"]], dtype=object)
+    np.testing.assert_allclose(run_onnx(path, [texts])[0], model.predict(texts, verbose=0), atol=1e-6)
+    xs, what = sample_inputs(model)  # no data given: random sentences, some of unknown words
+    assert xs[0].dtype == object and xs[0].shape == (16, 1) and what == "16 random samples (random sentences for 'text')"
+    assert verify_export(model, path, "onnx").ok
