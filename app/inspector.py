@@ -34,8 +34,10 @@ def _combo() -> QComboBox:
 def _text_of(value) -> str:
     if value is None:
         return "None"
-    if isinstance(value, (list, tuple)):
+    if isinstance(value, (list, tuple)) and not any(isinstance(v, (str, list, tuple, dict)) for v in value):
         return ", ".join("None" if v is None else str(v) for v in value)
+    if isinstance(value, (list, tuple)):  # text (a vocabulary of words) keeps its quotes, so it reads back as text
+        return json.dumps(list(value), ensure_ascii=False)
     return json.dumps(value) if not isinstance(value, str) else value
 
 

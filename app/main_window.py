@@ -29,7 +29,7 @@ from app.runs_panel import RunsPanel
 from app.summary_panel import SummaryPanel
 from app.theme import Theme
 from app.training_panel import TrainingPanel
-from app.training_session import TrainingSession
+from app.training_session import TrainingSession, private_copy
 from app.weights_panel import WeightsPanel
 from app.workers import TaskRunner
 from core import commands
@@ -220,6 +220,7 @@ class MainWindow(QMainWindow):
         self._data_panel_key = None       # what the Data panel last read and checked
         self._train_when_read = False     # Train was pressed while the data was still being read
         self._adapt_when_read: str | None = None  # the layer "Adapt on training data" waits for the data to adapt
+        self._adapting: tuple | None = None  # (document, its revision, node id) of an adapt running on a worker
         # The summary's and the curves' area spans the window's width: curves side by side need it more than the
         # palette needs its full height. (Set before any dock is placed: set later, Qt leaves a stale tab bar.)
         self.setCorner(Qt.BottomLeftCorner, Qt.BottomDockWidgetArea)
@@ -621,6 +622,8 @@ class MainWindow(QMainWindow):
         if self.data_panel.loaded() is None:
             return [self.data_panel.problems()[0] if self.data_panel.problems() else
                     "Choose the training data on the Data panel."]
+        if self._adapting is not None:
+            return [f"'{self._adapting[0].nodes[self._adapting[2]].name}' is still adapting on the training data."]
         return list(self.data_panel.problems()) or adapting.unadapted_layers(doc)
 
     @Slot()
@@ -651,6 +654,8 @@ class MainWindow(QMainWindow):
                        f"Go back to the model (the breadcrumb above the canvas) and adapt it there.")
         elif self.training.is_running():
             problem = f"Cannot adapt '{name}' while training runs: stop the run first."
+        elif self._adapting is not None:
+            problem = f"Cannot adapt '{name}' yet: '{self._adapting[0].nodes[self._adapting[2]].name}' is adapting."
         if problem is not None:
             return self._show_adapt_problem(problem)
         self.load_training_data()
@@ -671,15 +676,36 @@ class MainWindow(QMainWindow):
         if data is None and self.data_panel.problems():
             return self._show_adapt_problem(f"Cannot adapt '{doc.nodes[node_id].name}': the training data cannot be "
                                             f"read: {self.data_panel.problems()[0]}")
-        try:
-            adapted = adapting.adapt_node(doc, node_id, data)
-        except NetweaverError as exc:
-            return self._show_adapt_problem(str(exc))
-        if not self.editor.push(adapted.command):
-            return False
-        self.inspector.show_adapt_result(adapted.summary)
-        self.show_status(adapted.summary)
+        # Learning a vocabulary from many texts (or running the layers before a deep one) takes a while: it runs on a
+        # worker, on a private copy of the drawing, and comes back as one command.
+        snapshot = private_copy(doc, {nid: n.weights for nid, n in doc.nodes.items() if n.weights})
+        self._adapting = (doc, doc.revision, node_id)
+        self.inspector.adapt_button.setEnabled(False)
+        self.show_status(f"Adapting '{doc.nodes[node_id].name}' on the training data…")
+        self.tasks.start(adapting.adapt_node, (snapshot, node_id, data), self._adapt_done, self._adapt_failed)
         return True
+
+    def is_adapting(self) -> bool:
+        return self._adapting is not None
+
+    @Slot(object)
+    def _adapt_done(self, adapted) -> None:
+        doc, revision, node_id = self._adapting
+        self._adapting = None
+        self.inspector.update_status()
+        if doc is not self.editor.doc or doc.revision != revision:
+            self._show_adapt_problem(f"'{doc.nodes[node_id].name if node_id in doc.nodes else node_id}' was not "
+                                     f"adapted: the drawing changed while it learned. Adapt it again.")
+            return
+        if self.editor.push(adapted.command):
+            self.inspector.show_adapt_result(adapted.summary)
+            self.show_status(adapted.summary)
+
+    @Slot(str)
+    def _adapt_failed(self, text: str) -> None:
+        self._adapting = None
+        self.inspector.update_status()
+        self._show_adapt_problem(text)
 
     def train(self) -> bool:
         """Start a run of the drawn model on the data panel's data with the training panel's settings. Data still

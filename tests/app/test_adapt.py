@@ -49,6 +49,11 @@ def _open(window, qtbot, tmp_path, doc: Document) -> Document:
     return window.editor.doc
 
 
+def _wait_adapted(window, qtbot) -> None:
+    """Adapting runs on a worker thread; its command is pushed (or its refusal shown) when it ends."""
+    qtbot.waitUntil(lambda: not window.is_adapting(), timeout=20000)
+
+
 def _select(window, qtbot, node_id: str) -> None:
     window.editor.scene.select_nodes([node_id])
     qtbot.waitUntil(lambda: window.inspector.node_id == node_id, timeout=5000)
@@ -66,6 +71,7 @@ def test_train_names_the_layer_to_adapt_then_adapt_undo_redo_save_and_train(wind
     assert inspector.adapt_box.isVisible() and inspector.adapt_button.isEnabled()
     assert inspector.adapt_label.text().startswith("Not adapted yet")
     inspector.adapt_button.click()
+    _wait_adapted(window, qtbot)
     x = window.data_panel.loaded().x[0]  # the training part: 120 of Iris's 150 rows
     assert x.shape == (120, 4)
     mean, variance, _count = doc.nodes[norm].weights
@@ -102,6 +108,7 @@ def test_the_canvas_menu_offers_adapt_for_a_preprocessing_layer_only(window, qtb
     action = window.canvas_menu().findChild(type(window.call_again_action), "adaptAction")
     assert action is not None and action.text() == "Adapt on training data"
     action.trigger()
+    _wait_adapted(window, qtbot)
     assert doc.nodes[_node(doc, "norm")].weights is not None
 
 
@@ -110,6 +117,7 @@ def test_adapting_without_data_names_the_layer_and_the_data_panel(window, qtbot,
     norm = _node(doc, "norm")
     _select(window, qtbot, norm)
     window.inspector.adapt_button.click()
+    _wait_adapted(window, qtbot)
     text = window.inspector.error_label.text()
     assert text == ("Cannot adapt 'norm': no training data is loaded. Choose the data on the Data panel first; the "
                     "layer learns from its training part.")
@@ -221,3 +229,17 @@ def test_adapting_again_says_how_once_the_config_holds_what_was_learned():
     commands.SetConfig(doc, "n2", cleared).do(doc)  # what clearing the field in the inspector sends
     adapting.adapt_node(doc, "n2", second).command.do(doc)
     assert doc.nodes["n2"].config["vocabulary"] == [5, 4, 9]
+
+
+def test_an_edit_while_the_layer_learns_on_its_worker_drops_the_result(window, qtbot, tmp_path):
+    doc = _open(window, qtbot, tmp_path, _iris_doc())
+    norm = _node(doc, "norm")
+    assert window.adapt_layer(norm) and window.is_adapting()
+    assert window.train() is False
+    assert window.training_panel.notice.text() == "Cannot train: 'norm' is still adapting on the training data."
+    x, y = doc.nodes[norm].position
+    window.editor.push(commands.MoveNodes({norm: ((x, y), (x + 40, y))}))  # before the worker's result comes back
+    _wait_adapted(window, qtbot)
+    assert doc.nodes[norm].weights is None and window.editor.stack.undo_text() == "Move"
+    assert window.inspector.error_label.text() == ("'norm' was not adapted: the drawing changed while it learned. "
+                                                   "Adapt it again.")
