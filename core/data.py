@@ -16,6 +16,7 @@ import itertools
 import numpy as np
 
 from core.errors import InputDataError
+from core.graph import is_text, text_array
 from core.layers.base import flatten as _leaves, map_structure
 
 INFINITE_CARDINALITY = -1
@@ -47,6 +48,8 @@ def _as_element(value, what: str):
     except ValueError as exc:
         raise InputDataError(f"{what}: a part of the data could not be read as one array ({exc}). Lists are read "
                              f"as tensors, as tf.data reads them; use a tuple for several parts.") from None
+    if is_text(arr):
+        return text_array(arr)  # texts, for a model whose input takes strings
     if arr.dtype == object:
         raise InputDataError(f"{what}: a part of the data is ragged or of mixed types; every part must be a "
                              f"rectangular array (pad sequences first).")

@@ -222,6 +222,10 @@ def _to_tf_keras2(entry: dict) -> dict:
         _drop_for_tf_keras2(cls, cfg)
         if isinstance(cfg.get("dtype"), dict):
             cfg["dtype"] = (cfg["dtype"].get("config") or {}).get("name", "float32")
+        if cls == "TextVectorization":
+            cfg["dtype"] = "string"  # tf.keras 2 refuses any other (its dtype is the input's)
+        if cls in ("StringLookup", "IntegerLookup") and cfg.get("output_mode") == "int":
+            cfg["dtype"] = "int64"  # tf.keras 2's dtype is the output's, and int outputs refuse a float one
         for key in ("layer", "backward_layer", "forward_layer", "cell"):
             if isinstance(cfg.get(key), dict) and "class_name" in cfg[key]:
                 cfg[key] = _to_tf_keras2(cfg[key])

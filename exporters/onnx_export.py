@@ -1,6 +1,7 @@
 """The model as an ONNX file for any ONNX runtime.
 
-The graph is the engine's inference graph (opset 18 or newer, the fused LSTM/GRU/RNN ops where the layers use them),
+The graph is the engine's inference graph (opset 18 or newer, the fused LSTM/GRU/RNN ops where the layers use them;
+opset 20 and ai.onnx.ml where text layers use ONNX's string ops, so a text model's file takes strings),
 with the model's input and output names, a symbolic `batch` axis, and `time` for an input's unknown second axis.
 Metadata carries the Keras config (JSON, Keras 3 form) and the Netweaver version, so a file can be traced back to the
 model that made it. The file is checked with `onnx.checker.check_model(full_check=True)` before it is written.
@@ -14,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from core.errors import NetweaverError
+from core.graph import text_array
 from exporters.paths import prepare_output
 
 MIN_OPSET = 18
@@ -79,8 +81,10 @@ def run_onnx(filepath, inputs) -> list[np.ndarray]:
     arrays = inputs if isinstance(inputs, (list, tuple)) else [inputs]
     feeds = {}
     for spec, arr in zip(sess.get_inputs(), arrays):
+        if spec.type == "tensor(string)":
+            feeds[spec.name] = text_array(arr)  # ONNX Runtime takes text as numpy object arrays of str
+            continue
         dtype = {"tensor(float)": np.float32, "tensor(int64)": np.int64, "tensor(int32)": np.int32,
-                 "tensor(bool)": np.bool_, "tensor(double)": np.float64,
-                 "tensor(string)": object}.get(spec.type, np.float32)  # ONNX Runtime takes text as str objects
+                 "tensor(bool)": np.bool_, "tensor(double)": np.float64}.get(spec.type, np.float32)
         feeds[spec.name] = np.asarray(arr, dtype=dtype)
     return sess.run(None, feeds)

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from core.errors import NetweaverError
+from core.graph import STRING
 
 ATOL, RTOL = 1e-5, 1e-5  # float32 arithmetic in a different order (other kernels) stays well inside these
 BATCH = 16
@@ -62,11 +63,11 @@ def sample_inputs(model, data=None, n: int = BATCH, seed: int = 0) -> tuple[list
     out, notes = [], []
     for tensor in model.inputs:
         shape = [n] + [UNKNOWN_AXIS if d is None else int(d) for d in tuple(tensor.shape)[1:]]
-        if str(tensor.dtype) == "string":  # raw text: sentences of random words, some the vocabulary will not know
-            words = np.array(["the", "a", "model", "reads", "raw", "text", "Hello,", "world!", "zebra", "ONNX"])
-            texts = [" ".join(rng.choice(words, size=rng.integers(1, 12))) for _ in range(int(np.prod(shape)))]
-            out.append(np.array(texts, dtype=object).reshape(shape))
-            notes.append(f"random sentences for '{tensor.name}'")
+        if tensor.dtype == STRING:
+            words = np.array(["the", "a", "cat", "sat", "on", "mat", "Good", "bad!", "film", "plot"], dtype=object)
+            out.append(np.array([" ".join(rng.choice(words, size=rng.integers(1, 12))) for _ in range(
+                int(np.prod(shape)))], dtype=object).reshape(shape))
+            notes.append(f"random texts for '{tensor.name}'")
             continue
         dtype = np.dtype(tensor.dtype)
         if dtype.kind in "iu":

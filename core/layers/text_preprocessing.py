@@ -229,8 +229,9 @@ class TextVectorization(Layer):
         self.pad_to_max_tokens = bool(pad_to_max_tokens)
         self.encoding = "utf-8"
         self.input_vocabulary = vocabulary if _is_path(vocabulary) or vocabulary is None else list(vocabulary)
-        # not an attribute Layer tracks: the lookup is part of this layer, as in Keras (its state is saved here)
-        object.__setattr__(self, "_lookup", StringLookup(
+        # part of this layer (not a tracked sublayer), saved as Keras 3 saves it: under this layer and as its child
+        # "_lookup_layer"
+        object.__setattr__(self, "_lookup_layer", StringLookup(
             max_tokens=max_tokens, vocabulary=vocabulary, idf_weights=idf_weights, mask_token="",
             output_mode=output_mode, pad_to_max_tokens=pad_to_max_tokens, vocabulary_size=vocabulary_size,
             encoding=encoding, name=f"{self.name}_lookup"))
@@ -238,25 +239,25 @@ class TextVectorization(Layer):
     # -- the vocabulary -------------------------------------------------------------------------------------------
     def get_vocabulary(self, include_special_tokens=True):
         self._require_vocabulary()
-        return self._lookup.get_vocabulary(include_special_tokens)
+        return self._lookup_layer.get_vocabulary(include_special_tokens)
 
     def vocabulary_size(self) -> int:
         self._require_vocabulary()
-        return self._lookup.vocabulary_size()
+        return self._lookup_layer.vocabulary_size()
 
     def set_vocabulary(self, vocabulary, idf_weights=None):
-        self._lookup.set_vocabulary(vocabulary, idf_weights)
+        self._lookup_layer.set_vocabulary(vocabulary, idf_weights)
         self._nw_state_version = getattr(self, "_nw_state_version", 0) + 1
 
     def _require_vocabulary(self):
-        if self._lookup._vocabulary is None:
+        if self._lookup_layer._vocabulary is None:
             raise ConfigError(f"TextVectorization '{self.name}' has no vocabulary yet: call layer.adapt(data) or "
                               f"layer.set_vocabulary(tokens) first (or give vocabulary=...).")
 
     def adapt(self, data, batch_size=None, steps=None):
         """Learn the vocabulary from texts: an array or list of str, a `core.data.Dataset` or batches. Tokens by
         count, ties broken by the larger token; tf_idf's documents are the texts."""
-        if self._lookup.input_vocabulary is not None:
+        if self._lookup_layer.input_vocabulary is not None:
             raise ConfigError(f"TextVectorization '{self.name}' was given its vocabulary; it cannot adapt.")
         one_array = isinstance(data, (list, tuple, np.ndarray))
         batches = [data] if one_array else adapt_batches(data, self.name)
@@ -268,9 +269,12 @@ class TextVectorization(Layer):
             if texts.ndim == 0:
                 texts = texts.reshape(1)
             tokens, counts = self._tokens(texts)
+            if counts is None:  # no split: each text is one token
+                documents += [[t] for t in np.asarray(tokens).reshape(-1)]
+                continue
             tokens, counts = np.asarray(tokens), np.asarray(counts)
             documents += [list(row[:n]) for row, n in zip(tokens, counts)]
-        self._lookup.learn_vocabulary(documents)
+        self._lookup_layer.learn_vocabulary(documents)
         self._nw_state_version = getattr(self, "_nw_state_version", 0) + 1
 
     # -- computing ------------------------------------------------------------------------------------------------
@@ -290,18 +294,17 @@ class TextVectorization(Layer):
         return texts
 
     def _tokens(self, texts):
-        """The tokens of each text (batch, width) padded with "", and their counts (batch,)."""
+        """The tokens of each text (batch, width) padded with "", and their counts (batch,); without a split, the
+        standardized texts in their own shape (each one token, as in Keras)."""
+        if self.split is None:
+            flat = self._standardized(ops.reshape(texts, (-1,)))
+            return ops.reshape(flat, (-1,) + tuple(texts.shape[1:])), None
         if len(texts.shape) > 1:
             if texts.shape[-1] != 1 or len(texts.shape) > 2:
                 raise ConfigError(f"TextVectorization '{self.name}' takes texts of shape (batch,) or (batch, 1), "
                                   f"got {tuple(texts.shape)}.")
             texts = ops.squeeze(texts, -1)
-        texts = self._standardized(texts)
-        if self.split is None:
-            tokens = ops.expand_dims(texts, -1)
-            counts = ops.lookup_strings(texts, [], [], 1)
-        else:
-            tokens, counts = ops.split_on(texts, WHITESPACE)
+        tokens, counts = ops.split_on(self._standardized(texts), WHITESPACE)
         if self._widths is not None:
             tokens, counts = ops.ngrams(tokens, counts, self._widths)
         return tokens, counts
@@ -310,14 +313,14 @@ class TextVectorization(Layer):
         if getattr(inputs, "dtype", STRING) != STRING:
             raise ConfigError(f"TextVectorization '{self.name}' takes strings (an Input of dtype 'string'), got "
                               f"{inputs.dtype}.")
-        if self._lookup._vocabulary is None and shapes_only(inputs):
+        if self._lookup_layer._vocabulary is None and shapes_only(inputs):
             return self._placeholder(inputs)
         self._require_vocabulary()
         tokens, _ = self._tokens(inputs)
-        indices = self._lookup.indices(tokens)  # padding "" is the mask token: 0, or nowhere in vector modes
+        indices = self._lookup_layer.indices(tokens)  # padding "" is the mask token: 0, or nowhere in vector modes
         if self.output_mode != "int":
-            return self._lookup.encode(indices)
-        if self.output_sequence_length is not None:
+            return self._lookup_layer.encode(indices)
+        if self.output_sequence_length is not None and len(indices.shape) == 2:
             length = self.output_sequence_length
             padding = ops.tile(ops.zeros_like(indices[:, :1]), (1, length))
             indices = ops.concatenate([indices, padding], axis=1)[:, :length]
@@ -330,22 +333,22 @@ class TextVectorization(Layer):
             return ops.tile(ops.expand_dims(zeros, -1), (1, width)) if self.output_sequence_length else \
                 ops.expand_dims(zeros, -1)
         flat = inputs if len(inputs.shape) == 1 else ops.squeeze(inputs, -1)
-        return self._lookup._placeholder(ops.expand_dims(flat, -1))
+        return self._lookup_layer._placeholder(ops.expand_dims(flat, -1))
 
     def compute_mask(self, inputs, mask=None):
         return None
 
     # -- files ----------------------------------------------------------------------------------------------------
     def keras3_named_variables(self) -> dict:
-        return self._lookup.keras3_named_variables()
+        return self._lookup_layer.keras3_named_variables()
 
     def load_assets(self, vocabulary_text: str, idf_weights=None):
-        self._lookup.load_assets(vocabulary_text, idf_weights)
+        self._lookup_layer.load_assets(vocabulary_text, idf_weights)
         self._nw_state_version = getattr(self, "_nw_state_version", 0) + 1
 
     def get_config(self):
         config = super().get_config()
-        lookup = self._lookup.get_config()
+        lookup = self._lookup_layer.get_config()
         config.update({"max_tokens": self.max_tokens, "standardize": self.standardize, "split": self.split,
                        "ngrams": list(self.ngrams) if isinstance(self.ngrams, tuple) else self.ngrams,
                        "output_mode": self.output_mode, "output_sequence_length": self.output_sequence_length,

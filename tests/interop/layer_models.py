@@ -112,6 +112,25 @@ def _preprocessing(lib, generation):
     return lib.Model(x, outputs, name="preprocessing")
 
 
+def _text(lib, generation):
+    # Given vocabularies: a Keras-made .h5 holds no adapted vocabulary (Keras 3 keeps one only in .keras assets).
+    L = lib.layers
+    t = lib.Input((1,), dtype="string", name="t")
+    words = ["the", "cat", "sat", "dog", "the cat", "café"]
+    ids = L.TextVectorization(vocabulary=words, ngrams=2, output_sequence_length=6, name="tv")(t)
+    pooled = L.GlobalAveragePooling1D(name="pool")(L.Embedding(9, 3, name="emb")(ids))
+    counts = L.TextVectorization(vocabulary=words, output_mode="count", standardize="lower", name="tv_count")(t)
+    whole = L.StringLookup(vocabulary=["The cat sat", "x"], mask_token="", name="lookup")(t)
+    outputs = [L.Dense(2, name="d")(pooled), counts, whole]
+    if generation == "keras3":  # (tf.keras 2 keeps tf_idf weights as a layer weight, which is not read here yet)
+        outputs.append(L.TextVectorization(vocabulary=words, idf_weights=[0.5, 1.0, 1.5, 2.0, 2.5, 3.0],
+                                           output_mode="tf_idf", name="tv_tf_idf")(t))
+    return lib.Model(t, outputs, name="text")
+
+
+# Keras takes texts as numpy str arrays (not object arrays) in a call
+TEXTS = np.array([["The cat, sat!"], ["the dog"], [""], ["Café the cat"], ["x"], ["The cat sat"]])
+
 MODELS = {
     "activations": (_activations, [(6, 4)], BOTH),
     "thresholded": (_thresholded, [(5,)], BOTH),
@@ -120,6 +139,7 @@ MODELS = {
     "multi_head_masked": (_multi_head_masked, [(4, 6), (5, 3)], ("keras3",)),
     "rnn_cells": (_rnn_cells, [(5, 4)], BOTH),
     "preprocessing": (_preprocessing, [(4,)], BOTH),
+    "text": (_text, [(1,)], BOTH),
 }
 
 
@@ -128,6 +148,8 @@ def build(lib, generation, name):
 
 
 def inputs_for(name, seed=5):
+    if name == "text":
+        return [TEXTS]
     return [_padded(s, seed + i) for i, s in enumerate(MODELS[name][1])]
 
 
