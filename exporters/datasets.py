@@ -588,7 +588,7 @@ def _text_problem(name, shape, dtype: str, a: np.ndarray, what: str) -> str | No
                 f"dtype string and turn the text into ids inside the model (TextVectorization), or let the Data panel "
                 f"feed token ids (Texts as: token ids).")
     if not is_text(a):
-        return (f"{what}input '{name}' takes raw text (dtype string), the data gives {a.dtype} numbers. Choose text "
+        return (f"{what}input '{name}' expects text (dtype string), the data gives {a.dtype} numbers. Choose text "
                 f"data fed as raw text (Data panel, Texts as: raw text), or give the input a number dtype.")
     dims, given = tuple(shape[1:]), tuple(a.shape[1:])
 
