@@ -64,7 +64,7 @@ def test_numbers_into_a_string_input_and_strings_into_it_are_checked():
     assert check_fits(flat, model) == []
     ids = load_dataset(AUSTEN)
     assert check_fits(ids, model) == [
-        "input 'text' takes raw text (dtype string), the data gives int32 numbers. Choose text data fed as raw text "
+        "input 'text' expects text (dtype string), the data gives int32 numbers. Choose text data fed as raw text "
         "(Data panel, Texts as: raw text), or give the input a number dtype."]
 
 
@@ -117,5 +117,5 @@ def test_the_raw_text_example_exports_to_onnx_that_takes_text_and_verifies(tmp_p
     texts = np.array([["Mr. Darcy bowed."], ["Anne Elliot, at Kellynch!"]], dtype=object)
     np.testing.assert_allclose(run_onnx(path, [texts])[0], model.predict(texts, verbose=0), atol=1e-6)
     xs, what = sample_inputs(model)  # no data given: random sentences, some of unknown words
-    assert xs[0].dtype == object and xs[0].shape == (16, 1) and what == "16 random samples (random sentences for 'text')"
+    assert xs[0].dtype == object and xs[0].shape == (16, 1) and what == "16 random samples (random texts for 'text')"
     assert verify_export(model, path, "onnx").ok
