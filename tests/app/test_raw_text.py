@@ -119,3 +119,17 @@ def test_the_raw_text_example_exports_to_onnx_that_takes_text_and_verifies(tmp_p
     xs, what = sample_inputs(model)  # no data given: random sentences, some of unknown words
     assert xs[0].dtype == object and xs[0].shape == (16, 1) and what == "16 random samples (random texts for 'text')"
     assert verify_export(model, path, "onnx").ok
+
+
+def test_the_text_sample_chosen_for_a_string_input_is_fed_as_raw_text(qtbot):
+    from app.data_panel import DataPanel
+
+    panel = DataPanel()
+    qtbot.addWidget(panel)
+    panel.show_document(_text_doc(datasets=()))
+    with qtbot.waitSignal(panel.dataShown, timeout=10000):
+        panel.sample_box.setCurrentIndex(panel.sample_box.findData("austen_passages"))
+    assert panel.spec() == RAW and panel.texts_as_box.currentData() == "strings"
+    assert panel.loaded().x[0].dtype == object and panel.problems() == []
+    assert "fits model 'austen_words'" in panel.problems_label.text()
+    panel.wait()
