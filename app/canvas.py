@@ -264,9 +264,15 @@ class NodeItem(QGraphicsItem):
             painter.drawEllipse(c, PORT_R, PORT_R)
 
     def set_info(self, info: NodeInfo) -> None:
+        # Every refresh re-applies the whole analysis; a node it leaves as it was is not touched, since setting a
+        # graphics item's tooltip costs about a millisecond (the end of a training run refreshes every node).
+        changed = info != self.info
         self.info = info
-        self.setToolTip(self.node_tip())
-        self.update()
+        tip = self.node_tip()
+        if tip != self.toolTip():
+            self.setToolTip(tip)
+        if changed:
+            self.update()
 
     def node_tip(self) -> str:
         info = self.info

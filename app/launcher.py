@@ -236,6 +236,7 @@ def train_and_screenshot(app, window, args, timeout: float = 600.0) -> int:
         window.training.wait()
         print(f"the run did not finish within {timeout:.0f} s", file=sys.stderr)
         return 1
+    window.curves.flush()
     window.resizeDocks([window.curves_dock], [int(window.height() * 0.42)], Qt.Vertical)
     window.resizeDocks([window.summary_dock, window.curves_dock], [int(window.width() * 0.3),
                                                                    int(window.width() * 0.7)], Qt.Horizontal)

@@ -829,10 +829,8 @@ class Document:
 
 def structure_of(graph: dict) -> str:
     """A graph dict (`Document.graph_dict()`) without node positions, as comparable text."""
-    graph = copy.deepcopy(graph)
-    for node in graph.get("nodes", []):
-        node.pop("position", None)
-    return json.dumps(graph, sort_keys=True, default=str)
+    nodes = [{k: v for k, v in node.items() if k != "position"} for node in graph.get("nodes", [])]
+    return json.dumps(dict(graph, nodes=nodes), sort_keys=True, default=str)
 
 
 def _summary_class(node: LayerNode) -> str:

@@ -15,6 +15,19 @@ import numpy as np
 from core.serialization import get_object, serialize as _serialize
 
 _global_rng = np.random.default_rng()
+_blas = None  # threadpoolctl's controller of numpy's BLAS, made on first use (after numpy has loaded it)
+
+
+def _one_blas_thread():
+    """A context in which numpy's BLAS and LAPACK use one thread. On a busy machine OpenBLAS's spinning pool made a
+    (512, 128) QR, an LSTM's recurrent kernel, take 50-1000 ms instead of 3-8 ms (measured on 2 cores), and
+    numpy holds the GIL throughout, so a window building a model on a worker thread froze for as long."""
+    global _blas
+    if _blas is None:
+        from threadpoolctl import ThreadpoolController
+
+        _blas = ThreadpoolController()
+    return _blas.limit(limits=1, user_api="blas")
 
 
 def set_random_seed(seed: int) -> None:
@@ -199,7 +212,8 @@ class Orthogonal(_Seeded):
         rows = int(np.prod(shape[:-1]))
         cols = shape[-1]
         a = self._rng().normal(0.0, 1.0, size=(max(rows, cols), min(rows, cols)))
-        q, r = np.linalg.qr(a)
+        with _one_blas_thread():
+            q, r = np.linalg.qr(a)
         q *= np.sign(np.diag(r))
         if rows < cols:
             q = q.T
