@@ -7,6 +7,9 @@ hashing (SipHash), hashing strings, and multi_hot/count of inputs of rank 3 or m
 They compute inside the model's ONNX graph, so an exported model takes raw features. What they learn from data
 (`adapt`) follows Keras 3's algorithms exactly: Normalization's running mean and variance, Discretization's quantile
 summaries, IntegerLookup's vocabulary ordered by count (ties: the larger token first).
+
+`IndexLookup` holds what IntegerLookup shares with StringLookup (core.layers.text_preprocessing, with
+TextVectorization): the vocabulary, its special indices, tf_idf weights, adapt and the config.
 """
 
 from __future__ import annotations
@@ -81,8 +84,8 @@ def encode_categorical(indices, output_mode: str, depth: int, dtype: str = "floa
         raise ShapeError(f"{output_mode} encoding takes inputs of rank 1 or 2 (samples of categories), got shape "
                          f"{tuple(indices.shape)}.")
     hot = ops.one_hot(indices, depth, dtype="float32")
-    if output_mode == "multi_hot":
-        return ops.cast(ops.max(hot, axis=rank - 1), dtype)
+    if output_mode == "multi_hot":  # (a sum, not a max: a row of no tokens at all gives zeros)
+        return ops.cast(ops.minimum(ops.sum(hot, axis=rank - 1), 1.0), dtype)
     if count_weights is not None:
         hot = ops.multiply(hot, ops.expand_dims(ops.cast(count_weights, "float32"), -1))
     return ops.cast(ops.sum(hot, axis=rank - 1), dtype)

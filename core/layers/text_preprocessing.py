@@ -313,27 +313,28 @@ class TextVectorization(Layer):
         if getattr(inputs, "dtype", STRING) != STRING:
             raise ConfigError(f"TextVectorization '{self.name}' takes strings (an Input of dtype 'string'), got "
                               f"{inputs.dtype}.")
-        if self._lookup_layer._vocabulary is None and shapes_only(inputs):
-            return self._placeholder(inputs)
-        self._require_vocabulary()
-        tokens, _ = self._tokens(inputs)
-        indices = self._lookup_layer.indices(tokens)  # padding "" is the mask token: 0, or nowhere in vector modes
+        # wired before it is adapted (as Keras allows): an empty table gives outputs of the right shapes
+        placeholder = self._lookup_layer._vocabulary is None and shapes_only(inputs)
+        if not placeholder:
+            self._require_vocabulary()
+        tokens, counts = self._tokens(inputs)
+        if placeholder and self.output_mode != "int":
+            if not self.pad_to_max_tokens and self._lookup_layer._vocabulary_size_hint is None:
+                raise ConfigError(f"TextVectorization '{self.name}' has no vocabulary yet, so the length of its "
+                                  f"{self.output_mode} output is unknown: call layer.adapt(data) before wiring it (or "
+                                  f"give vocabulary=..., or max_tokens with pad_to_max_tokens=True).")
+            return self._lookup_layer._placeholder(tokens)
+        # padding "" is the mask token: 0, or nowhere in vector modes
+        indices = ops.lookup_strings(tokens, [], [], 0) if placeholder else self._lookup_layer.indices(tokens)
         if self.output_mode != "int":
             return self._lookup_layer.encode(indices)
         if self.output_sequence_length is not None and len(indices.shape) == 2:
             length = self.output_sequence_length
-            padding = ops.tile(ops.zeros_like(indices[:, :1]), (1, length))
+            # (a split may give no token column at all: the zeros come from the per-text counts then)
+            column = ops.zeros_like(indices[:, :1]) if counts is None else ops.expand_dims(ops.zeros_like(counts), -1)
+            padding = ops.tile(column, (1, length))
             indices = ops.concatenate([indices, padding], axis=1)[:, :length]
         return indices
-
-    def _placeholder(self, inputs):
-        if self.output_mode == "int":
-            zeros = ops.lookup_strings(inputs if len(inputs.shape) == 1 else ops.squeeze(inputs, -1), [], [], 0)
-            width = self.output_sequence_length or 1
-            return ops.tile(ops.expand_dims(zeros, -1), (1, width)) if self.output_sequence_length else \
-                ops.expand_dims(zeros, -1)
-        flat = inputs if len(inputs.shape) == 1 else ops.squeeze(inputs, -1)
-        return self._lookup_layer._placeholder(ops.expand_dims(flat, -1))
 
     def compute_mask(self, inputs, mask=None):
         return None
@@ -347,6 +348,10 @@ class TextVectorization(Layer):
         self._nw_state_version = getattr(self, "_nw_state_version", 0) + 1
 
     def get_config(self):
+        if callable(self.standardize):
+            raise ConfigError(f"TextVectorization '{self.name}': its standardize function cannot be written into a "
+                              f"config (a Keras file would need it registered by name in both Kerases); use one of "
+                              f"{[s for s in _STANDARDIZE if s]} or None to save the model.")
         config = super().get_config()
         lookup = self._lookup_layer.get_config()
         config.update({"max_tokens": self.max_tokens, "standardize": self.standardize, "split": self.split,

@@ -49,9 +49,9 @@ def lower_ascii(x):
     return g.emit("Reshape", [low, shape], {}, [(STRING, t.shape)])[0]
 
 
-def _compact(g, pieces, valid):
+def _compact(g, pieces, valid, min_width: int):
     """The valid entries of each row of `pieces` (batch, width) moved to the front in order, the rest "";
-    trimmed to the longest row (at least one column). Returns (pieces, counts)."""
+    trimmed to the longest row (at least `min_width` columns). Returns (pieces, counts)."""
     width = g.emit("Shape", [pieces], {"start": 1, "end": 2}, [("int64", (1,))])[0]
     positions = g.emit("Range", [_i64(g, 0), g.emit("Squeeze", [width], {}, [("int64", ())])[0], _i64(g, 1)], {},
                        [("int64", (None,))])[0]
@@ -67,7 +67,7 @@ def _compact(g, pieces, valid):
                     {}, [("bool", (None, None))])[0]
     packed = g.emit("Where", [in_row, packed, empty], {}, [(STRING, (None, None))])[0]
     longest = g.emit("ReduceMax", [counts], {"keepdims": 1}, [("int64", (1,))])[0]
-    longest = g.emit("Max", [longest, _i64(g, [1])], {}, [("int64", (1,))])[0]
+    longest = g.emit("Max", [longest, _i64(g, [min_width])], {}, [("int64", (1,))])[0]
     packed = g.emit("Slice", [packed, _i64(g, [0]), longest, _i64(g, [1])], {}, [(STRING, (None, None))])[0]
     return packed, counts
 
@@ -77,25 +77,44 @@ def _non_empty(g, pieces):
                                  [("bool", (None, None))])[0]], {}, [("bool", (None, None))])[0]
 
 
+def _split_pieces(p, ch: str):
+    """Every piece of `p` (rows, width) cut at `ch`, the non-empty pieces of each row left-aligned (at least one
+    column: the next split reshapes rows x width pieces)."""
+    g = graph_of(p)
+    rows = g.emit("Shape", [p], {"start": 0, "end": 1}, [("int64", (1,))])[0]
+    flat = g.emit("Reshape", [p, _i64(g, [-1])], {}, [(STRING, (None,))])[0]
+    parts = g.emit("StringSplit", [flat], {"delimiter": ch}, [(STRING, (None, None)), ("int64", (None,))])[0]
+    pieces = g.emit("Reshape", [parts, g.emit("Concat", [rows, _i64(g, [-1])], {"axis": 0}, [("int64", (2,))])[0]],
+                    {}, [(STRING, (None, None))])[0]
+    return _compact(g, pieces, _non_empty(g, pieces), 1)[0]
+
+
 @op
 def split_on(x, characters: str):
     """Each string of the vector `x` cut at every occurrence of any of `characters` (each one byte), empty pieces
-    dropped: (pieces (batch, width) padded with "", counts (batch,))."""
+    dropped: (pieces (batch, width) padded with "", counts (batch,)).
+
+    A character that no string of the batch holds is skipped by an If: most texts hold a few of the 32 punctuation
+    characters, and a split costs a pass over every piece.
+    """
+    from core.ops.rnn import if_then_else
+
     g = graph_of(x)
     t = g.as_tensor(x)
     if t.ndim != 1:
         raise ValueError(f"split_on takes a vector of strings, got shape {t.shape}.")
-    rows = g.emit("Shape", [t], {}, [("int64", (1,))])[0]
     pieces = g.emit("Unsqueeze", [t, _i64(g, [1])], {}, [(STRING, (None, 1))])[0]
     for ch in characters:
-        flat = g.emit("Reshape", [pieces, _i64(g, [-1])], {}, [(STRING, (None,))])[0]
-        parts = g.emit("StringSplit", [flat], {"delimiter": ch}, [(STRING, (None, None)), ("int64", (None,))])[0]
-        pieces = g.emit("Reshape", [parts, g.emit("Concat", [rows, _i64(g, [-1])], {"axis": 0},
-                                                  [("int64", (2,))])[0]], {}, [(STRING, (None, None))])[0]
-        pieces, counts = _compact(g, pieces, _non_empty(g, pieces))
-    if not characters:
-        pieces, counts = _compact(g, pieces, _non_empty(g, pieces))
-    return pieces, counts
+        if len(ch.encode("utf-8")) != 1:
+            raise ValueError(f"split_on cuts at single-byte characters, got {ch!r}.")
+        # (a string that holds `ch` is cut in two or more pieces: StringSplit's counts are the cheapest test)
+        counts = g.emit("StringSplit", [t], {"delimiter": ch}, [(STRING, (None, None)), ("int64", (None,))])[1]
+        anywhere = g.emit("Greater", [g.emit("ReduceMax", [counts], {"keepdims": 0}, [("int64", ())])[0],
+                                      _i64(g, 1)], {}, [("bool", ())])[0]
+        pieces = if_then_else(anywhere, lambda bring, p=pieces, ch=ch: [_split_pieces(bring(p), ch)],
+                              lambda bring, p=pieces: [bring(p)], name="split")[0]
+    # no column where no row has a piece, as a batch of empty texts gives no tokens in TensorFlow
+    return _compact(g, pieces, _non_empty(g, pieces), 0)
 
 
 @op
@@ -112,6 +131,7 @@ def join_rows(pieces):
     pad_shape = g.emit("Concat", [rows, _i64(g, [1])], {"axis": 0}, [("int64", (2,))])[0]
     pad = g.emit("Expand", [g.constant(np.array([[""]], dtype=object)), pad_shape], {}, [(STRING, (None, 1))])[0]
     big = np.iinfo(np.int64).max
+    p = g.emit("Concat", [p, pad], {"axis": 1}, [(STRING, (None, None))])[0]  # at least one column
     for _ in range(_JOIN_LEVELS):
         padded = g.emit("Concat", [p, pad], {"axis": 1}, [(STRING, (None, None))])[0]
         width = g.emit("Shape", [p], {"start": 1, "end": 2}, [("int64", (1,))])[0]
@@ -169,7 +189,7 @@ def ngrams(tokens, counts, widths):
                                             [(STRING, (None, 1))])[0]], {"axis": 1}, [(STRING, (None, None))])[0]
     ok = g.emit("Concat", [ok, g.emit("Expand", [g.constant(np.array([[False]])), pad_shape], {},
                                       [("bool", (None, 1))])[0]], {"axis": 1}, [("bool", (None, None))])[0]
-    return _compact(g, grams, ok)
+    return _compact(g, grams, ok, 0)
 
 
 @op

@@ -45,22 +45,23 @@ def _slice(x, idx):
     return x[idx]
 
 
-def _as_arrays(x, what):
+def _as_arrays(x, what, text: bool = False):
+    """Numeric arrays in the user's structure; with `text`, texts too (model inputs that take strings)."""
     if x is None:
         return None
-    if is_text_list(x):
+    if text and is_text_list(x):
         return text_array(x)
     if isinstance(x, (list, tuple)):
         if x and all(isinstance(v, (int, float, np.number)) for v in x):
             return np.asarray(x)
-        return type(x)(_as_arrays(v, what) for v in x)
+        return type(x)(_as_arrays(v, what, text) for v in x)
     if isinstance(x, dict):
-        return {k: _as_arrays(v, what) for k, v in x.items()}
+        return {k: _as_arrays(v, what, text) for k, v in x.items()}
     try:
         arr = np.asarray(x)
     except Exception as exc:
         raise InputDataError(f"{what} could not be read as an array: {exc}") from None
-    if is_text(arr):
+    if text and is_text(arr):
         if arr.ndim == 0:
             raise InputDataError(f"{what} must be an array with a sample axis, got a single text.")
         return text_array(arr)  # for a model whose input takes text; a numeric input refuses it by name
@@ -94,7 +95,7 @@ def unpack(batch):
 
 class ArraySource:
     def __init__(self, x, y, sample_weight, batch_size, shuffle=False):
-        self.x = _as_arrays(x, "x")
+        self.x = _as_arrays(x, "x", text=True)
         self.y = _as_arrays(y, "y")
         self.sw = _as_arrays(sample_weight, "sample_weight")
         sizes = {a.shape[0] for a in _leaves(self.x) + (_leaves(self.y) if self.y is not None else [])}

@@ -121,3 +121,30 @@ def test_the_data_check_and_export_verification_take_text(tmp_path):
     for path, fmt in ((tmp_path / "text.onnx", "onnx"), (tmp_path / "text.keras", "keras")):
         result = verify_export(model, path, fmt)
         assert result.ok and "random texts" in result.inputs, result
+
+
+def test_text_layers_are_in_the_palette_with_generated_inspectors_and_in_the_summary():
+    from core import layer_schema
+
+    group = layer_schema.palette()["Preprocessing"]
+    assert {"StringLookup", "TextVectorization"} <= set(group)
+    fields = {f.name: f for f in layer_schema.schema("TextVectorization").fields}
+    assert fields["output_mode"].choices == ("int", "multi_hot", "count", "tf_idf")
+    assert fields["split"].choices == ("whitespace", None)
+    assert "string" in {f.name: f for f in layer_schema.schema("InputLayer").fields}["dtype"].choices
+    assert "vocabulary_dtype" not in {f.name for f in layer_schema.schema("StringLookup").fields}
+    for name in ("StringLookup", "TextVectorization"):  # a freshly dropped layer is valid
+        layer_schema.layer_class(name).from_config(layer_schema.default_config(name))
+    lines = []
+    _text_model().summary(print_fn=lines.append)
+    assert any("text_vectorization" in line and "(None, 5)" in line for line in lines), lines
+
+
+def test_a_standardize_function_runs_but_is_not_written_into_a_file():
+    from core.errors import ConfigError
+
+    vectorize = core.layers.TextVectorization(standardize=ops.lower_ascii, vocabulary=["the", "cat"])
+    np.testing.assert_array_equal(vectorize(["THE Cat"]), [[2, 3]])
+    inputs = core.Input((1,), dtype="string")
+    with pytest.raises(ConfigError, match="standardize function cannot be written into a config"):
+        core.Model(inputs, vectorize(inputs)).to_json()
