@@ -76,6 +76,11 @@ def test_text_vectorization_adapts_on_raw_text_from_the_inspector_and_trains(win
     window.editor.scene.select_nodes([vectorize])
     qtbot.waitUntil(lambda: window.inspector.node_id == vectorize, timeout=5000)
     assert window.inspector.adapt_label.text().startswith("Not adapted yet")
+    window.load_training_data()
+    qtbot.waitUntil(lambda: not window.data_panel.busy(), timeout=20000)
+    assert window.train() is False
+    assert "TextVectorization 'vectorize'" in window.training_panel.notice.text()
+    assert "Adapt on training data" in window.training_panel.notice.text()
     window.inspector.adapt_button.click()
     qtbot.waitUntil(lambda: doc.nodes[vectorize].config.get("vocabulary") is not None, timeout=20000)
     texts = window.data_panel.loaded().x[0]
