@@ -157,6 +157,14 @@ def data_reaching(doc: Document, node_id: str, data) -> np.ndarray:
                               f"(or change the input's dtype).")
         return array
     ancestors = _ancestors(doc, wire.src)
+    info = doc.analyze()
+    trained = [doc.nodes[nid] for nid in doc.topological_order()
+               if nid in ancestors and (info[nid].trainable_params or 0) > 0]
+    if trained:
+        names = ", ".join(f"'{n.name}' ({n.class_name})" for n in trained)
+        raise ConfigError(f"{where}: the data reaches it through {names}, whose weights training changes, so what "
+                          f"it learned now would not fit what reaches it then. Put preprocessing layers before the "
+                          f"trainable ones (right after the Input), as Keras models do.")
     for nid in doc.topological_order():
         if nid in ancestors and is_adaptable(doc.nodes[nid].class_name):
             reason = not_ready(doc, nid)
@@ -220,6 +228,6 @@ def adapt_node(doc: Document, node_id: str, data) -> Adapted:
         parts.append(commands.SetWeights(doc, {node_id: weights}))
     source = doc.wires_into(node_id)[0].src
     if doc.nodes[source].class_name != "InputLayer":
-        summary += f" (from the outputs of '{doc.nodes[source].name}', with the current weights of the layers before it)"
+        summary += f" (from the outputs of '{doc.nodes[source].name}')"
     text = f"Adapt '{node.name}' on the training data"
     return Adapted(commands.Macro(text, parts), f"'{node.name}' adapted on {len(array):,} samples: {summary}")

@@ -243,3 +243,16 @@ def test_an_edit_while_the_layer_learns_on_its_worker_drops_the_result(window, q
     assert doc.nodes[norm].weights is None and window.editor.stack.undo_text() == "Move"
     assert window.inspector.error_label.text() == ("'norm' was not adapted: the drawing changed while it learned. "
                                                    "Adapt it again.")
+
+
+def test_a_layer_behind_trainable_weights_is_refused_by_name():
+    inputs = keras.Input(shape=(4,), name="measurements")
+    x = layers.Dense(8, name="hidden")(inputs)
+    x = layers.Normalization(name="late_norm")(x)
+    doc = Document.from_model(keras.Model(inputs, layers.Dense(3, name="species")(x), name="late"))
+    with pytest.raises(ConfigError) as err:
+        adapting.adapt_node(doc, _node(doc, "late_norm"), load_dataset(IRIS))
+    assert str(err.value) == ("Cannot adapt 'late_norm': the data reaches it through 'hidden' (Dense), whose weights "
+                              "training changes, so what it learned now would not fit what reaches it then. Put "
+                              "preprocessing layers before the trainable ones (right after the Input), as Keras "
+                              "models do.")
