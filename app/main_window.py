@@ -698,6 +698,9 @@ class MainWindow(QMainWindow):
                                      f"adapted: the drawing changed while it learned. Adapt it again.")
             return
         if self.editor.push(adapted.command):
+            # Continue would go on with the last run's model, which holds what the layer knew before
+            self.training.model = None
+            self.training_panel.set_running(False, False)
             self.inspector.show_adapt_result(adapted.summary)
             self.show_status(adapted.summary)
 

@@ -98,6 +98,13 @@ def test_train_names_the_layer_to_adapt_then_adapt_undo_redo_save_and_train(wind
     assert run.outcome == "finished" and run.epochs_done == 2, run.message
     np.testing.assert_allclose(window.training.model.get_layer("norm").get_weights()[0], x.mean(axis=0), rtol=1e-6)
 
+    # Adapting again after the run: Continue would go on with the run's model and what 'norm' knew then
+    assert window.training.can_continue(doc) and window.training_panel.continue_button.isEnabled()
+    inspector.adapt_button.click()
+    _wait_adapted(window, qtbot)
+    assert window.editor.stack.undo_text() == "Adapt 'norm' on the training data"
+    assert not window.training.can_continue(doc) and not window.training_panel.continue_button.isEnabled()
+
 
 def test_the_canvas_menu_offers_adapt_for_a_preprocessing_layer_only(window, qtbot, tmp_path):
     doc = _open(window, qtbot, tmp_path, _iris_doc())
