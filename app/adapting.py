@@ -140,6 +140,14 @@ def data_reaching(doc: Document, node_id: str, data) -> np.ndarray:
     wire = next((w for w in doc.wires_into(node_id) if w.dst_port == 0), None)
     if wire is None:
         raise ConfigError(f"{where}: its input is not wired; wire it to an Input (or a layer after one) first.")
+    info = doc.analyze()
+    trained = [doc.nodes[nid] for nid in doc.topological_order()
+               if nid in _ancestors(doc, wire.src) and (info[nid].trainable_params or 0) > 0]
+    if trained:
+        names = ", ".join(f"'{n.name}' ({n.class_name})" for n in trained)
+        raise ConfigError(f"{where}: the data reaches it through {names}, whose weights training changes, so what "
+                          f"it learned now would not fit what reaches it then. Put preprocessing layers before the "
+                          f"trainable ones (right after the Input), as Keras models do.")
     if data is None:
         raise ConfigError(f"{where}: no training data is loaded. Choose the data on the Data panel first; the layer "
                           f"learns from its training part.")
@@ -157,14 +165,6 @@ def data_reaching(doc: Document, node_id: str, data) -> np.ndarray:
                               f"(or change the input's dtype).")
         return array
     ancestors = _ancestors(doc, wire.src)
-    info = doc.analyze()
-    trained = [doc.nodes[nid] for nid in doc.topological_order()
-               if nid in ancestors and (info[nid].trainable_params or 0) > 0]
-    if trained:
-        names = ", ".join(f"'{n.name}' ({n.class_name})" for n in trained)
-        raise ConfigError(f"{where}: the data reaches it through {names}, whose weights training changes, so what "
-                          f"it learned now would not fit what reaches it then. Put preprocessing layers before the "
-                          f"trainable ones (right after the Input), as Keras models do.")
     for nid in doc.topological_order():
         if nid in ancestors and is_adaptable(doc.nodes[nid].class_name):
             reason = not_ready(doc, nid)
