@@ -37,6 +37,13 @@ _GRID = 200.0             # cell size of the spatial hash that keeps label place
 SHARED_COLORS = ("#d6336c", "#1c7ed6", "#2b8a3e", "#e8590c", "#7048e8", "#0c8599", "#a61e4d", "#5c940d")
 
 
+def spec_text(spec, dtype: bool = False) -> str:
+    """A tensor's shape as a wire shows it; raw text (dtype string) always says so, as the shape alone reads like
+    numbers. `dtype`: name the dtype whatever it is (tooltips)."""
+    text = spec.label()
+    return f"{text} {spec.dtype}" if dtype or str(spec.dtype) == "string" else text
+
+
 def _height(in_ports, out_ports) -> float:
     return HEADER + max(len(in_ports), len(out_ports), 1) * PORT_ROW + FOOTER
 
@@ -271,7 +278,7 @@ class NodeItem(QGraphicsItem):
         info = self.info
         tip = f"{self.name} ({self.kind_label})"
         if info is not None and info.status == "ok":
-            shapes = ", ".join(s.label() for s in info.outputs)
+            shapes = ", ".join(spec_text(s, dtype=True) for s in info.outputs)
             tip += f"\noutput: {shapes}\n{info.params:,} parameters"
         elif info is not None and info.error:
             tip += f"\n{info.error}"
@@ -286,7 +293,7 @@ class NodeItem(QGraphicsItem):
         if side == "out":
             port = self.out_ports[slot]
             outs = self.info.outputs if self.info and self.info.status == "ok" else []
-            shape = f" {outs[slot].label()}" if slot < len(outs) else ""
+            shape = f" {spec_text(outs[slot], dtype=True)}" if slot < len(outs) else ""
             mask = ", carries a mask" if slot < len(outs) and outs[slot].masked else ""
             return f"{port.name}{shape}{mask} — drag to an input to wire it"
         port = self.in_ports[slot]
@@ -363,11 +370,12 @@ class WireItem(QGraphicsPathItem):
 
     def set_spec(self, spec) -> bool:
         """Show the tensor's shape; True when the label's text changed (it needs a place)."""
-        label = spec.label() if spec is not None else ""
+        label = spec_text(spec) if spec is not None else ""
         changed = label != self.label
         self.label = label
         self.masked = bool(spec is not None and spec.masked)
-        self.setToolTip(f"{self.label}" + (" — carries a mask" if self.masked else ""))
+        self.setToolTip((spec_text(spec, dtype=True) if spec is not None else "") +
+                        (" — carries a mask" if self.masked else ""))
         self.update()
         return changed
 

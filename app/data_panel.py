@@ -23,6 +23,7 @@ from exporters import datasets
 KIND_TITLES = {"csv": "Table (CSV)", "npz": "Arrays (NPZ / NPY)", "text": "Text (folder or CSV column)"}
 LABEL_MODE_TITLES = {"int": "Class labels (integers)", "one_hot": "Class labels (one-hot)",
                      "float": "Numbers (regression)"}
+TEXTS_AS_TITLES = {"token_ids": "Token ids (Tokenizer, padded)", "strings": "Raw text (for a string Input)"}
 VALIDATION_TITLES = {"none": "None", "split": "Split (last rows)", "file": "Separate file"}
 DATA_FILTERS = "Data (*.csv *.npz *.npy);;CSV tables (*.csv);;NumPy arrays (*.npz *.npy)"
 BACKGROUND_BYTES = 2_000_000  # larger files are read on a worker thread
@@ -129,7 +130,12 @@ class DataPanel(QWidget):
         self.maxlen_spin.setRange(1, 100_000)
         self.maxlen_spin.setValue(100)
         self.maxlen_spin.setToolTip("Pad or cut every text to this many token ids (at the start, as Keras does)")
+        self.texts_as_box = _combo(TEXTS_AS_TITLES)
+        self.texts_as_box.setToolTip("Token ids: the texts become padded word ids here, for a model that starts with "
+                                     "an int Input and an Embedding. Raw text: the texts go in as strings, for a "
+                                     "model whose Input has dtype string (TextVectorization turns them into ids).")
         text_page, _ = _form_page([("Text column:", self.text_column_box), ("Label column:", self.text_label_box),
+                                   ("Texts as:", self.texts_as_box),
                                    ("Vocabulary size:", self.num_words_spin), ("Length:", self.maxlen_spin)])
         self.options = QStackedWidget()
         self.pages = {"csv": csv_page, "npz": self.arrays_page, "text": text_page}
@@ -190,6 +196,7 @@ class DataPanel(QWidget):
         self.kind_box.currentIndexChanged.connect(self._kind_changed)
         for signal in (self.label_box.currentIndexChanged, self.label_mode_box.currentIndexChanged,
                        self.text_column_box.currentIndexChanged, self.text_label_box.currentIndexChanged,
+                       self.texts_as_box.currentIndexChanged,
                        self.standardize_box.toggled, self.num_words_spin.valueChanged, self.maxlen_spin.valueChanged,
                        self.split_spin.valueChanged, self.feature_list.itemChanged,
                        self.validation_box.currentIndexChanged):
@@ -242,7 +249,10 @@ class DataPanel(QWidget):
         name = self.sample_box.itemData(index)
         sample = next((s for s in datasets.sample_datasets() if s["name"] == name), None)
         if sample is not None:
-            self._change(sample["spec"])
+            spec = sample["spec"]
+            if spec.get("kind") == "text" and self._model_takes_text():
+                spec["texts_as"] = "strings"
+            self._change(spec)
 
     @Slot()
     def _open_file(self) -> None:
@@ -315,6 +325,10 @@ class DataPanel(QWidget):
                 return tensor.shape[1], (dims[0] if dims else None)
         return None, None
 
+    def _model_takes_text(self) -> bool:
+        """Whether the drawn model's first input takes raw text (dtype string)."""
+        return self._model is not None and bool(self._model.inputs) and str(self._model.inputs[0].dtype) == "string"
+
     def _new_file_spec(self, path: str, kind: str, keep_path: str | None = None) -> dict:
         """A spec for a newly chosen file with sensible choices: the last column is the label, the other columns
         the features; an .npz's arrays named x*/y* feed the inputs and outputs; text takes the model's length."""
@@ -340,6 +354,8 @@ class DataPanel(QWidget):
         else:
             length, input_dim = self._model_int_input()
             spec.update(num_words=input_dim or 10_000, maxlen=length or 100)
+            if self._model_takes_text():
+                spec["texts_as"] = "strings"
             if not Path(path).is_dir():
                 spec.update(text_column="text" if "text" in columns else (columns[0] if columns else ""),
                             label_column="label" if "label" in columns else (columns[-1] if columns else ""))
@@ -365,6 +381,10 @@ class DataPanel(QWidget):
         elif kind == "text":
             spec["num_words"] = self.num_words_spin.value()
             spec["maxlen"] = self.maxlen_spin.value()
+            if self.texts_as_box.currentData() == "strings":
+                spec["texts_as"] = "strings"
+            else:
+                spec.pop("texts_as", None)
             if "text_column" in spec or "label_column" in spec:
                 spec["text_column"] = self.text_column_box.currentText()
                 spec["label_column"] = self.text_label_box.currentText()
@@ -473,6 +493,10 @@ class DataPanel(QWidget):
         self._fill_choices(self.text_label_box, columns if is_csv else [], spec.get("label_column", ""))
         self.num_words_spin.setValue(int(spec.get("num_words") or 10_000))
         self.maxlen_spin.setValue(int(spec.get("maxlen") or 100))
+        strings = spec.get("texts_as") == "strings"
+        _select(self.texts_as_box, "strings" if strings else "token_ids")
+        self.num_words_spin.setEnabled(not strings)  # the model's own TextVectorization chooses both
+        self.maxlen_spin.setEnabled(not strings)
 
     @staticmethod
     def _fill_choices(box: QComboBox, choices: list[str], current: str) -> QComboBox:

@@ -287,9 +287,10 @@ def load_test_data(spec: dict | None, path: str, base, training):
 
     if spec is None:
         raise ValueError("Choose the training data first: a test file is read the way it was.")
-    if spec.get("kind") == "text":
-        raise ValueError("A text test file would need the training vocabulary, which is not kept yet; evaluate on "
-                         "the validation data instead.")
+    if spec.get("kind") == "text" and spec.get("texts_as") != "strings":
+        raise ValueError("A text test file fed as token ids would need the training data's Tokenizer vocabulary, which "
+                         "is not kept; evaluate on the validation data instead (a model with a string Input and "
+                         "TextVectorization keeps its vocabulary, so its test files are read as raw text).")
     test_spec = test_file_spec(spec, path)
     if test_spec.get("standardize"):
         test_spec["standardize"] = False

@@ -13,9 +13,10 @@ import copy
 import json
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QFrame, QGroupBox, QLabel, QLineEdit, \
-    QScrollArea, QSpinBox, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QFrame, QGroupBox, QHBoxLayout, \
+    QLabel, QLineEdit, QPushButton, QScrollArea, QSpinBox, QVBoxLayout, QWidget
 
+from app import adapting
 from core import layer_schema
 from core.document import Document
 
@@ -33,8 +34,10 @@ def _combo() -> QComboBox:
 def _text_of(value) -> str:
     if value is None:
         return "None"
-    if isinstance(value, (list, tuple)):
+    if isinstance(value, (list, tuple)) and not any(isinstance(v, (str, list, tuple, dict)) for v in value):
         return ", ".join("None" if v is None else str(v) for v in value)
+    if isinstance(value, (list, tuple)):  # text (a vocabulary of words) keeps its quotes, so it reads back as text
+        return json.dumps(list(value), ensure_ascii=False)
     return json.dumps(value) if not isinstance(value, str) else value
 
 
@@ -271,6 +274,7 @@ class WrappedLayerEditor(QGroupBox):
 class Inspector(QWidget):
     configEdited = Signal(str, dict)   # node id, the whole new config
     invalidInput = Signal(str)
+    adaptRequested = Signal(str)       # node id of a preprocessing layer to adapt on the training data
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -285,6 +289,24 @@ class Inspector(QWidget):
         self.error_label.hide()
         self.status_label = QLabel()
         self.status_label.setWordWrap(True)
+        # a preprocessing layer (one with adapt) learns from the Data panel's training data
+        self.adapt_button = QPushButton("Adapt on training data")
+        self.adapt_button.setToolTip("Learn this layer's state (a vocabulary, bins, a mean and variance) from the "
+                                     "training part of the Data panel's data, as layer.adapt(data) does in Keras. "
+                                     "Undo puts back what it held before.")
+        self.adapt_button.clicked.connect(self._adapt_clicked)
+        self.adapt_label = QLabel()
+        self.adapt_label.setObjectName("inspectorAdapt")
+        self.adapt_label.setWordWrap(True)
+        self.adapt_box = QWidget()
+        adapt_layout = QVBoxLayout(self.adapt_box)
+        adapt_layout.setContentsMargins(0, 2, 0, 2)
+        button_row = QHBoxLayout()
+        button_row.addWidget(self.adapt_button)
+        button_row.addStretch(1)
+        adapt_layout.addLayout(button_row)
+        adapt_layout.addWidget(self.adapt_label)
+        self.adapt_box.hide()
         self.form_widget = QWidget()
         self.form = QFormLayout(self.form_widget)
         self.form.setLabelAlignment(Qt.AlignRight)
@@ -299,6 +321,7 @@ class Inspector(QWidget):
         layout.addWidget(self.title)
         layout.addWidget(self.doc_label)
         layout.addWidget(self.status_label)
+        layout.addWidget(self.adapt_box)
         layout.addWidget(self.error_label)
         layout.addWidget(scroll, 1)
         self.doc: Document | None = None
@@ -319,6 +342,7 @@ class Inspector(QWidget):
             self.title.setText("No layer selected")
             self.doc_label.setText("Select a layer on the canvas to edit its configuration.")
             self.status_label.setText("")
+            self.adapt_box.hide()
             self._shown_config = None
             return
         node = doc.nodes[node_id]
@@ -351,6 +375,31 @@ class Inspector(QWidget):
             self.status_label.setText(f"Output: {shapes}    Parameters: {info.params:,}")
         else:
             self.status_label.setText(info.error)
+        self._update_adapt_state(info.status == "ok")
+
+    def _update_adapt_state(self, wired: bool) -> None:
+        node = self.doc.nodes[self.node_id]
+        if not adapting.is_adaptable(node.class_name):
+            self.adapt_box.hide()
+            return
+        self.adapt_box.show()
+        self.adapt_button.setEnabled(wired)
+        self.adapt_label.setText(adapting.state_text(self.doc, self.node_id) if wired else
+                                 "Wire its input to adapt it on the training data.")
+
+    def show_adapt_result(self, text: str, error: bool = False) -> None:
+        """What adapting learned (after the command), or why it could not (the document unchanged)."""
+        self.update_status()
+        if error:
+            self.error_label.setText(text)
+            self.error_label.show()
+        else:
+            self.error_label.hide()
+            self.adapt_label.setText(text)
+
+    def _adapt_clicked(self) -> None:
+        if self.node_id is not None:
+            self.adaptRequested.emit(self.node_id)
 
     def refresh_if_changed(self) -> None:
         """After undo/redo (or an edit elsewhere) show the document's values, not stale widgets."""

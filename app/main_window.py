@@ -16,6 +16,7 @@ from PySide6.QtGui import QAction, QActionGroup, QGuiApplication, QIcon, QKeySeq
 from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLineEdit, QMainWindow, QMenu, QMessageBox, QVBoxLayout,
                                QWidget)
 
+from app import adapting
 from app.breadcrumb_bar import BreadcrumbBar
 from app.canvas import COLUMN_GAP, NODE_WIDTH, GraphView, NodeItem
 from app.curves_panel import CurvesPanel
@@ -28,11 +29,12 @@ from app.runs_panel import RunsPanel
 from app.summary_panel import SummaryPanel
 from app.theme import Theme
 from app.training_panel import TrainingPanel
-from app.training_session import TrainingSession
+from app.training_session import TrainingSession, private_copy
 from app.weights_panel import WeightsPanel
 from app.workers import TaskRunner
 from core import commands
 from core.document import Document, structure_of
+from core.errors import NetweaverError
 from exporters import project
 
 RESOURCES = Path(__file__).resolve().parents[1] / "resources"
@@ -217,6 +219,8 @@ class MainWindow(QMainWindow):
         self._training_panels_key = None  # (revision, document) the training panels last showed
         self._data_panel_key = None       # what the Data panel last read and checked
         self._train_when_read = False     # Train was pressed while the data was still being read
+        self._adapt_when_read: str | None = None  # the layer "Adapt on training data" waits for the data to adapt
+        self._adapting: tuple | None = None  # (document, its revision, node id) of an adapt running on a worker
         # The summary's and the curves' area spans the window's width: curves side by side need it more than the
         # palette needs its full height. (Set before any dock is placed: set later, Qt leaves a stale tab bar.)
         self.setCorner(Qt.BottomLeftCorner, Qt.BottomDockWidgetArea)
@@ -251,6 +255,7 @@ class MainWindow(QMainWindow):
         self.palette.layerActivated.connect(self.add_layer_at_centre)
         self.inspector.configEdited.connect(self._config_edited)
         self.inspector.invalidInput.connect(self.show_status)
+        self.inspector.adaptRequested.connect(self.adapt_layer)
         self.summary.nodeSelected.connect(self._summary_selected)
         self.editor.statusMessage.connect(self.show_status)
         self.editor.refreshed.connect(self._refreshed)
@@ -617,13 +622,93 @@ class MainWindow(QMainWindow):
         if self.data_panel.loaded() is None:
             return [self.data_panel.problems()[0] if self.data_panel.problems() else
                     "Choose the training data on the Data panel."]
-        return list(self.data_panel.problems())
+        if self._adapting is not None:
+            return [f"'{self._adapting[0].nodes[self._adapting[2]].name}' is still adapting on the training data."]
+        return list(self.data_panel.problems()) or adapting.unadapted_layers(doc)
 
     @Slot()
     def _data_shown(self) -> None:
+        if self._adapt_when_read is not None:
+            node_id, self._adapt_when_read = self._adapt_when_read, None
+            if node_id in self.editor.doc.nodes:
+                self._adapt_on_loaded_data(node_id)
         if self._train_when_read:
             self._train_when_read = False
             self.train()
+
+    @Slot(str)
+    def adapt_layer(self, node_id: str | None = None) -> bool:
+        """Adapt a preprocessing layer (the selected one by default) on the Data panel's training data: one undo
+        step. Data still being read adapts it when read."""
+        doc = self.editor.doc
+        if node_id is None:
+            ids = self.editor.scene.selected_node_ids()
+            node_id = ids[0] if len(ids) == 1 else None
+        if node_id is None or node_id not in doc.nodes:
+            self.show_status("Select one preprocessing layer to adapt it on the training data.")
+            return False
+        name = doc.nodes[node_id].name
+        problem = None
+        if len(self.editor.breadcrumb()) > 1:
+            problem = (f"Cannot adapt '{name}' inside a nested model: the training data feeds the model itself. "
+                       f"Go back to the model (the breadcrumb above the canvas) and adapt it there.")
+        elif self.training.is_running():
+            problem = f"Cannot adapt '{name}' while training runs: stop the run first."
+        elif self._adapting is not None:
+            problem = f"Cannot adapt '{name}' yet: '{self._adapting[0].nodes[self._adapting[2]].name}' is adapting."
+        if problem is not None:
+            return self._show_adapt_problem(problem)
+        self.load_training_data()
+        if self.data_panel.busy():
+            self._adapt_when_read = node_id
+            self.show_status(f"Reading the data: '{name}' is adapted when it is read.")
+            return True
+        return self._adapt_on_loaded_data(node_id)
+
+    def _show_adapt_problem(self, problem: str) -> bool:
+        self.inspector.show_adapt_result(problem, error=True)
+        self.show_status(problem)
+        return False
+
+    def _adapt_on_loaded_data(self, node_id: str) -> bool:
+        doc = self.editor.doc
+        data = self.data_panel.loaded()
+        if data is None and self.data_panel.problems():
+            return self._show_adapt_problem(f"Cannot adapt '{doc.nodes[node_id].name}': the training data cannot be "
+                                            f"read: {self.data_panel.problems()[0]}")
+        # Learning a vocabulary from many texts (or running the layers before a deep one) takes a while: it runs on a
+        # worker, on a private copy of the drawing, and comes back as one command.
+        snapshot = private_copy(doc, {nid: n.weights for nid, n in doc.nodes.items() if n.weights})
+        self._adapting = (doc, doc.revision, node_id)
+        self.inspector.adapt_button.setEnabled(False)
+        self.show_status(f"Adapting '{doc.nodes[node_id].name}' on the training data…")
+        self.tasks.start(adapting.adapt_node, (snapshot, node_id, data), self._adapt_done, self._adapt_failed)
+        return True
+
+    def is_adapting(self) -> bool:
+        return self._adapting is not None
+
+    @Slot(object)
+    def _adapt_done(self, adapted) -> None:
+        doc, revision, node_id = self._adapting
+        self._adapting = None
+        self.inspector.update_status()
+        if doc is not self.editor.doc or doc.revision != revision:
+            self._show_adapt_problem(f"'{doc.nodes[node_id].name if node_id in doc.nodes else node_id}' was not "
+                                     f"adapted: the drawing changed while it learned. Adapt it again.")
+            return
+        if self.editor.push(adapted.command):
+            # Continue would go on with the last run's model, which holds what the layer knew before
+            self.training.model = None
+            self.training_panel.set_running(False, False)
+            self.inspector.show_adapt_result(adapted.summary)
+            self.show_status(adapted.summary)
+
+    @Slot(str)
+    def _adapt_failed(self, text: str) -> None:
+        self._adapting = None
+        self.inspector.update_status()
+        self._show_adapt_problem(text)
 
     def train(self) -> bool:
         """Start a run of the drawn model on the data panel's data with the training panel's settings. Data still
@@ -641,9 +726,13 @@ class MainWindow(QMainWindow):
             self.show_status("Cannot train: " + problems[0])
             return False
         self._autosave_before_run()
+        # What a preprocessing layer learned with adapt (a mean and variance) is its state, not a training result:
+        # a run starts from it as it is now.
+        start = dict(self._start_weights)
+        start.update({nid: n.weights for nid, n in self.editor.doc.nodes.items()
+                      if n.weights and adapting.is_adaptable(n.class_name)})
         try:
-            self.training.start(self.editor.doc, self.editor.doc.training, self.data_panel.loaded(),
-                                self._start_weights)
+            self.training.start(self.editor.doc, self.editor.doc.training, self.data_panel.loaded(), start)
         except Exception as exc:  # settings the engine refuses: said on the panel, nothing started
             self.training_panel.show_notice(f"Cannot train: {exc}", error=True)
             return False
@@ -880,7 +969,17 @@ class MainWindow(QMainWindow):
         for action in (self.call_again_action, self.collapse_action, self.expand_action, self.duplicate_action,
                        self.delete_action):
             menu.addAction(action)
+        ids = self.editor.scene.selected_node_ids()
+        if len(ids) == 1 and adapting.is_adaptable(self.editor.doc.nodes[ids[0]].class_name):
+            menu.addSeparator()
+            adapt = menu.addAction("Adapt on training data")
+            adapt.setObjectName("adaptAction")
+            adapt.triggered.connect(self._adapt_selected)
         return menu
+
+    @Slot()
+    def _adapt_selected(self) -> None:
+        self.adapt_layer()
 
     def show_canvas_menu(self, screen_pos) -> None:
         self.canvas_menu().popup(screen_pos)

@@ -1,7 +1,8 @@
 """`python main.py train MODEL`: train a project (or a compiled Keras file) headless, e.g. on a GPU server.
 
     python main.py train PROJECT.nwproj [--device auto|cpu|cuda] [--epochs N] [--batch-size N] [--dataset NAME]
-                                        [--data FILE.npz] [--weights-out PATH] [--history-out PATH] [--quiet]
+                                        [--data FILE.npz] [--weights-out PATH] [--history-out PATH] [--adapt]
+                                        [--quiet]
     python main.py train MODEL.h5|MODEL.keras --data FILE.npz [...]
 
 A project brings its compile/fit settings (`training`) and its data (`datasets`, see `exporters.project`); a Keras
@@ -10,7 +11,9 @@ and `y0, y1, ...` for several inputs or outputs) and optionally `x_val`/`y_val` 
 `--data` also replaces a project's datasets.
 
 Everything is checked before the first step: a bad input (a missing data file or array, data that does not fit the
-model, no training settings, an unknown device) prints one line naming the problem, exits 2 and writes nothing.
+model, no training settings, an unknown device, a preprocessing layer not adapted yet) prints one line naming the
+problem, exits 2 and writes nothing. `--adapt` first adapts the project's preprocessing layers that are not adapted
+yet on the training data, as the window's "Adapt on training data" does, and the project keeps what they learned.
 After training the weights go to the project's sidecar file (the project then refers to it) or to `--weights-out`
 (`.npz` in the project's sidecar layout, `.weights.h5`/`.h5` in Keras's), and the history (one row per finished
 epoch, written by `CSVLogger`) to `--history-out` (default `<model>.history.csv` beside the model). A bundled example
@@ -37,7 +40,7 @@ import numpy as np
 from core import runtime
 from core.callbacks import CSVLogger, History
 from app.cli import UsageError, add_command
-from exporters.datasets import load_dataset, npz_arrays
+from exporters.datasets import LoadedData, load_dataset, npz_arrays
 from exporters.paths import prepare_output
 from exporters.project import give_ordinary_permissions
 
@@ -102,8 +105,27 @@ def _load_project_model(path: Path, args):
                              f"{', '.join(str(r.get('name')) for r in refs if isinstance(r, dict))}).")
         loaded = load_dataset(chosen[0], path.parent)
         spec, data = chosen[0], (loaded.x, loaded.y, loaded.validation)
+    _adapt_or_refuse(doc, LoadedData(*data), getattr(args, "adapt", False), where)
     model = build_model(doc, settings)
     return doc, model, settings, spec, data
+
+
+def _adapt_or_refuse(doc, data, adapt: bool, where: str) -> None:
+    """Adapt the layers not adapted yet on the training data (`--adapt`), or name them and stop."""
+    from app import adapting
+
+    for nid in doc.topological_order():
+        node = doc.nodes[nid]
+        if not adapting.is_adaptable(node.class_name):
+            continue
+        reason = adapting.not_ready(doc, nid)
+        if reason and not adapt:
+            raise UsageError(f"{where}: {reason} Adapt it in the window (\"Adapt on training data\"), or pass "
+                             f"--adapt to adapt the layers not adapted yet on the training data first.")
+        if reason:
+            adapted = adapting.adapt_node(doc, nid, data)
+            adapted.command.do(doc)
+            print(adapted.summary)
 
 
 def _load_keras_model(path: Path, args):
@@ -200,7 +222,7 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
 # -- the command ----------------------------------------------------------------------------------------------------
 def train(model_path, *, device: str | None = None, epochs: int | None = None, batch_size: int | None = None,
           dataset: str | None = None, data=None, weights_out=None, history_out=None, verbose: int = 1,
-          callbacks=()) -> TrainResult:
+          callbacks=(), adapt: bool = False) -> TrainResult:
     """Train a project or a compiled Keras file as `python main.py train` does; returns the trained model and the
     paths written. Raises UsageError (or a NetweaverError) on bad input, before anything is written.
 
@@ -212,7 +234,8 @@ def train(model_path, *, device: str | None = None, epochs: int | None = None, b
 
     if device is not None:
         device = runtime.check_device(device)
-    args = argparse.Namespace(epochs=epochs, batch_size=batch_size, dataset=dataset, data=data, device=device)
+    args = argparse.Namespace(epochs=epochs, batch_size=batch_size, dataset=dataset, data=data, device=device,
+                              adapt=adapt)
     path = Path(model_path)
     if not path.is_file():
         raise UsageError(f"no such file: {path}")
@@ -291,6 +314,8 @@ def _configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weights-out", help="where to write the trained weights (default: the project's sidecar "
                                          "weights file, or MODEL.weights.h5 beside a Keras file)")
     p.add_argument("--history-out", help="CSV of the per-epoch history (default: MODEL.history.csv beside the model)")
+    p.add_argument("--adapt", action="store_true", help="first adapt the preprocessing layers not adapted yet "
+                                                        "(Normalization, TextVectorization, ...) on the training data")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -300,7 +325,7 @@ def _run(args: argparse.Namespace) -> int:
         warnings.showwarning = _show_warning
         result = train(args.model, device=args.device, epochs=args.epochs, batch_size=args.batch_size,
                        dataset=args.dataset, data=args.data, weights_out=args.weights_out,
-                       history_out=args.history_out, verbose=0 if args.quiet else 1)
+                       history_out=args.history_out, verbose=0 if args.quiet else 1, adapt=args.adapt)
     epochs = len(next(iter(result.history.history.values()), []))
     last = {k: v[-1] for k, v in result.history.history.items()}
     figures = " - ".join(f"{k}: {v:.4f}" for k, v in last.items())

@@ -163,7 +163,7 @@ class TrainingSession(QObject):
         """A new run of the drawn model from `start_weights` ({node id: arrays}; a layer without any starts from
         its initializers, seeded by the settings' seed). `data` is the data panel's LoadedData."""
         settings = check_settings(settings)
-        copy_doc = _private_copy(doc, start_weights or {})
+        copy_doc = private_copy(doc, start_weights or {})
         run = TrainingRun(settings=copy.deepcopy(settings), dataset=copy.deepcopy(doc.datasets[0])
                           if doc.datasets else None, model=doc.graph_dict())
         self.model_structure = doc.structure()
@@ -275,7 +275,8 @@ def _compile_part(settings: dict) -> dict:
     return {k: settings.get(k) for k in keys}
 
 
-def _private_copy(doc: Document, weights: dict) -> Document:
+def private_copy(doc: Document, weights: dict) -> Document:
+    """The drawn graph with the given weights ({node id: arrays}), as a document of its own for a worker thread."""
     copy_doc = Document()
     copy_doc.load_graph_dict(copy.deepcopy(doc.graph_dict()))
     for nid, node in copy_doc.nodes.items():

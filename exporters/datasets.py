@@ -9,8 +9,11 @@ Spec kinds (key `kind`):
   0..K-1 in sorted order (numerically when every label is a number); standardization is fitted on the training
   part only and applied to the validation part.
 - `text`: `{"path": a folder with one sub-folder of .txt files per class | a .csv, "text_column", "label_column",
-  "num_words", "maxlen", "validation_split" | "validation": {"path"}}` -> padded token ids from a `Tokenizer`
-  fitted on the training texts only, and integer labels. A folder's files are taken, shuffled (`seed`, default 0)
+  "num_words", "maxlen", "validation_split" | "validation": {"path"}, "texts_as": "token_ids" | "strings"}` ->
+  padded token ids from a `Tokenizer` fitted on the training texts only (`token_ids`, the default), or the raw
+  texts (`strings`: a numpy array of dtype object holding str, shape (n, 1), for a model whose Input has dtype
+  "string" and turns text into ids itself with TextVectorization; num_words and maxlen are then unused), and
+  integer labels. A folder's files are taken, shuffled (`seed`, default 0)
   and split as Keras's `text_dataset_from_directory(shuffle=True, seed=seed, validation_split=f)` takes them:
   the same files train and validate.
 - no `kind`: the older reference `{"path", "x", "y", "validation": {"x", "y", "path"?}}` (.npz arrays, or .csv/.npy
@@ -34,11 +37,12 @@ from pathlib import Path
 import numpy as np
 
 from core.errors import InputDataError
-from core.graph import STRING, is_text
+from core.graph import is_text, text_array
 
 SAMPLES_DIR = Path(__file__).resolve().parents[1] / "resources" / "datasets"
 SAMPLE_PREFIX = "sample:"
 KINDS = ("npz", "csv", "text")
+TEXTS_AS = ("token_ids", "strings")
 LABEL_MODES = ("int", "one_hot", "float")
 _MISSING = {"", "na", "n/a", "nan", "null", "none", "?"}  # cells that stand for "no value" in CSV exports
 
@@ -407,8 +411,12 @@ def _load_text(spec: dict, base) -> LoadedData:
 
     where = _where(spec)
     fraction = _split_fraction(spec, where)
-    num_words = _positive_int(spec, "num_words", where)
-    maxlen = _positive_int(spec, "maxlen", where)
+    texts_as = spec.get("texts_as", "token_ids")
+    if texts_as not in TEXTS_AS:
+        raise DataError(f"{where}: 'texts_as' must be one of {', '.join(TEXTS_AS)}, got {texts_as!r}.")
+    if texts_as == "token_ids":
+        num_words = _positive_int(spec, "num_words", where)
+        maxlen = _positive_int(spec, "maxlen", where)
     path = resolve_path(spec.get("path"), base)
     _check_file(path, folder=True)
     texts, y, names = _texts(path, spec, where, None)
@@ -427,6 +435,11 @@ def _load_text(spec: dict, base) -> LoadedData:
         texts, vtexts, y, vy = texts[:cut], texts[cut:], y[:cut], y[cut:]
     else:
         vtexts = vy = None
+    if texts_as == "strings":
+        val = None if vtexts is None else ([_text_column(vtexts)], [vy])
+        desc = f"{len(texts) + (len(vtexts) if val else 0)} texts, {len(names)} classes, fed as raw text" + \
+               (f" ({len(texts)} for training, {len(vtexts)} for validation)" if val else "")
+        return LoadedData([_text_column(texts)], [y], val, class_names=names, texts=list(texts), description=desc)
     tokenizer = Tokenizer(num_words=num_words)
     tokenizer.fit_on_texts(texts)
 
@@ -439,6 +452,11 @@ def _load_text(spec: dict, base) -> LoadedData:
            f"{len(tokenizer.word_index):,} words kept, length {maxlen}" + \
            (f" ({len(texts)} for training, {len(vtexts)} for validation)" if val else "")
     return LoadedData([ids(texts)], [y], val, class_names=names, texts=list(texts), description=desc)
+
+
+def _text_column(texts) -> np.ndarray:
+    """Raw texts as a model with a string Input takes them: one text per row, (n, 1), object array of str."""
+    return text_array(np.array(list(texts), dtype=object).reshape(-1, 1))
 
 
 def _array_description(x, y, val) -> str:
@@ -540,13 +558,14 @@ def _input_problems(model, xs, what: str) -> dict[str, str]:
     problems = {}
     for tensor, a in zip(model.inputs, xs):
         name, shape = tensor.name, tuple(tensor.shape)
-        if tensor.dtype == STRING and a.ndim == len(shape) - 1 and shape[-1] == 1:
-            a = a[..., None]  # a column of texts for an Input of shape (1,), as the model takes it
+        text_input = str(tensor.dtype) == "string"
+        if text_input or is_text(a):
+            problem = _text_problem(name, shape, str(tensor.dtype), a, what)
+            if problem:
+                problems[name] = problem
+            continue
         if a.ndim != len(shape) or any(s is not None and s != d for s, d in zip(shape[1:], a.shape[1:])):
             problems[name] = f"{what}input '{name}' expects {_shape(shape)}, the data gives {_shape(a.shape)}."
-        elif tensor.dtype == STRING:
-            if not is_text(a):
-                problems[name] = f"{what}input '{name}' expects text (string), the data gives {a.dtype}."
         elif a.dtype.kind not in "biuf":
             problems[name] = f"{what}input '{name}' expects numbers ({tensor.dtype}), the data gives {a.dtype}."
         elif np.dtype(tensor.dtype).kind in "iu" and a.dtype.kind == "f" and a.size and np.any(a != np.round(a)):
@@ -559,6 +578,26 @@ def _input_problems(model, xs, what: str) -> dict[str, str]:
                                       f"{emb.input_dim}, but the data holds ids from {a.min()} to {a.max()}: set "
                                       f"input_dim to at least {int(a.max()) + 1} (or keep fewer words).")
     return problems
+
+
+def _text_problem(name, shape, dtype: str, a: np.ndarray, what: str) -> str | None:
+    """The problem with feeding `a` to an input where one side is text: strings into a number input, numbers into
+    a string input, or a shape that differs by more than the trailing axis of 1 that Keras adds or drops."""
+    if dtype != "string":
+        return (f"{what}input '{name}' expects numbers ({dtype}), the data gives raw text (strings). Give the input "
+                f"dtype string and turn the text into ids inside the model (TextVectorization), or let the Data panel "
+                f"feed token ids (Texts as: token ids).")
+    if not is_text(a):
+        return (f"{what}input '{name}' expects text (dtype string), the data gives {a.dtype} numbers. Choose text "
+                f"data fed as raw text (Data panel, Texts as: raw text), or give the input a number dtype.")
+    dims, given = tuple(shape[1:]), tuple(a.shape[1:])
+
+    def same(want, got):
+        return len(want) == len(got) and all(w is None or w == g for w, g in zip(want, got))
+
+    if same(dims, given) or same(dims + (1,), given) or (dims[-1:] == (1,) and same(dims[:-1], given)):
+        return None
+    return f"{what}input '{name}' expects {_shape(shape)}, the data gives {_shape(a.shape)}."
 
 
 def _label_problem(name, shape, y, class_names, what: str) -> str | None:

@@ -6,7 +6,9 @@ Each model is built as the guides write it, turned into an editor document (laid
 `<name>.nwproj` without weights, so opening an example starts from fresh initial values. A few examples also get
 training settings and a small synthetic dataset (`<name>_data.npz`, drawn from a fixed seed), so that
 `python main.py train resources/examples/mlp.nwproj` trains from a fresh clone; the last three train on the bundled
-real sample datasets (`resources/datasets/`, referred to as `sample:FILE`).
+real sample datasets (`resources/datasets/`, referred to as `sample:FILE`). A model with preprocessing layers
+(TextVectorization, Normalization, ...) is saved adapted on its dataset's training part, as the app's "Adapt on
+training data" adapts it, so opening it and pressing Train is enough.
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ import numpy as np  # noqa: E402
 
 import core as keras  # noqa: E402
 from core import layers  # noqa: E402
+from app.adapting import adapt_node, is_adaptable  # noqa: E402
 from core.document import Document, layered_layout  # noqa: E402
-from exporters.datasets import sample_datasets  # noqa: E402
+from exporters.datasets import load_dataset, sample_datasets  # noqa: E402
 from exporters.project import save_project  # noqa: E402
 
 
@@ -127,6 +130,18 @@ def austen_lstm():
         "Which Austen novel? An LSTM on the sample passages (Embedding → LSTM → 3)"
 
 
+def austen_raw_text():
+    # Raw text in: the model's own TextVectorization (adapted on the training passages) makes the token ids, so the
+    # exported .onnx file takes strings.
+    inputs = keras.Input(shape=(1,), dtype="string", name="text")
+    x = layers.TextVectorization(max_tokens=5000, output_sequence_length=50, name="vectorize")(inputs)
+    x = layers.Embedding(input_dim=5000, output_dim=32, mask_zero=True)(x)
+    x = layers.GRU(32)(x)
+    outputs = layers.Dense(3, activation="softmax", name="novel")(x)
+    return keras.Model(inputs, outputs, name="austen_raw_text"), \
+        "Which Austen novel, from raw text? TextVectorization → Embedding → GRU → 3"
+
+
 def sunspots_lstm():
     inputs = keras.Input(shape=(20, 1), name="years")
     x = layers.LSTM(32)(inputs)
@@ -176,7 +191,7 @@ def siamese_text():
 
 EXAMPLES = [mlp, functional_mlp, lstm_text_classifier, gru_simplernn, encoder_decoder, bidirectional, masking,
             masking_layer, timedistributed_tagger, conv1d_text_cnn, iris_mlp, austen_lstm, sunspots_lstm,
-            transformer_encoder, siamese_text]
+            transformer_encoder, siamese_text, austen_raw_text]
 
 
 # -- small synthetic datasets (train + validation split), each a learnable task for its example -----------------
@@ -229,7 +244,11 @@ SAMPLE_TRAINING = {
                                             metrics=["accuracy"], batch_size=32, epochs=8)),
     "sunspots_lstm": ("sunspots", dict(_SAMPLE_FIT, optimizer="adam", loss="mse", metrics=["mae"], batch_size=16,
                                        epochs=30)),
+    "austen_raw_text": ("austen_passages", dict(_SAMPLE_FIT, optimizer="adam", loss="sparse_categorical_crossentropy",
+                                                metrics=["accuracy"], batch_size=32, epochs=8)),
 }
+# example -> what its sample's spec changes: a model with a string Input takes the passages as raw text
+SAMPLE_SPEC_CHANGES = {"austen_raw_text": {"texts_as": "strings"}}
 
 
 def write_dataset(name: str) -> list[dict]:
@@ -241,6 +260,20 @@ def write_dataset(name: str) -> list[dict]:
     np.savez_compressed(HERE / file, x_train=x[:n], y_train=y[:n], x_val=x[n:], y_val=y[n:])
     return [{"name": "synthetic", "path": file, "x": ["x_train"], "y": ["y_train"],
              "validation": {"x": ["x_val"], "y": ["y_val"]}}]
+
+
+def adapt_preprocessing(doc: Document) -> None:
+    """Adapt every preprocessing layer of an example on the training part of its dataset, inputs first."""
+    adaptable = [nid for nid in doc.topological_order() if is_adaptable(doc.nodes[nid].class_name)]
+    if not adaptable:
+        return
+    if not doc.datasets:
+        raise SystemExit(f"{doc.name}: its preprocessing layers need a dataset to adapt on.")
+    data = load_dataset(doc.datasets[0], HERE)
+    for nid in adaptable:
+        adapted = adapt_node(doc, nid, data)
+        adapted.command.do(doc)
+        print(f"  {adapted.summary}")
 
 
 def main(names=None) -> None:
@@ -264,7 +297,9 @@ def main(names=None) -> None:
             doc.datasets = write_dataset(make.__name__)
         if make.__name__ in SAMPLE_TRAINING:
             sample, doc.training = SAMPLE_TRAINING[make.__name__]
-            doc.datasets = [next(s["spec"] for s in sample_datasets() if s["name"] == sample)]
+            spec = next(s["spec"] for s in sample_datasets() if s["name"] == sample)
+            doc.datasets = [dict(spec, **SAMPLE_SPEC_CHANGES.get(make.__name__, {}))]
+        adapt_preprocessing(doc)
         path = save_project(doc, HERE / f"{make.__name__}.nwproj")
         print(f"{path.name}: {len(doc.nodes)} layers, {doc.total_params():,} params")
 

@@ -268,3 +268,35 @@ def test_a_trained_project_records_its_run(tmp_path):
     for key, values in result.history.history.items():
         np.testing.assert_allclose(run.history[key], values, rtol=1e-6)
     assert len(run.learning_rates) == 2 and run.started <= run.ended
+
+
+def test_a_layer_not_adapted_stops_the_command_and_adapt_adapts_it_first(tmp_path, capsys):
+    import core as keras
+    from app import adapting
+    from core import layers
+    from core.document import Document
+    from exporters.datasets import load_dataset, sample_datasets
+    from exporters.project import save_project
+
+    inputs = keras.Input(shape=(4,), name="measurements")
+    outputs = layers.Dense(3, activation="softmax", name="species")(layers.Normalization(name="norm")(inputs))
+    doc = Document.from_model(keras.Model(inputs, outputs, name="iris_norm"))
+    for node in doc.nodes.values():
+        node.weights = None
+    doc.training = {"optimizer": "adam", "loss": "sparse_categorical_crossentropy", "epochs": 1}
+    iris = dict(next(s["spec"] for s in sample_datasets() if s["name"] == "iris"), standardize=False)
+    doc.datasets = [iris]
+    project = save_project(doc, tmp_path / "iris_norm.nwproj")
+    before = _snapshot(tmp_path)
+    assert main(["train", str(project), "--quiet"]) == 2
+    assert _snapshot(tmp_path) == before
+    err = capsys.readouterr().err
+    assert "'iris_norm.nwproj': Normalization 'norm' has no statistics yet" in err and "pass --adapt" in err
+
+    assert main(["train", str(project), "--quiet", "--adapt"]) == 0
+    assert capsys.readouterr().out.startswith("'norm' adapted on 120 samples: mean [")
+    kept = load_project(project)
+    x = load_dataset(iris).x[0]
+    np.testing.assert_allclose(kept.node_by_name("norm").weights[0], x.mean(axis=0), rtol=1e-6)
+    assert adapting.unadapted_layers(kept) == []
+    assert main(["train", str(project), "--quiet"]) == 0  # the project kept what the layer learned

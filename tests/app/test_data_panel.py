@@ -219,3 +219,24 @@ def test_typing_a_number_is_one_edit(panel, qtbot):
     qtbot.keyClick(panel.split_spin, Qt.Key_Return)
     assert len(panel.sent) == count + 1 and panel.sent[-1]["validation_split"] == 0.35
     assert len(panel.loaded().validation[0][0]) == 150 - int(150 * 0.65)
+
+
+def test_texts_as_raw_text_feeds_strings_and_names_a_number_input_that_cannot_take_them(panel, qtbot):
+    panel.show_document(_doc("austen_lstm", datasets=[]))  # an int Input of token ids and an Embedding
+    with qtbot.waitSignal(panel.dataShown, timeout=10000):
+        _choose_sample(panel, "austen_passages")
+    assert "texts_as" not in panel.sent[-1] and panel.texts_as_box.currentData() == "token_ids"
+    assert panel.loaded().x[0].shape == (720, 50) and panel.problems() == []
+    with qtbot.waitSignal(panel.dataShown, timeout=10000):
+        panel.texts_as_box.setCurrentIndex(panel.texts_as_box.findData("strings"))
+    assert panel.sent[-1]["texts_as"] == "strings"
+    assert not panel.num_words_spin.isEnabled() and not panel.maxlen_spin.isEnabled()
+    x = panel.loaded().x[0]
+    assert x.dtype == object and x.shape == (720, 1) and x[0, 0].startswith("He had been thinking it over")
+    assert panel.problems() == [
+        "input 'tokens' expects numbers (int32), the data gives raw text (strings). Give the input dtype string and "
+        "turn the text into ids inside the model (TextVectorization), or let the Data panel feed token ids (Texts "
+        "as: token ids)."]
+    with qtbot.waitSignal(panel.dataShown, timeout=10000):
+        panel.texts_as_box.setCurrentIndex(panel.texts_as_box.findData("token_ids"))
+    assert "texts_as" not in panel.sent[-1] and panel.problems() == []

@@ -103,3 +103,20 @@ def test_a_saved_project_keeps_its_runs_and_the_weights_each_ended_with(window, 
             np.testing.assert_array_equal(a, b)
     # the copied sample dataset is found again from the project's new folder
     assert again.datasets[0]["path"].startswith("sample:")
+
+
+def test_a_raw_text_test_file_is_read_as_the_training_texts_were(tmp_path):
+    import pytest
+
+    from app.evaluation_panel import load_test_data
+    from exporters.datasets import load_dataset, sample_datasets
+
+    austen = next(s["spec"] for s in sample_datasets() if s["name"] == "austen_passages")
+    raw = dict(austen, texts_as="strings")
+    (tmp_path / "test.csv").write_text('text,novel\n"Anne walked to the Cobb.",Persuasion\n"Emma smiled.",Emma\n')
+    x, y, samples, names, _ = load_test_data(raw, str(tmp_path / "test.csv"), None, load_dataset(raw))
+    assert x[0].dtype == object and x[0][:, 0].tolist() == ["Anne walked to the Cobb.", "Emma smiled."]
+    assert names == ["Emma", "Persuasion", "Pride and Prejudice"] and y[0].tolist() == [1, 0]  # the training order
+    assert samples == ["Anne walked to the Cobb.", "Emma smiled."]
+    with pytest.raises(ValueError, match="fed as token ids would need the training data's Tokenizer vocabulary"):
+        load_test_data(austen, str(tmp_path / "test.csv"), None, load_dataset(austen))

@@ -24,3 +24,12 @@ def test_text_that_is_not_a_literal_is_refused_with_the_text(text):
     with pytest.raises(ValueError, match="is not a value") as err:
         parse_literal(text)
     assert text in str(err.value)
+
+
+def test_a_list_of_words_is_shown_with_its_quotes_and_reads_back_as_the_same_words():
+    from app.inspector import _text_of
+
+    words = ["", "[UNK]", "the", "5", "don't", "naïve"]  # a TextVectorization vocabulary: "5" is a word, not 5
+    assert _text_of(words) == '["", "[UNK]", "the", "5", "don\'t", "naïve"]'
+    assert parse_literal(_text_of(words)) == words
+    assert _text_of([2, None, 7]) == "2, None, 7"  # numbers are shown as before

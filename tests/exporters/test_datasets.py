@@ -253,6 +253,32 @@ def _data(x, y, **kw):
     return LoadedData([np.asarray(x)], [np.asarray(y)], **kw)
 
 
+def test_text_fed_as_raw_strings_keeps_the_texts_the_split_and_the_labels(tmp_path):
+    texts = ["good fun film", "bad dull film", "good good plot", "dull bad plot", "zebra good"]
+    rows = [f'"{t}",{"pos" if "good" in t else "neg"}' for t in texts]
+    _csv(tmp_path, rows, header="review,sentiment")
+    spec = {"kind": "text", "path": "t.csv", "text_column": "review", "label_column": "sentiment",
+            "validation_split": 0.2, "texts_as": "strings"}  # no num_words or maxlen: the model's own vectorizer
+    d = load_dataset(spec, tmp_path)
+    assert d.x[0].dtype == object and d.x[0].shape == (4, 1) and d.x[0][:, 0].tolist() == texts[:4]
+    assert all(type(t) is str for t in d.x[0][:, 0])
+    assert d.validation[0][0].shape == (1, 1) and d.validation[0][0][0, 0] == "zebra good"
+    assert d.y[0].tolist() == [1, 0, 1, 0] and d.class_names == ["neg", "pos"] and d.texts == texts[:4]
+    assert d.description == "5 texts, 2 classes, fed as raw text (4 for training, 1 for validation)"
+    ids = load_dataset(dict(spec, texts_as="token_ids", num_words=100, maxlen=4), tmp_path)
+    assert ids.y[0].tolist() == d.y[0].tolist() and ids.x[0].dtype == np.int32
+    with pytest.raises(DataError, match="'texts_as' must be one of token_ids, strings, got 'words'"):
+        load_dataset(dict(spec, texts_as="words"), tmp_path)
+
+
+def test_check_fits_names_raw_text_fed_to_a_number_input():
+    texts = np.array([["good film"], ["dull plot"]], dtype=object)
+    problems = check_fits(_data(texts, np.array([1, 0])), _text_model(length=80))
+    assert problems == ["input 'tokens' expects numbers (int32), the data gives raw text (strings). Give the input "
+                        "dtype string and turn the text into ids inside the model (TextVectorization), or let the "
+                        "Data panel feed token ids (Texts as: token ids)."]
+
+
 def test_check_fits_names_the_input_or_output_and_both_shapes():
     ids = np.random.default_rng(0).integers(1, 900, (500, 80)).astype(np.int32)
     labels = np.arange(500) % 3
