@@ -282,11 +282,24 @@ def save_model(model, filepath, overwrite: bool = True, save_format: str | None 
         raise FileExistsError(f"{path} exists and overwrite=False.")
     weights_io._require_built(model)
     config = keras_config.to_config(model, target)  # fails before the file is touched
+    if kind == "h5" and target == "tf_keras2":
+        _check_tf_keras2_h5(model)
     prepare_output(path)
     if kind == "h5":
         _save_h5(model, path, config, include_optimizer, target)
     else:
         _save_keras(model, path, config)
+
+
+def _check_tf_keras2_h5(model) -> None:
+    """tf.keras 2 keeps a tf_idf lookup's idf weights in a variable that its .h5 layout cannot hold: it refuses to
+    save such a layer there, and refuses to load one written without it ("Layer count mismatch")."""
+    for entry in weights_io.keras3_entries(model):
+        if getattr(entry.layer, "keras3_named_variables", dict)():
+            layer = entry.layer
+            raise FileFormatError(f"Layer '{layer.name}' ({type(layer).__name__}, output_mode='tf_idf') keeps idf "
+                                  f"weights that tf.keras 2's .h5 layout cannot hold (tf.keras 2 itself refuses to "
+                                  f"save it as .h5); save it for Keras 3 (.keras, or .h5 with target 'keras3').")
 
 
 def _save_h5(model, path: Path, config: dict, include_optimizer: bool, target: str) -> None:

@@ -148,3 +148,19 @@ def test_a_standardize_function_runs_but_is_not_written_into_a_file():
     inputs = core.Input((1,), dtype="string")
     with pytest.raises(ConfigError, match="standardize function cannot be written into a config"):
         core.Model(inputs, vectorize(inputs)).to_json()
+
+
+def test_a_tf_idf_layer_is_not_written_into_a_tf_keras2_h5(tmp_path):
+    from core.errors import FileFormatError
+    from exporters.keras_model import load_model, save_model
+
+    vectorize = core.layers.TextVectorization(output_mode="tf_idf", max_tokens=20)
+    vectorize.adapt(TEXTS)
+    inputs = core.Input(shape=(1,), dtype="string")
+    model = core.Model(inputs, core.layers.Dense(2)(vectorize(inputs)))
+    target = tmp_path / "m.h5"
+    with pytest.raises(FileFormatError, match=r"text_vectorization.*tf_idf.*tf.keras 2.*keras3"):
+        save_model(model, target, target="tf_keras2")
+    assert not target.exists()
+    save_model(model, target, target="keras3")  # Keras 3's config holds the idf weights
+    np.testing.assert_array_equal(load_model(target).predict(TEXTS, verbose=0), model.predict(TEXTS, verbose=0))
