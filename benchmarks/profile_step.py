@@ -31,11 +31,10 @@ def profiled_fit(name: str, epochs: int, threads: int | None):
     ours.compile(optimizer=nw.optimizers.Adam(1e-3), loss=loss, metrics=_metrics(loss))
     ours.fit(x, y, batch_size=batch, epochs=1, verbose=0, shuffle=False)
     runner = ours._train_state["train"]
-    options = runtime.session_options(threads=threads or ours._threads_for(batch), training=True)
+    options = runtime.session_options(threads=threads or ours._threads_for(batch, runner.program.macs_per_sample), training=True)
     options.enable_profiling = True
     options.profile_file_prefix = os.path.join(tempfile.mkdtemp(), "step")
-    runner.session, _ = runtime.create_session(runner.program.model_proto, "cpu", options=options)
-    runner.rebind()
+    runner.replace_session(runtime.create_session(runner.program.model_proto, "cpu", options=options)[0])
     ours.fit(x, y, batch_size=batch, epochs=epochs, verbose=0, shuffle=False)
     steps = epochs * -(-len(x) // batch)
     return runner.session.end_profiling(), steps, flops
