@@ -1,5 +1,7 @@
 """A CPU training step runs in a thread pool or on one thread, whichever is faster now (core.training.session)."""
 
+import os
+
 import numpy as np
 
 import core as nw
@@ -73,3 +75,22 @@ def test_switching_sessions_mid_training_keeps_the_state():
     np.testing.assert_allclose(got, expected, rtol=1e-6)
     for a, b in zip(switching.get_weights(), plain.get_weights()):
         np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+def test_the_thread_rule_counts_a_convolution_at_every_position():
+    """Two Conv1D(64, 3) on 500 steps hold 12,000 weights but 6.2 million multiply-adds per sample: their steps
+    get the thread pool (and the choice against one thread); a small MLP's steps run on one thread."""
+    rng = np.random.default_rng(0)
+    conv = nw.Sequential([nw.Input(shape=(500, 1)), layers.Conv1D(64, 3, padding="same"),
+                          layers.Conv1D(64, 3, padding="same"), layers.GlobalAveragePooling1D(), layers.Dense(2)])
+    mlp = nw.Sequential([nw.Input(shape=(8,)), layers.Dense(16), layers.Dense(2)])
+    for model, shape in ((conv, (4, 500, 1)), (mlp, (4, 8))):
+        model.compile(optimizer="sgd", loss="mse")
+        model.fit(rng.standard_normal(shape).astype("float32"), np.zeros((4, 2), "float32"), batch_size=32,
+                  epochs=1, verbose=0)
+    runner = conv._train_state["train"]
+    assert runner.program.macs_per_sample == 500 * 64 * 3 + 500 * 64 * 64 * 3 + 64 * 2
+    assert conv._threads_for(32, runner.program.macs_per_sample) is None
+    assert (runner.choice is not None) == ((os.cpu_count() or 1) > 1)
+    assert mlp._threads_for(32, mlp._train_state["train"].program.macs_per_sample) == 1
+    assert mlp._train_state["train"].choice is None
