@@ -7,10 +7,13 @@ embedding table instead of every looked-up row, so it does less arithmetic than 
 Timings are the best of several epochs after a warm-up epoch, so graph building, session creation and tf.function
 tracing are excluded on both sides; the two sides take turns epoch by epoch.
 
-    python benchmarks/train_bench.py [--epochs N] [--case NAME ...] [--devices]
+    python benchmarks/train_bench.py [--epochs N] [--case NAME ...] [--load idle|busy|both] [--devices]
 
 Cases (sizes kept small so the default run stays short; steps per epoch in brackets): mlp [32], lstm [16], gru [16],
-conv_autoencoder [10], conv_classifier [20], text_cnn [20], bidirectional [10].
+conv_autoencoder [10], conv_classifier [20], text_cnn [20], bidirectional [10], transformer [20].
+
+Every case runs twice (`--load both`, the default): on the machine as it is ("idle"), then with one core kept busy
+by a spinning process, as when a GUI or a browser shares a laptop's cores ("one core busy").
 
 With --devices, each case times Netweaver on CUDA against Netweaver on the CPU (benchmarks/device_check.sh).
 """
@@ -18,7 +21,9 @@ With --devices, each case times Netweaver on CUDA against Netweaver on the CPU (
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -158,6 +163,37 @@ def bidirectional_case(keras):
     return ours, theirs, x, y, 32, "binary_crossentropy", flops
 
 
+def transformer_case(keras):
+    """The seed example resources/examples/transformer_encoder.nwproj (keras-io "Text classification with
+    Transformer", token embeddings only): MultiHeadAttention(2 heads, key_dim 32) with a residual and
+    LayerNormalization, a Dense(32) feed-forward with its own, pooling, Dense(20), softmax over 10 classes."""
+    def build(lib):
+        L = lib.layers
+        inputs = lib.Input(shape=(20,), dtype="int32")
+        x = L.Embedding(1000, 32)(inputs)
+        attention = L.Dropout(0.1)(L.MultiHeadAttention(num_heads=2, key_dim=32)(x, x))
+        x = L.LayerNormalization(epsilon=1e-6)(L.Add()([x, attention]))
+        ffn = L.Dropout(0.1)(L.Dense(32)(L.Dense(32, activation="relu")(x)))
+        x = L.LayerNormalization(epsilon=1e-6)(L.Add()([x, ffn]))
+        x = L.Dropout(0.1)(L.GlobalAveragePooling1D()(x))
+        outputs = L.Dense(10, activation="softmax")(L.Dense(20, activation="relu")(x))
+        return lib.Model(inputs, outputs)
+
+    nw.utils.set_random_seed(0)
+    ours = build(nw)
+    theirs = None
+    if keras is not None:
+        theirs = build(keras)
+        theirs.set_weights(ours.get_weights())
+    rng = np.random.default_rng(0)
+    x = rng.integers(1, 1000, size=(640, 20)).astype(np.int32)
+    y = rng.integers(0, 10, size=(640,))
+    # per sample: Q, K, V projections (20 x 32 -> 2 x 32 each), scores and weighted values (2 heads x 20 x 20 x 32
+    # each), the output projection (20 x 64 -> 32), the feed-forward (2 x 20 x 32 x 32), the head (32x20, 20x10)
+    macs = 3 * 20 * 32 * 64 + 2 * 2 * 20 * 20 * 32 + 20 * 64 * 32 + 2 * 20 * 32 * 32 + 32 * 20 + 20 * 10
+    return ours, theirs, x, y, 32, "sparse_categorical_crossentropy", 6.0 * 32 * macs
+
+
 CASES = {"mlp": ("seed MLP 32-64-64-10, 1000 samples, batch 32", mlp_case),
          "lstm": ("Embedding(1000,64)-LSTM(128)-Dense(10), 1024 x 100, batch 64", recurrent_case("LSTM")),
          "gru": ("Embedding(1000,64)-GRU(128)-Dense(10), 1024 x 100, batch 64", recurrent_case("GRU")),
@@ -168,7 +204,9 @@ CASES = {"mlp": ("seed MLP 32-64-64-10, 1000 samples, batch 32", mlp_case),
          "text_cnn": ("seed Conv1D text CNN Embedding(500,16)-Conv1D(32,5)-GlobalMaxPooling1D-Dense(2), 640 x 50, "
                       "batch 32", text_cnn_case),
          "bidirectional": ("Embedding(20000,128)-2 x Bidirectional(LSTM(64))-Dense(1) (keras-io IMDB), 320 x 200, "
-                           "batch 32", bidirectional_case)}
+                           "batch 32", bidirectional_case),
+         "transformer": ("Embedding(1000,32)-MultiHeadAttention(2x32)-LayerNorm-Dense(32)x2-LayerNorm-pool-Dense "
+                         "(seed transformer_encoder example), 640 x 20, batch 32", transformer_case)}
 
 
 def steps_per_second(models, x, y, batch, epochs, devices=None) -> list[float]:
@@ -237,6 +275,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=8, help="timed epochs per side (best is kept)")
     parser.add_argument("--case", choices=sorted(CASES), action="append")
+    parser.add_argument("--load", choices=("idle", "busy", "both"), default="both",
+                        help="run on the machine as it is, with one core kept busy, or both (default)")
     parser.add_argument("--devices", action="store_true", help="time Netweaver on CUDA against the CPU instead of "
                                                                "against Keras")
     args = parser.parse_args(argv)
@@ -245,9 +285,28 @@ def main(argv=None):
             print(json.dumps(run_device_case(name, args.epochs)), flush=True)
         return
     keras = load_keras()
-    peak = matmul_peak()
-    for name in args.case or list(CASES):
-        print(json.dumps(run_case(name, keras, args.epochs, peak)), flush=True)
+    loads = {"idle": [False], "busy": [True], "both": [False, True]}[args.load]
+    for busy in loads:
+        with one_core_busy(busy):
+            peak = matmul_peak()
+            for name in args.case or list(CASES):
+                out = run_case(name, keras, args.epochs, peak)
+                print(json.dumps(dict(out, load="one core busy" if busy else "idle")), flush=True)
+
+
+@contextlib.contextmanager
+def one_core_busy(busy: bool):
+    """With `busy`, another process spins on one core while the block runs."""
+    if not busy:
+        yield
+        return
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.5)
+        yield
+    finally:
+        spinner.terminate()
+        spinner.wait()
 
 
 if __name__ == "__main__":

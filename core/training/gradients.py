@@ -503,20 +503,46 @@ def _slice(g, node, xs, ys, dys):
 
 
 def _slice_as_pad(g, x, dy, axes, consts):
-    """A forward slice with constant bounds, step 1, over axes of known size: its gradient is one Pad of zeros
-    (an LSTM's gate slices hit this every time step)."""
+    """A forward slice with constant bounds and positive steps over axes of known size: its gradient is dy with
+    zeros between the positions a step skipped (`_spread`), then one Pad of zeros into place (an LSTM's gate slices
+    hit this every time step, a strided convolution's windows once per kernel offset)."""
     if any(c is None for c in consts):
         return None
     starts, ends, steps = (np.atleast_1d(c).tolist() for c in consts)
-    if any(int(st) != 1 for st in steps) or any(x.shape[a] is None for a in axes):
+    if any(int(st) < 1 for st in steps) or any(x.shape[a] is None for a in axes):
         return None
     begin, end = [0] * x.ndim, [0] * x.ndim
-    for a, st, en in zip(axes, starts, ends):
-        span = range(*slice(int(st), int(en), 1).indices(x.shape[a]))
+    for a, st, en, step in zip(axes, starts, ends, steps):
+        span = range(*slice(int(st), int(en), int(step)).indices(x.shape[a]))
+        if not len(span):
+            return None
+        if span.step > 1 and len(span) > 1:
+            dy = _spread(g, dy, a, len(span), span.step)
         begin[a] = span.start
-        end[a] = x.shape[a] - span.start - len(span)
+        end[a] = x.shape[a] - span.start - (len(span) - 1) * span.step - 1
     zero = g.constant(np.array(0, dtype=dy.dtype), dy.dtype)
     return g.emit("Pad", [dy, _i64(g, begin + end), zero], {"mode": "constant"}, [(dy.dtype, x.shape)])[0]
+
+
+def _spread(g, dy, axis, n, step):
+    """dy (n positions along `axis`) with step - 1 zeros after each position but the last: (n - 1) * step + 1."""
+    nd = dy.ndim
+    wide = dy.shape[:axis] + (n * step,) + dy.shape[axis + 1:]
+    up = g.emit("Unsqueeze", [dy, _i64(g, [axis + 1])], {},
+                [(dy.dtype, dy.shape[:axis] + (n, 1) + dy.shape[axis + 1:])])[0]
+    pads = [0] * (2 * (nd + 1))
+    pads[nd + 1 + axis + 1] = step - 1
+    gaps = g.emit("Pad", [up, _i64(g, pads)], {"mode": "constant"},
+                  [(dy.dtype, dy.shape[:axis] + (n, step) + dy.shape[axis + 1:])])[0]
+    # Reshape's 0 keeps a leading axis's size; the axes after the merged one are read from dy's shape.
+    target = _i64(g, [0] * axis + [-1])
+    if axis + 1 < nd:
+        tail = g.emit("Slice", [shape_of(dy), _i64(g, [axis + 1]), _i64(g, [nd])], {},
+                      [("int64", (nd - axis - 1,))])[0]
+        target = g.emit("Concat", [target, tail], {"axis": 0}, [("int64", (nd,))])[0]
+    merged = g.emit("Reshape", [gaps, target], {}, [(dy.dtype, wide)])[0]
+    return g.emit("Slice", [merged, _i64(g, [0]), _i64(g, [(n - 1) * step + 1]), _i64(g, [axis])], {},
+                  [(dy.dtype, dy.shape[:axis] + ((n - 1) * step + 1,) + dy.shape[axis + 1:])])[0]
 
 
 @register_gradient("Gather")

@@ -8,6 +8,8 @@ and the two scalars (learning rate, step count) and copies out only the results 
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from core import runtime
@@ -45,22 +47,41 @@ class StateBuffers:
 
 
 class StepRunner:
-    """One step graph bound to the state buffers, in both ping-pong directions."""
+    """One step graph bound to the state buffers, in both ping-pong directions.
 
-    def __init__(self, program: StepProgram, buffers: StateBuffers, device: str, threads: int | None = None):
+    With `adaptive` (CPU training steps big enough for several threads), the runner also keeps a one-thread
+    session of the same graph and runs whichever is faster now (`ThreadChoice`): on an idle machine the spinning
+    thread pool wins (the seed LSTM 1.6x), but when another process keeps a core busy (a GUI, a browser, a second
+    training) the pool's spinning workers fight it for that core and one thread is faster (the seed LSTM 17.0
+    against 12.4 steps/s, the Conv1D classifier 16.5 against 7.1)."""
+
+    def __init__(self, program: StepProgram, buffers: StateBuffers, device: str, threads: int | None = None,
+                 adaptive: bool = False):
         self.program = program
         self.buffers = buffers
         options = runtime.session_options(threads=threads, training=True)  # see runtime.session_options
-        self.session, self.device = runtime.create_session(program.model_proto, device, options=options)
+        session, self.device = runtime.create_session(program.model_proto, device, options=options)
         self.writes = any(s.output_name for s in program.state)
         self._results = []
         for shape in program.result_shapes:
             self._results.append(_ortvalue(np.zeros(shape, dtype=np.float32), "cpu")
                                  if all(d is not None for d in shape) else None)
-        self._bindings = [self._bind(0), self._bind(1)]
+        self.sessions = [session]
+        self._bindings = [self._bind(session, 0), self._bind(session, 1)]
+        self.choice = ThreadChoice() if adaptive and self.device == "cpu" and not threads else None
 
-    def _bind(self, parity: int):
-        b = self.session.io_binding()
+    @property
+    def session(self):
+        """The session the next step runs in."""
+        return self.sessions[self.choice.current if self.choice else 0]
+
+    def replace_session(self, session) -> None:
+        """Run every step in `session` (a session of the same graph, e.g. one that profiles)."""
+        self.sessions, self.choice = [session], None
+        self.rebind()
+
+    def _bind(self, session, parity: int):
+        b = session.io_binding()
         src = self.buffers.sets[parity]
         dst = self.buffers.sets[1 - parity]
         for slot in self.program.state:
@@ -76,15 +97,31 @@ class StepRunner:
 
     def rebind(self):
         """After the host replaced state values (`StateBuffers.write`), point the bindings at the new buffers."""
-        self._bindings = [self._bind(0), self._bind(1)]
+        self._bindings = [self._bind(s, parity) for s in self.sessions for parity in (0, 1)]
+
+    def _session_index(self) -> int:
+        if self.choice is None:
+            return 0
+        index = self.choice.next_index()
+        if index == len(self.sessions):  # the first probe: make the one-thread session now
+            options = runtime.session_options(threads=1, training=True)
+            session, _ = runtime.create_session(self.program.model_proto, "cpu", options=options)
+            self.sessions.append(session)
+            self._bindings += [self._bind(session, 0), self._bind(session, 1)]
+        return index
 
     def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         if any(arr.dtype == object for arr in feeds.values()):
             return self._run_with_text(feeds)
-        b = self._bindings[self.buffers.current]
+        index = self._session_index()
+        b = self._bindings[2 * index + self.buffers.current]
         for name, arr in feeds.items():
             b.bind_cpu_input(name, arr)
-        self.session.run_with_iobinding(b)
+        started = time.perf_counter()
+        self.sessions[index].run_with_iobinding(b)
+        if self.choice is not None:
+            rows = len(feeds[self.program.x_inputs[0]]) if self.program.x_inputs else 1
+            self.choice.record(index, (time.perf_counter() - started) / max(rows, 1))
         if self.writes:
             self.buffers.current ^= 1
         out = []
@@ -113,3 +150,54 @@ class StepRunner:
         if self.writes:
             self.buffers.current ^= 1
         return values[len(written):]
+
+
+class ThreadChoice:
+    """Which of two sessions (0: the thread pool, 1: one thread) runs the next step, by the time per sample each
+    took lately. The current one runs; every `period` steps the other runs `PROBE` steps (the first of which warms
+    it up and is not counted), and takes over if even the slower of its counted steps was clearly faster. A probe that loses doubles the period (up
+    to `MAX_PERIOD`), so a settled choice costs little; a switch starts again from `PERIOD`. The load on a
+    laptop comes and goes, so the choice is never final. The probes are what it costs: in short fits on an idle
+    machine (64 timed steps) the seed LSTM ran 28.1 against the bare pool's 32.1 steps/s, the GRU 35.7 against
+    37.4; with a core busy the choice gave the GRU 22.1 against 16.1, the Conv1D autoencoder 20.4 against 11.1."""
+
+    FIRST = 12  # steps before the first probe: short fits (and tests) never make the second session
+    PERIOD = 40
+    MAX_PERIOD = 640
+    PROBE = 3
+    MARGIN = 0.9  # the other must take under 90% of the current's time per sample
+
+    def __init__(self):
+        self.current = 0
+        self.period = self.FIRST
+        self.since = 0  # steps on the current session since the last probe
+        self.probing = 0  # probe steps still to run on the other session
+        self.probe_times: list[float] = []
+        self.recent: float | None = None  # the current session's time per sample, smoothed
+
+    def next_index(self) -> int:
+        if self.probing:
+            return 1 - self.current
+        if self.since >= self.period:
+            self.probing, self.probe_times = self.PROBE, []
+            return 1 - self.current
+        return self.current
+
+    def record(self, index: int, seconds_per_sample: float) -> None:
+        if index == self.current:
+            self.since += 1
+            if self.since > 1:  # the first step after a probe may find the pool's threads asleep
+                self.recent = seconds_per_sample if self.recent is None else \
+                    0.7 * self.recent + 0.3 * seconds_per_sample
+            return
+        self.probing -= 1
+        if self.probing < self.PROBE - 1:
+            self.probe_times.append(seconds_per_sample)
+        if self.probing:
+            return
+        self.since = 0
+        other = max(self.probe_times) if self.probe_times else None  # the slower of its counted steps
+        if other is not None and self.recent is not None and other < self.MARGIN * self.recent:
+            self.current, self.recent, self.period = 1 - self.current, other, self.PERIOD
+        else:
+            self.period = min(2 * self.period if self.period >= self.PERIOD else self.PERIOD, self.MAX_PERIOD)

@@ -60,6 +60,8 @@ class StepProgram:
     flat_layout: list | None = None
     # The metric of each ("layer_metric", u, k) result: metrics a layer's call updated, once per update.
     layer_metrics: list = field(default_factory=list)
+    # Multiply-adds of the forward pass per sample in its matrix products and convolutions (outside loops).
+    macs_per_sample: float = 0.0
 
 
 def build_step(model, x_specs, y_specs, targets: list[OutputTarget], *, optimizer=None,
@@ -70,6 +72,7 @@ def build_step(model, x_specs, y_specs, targets: list[OutputTarget], *, optimize
     train = optimizer is not None
     g = model.inference_graph(x_specs, training=train, weights_as_inputs=True)
     g.scan_factors_in_forward = device == "cpu"
+    macs = forward_macs(g)
     x_inputs = [t.name for t in g.inputs]
     preds = list(g.outputs)
     if len(preds) != len(targets):
@@ -227,7 +230,30 @@ def build_step(model, x_specs, y_specs, targets: list[OutputTarget], *, optimize
     return StepProgram(
         model_proto=g.to_model(), x_inputs=x_inputs, y_inputs=y_inputs, sw_inputs=sw_inputs, lr_input=lr_name,
         iterations_input=it_name, state=state, results=results, result_names=out_names[:n_res],
-        result_shapes=[tuple(t.shape) for t in result_tensors], flat_layout=flat_layout, layer_metrics=layer_metrics)
+        result_shapes=[tuple(t.shape) for t in result_tensors], flat_layout=flat_layout, layer_metrics=layer_metrics,
+        macs_per_sample=macs)
+
+
+def forward_macs(g) -> float:
+    """Multiply-adds per sample of `g`'s matrix products and convolutions, from the shapes known when the graph is
+    built (unknown sizes, the batch among them, count as 1). A convolution applies its kernel at every output
+    position, so this, not the weight count, says how much work a step holds."""
+    total = 0.0
+    for n in g.nodes:
+        if n.op_type not in ("MatMul", "Gemm", "Conv", "ConvTranspose") or n.domain:
+            continue
+        a, b, y = g.values.get(n.inputs[0]), g.values.get(n.inputs[1]), g.values.get(n.outputs[0])
+        if a is None or b is None or y is None:
+            continue
+        if n.op_type == "Conv":
+            per_output, outputs = b.shape[1:], y.shape
+        elif n.op_type == "ConvTranspose":
+            per_output, outputs = b.shape[1:], a.shape  # each input position meets the whole kernel
+        else:
+            transposed = n.op_type == "Gemm" and n.attrs.get("transA", 0)
+            per_output, outputs = (a.shape[-2] if transposed else a.shape[-1],), y.shape
+        total += float(np.prod([d or 1 for d in per_output])) * float(np.prod([d or 1 for d in outputs]))
+    return total
 
 
 def _gradients_and_sparse_parts(g, loss, params, dense_from_rows=False):

@@ -175,6 +175,12 @@ def test_slice_and_getitem():
     _check(lambda a: a[:, ::-1], [r(3, 4)])
     _check(lambda a: a[:, -1], [r(3, 4)])
     _check(lambda a: a[:, 0:4:2, 1], [r(2, 5, 3)])
+    # steps above 1: the gradient spreads dy with zeros between the taken positions, on any axis, the last one
+    # taken near the end or not
+    _check(lambda a: a[:, 1::3], [r(2, 8, 3)])
+    _check(lambda a: a[:, 1:7:2], [r(2, 9, 3)])
+    _check(lambda a: a[::2, :, 2::2], [r(5, 2, 6)])
+    _check(lambda a: a[:, 1::3], [r(2, 8, 3)], dynamic=True)
     _check(lambda a: a[:, 1:3], [r(3, 4)], dynamic=True)
 
 

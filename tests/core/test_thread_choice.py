@@ -1,0 +1,96 @@
+"""A CPU training step runs in a thread pool or on one thread, whichever is faster now (core.training.session)."""
+
+import os
+
+import numpy as np
+
+import core as nw
+from core import layers
+from core.training.session import ThreadChoice
+
+
+def _drive(choice, seconds):
+    """Run `choice` for len(seconds) steps, the step on session i taking seconds[i] per sample; the indices run."""
+    ran = []
+    for _ in range(len(seconds[0])):
+        i = choice.next_index()
+        choice.record(i, seconds[i][len(ran)])
+        ran.append(i)
+    return ran
+
+
+def test_a_faster_one_thread_takes_over_and_the_pool_wins_back_when_the_load_goes():
+    busy, idle = 200, 400
+    pool = [3.0] * busy + [1.0] * idle  # another process held a core, then left
+    solo = [1.5] * (busy + idle)
+    choice = ThreadChoice()
+    ran = _drive(choice, [pool, solo])
+    first = ThreadChoice.FIRST
+    assert ran[:first] == [0] * first and ran[first:first + ThreadChoice.PROBE] == [1] * ThreadChoice.PROBE
+    assert ran[first + ThreadChoice.PROBE:busy].count(1) > 0.9 * (busy - first - ThreadChoice.PROBE)
+    assert choice.current == 0 and ran[-50:].count(0) >= 50 - ThreadChoice.PROBE
+
+
+def test_a_losing_probe_backs_off():
+    choice = ThreadChoice()
+    ran = _drive(choice, [[1.0] * 3000, [1.05] * 3000])  # one thread never clearly faster
+    probes = [k for k in range(1, len(ran)) if ran[k] == 1 and ran[k - 1] == 0]
+    gaps = np.diff(probes)
+    assert choice.current == 0 and all(b >= a for a, b in zip(gaps, gaps[1:]))
+    assert gaps[-1] == ThreadChoice.MAX_PERIOD + ThreadChoice.PROBE
+    assert ran.count(1) < 0.03 * len(ran)
+
+
+class _Alternating(ThreadChoice):
+    """Switches session every step, so both sessions read and write both buffer sets."""
+
+    def next_index(self):
+        self.current = 1 - self.current
+        return self.current
+
+    def record(self, index, seconds_per_sample):
+        pass
+
+
+def test_switching_sessions_mid_training_keeps_the_state():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((96, 8)).astype("float32")
+    y = rng.integers(0, 3, size=(96,))
+
+    def model():
+        nw.utils.set_random_seed(3)
+        m = nw.Sequential([nw.Input(shape=(8,)), layers.Dense(16, activation="relu"),
+                           layers.Dense(3, activation="softmax")])
+        m.compile(optimizer=nw.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy")
+        return m
+
+    plain, switching = model(), model()
+    plain.fit(x[:16], y[:16], batch_size=16, epochs=1, verbose=0, shuffle=False)
+    switching.fit(x[:16], y[:16], batch_size=16, epochs=1, verbose=0, shuffle=False)
+    runner = switching._train_state["train"]
+    runner.choice = _Alternating()
+    expected = plain.fit(x, y, batch_size=16, epochs=3, verbose=0, shuffle=False).history["loss"]
+    got = switching.fit(x, y, batch_size=16, epochs=3, verbose=0, shuffle=False).history["loss"]
+    assert len(runner.sessions) == 2
+    np.testing.assert_allclose(got, expected, rtol=1e-6)
+    for a, b in zip(switching.get_weights(), plain.get_weights()):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+def test_the_thread_rule_counts_a_convolution_at_every_position():
+    """Two Conv1D(64, 3) on 500 steps hold 12,000 weights but 6.2 million multiply-adds per sample: their steps
+    get the thread pool (and the choice against one thread); a small MLP's steps run on one thread."""
+    rng = np.random.default_rng(0)
+    conv = nw.Sequential([nw.Input(shape=(500, 1)), layers.Conv1D(64, 3, padding="same"),
+                          layers.Conv1D(64, 3, padding="same"), layers.GlobalAveragePooling1D(), layers.Dense(2)])
+    mlp = nw.Sequential([nw.Input(shape=(8,)), layers.Dense(16), layers.Dense(2)])
+    for model, shape in ((conv, (4, 500, 1)), (mlp, (4, 8))):
+        model.compile(optimizer="sgd", loss="mse")
+        model.fit(rng.standard_normal(shape).astype("float32"), np.zeros((4, 2), "float32"), batch_size=32,
+                  epochs=1, verbose=0)
+    runner = conv._train_state["train"]
+    assert runner.program.macs_per_sample == 500 * 64 * 3 + 500 * 64 * 64 * 3 + 64 * 2
+    assert conv._threads_for(32, runner.program.macs_per_sample) is None
+    assert (runner.choice is not None) == ((os.cpu_count() or 1) > 1)
+    assert mlp._threads_for(32, mlp._train_state["train"].program.macs_per_sample) == 1
+    assert mlp._train_state["train"].choice is None
