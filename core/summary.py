@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from core.layers.base import InputLayer, KerasTensor, Layer
+from core.layers.base import Layer
 
 
 @dataclass

@@ -347,8 +347,8 @@ def to_training_script(model, settings: dict, data_file: str, n_validation: int 
         + (f"    return x, y, ({one('val_x', n_in)}, {one('val_y', n_out)})\n" if n_validation else
            "    return x, y, None\n")
         + "\n\n"
-        f"def compile_model(model):\n"
-        f"    model.compile(\n" + "".join(f"        {a},\n" for a in compile_args) + "    )\n"
+        "def compile_model(model):\n"
+        "    model.compile(\n" + "".join(f"        {a},\n" for a in compile_args) + "    )\n"
         f"    return model\n\n\n"
         f"def train(weights=None, data=DATA, epochs={settings['epochs']}):\n"
         + (f"    keras.utils.set_random_seed({seed})\n" if seed is not None else "")
