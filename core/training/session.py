@@ -68,7 +68,7 @@ class StepRunner:
                                  if all(d is not None for d in shape) else None)
         self.sessions = [session]
         self._bindings = [self._bind(session, 0), self._bind(session, 1)]
-        self.choice = ThreadChoice() if adaptive and self.device == "cpu" and not threads else None
+        self.choice = ThreadChoice(pool_threads()) if adaptive and self.device == "cpu" and not threads else None
 
     @property
     def session(self):
@@ -117,11 +117,12 @@ class StepRunner:
         b = self._bindings[2 * index + self.buffers.current]
         for name, arr in feeds.items():
             b.bind_cpu_input(name, arr)
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         self.sessions[index].run_with_iobinding(b)
         if self.choice is not None:
             rows = len(feeds[self.program.x_inputs[0]]) if self.program.x_inputs else 1
-            self.choice.record(index, (time.perf_counter() - started) / max(rows, 1))
+            wall = time.perf_counter() - started
+            self.choice.record(index, wall / max(rows, 1), (time.process_time() - cpu_started) / wall if wall else None)
         if self.writes:
             self.buffers.current ^= 1
         out = []
@@ -152,22 +153,49 @@ class StepRunner:
         return values[len(written):]
 
 
+def pool_threads() -> int | None:
+    """The threads of ONNX Runtime's default pool (one per physical core) that this process may use, where the
+    system says (Linux's CPU topology); None elsewhere."""
+    import os
+
+    try:
+        cpus = os.sched_getaffinity(0)
+        cores = set()
+        for cpu in cpus:
+            topology = f"/sys/devices/system/cpu/cpu{cpu}/topology"
+            with open(f"{topology}/physical_package_id") as package, open(f"{topology}/core_id") as core:
+                cores.add((package.read().strip(), core.read().strip()))
+    except (AttributeError, OSError):
+        return None
+    return len(cores) or None
+
+
 class ThreadChoice:
     """Which of two sessions (0: the thread pool, 1: one thread) runs the next step, by the time per sample each
-    took lately. The current one runs; every `period` steps the other runs `PROBE` steps (the first of which warms
-    it up and is not counted), and takes over if even the slower of its counted steps was clearly faster. A probe that loses doubles the period (up
-    to `MAX_PERIOD`), so a settled choice costs little; a switch starts again from `PERIOD`. The load on a
-    laptop comes and goes, so the choice is never final. The probes are what it costs: in short fits on an idle
-    machine (64 timed steps) the seed LSTM ran 28.1 against the bare pool's 32.1 steps/s, the GRU 35.7 against
-    37.4; with a core busy the choice gave the GRU 22.1 against 16.1, the Conv1D autoencoder 20.4 against 11.1."""
+    took lately. The current one runs; while the pool is starved of its cores (`starved`), or while one thread runs,
+    every `period` steps the other runs `PROBE` steps (the first of which warms it up and is not counted), and takes
+    over if even the slower of its counted steps was clearly faster. A probe that loses doubles the period (up to
+    `MAX_PERIOD`), so a settled choice costs little; a switch starts again from `PERIOD`. The load on a laptop comes
+    and goes, so the choice is never final. On a timer alone, the tries cost short fits on an idle machine 3-12% (the
+    seed LSTM 28.1 against the bare pool's 32.1 steps/s); tried only when starved, the idle fit makes no second
+    session (seed LSTM, 4 x 20 steps, in turns: 48 (38-56) against the pool's 41 (38-54)), and with a core busy the
+    choice gave the seed LSTM 28 (25-31) against 23 (20-28), the GRU 22.1 against 16.1 and the Conv1D autoencoder
+    20.4 against 11.1 steps/s."""
 
     FIRST = 12  # steps before the first probe: short fits (and tests) never make the second session
     PERIOD = 40
     MAX_PERIOD = 640
     PROBE = 3
     MARGIN = 0.9  # the other must take under 90% of the current's time per sample
+    STARVED = 0.85  # the pool is tried against one thread only while it gets under 85% of its cores
 
-    def __init__(self):
+    def __init__(self, pool_threads: int | None = None):
+        # The pool's workers spin through a step, so a pool of n threads that has its cores uses n seconds of CPU
+        # per second of the step (the seed LSTM: 1.97 on two idle cores) and less when another process takes one
+        # (1.47 with a core busy). While it has its cores one thread cannot win, so it is not tried: the tries and
+        # the second session were what the choice cost on an idle machine. Unknown (None): tried on the timer.
+        self.pool_threads = pool_threads
+        self.cpu_share: float | None = None  # the pool's CPU seconds per second of its steps, smoothed
         self.current = 0
         self.period = self.FIRST
         self.since = 0  # steps on the current session since the last probe
@@ -175,15 +203,23 @@ class ThreadChoice:
         self.probe_times: list[float] = []
         self.recent: float | None = None  # the current session's time per sample, smoothed
 
+    def starved(self) -> bool:
+        """Whether the pool lately got less of its cores than it would on an idle machine (or that is unknown)."""
+        if self.pool_threads is None or self.cpu_share is None:
+            return True
+        return self.cpu_share < self.STARVED * self.pool_threads
+
     def next_index(self) -> int:
         if self.probing:
             return 1 - self.current
-        if self.since >= self.period:
+        if self.since >= self.period and (self.current == 1 or self.starved()):
             self.probing, self.probe_times = self.PROBE, []
             return 1 - self.current
         return self.current
 
-    def record(self, index: int, seconds_per_sample: float) -> None:
+    def record(self, index: int, seconds_per_sample: float, cpu_share: float | None = None) -> None:
+        if index == 0 and cpu_share is not None:
+            self.cpu_share = cpu_share if self.cpu_share is None else 0.7 * self.cpu_share + 0.3 * cpu_share
         if index == self.current:
             self.since += 1
             if self.since > 1:  # the first step after a probe may find the pool's threads asleep

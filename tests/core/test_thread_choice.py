@@ -41,6 +41,21 @@ def test_a_losing_probe_backs_off():
     assert ran.count(1) < 0.03 * len(ran)
 
 
+def test_a_pool_that_has_its_cores_is_not_tried_against_one_thread():
+    """Two threads using two CPU seconds per second are not starved: no try, no second session, until another
+    process takes a core (1.4 CPU seconds per second) and one thread, faster then, takes over."""
+    choice = ThreadChoice(pool_threads=2)
+    ran = []
+    for step in range(600):
+        starved = step >= 300
+        i = choice.next_index()
+        seconds = (3.0 if starved else 1.0) if i == 0 else 1.5
+        choice.record(i, seconds, (1.4 if starved else 1.98) if i == 0 else 1.0)
+        ran.append(i)
+    assert ran[:300] == [0] * 300
+    assert ran[300:].count(1) > 250 and choice.current == 1
+
+
 class _Alternating(ThreadChoice):
     """Switches session every step, so both sessions read and write both buffer sets."""
 
@@ -48,7 +63,7 @@ class _Alternating(ThreadChoice):
         self.current = 1 - self.current
         return self.current
 
-    def record(self, index, seconds_per_sample):
+    def record(self, index, seconds_per_sample, cpu_share=None):
         pass
 
 
