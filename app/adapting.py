@@ -30,6 +30,17 @@ def is_adaptable(class_name: str) -> bool:
         return False
 
 
+# The config keys in which Keras's preprocessing layers keep what adapt learned (or what was given instead): while
+# one is set, the layer refuses to adapt, as in Keras.
+LEARNED_KEYS = ("vocabulary", "idf_weights", "bin_boundaries", "mean", "variance")
+
+
+def learned_keys(doc: Document, node_id: str) -> list[str]:
+    """The keys of a layer's config that hold a learned (or given) state, which adapting again would replace."""
+    config = doc.nodes[node_id].config
+    return [key for key in LEARNED_KEYS if config.get(key) is not None]
+
+
 @dataclass
 class Adapted:
     """The outcome of adapting one layer: the command that puts it into the document, and what it learned."""
@@ -38,13 +49,17 @@ class Adapted:
     summary: str
 
 
-def _layer_of(doc: Document, node_id: str, spec: TensorSpec | None, weights=True):
+def _layer_of(doc: Document, node_id: str, spec: TensorSpec | None, weights=True, forget_learned=False):
     """The layer of a node built from its config (and called on its input's shape, so its weights exist), with the
-    document's weights when it has them."""
+    document's weights when it has them; with `forget_learned`, without the state an earlier adapt left in its
+    config."""
     from core.layers.base import KerasTensor
 
     node = doc.nodes[node_id]
-    layer = layer_schema.layer_class(node.class_name).from_config(copy.deepcopy(node.config))
+    config = copy.deepcopy(node.config)
+    if forget_learned:
+        config.update({key: None for key in learned_keys(doc, node_id)})
+    layer = layer_schema.layer_class(node.class_name).from_config(config)
     if spec is not None:
         layer(KerasTensor(spec.shape, spec.dtype, name="in0"))
         if weights and node.weights is not None:
@@ -189,9 +204,11 @@ def _ancestors(doc: Document, node_id: str) -> set[str]:
     return found
 
 
-def adapt_node(doc: Document, node_id: str, data) -> Adapted:
+def adapt_node(doc: Document, node_id: str, data, replace: bool = False) -> Adapted:
     """Adapt a layer of the document on the training part of `data` (`exporters.datasets.LoadedData`); the
-    command to push holds its new config and weights. Nothing in the document changes here."""
+    command to push holds its new config and weights. Nothing in the document changes here. With `replace`, what
+    its config holds from an earlier adapt (or was given) is replaced; without, such a layer is refused, as Keras
+    refuses it."""
     node = doc.nodes[node_id]
     if not is_adaptable(node.class_name):
         raise ConfigError(f"'{node.name}' ({node.class_name}) does not learn from data: only layers with adapt() "
@@ -199,7 +216,7 @@ def adapt_node(doc: Document, node_id: str, data) -> Adapted:
                           f"be adapted.")
     array = data_reaching(doc, node_id, data)
     spec = _input_spec(doc, node_id)
-    layer = _layer_of(doc, node_id, None)
+    layer = _layer_of(doc, node_id, None, forget_learned=replace)
     try:
         layer.adapt(array)
         if spec is not None and not layer.built:
@@ -214,8 +231,8 @@ def adapt_node(doc: Document, node_id: str, data) -> Adapted:
             text = f"Cannot adapt '{node.name}' ({node.class_name}) on data of shape {array.shape}: {text}"
         if isinstance(exc, ConfigError) and not_ready(doc, node_id) is None:
             # Keras too refuses to adapt a layer given its vocabulary or bins, and an adapted layer's config gives them
-            text += (" The state in its config (given, or learned by an earlier adapt) stops it adapting again: clear "
-                     "it in the inspector, or undo that adapt, then adapt it.")
+            text += (" The state in its config (given, or learned by an earlier adapt) stops it adapting again: adapt "
+                     "it again from the window, which asks to replace it, or clear it in the inspector first.")
         raise ConfigError(text) from exc
     config = layer.get_config()
     config["name"] = node.name

@@ -223,7 +223,8 @@ class MainWindow(QMainWindow):
         self._training_panels_key = None  # (revision, document) the training panels last showed
         self._data_panel_key = None       # what the Data panel last read and checked
         self._train_when_read = False     # Train was pressed while the data was still being read
-        self._adapt_when_read: str | None = None  # the layer "Adapt on training data" waits for the data to adapt
+        # the layer "Adapt on training data" waits for the data to adapt, and whether it replaces what it holds
+        self._adapt_when_read: tuple[str, bool] | None = None
         self._adapting: tuple | None = None  # (document, its revision, node id) of an adapt running on a worker
         # The summary's and the curves' area spans the window's width: curves side by side need it more than the
         # palette needs its full height. (Set before any dock is placed: set later, Qt leaves a stale tab bar.)
@@ -633,9 +634,9 @@ class MainWindow(QMainWindow):
     @Slot()
     def _data_shown(self) -> None:
         if self._adapt_when_read is not None:
-            node_id, self._adapt_when_read = self._adapt_when_read, None
+            (node_id, replace), self._adapt_when_read = self._adapt_when_read, None
             if node_id in self.editor.doc.nodes:
-                self._adapt_on_loaded_data(node_id)
+                self._adapt_on_loaded_data(node_id, replace)
         if self._train_when_read:
             self._train_when_read = False
             self.train()
@@ -662,19 +663,29 @@ class MainWindow(QMainWindow):
             problem = f"Cannot adapt '{name}' yet: '{self._adapting[0].nodes[self._adapting[2]].name}' is adapting."
         if problem is not None:
             return self._show_adapt_problem(problem)
+        replace = bool(adapting.learned_keys(doc, node_id))
+        if replace and not self.ask_replace_learned(name, adapting.state_text(doc, node_id).removeprefix("Adapted: ")):
+            self.show_status(f"'{name}' keeps what it holds.")
+            return False
         self.load_training_data()
         if self.data_panel.busy():
-            self._adapt_when_read = node_id
+            self._adapt_when_read = (node_id, replace)
             self.show_status(f"Reading the data: '{name}' is adapted when it is read.")
             return True
-        return self._adapt_on_loaded_data(node_id)
+        return self._adapt_on_loaded_data(node_id, replace)
+
+    def ask_replace_learned(self, name: str, state: str) -> bool:
+        answer = QMessageBox.question(self, "Adapt again",
+                                      f"'{name}' holds a state it was given or learned before: {state}. Replace it "
+                                      f"with what it learns from the training data now? (Undo puts it back.)")
+        return answer == QMessageBox.Yes
 
     def _show_adapt_problem(self, problem: str) -> bool:
         self.inspector.show_adapt_result(problem, error=True)
         self.show_status(problem)
         return False
 
-    def _adapt_on_loaded_data(self, node_id: str) -> bool:
+    def _adapt_on_loaded_data(self, node_id: str, replace: bool = False) -> bool:
         doc = self.editor.doc
         data = self.data_panel.loaded()
         if data is None and self.data_panel.problems():
@@ -686,7 +697,8 @@ class MainWindow(QMainWindow):
         self._adapting = (doc, doc.revision, node_id)
         self.inspector.adapt_button.setEnabled(False)
         self.show_status(f"Adapting '{doc.nodes[node_id].name}' on the training data…")
-        self.tasks.start(adapting.adapt_node, (snapshot, node_id, data), self._adapt_done, self._adapt_failed)
+        self.tasks.start(adapting.adapt_node, (snapshot, node_id, data, replace), self._adapt_done,
+                         self._adapt_failed)
         return True
 
     def is_adapting(self) -> bool:

@@ -230,8 +230,10 @@ def test_adapting_again_says_how_once_the_config_holds_what_was_learned():
     with pytest.raises(ConfigError) as err:
         adapting.adapt_node(doc, "n2", second)
     assert str(err.value) == ("IntegerLookup 'lookup' was given its vocabulary; it cannot adapt. The state in its "
-                              "config (given, or learned by an earlier adapt) stops it adapting again: clear it in the "
-                              "inspector, or undo that adapt, then adapt it.")
+                              "config (given, or learned by an earlier adapt) stops it adapting again: adapt it again "
+                              "from the window, which asks to replace it, or clear it in the inspector first.")
+    replaced = adapting.adapt_node(doc, "n2", second, replace=True)
+    assert replaced.command.text == "Adapt 'lookup' on the training data"
     cleared = dict(doc.nodes["n2"].config, vocabulary=None)
     commands.SetConfig(doc, "n2", cleared).do(doc)  # what clearing the field in the inspector sends
     adapting.adapt_node(doc, "n2", second).command.do(doc)
@@ -263,3 +265,29 @@ def test_a_layer_behind_trainable_weights_is_refused_by_name():
                               "training changes, so what it learned now would not fit what reaches it then. Put "
                               "preprocessing layers before the trainable ones (right after the Input), as Keras "
                               "models do.")
+
+
+def test_adapting_again_in_the_window_asks_then_replaces_what_was_learned(window, qtbot, tmp_path):
+    doc = Document("ids")
+    doc.add_node(LayerNode("n1", "InputLayer", {"name": "ids", "shape": [3], "dtype": "int64"}))
+    doc.add_node(LayerNode("n2", "IntegerLookup", {"name": "lookup", "vocabulary": [7, 3]}))
+    doc.add_node(LayerNode("n3", "Dense", {"name": "out", "units": 1}))
+    doc.add_wire(Wire("n1", 0, "n2", 0))
+    doc.add_wire(Wire("n2", 0, "n3", 0))
+    np.savez(tmp_path / "ids.npz", x=np.array([[5, 5, 5], [4, 4, 9]]), y=np.zeros((2, 1), "float32"))
+    doc.datasets = [{"kind": "npz", "name": "ids", "path": str(tmp_path / "ids.npz"), "x": ["x"], "y": ["y"],
+                     "validation_split": 0.0}]
+    doc = _open(window, qtbot, tmp_path, doc)
+    questions = []
+    window.ask_replace_learned = lambda name, state: questions.append((name, state)) or answer
+    answer = False
+    assert window.adapt_layer("n2") is False
+    assert questions == [("lookup", "vocabulary of 3 tokens (-1, 7, 3)")]
+    assert doc.nodes["n2"].config["vocabulary"] == [7, 3]
+    assert window.statusBar().currentMessage() == "'lookup' keeps what it holds."
+    answer = True
+    assert window.adapt_layer("n2")
+    _wait_adapted(window, qtbot)
+    assert doc.nodes["n2"].config["vocabulary"] == [5, 4, 9]
+    window.editor.stack.undo()
+    assert doc.nodes["n2"].config["vocabulary"] == [7, 3]
