@@ -14,7 +14,8 @@ import csv
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import QCheckBox, QGraphicsItem, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (QCheckBox, QGraphicsItem, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout,
+                               QWidget)
 
 from core.training_run import TrainingRun
 
@@ -118,16 +119,15 @@ class CurvesPanel(QWidget):
         self._redraw_timer.setInterval(REDRAW_MS)
         self._redraw_timer.timeout.connect(self._redraw_pending)
         self._pending: set[int] = set()
+        # What waits for its turn of the event loop (`_next_turn`): lines a starting run will draw, as (curves, plot,
+        # key, role), and plots to redraw, as (curves, plot), the latter fitted to what they show if in `_to_fit`.
+        self._to_make: list[tuple] = []
         self._plots_to_redraw: list[tuple[_RunCurves, str]] = []
-        self._to_fit: set[str] = set()  # plots whose axes fit what they show once their turn comes
-        self._next_plot_timer = QTimer(self)
-        self._next_plot_timer.setSingleShot(True)
-        self._next_plot_timer.setInterval(0)
-        self._next_plot_timer.timeout.connect(self._redraw_pending)
-        self._to_make: list[tuple] = []  # (curves, plot, key, role) of lines a starting run will draw
-        self._make_timer = QTimer(self)
-        self._make_timer.setInterval(0)
-        self._make_timer.timeout.connect(self._make_next_item)
+        self._to_fit: set[str] = set()
+        self._turn_timer = QTimer(self)
+        self._turn_timer.setSingleShot(True)
+        self._turn_timer.setInterval(0)
+        self._turn_timer.timeout.connect(self._next_turn)
         self._update_buttons()
 
     # -- runs ------------------------------------------------------------------------------------------------------
@@ -149,15 +149,9 @@ class CurvesPanel(QWidget):
                 self._to_make.append((curves, quantity(key), key, "batch_raw"))
                 self._to_make.append((curves, quantity(key), key, "batch_smooth"))
         self._to_make.append((curves, "learning_rate", "learning_rate", "epoch"))
-        self._make_timer.start()
+        self._turn_timer.start()
         self.status.setText(f"{curves.name}: starting…")
         self._update_buttons()
-
-    def _make_next_item(self) -> None:
-        if self._to_make:
-            self._item(*self._to_make.pop(0))
-        if not self._to_make:
-            self._make_timer.stop()
 
     def prepare(self, settings: dict) -> None:
         """Make the plots a run with these settings will draw on (loss, each named metric, the learning rate) ahead
@@ -198,20 +192,29 @@ class CurvesPanel(QWidget):
             self.status.setText(f"{curves.name}: epoch {progress.epoch + 1}/{progress.epochs}")
 
     def _redraw_pending(self) -> None:
-        """One plot per turn of the event loop: a plot whose axes move draws its ticks, grid and labels again
-        (about 10 ms each by cProfile), and all plots in one turn held the window up for 40-60 ms."""
-        if not self._plots_to_redraw:
-            self._plots_to_redraw = [(c, name) for c in self.runs if id(c) in self._pending
-                                     for name in dict.fromkeys(map(quantity, [*c.epoch_logs, *c.batch_logs]))]
-            self._pending.clear()
-        if self._plots_to_redraw:
+        """The plots of the runs that reported since the last redraw wait for their turns."""
+        for curves in self.runs:
+            if id(curves) in self._pending:
+                for name in dict.fromkeys(map(quantity, [*curves.epoch_logs, *curves.batch_logs])):
+                    if (curves, name) not in self._plots_to_redraw:
+                        self._plots_to_redraw.append((curves, name))
+        self._pending.clear()
+        self._next_turn()
+
+    def _next_turn(self) -> None:
+        """One piece of drawing per turn of the event loop: making one line (several ms each, with its legend
+        entry), or redrawing one plot (a plot whose axes move draws its ticks, grid and labels again, about 10 ms
+        by cProfile; all plots in one turn held the window up for 40-60 ms)."""
+        if self._to_make:
+            self._item(*self._to_make.pop(0))
+        elif self._plots_to_redraw:
             curves, name = self._plots_to_redraw.pop(0)
             self._redraw(curves, name)
             if name in self._to_fit and not self._running:  # the run is over: fit the axes to what they show
                 self._to_fit.discard(name)
                 self.plots[name].enableAutoRange(x=True, y=name != "learning_rate" or self.log_scale.isChecked())
-        if self._plots_to_redraw:
-            self._next_plot_timer.start()
+        if self._to_make or self._plots_to_redraw:
+            self._turn_timer.start()
 
     def run_ended(self, run: TrainingRun) -> None:
         """The run's whole history is drawn and every plot fitted to what it holds, one plot per turn of the event
@@ -225,16 +228,17 @@ class CurvesPanel(QWidget):
             self._plots_to_redraw += [(curves, name) for name in self.plots]
             self._to_fit.update(self.plots)
             self._redraw_timer.stop()
-            self._next_plot_timer.start()
+            self._turn_timer.start()
             self.status.setText(f"{curves.name}: {run.outcome.replace('_', ' ')}")
         self._update_buttons()
 
     def flush(self) -> None:
         """Draw now what is waiting for its turn (before reading the curves back or exporting them)."""
         self._redraw_timer.stop()
-        while self._pending or self._plots_to_redraw:
-            self._redraw_pending()
-        self._next_plot_timer.stop()
+        self._redraw_pending()
+        while self._to_make or self._plots_to_redraw:
+            self._next_turn()
+        self._turn_timer.stop()
 
     def show_only(self, runs) -> None:
         """Draw only these runs (the runs table's selection); None or empty: every run."""
