@@ -20,8 +20,9 @@ _blas = None  # threadpoolctl's controller of numpy's BLAS, made on first use (a
 
 def _one_blas_thread():
     """A context in which numpy's BLAS and LAPACK use one thread. On a busy machine OpenBLAS's spinning pool made a
-    (512, 128) QR, an LSTM's recurrent kernel, take 50-1000 ms instead of 3-8 ms (measured on 2 cores), and
-    numpy holds the GIL throughout, so a window building a model on a worker thread froze for as long."""
+    (512, 128) QR, an LSTM's recurrent kernel, take 50-1000 ms instead of 3-8 ms (measured on 2 cores), with the
+    GIL held throughout. `python main.py` sets one BLAS thread for the whole app before numpy loads
+    (`app.launcher.limit_blas_threads`); this covers the engine wherever else it builds models (scripts, tests)."""
     global _blas
     if _blas is None:
         from threadpoolctl import ThreadpoolController
