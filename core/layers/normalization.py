@@ -133,6 +133,28 @@ def _gamma_beta_config(layer) -> dict:
     }
 
 
+def _per_count(t, n):
+    return ops.multiply(t, 1.0 / n) if isinstance(n, float) else ops.divide(t, n)
+
+
+def _sum_times_gamma(t, gamma, gamma_b, axes):
+    """sum(t * gamma) over the normalized axes, kept as size 1. Over the last axis alone it is one product with gamma
+    as a column, which reads t once and writes nothing of t's size."""
+    if gamma is None:
+        return ops.sum(t, axis=axes, keepdims=True)
+    if axes == [t.ndim - 1]:
+        return ops.matmul(t, ops.reshape(gamma, (-1, 1)))
+    return ops.sum(ops.multiply(t, gamma_b), axis=axes, keepdims=True)
+
+
+def _sum_over_rows(t, per_row, axes, rest):
+    """sum(t * per_row) over the axes that are not normalized, in the weights' shape; `per_row` has one value per
+    row (the normalized axes kept as size 1). Over the last axis it is one product of the rows with t's rows."""
+    if axes == [t.ndim - 1]:
+        return ops.matmul(ops.reshape(per_row, (-1,)), ops.reshape(t, (-1, t.shape[-1])))
+    return ops.sum(ops.multiply(t, per_row), axis=rest)
+
+
 class BatchNormalization(Layer):
     """Normalizes with batch statistics when training and with the moving averages otherwise (Keras 3)."""
 
@@ -218,15 +240,16 @@ class BatchNormalization(Layer):
                 n = _reduced_count(x, reduce) if count is None else count
                 s1 = ops.sum(dy, axis=reduce, keepdims=True)
                 s2 = ops.multiply(ops.sum(ops.multiply(dy, d), axis=reduce, keepdims=True), r)
-                k = ops.divide(ops.multiply(ops.multiply(inv, r), s2), n)
-                c = ops.divide(ops.multiply(inv, s1), n)
+                inv_n = _per_count(inv, n)
+                k = ops.multiply(ops.multiply(inv_n, r), s2)
+                c = ops.multiply(inv_n, s1)
                 if w is None:
                     dx = ops.subtract(ops.multiply(dy, inv), ops.add(ops.multiply(d, k), c))
                 else:
                     # Only weighted positions move the statistics. The epsilon in the count makes
                     # sum(w * (x - mean)) = mean * epsilon, not 0, which the variance's own dependence on the
                     # mean keeps.
-                    c = ops.subtract(c, ops.divide(ops.multiply(ops.multiply(k, mean), backend.epsilon()), n))
+                    c = ops.subtract(c, _per_count(ops.multiply(ops.multiply(k, mean), backend.epsilon()), n))
                     dx = ops.subtract(ops.multiply(dy, inv), ops.multiply(w, ops.add(ops.multiply(d, k), c)))
                 return dx, _param_gradient(s2, gamma), _param_gradient(s1, beta), None
 
@@ -309,7 +332,6 @@ class LayerNormalization(Layer):
     def _normalized(self, x, gamma, beta):
         axes = self._axes
         rest = [i for i in range(x.ndim) if i not in axes]
-        n = _reduced_count(x, axes)
         mean, centered, var = _centered_moments(x, axes)
         if self.rms_scaling:
             r = ops.rsqrt(ops.add(var, self.epsilon))
@@ -319,10 +341,10 @@ class LayerNormalization(Layer):
             def rms_grad(dy):
                 # y = x * r * gamma: dx = r * (dy * gamma - (x - mean) * r * sum(dy * gamma * x * r) / N).
                 p = ops.multiply(dy, normalized)
-                q = ops.sum(ops.multiply(p, gamma_b), axis=axes, keepdims=True)
-                dxhat = ops.multiply(dy, gamma_b)
-                dx = ops.multiply(ops.subtract(dxhat, ops.multiply(centered, ops.divide(ops.multiply(q, r), n))), r)
-                return dx, _param_gradient(ops.sum(p, axis=rest, keepdims=True), gamma), None
+                q = _sum_times_gamma(p, gamma, gamma_b, axes)
+                k = _per_count(ops.multiply(q, r), _reduced_count(x, axes))
+                dx = ops.multiply(ops.subtract(ops.multiply(dy, gamma_b), ops.multiply(centered, k)), r)
+                return dx, ops.sum(p, axis=rest), None
 
             return ops.multiply(normalized, gamma_b), rms_grad
         y, r, inv, gamma_b = _normalize(self, x, mean, var)
@@ -332,17 +354,17 @@ class LayerNormalization(Layer):
             # r * dxhat in one product. dx = dy * inv - (x - mean) * r^3 * sum(dxhat * (x - mean)) / N
             # - r * sum(dxhat) / N.
             p = ops.multiply(dy, centered)
-            dxhat, p_hat = (dy, p) if gamma_b is None else (ops.multiply(dy, gamma_b), ops.multiply(p, gamma_b))
-            s1 = ops.sum(dxhat, axis=axes, keepdims=True)
-            q = ops.sum(p_hat, axis=axes, keepdims=True)
-            k = ops.divide(ops.multiply(ops.multiply(ops.multiply(r, r), r), q), n)
-            c = ops.divide(ops.multiply(r, s1), n)
-            dx = ops.subtract(ops.multiply(dy, inv), ops.add(ops.multiply(centered, k), c))
-            dgamma = None if gamma is None else ops.sum(ops.multiply(p, r), axis=rest, keepdims=True)
-            dbeta = None if beta is None else ops.sum(dy, axis=rest, keepdims=True)
-            return dx, _param_gradient(dgamma, gamma), _param_gradient(dbeta, beta)
+            s1 = _sum_times_gamma(dy, gamma, gamma_b, axes)
+            q = _sum_times_gamma(p, gamma, gamma_b, axes)
+            r_n = _per_count(r, _reduced_count(x, axes))
+            k = ops.multiply(ops.multiply(ops.multiply(r_n, r), r), q)
+            dx = ops.subtract(ops.multiply(dy, inv), ops.add(ops.multiply(centered, k), ops.multiply(r_n, s1)))
+            dgamma = None if gamma is None else _sum_over_rows(p, r, axes, rest)
+            dbeta = None if beta is None else ops.sum(dy, axis=rest)
+            return dx, dgamma, dbeta
 
         return y, grad
+
 
     def get_config(self):
         config = super().get_config()
