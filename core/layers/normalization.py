@@ -214,7 +214,6 @@ class BatchNormalization(Layer):
         are differentiated node by node."""
         if mask is None:
             return True
-        mask = inputs.graph.as_tensor(mask)
         return mask.dtype == "bool" and mask.ndim == inputs.ndim - 1 and inputs.ndim - 1 in self._axes
 
     def _batch_normalized(self, inputs, mask):
@@ -364,7 +363,6 @@ class LayerNormalization(Layer):
             return dx, dgamma, dbeta
 
         return y, grad
-
 
     def get_config(self):
         config = super().get_config()
