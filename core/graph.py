@@ -84,6 +84,7 @@ class GradientRegion:
     outputs: list
     nodes: list[OpNode]
     grad: Callable
+    name: str = ""
 
 
 class TensorOperators:
@@ -175,7 +176,8 @@ def custom_gradient(fn):
             if not isinstance(t, SymbolicTensor) or t.name not in made:
                 raise ValueError(f"custom_gradient '{fn.__name__}': every output must be a tensor the function "
                                  f"computed, got {t!r}.")
-        g.gradient_regions.append(GradientRegion([_region_input(g, a) for a in args], outs, nodes, grad))
+        g.gradient_regions.append(GradientRegion([_region_input(g, a) for a in args], outs, nodes, grad,
+                                                 fn.__qualname__))
         return outputs
 
     return wrapper

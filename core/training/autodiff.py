@@ -127,11 +127,16 @@ def _region_gradients(region, grads) -> list:
     if all(dy is None for dy in dys):
         return []
     dys = [ops.zeros_like(t) if dy is None else dy for t, dy in zip(region.outputs, dys)]
-    dxs = region.grad(*dys)
+    try:
+        dxs = region.grad(*dys)
+    except GradientError:
+        raise
+    except Exception as exc:
+        raise GradientError(f"The custom gradient of '{region.name}' failed: {exc}") from exc
     dxs = list(dxs) if isinstance(dxs, (list, tuple)) else [dxs]
     if len(dxs) != len(region.inputs):
-        raise GradientError(f"A custom gradient function gave {len(dxs)} gradient(s) for {len(region.inputs)} "
-                            f"argument(s); it must give one per argument (None for none).")
+        raise GradientError(f"The custom gradient of '{region.name}' gave {len(dxs)} gradient(s) for "
+                            f"{len(region.inputs)} argument(s); it must give one per argument (None for none).")
     return dxs
 
 

@@ -242,8 +242,17 @@ def test_custom_gradient_must_give_one_gradient_per_argument():
     def f(x):
         return ops.exp(x), lambda dy: [dy, dy]
 
-    with pytest.raises(GradientError, match="one per argument"):
+    with pytest.raises(GradientError, match="custom gradient of .*f' gave 2 gradient.*one per argument"):
         _run_gradient(lambda x: (ops.sum(f(x)), []))
+
+
+def test_a_failing_custom_gradient_names_its_function():
+    @custom_gradient
+    def broken(x):
+        return ops.exp(x), lambda dy: [ops.matmul(dy, np.ones((4, 2)))]
+
+    with pytest.raises(GradientError, match="custom gradient of .*broken' failed: matmul: the inner dimensions"):
+        _run_gradient(lambda x: (ops.sum(broken(x)), []))
 
 
 def test_custom_gradient_outputs_must_be_computed_by_the_function():
