@@ -199,22 +199,25 @@ class BatchNormalization(Layer):
 
     def _masked_moments(self, inputs, mask, reduce):
         """Keras 3: masked steps do not count towards the statistics. Returns mean, variance, the weights (the mask
-        as 0/1 with the features axis kept) and their count."""
-        w = ops.expand_dims(ops.cast(mask, inputs.dtype), -1)
+        as 0/1 with the features axis kept) and their count. Keras broadcasts the mask over the features and counts
+        every element it keeps, and reads any nonzero mask value as kept."""
+        w = ops.expand_dims(ops.cast(ops.cast(mask, "bool"), inputs.dtype), -1)
         weighted = ops.multiply(inputs, w)
-        count = ops.add(ops.sum(w, axis=reduce, keepdims=True), backend.epsilon())
+        count = ops.sum(w, axis=reduce, keepdims=True)
+        if inputs.ndim - 1 in reduce:  # the statistics sum over the features too, along which w is broadcast
+            count = ops.multiply(count, _reduced_count(inputs, [inputs.ndim - 1]))
+        count = ops.add(count, backend.epsilon())
         mean = ops.divide(ops.sum(weighted, axis=reduce, keepdims=True), count)
         sq = ops.square(ops.subtract(weighted, mean))
         return mean, ops.divide(ops.sum(ops.multiply(w, sq), axis=reduce, keepdims=True), count), w, count
 
-    def _closed_form_fits(self, inputs, mask) -> bool:
-        """Whether the closed-form gradient covers this call. The masked statistics weigh each position by the mask,
-        which the gradient takes into account where the weights are 0 or 1 (a boolean mask) and cover every axis
-        the statistics reduce (the mask has the inputs' shape but the last axis, which is normalized); other masks
-        are differentiated node by node."""
-        if mask is None:
-            return True
-        return mask.dtype == "bool" and mask.ndim == inputs.ndim - 1 and inputs.ndim - 1 in self._axes
+    @staticmethod
+    def _closed_form_fits(inputs, mask) -> bool:
+        """Whether the closed-form gradient covers this call: without a mask, or with one of the inputs' shape but
+        the features axis (Keras's case; the weights then are 0 or 1 on every element, and their count is that of
+        the elements kept). Another mask broadcasts in ways the gradient does not follow: its nodes' own rules give
+        the gradient."""
+        return mask is None or mask.ndim == inputs.ndim - 1
 
     def _batch_normalized(self, inputs, mask):
         """Training: inputs normalized with the batch's statistics, and those statistics (mean and variance with

@@ -13,6 +13,7 @@ from core.graph import GraphBuilder, custom_gradient, graph_scope
 from core.training.autodiff import gradients, op_by_op
 from core.training.gradients import GradientError
 from gradient_coverage import rules_used
+from keras_reference import keras3  # noqa: F401  (the real-Keras fixture)
 
 RNG = np.random.default_rng(7)
 
@@ -122,16 +123,43 @@ def test_batchnorm_masked_gradient_keeps_the_counts_epsilon():
         backend.set_epsilon(before)
 
 
-def test_batchnorm_mask_the_closed_form_does_not_cover_is_differentiated_node_by_node():
-    """axis=1 normalizes an axis the mask covers, and the statistics then reduce the features axis, along which the
-    mask is broadcast: the nodes' own rules give that gradient."""
+def test_batchnorm_masked_over_the_features_axis_gradient():
+    """axis=1: the statistics reduce over the features axis too, along which the mask is broadcast."""
     x = RNG.standard_normal((2, 3, 4)) + 1
-    mask = RNG.random((2, 3)) > 0.3
-    sess, feeds, names, used = _layer_gradients(lambda: layers.BatchNormalization(axis=1, dtype="float64"), x, mask,
+    mask = np.array([[True, False, True], [True, True, False]])
+    _compare(lambda: layers.BatchNormalization(axis=1, dtype="float64"), x, mask, call={"training": True})
+
+
+def test_batchnorm_mask_of_another_rank_is_differentiated_node_by_node():
+    """A mask that is not the inputs' shape but the features broadcasts in ways the closed form does not follow."""
+    x = RNG.standard_normal((2, 3, 4)) + 1
+    mask = np.array([True, False, True])
+    sess, feeds, names, used = _layer_gradients(lambda: layers.BatchNormalization(dtype="float64"), x, mask,
                                                 call={"training": True})
     assert "Reciprocal" in used
     for name, a, b in zip(names, sess.run(None, feeds)[1:], _finite_differences(sess, feeds, names)):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6, err_msg=name)
+
+
+@pytest.mark.parametrize("axis, mask_dtype", [(1, "bool"), (-1, "float32"), (2, "bool")])
+def test_batchnorm_masked_training_matches_keras3(keras3, axis, mask_dtype):
+    """Keras 3 broadcasts the mask over the features and counts every element it keeps (axis=1 normalizes over
+    them), and reads any nonzero mask value as kept."""
+    x = RNG.standard_normal((4, 5, 3)).astype("float32")
+    mask = np.array([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1], [1, 0, 0, 0, 0], [1, 1, 0, 0, 0]], "float32")
+    if mask_dtype == "float32":
+        mask = mask * np.array([0.5, 1.0, 2.0, 1.0, 3.0], "float32")
+    ours, ref = layers.BatchNormalization(axis=axis), keras3.layers.BatchNormalization(axis=axis)
+    ref.build(x.shape)
+    ours(x)
+    g = GraphBuilder("train", training=True)
+    t = g.add_input("x", "float32", (None, 5, 3))
+    m = g.add_input("mask", mask_dtype, (None, 5))
+    with graph_scope(g):
+        y = ours(t, mask=m)
+    out = _session(g, [y]).run(None, {t.name: x, m.name: mask.astype(mask_dtype)})[0]
+    want = np.asarray(ref(x, training=True, mask=mask.astype(mask_dtype)))
+    np.testing.assert_allclose(out, want, rtol=1e-4, atol=1e-4)
 
 
 LAYERNORM_CASES = [
