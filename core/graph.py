@@ -12,9 +12,10 @@ Shapes are tuples whose unknown dimensions are None. Dtypes are numpy dtype name
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -71,6 +72,18 @@ class OpNode:
     outputs: list[str]
     attrs: dict[str, Any] = field(default_factory=dict)
     domain: str = ""
+    name: str = ""
+
+
+@dataclass
+class GradientRegion:
+    """A stretch of recorded nodes whose gradient a function gives instead of the nodes' own rules (see
+    `custom_gradient`). `inputs` hold None where an argument was not a tensor."""
+
+    inputs: list
+    outputs: list
+    nodes: list[OpNode]
+    grad: Callable
     name: str = ""
 
 
@@ -132,6 +145,52 @@ class SymbolicTensor(TensorOperators):
 
     __hash__ = object.__hash__
 
+
+
+def custom_gradient(fn):
+    """`tf.custom_gradient` for recorded graphs: `fn(*args)` records its forward computation as usual and returns
+    `(outputs, grad)`, a tensor or a tuple of tensors and a function of their gradients (one per output; zeros where
+    none reached it) that returns one gradient per argument (None for an argument that takes none). Reverse mode then
+    calls `grad` once instead of differentiating the recorded nodes one by one.
+
+    Arguments are tensors, layer weights (kept as they are until `fn` uses them, so the graph records what it would
+    without the decorator), None or other values passed through. Everything `fn` records into the arguments' graph
+    between its start and its return belongs to the region. `grad` may read any tensor `fn` computed. Autodiff
+    differentiates the nodes one by one instead (see `core.training.autodiff`) where that would lose a gradient:
+    when a tensor inside the region other than its outputs feeds a differentiated path outside it, or when `fn`
+    read a differentiable tensor it was not given as an argument. The recorded nodes, and so inference graphs and
+    exported models, are the same with or without the decorator.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args):
+        g = next((a.graph for a in args if isinstance(a, SymbolicTensor)), None) or current_graph()
+        if g is None:  # eager values: nothing will be differentiated
+            return fn(*args)[0]
+        start = len(g.nodes)
+        outputs, grad = fn(*args)
+        outs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+        nodes = g.nodes[start:]
+        made = {o for n in nodes for o in n.outputs}
+        for t in outs:
+            if not isinstance(t, SymbolicTensor) or t.name not in made:
+                raise ValueError(f"custom_gradient '{fn.__name__}': every output must be a tensor the function "
+                                 f"computed, got {t!r}.")
+        g.gradient_regions.append(GradientRegion([_region_input(g, a) for a in args], outs, nodes, grad,
+                                                 fn.__qualname__))
+        return outputs
+
+    return wrapper
+
+
+def _region_input(g: "GraphBuilder", arg) -> "SymbolicTensor | None":
+    """The tensor an argument of a custom_gradient function stands for: a layer weight is the tensor it became when
+    the function used it (None if it did not use it)."""
+    if isinstance(arg, SymbolicTensor):
+        return arg
+    if hasattr(arg, "_nw_variable"):
+        return g.root._variables.get(id(arg))
+    return None
 
 
 def onnx_dtype(dtype: str) -> int:
@@ -253,6 +312,8 @@ class GraphBuilder:
         # costs about a microsecond and the step's values are still in cache), or as whole sequences between the
         # loops (on a GPU, where every node in a loop is a kernel launch per step). See core.training.scan_grad.
         self.scan_factors_in_forward = False
+        # Pieces of the forward whose gradient is a function (custom_gradient), in order of recording.
+        self.gradient_regions: list[GradientRegion] = []
 
     @property
     def root(self) -> "GraphBuilder":
