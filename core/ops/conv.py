@@ -14,6 +14,10 @@ above 1 on an axis of unknown length needs `auto_pad='SAME_UPPER'` (the pads the
 
 from __future__ import annotations
 
+import string
+
+import numpy as np
+
 from core.errors import ConfigError, ShapeError
 from core.ops.array import transpose
 from core.ops.dispatch import graph_of, op
@@ -277,3 +281,123 @@ def separable_conv(inputs, depthwise_kernel, pointwise_kernel, strides=1, paddin
     y = depthwise_conv(inputs, depthwise_kernel, strides=strides, padding=padding, data_format=data_format,
                        dilation_rate=dilation_rate)
     return conv(y, pointwise_kernel, data_format=data_format)
+
+
+
+def _phase_taps(k: int, s: int, d: int, begin: int):
+    """One axis of a transposed convolution split by output phase: output i = q * s + p takes x[q - t] * w[tap] for
+    each (p, tap, t) returned, since the full output's position o * s + tap * d lands at i + begin."""
+    return [(p, tap, (tap * d - p - begin) // s) for p in range(s) for tap in range(k)
+            if (tap * d - p - begin) % s == 0]
+
+
+def _shape_from(t, parts):
+    """An int64 shape for Reshape: each part an int, or (axis, factor) for t's dimension at axis times factor;
+    a constant when every dimension it names is known."""
+    g = t.graph
+    if all(isinstance(p, int) or t.shape[p[0]] is not None for p in parts):
+        return g.constant(np.asarray([p if isinstance(p, int) else t.shape[p[0]] * p[1] for p in parts], np.int64))
+    dims = g.emit("Shape", [t], {}, [("int64", (t.ndim,))])[0]
+    pieces = []
+    for p in parts:
+        if isinstance(p, int):
+            pieces.append(g.constant(np.asarray([p], np.int64)))
+            continue
+        one = g.emit("Slice", [dims, g.constant(np.asarray([p[0]], np.int64)),
+                               g.constant(np.asarray([p[0] + 1], np.int64))], {}, [("int64", (1,))])[0]
+        pieces.append(one if p[1] == 1 else g.emit("Mul", [one, g.constant(np.asarray([p[1]], np.int64))], {},
+                                                    [("int64", (1,))])[0])
+    return g.emit("Concat", pieces, {"axis": 0}, [("int64", (len(parts),))])[0]
+
+
+def _reshape_to(t, parts):
+    shape = tuple(p if isinstance(p, int) else (None if t.shape[p[0]] is None else t.shape[p[0]] * p[1])
+                  for p in parts)
+    return t.graph.emit("Reshape", [t, _shape_from(t, parts)], {}, [(t.dtype, shape)])[0]
+
+
+def transposed_conv_as_conv(x, w, strides, dilations, begins, extents, groups=1, channels_last=False, crop_to=None):
+    """ONNX ConvTranspose(x, w) with `strides` and `dilations`, cut by `begins` at the start and (L - 1) * stride +
+    extent long on each spatial axis of input length L (zero-extended where the full result ends early), as one
+    stride-1 Conv.
+
+    `x` is channels-first (N, C_in, L...), `w` ConvTranspose's weight (C_in, C_out / groups, k...). Output position
+    q * s + p (phase p) is a stride-1 correlation of x with the kernel taps of that phase, so a Conv with
+    (product of strides) x C_out output channels computes every phase at once, and a Reshape and a Transpose
+    interleave them ("sub-pixel" convolution): the same multiply-adds, but ONNX Runtime's Conv runs them as blocked
+    GEMMs over the batch where its ConvTranspose does a small GEMM and a col2im per sample (half the time for the
+    Conv1DTranspose(32, 7, strides=2) of a batch of 128, measured in turns). With stride 1 this is the flipped,
+    channel-swapped kernel. `crop_to` (int64 tensor of the spatial lengths) cuts the result to lengths known only
+    at run time instead. The result is channels-last when `channels_last`. None where a begin lies beyond every
+    tap (no Keras layer makes such a graph): the caller keeps ConvTranspose."""
+    from core.ops.array import reshape
+    from core.ops.math import matmul
+
+    g = graph_of(x, w)
+    x, w = g.as_tensor(x), g.as_tensor(w)
+    r = x.ndim - 2
+    c_in, c_out_g = w.shape[0], w.shape[1]
+    kernel = tuple(w.shape[2:])
+    taps_shape, dilation, pads_begin, pads_end, excess, selections = [], [], [], [], [], []
+    for k, s, d, b, e in zip(kernel, strides, dilations, begins, extents):
+        taps = _phase_taps(k, s, d, b)
+        step = d if s == 1 else 1  # one phase keeps the dilation; strided phases take the taps they own, densely
+        shifts = [t for _, _, t in taps]
+        first = max(shifts)  # the Conv's start padding: how far back in x the earliest tap reads
+        if first < 0:
+            return None
+        j = (first - min(shifts)) // step + 1
+        span = (j - 1) * step + 1
+        wanted = -(-e // s) - 1  # each phase is L + wanted long, as the extent asks...
+        end = max(wanted - first + span - 1, 0)
+        taps_shape.append(j), dilation.append(step), pads_begin.append(first), pads_end.append(end)
+        excess.append((first + end - span + 1) * s + s - e)  # ...and the Conv gives L + that - 1 per phase
+        sel = np.zeros((k, s, j), dtype=w.dtype)
+        for p, tap, t in taps:
+            sel[tap, p, (first - t) // step] = 1
+        selections.append(sel)
+    # (K..., S..., J...): which tap of w lands at each position of each phase's kernel, all axes together
+    letters = string.ascii_letters
+    selection = np.einsum(",".join(letters[3 * a:3 * a + 3] for a in range(r)) + "->"
+                          + "".join(letters[3 * a + i] for i in range(3) for a in range(r)), *selections)
+    phases = int(np.prod(strides))
+    kernel_size, conv_size = int(np.prod(kernel)), int(np.prod(taps_shape))
+    spread = matmul(reshape(w, (c_in, c_out_g, kernel_size)),
+                    g.constant(selection.reshape(kernel_size, phases * conv_size)))
+    spread = reshape(spread, (groups, c_in // groups, c_out_g, phases, conv_size))
+    v = reshape(transpose(spread, (0, 3, 2, 1, 4)), (groups * phases * c_out_g, c_in // groups) + tuple(taps_shape))
+    conv_dims = tuple(None if n is None else n + pb + pe - (j - 1) * st
+                      for n, pb, pe, j, st in zip(x.shape[2:], pads_begin, pads_end, taps_shape, dilation))
+    y = g.emit("Conv", [x, v], {"kernel_shape": taps_shape, "dilations": dilation, "strides": [1] * r,
+                                "pads": pads_begin + pads_end, "group": groups},
+               [(x.dtype, (x.shape[0], groups * phases * c_out_g) + conv_dims)])[0]
+    return _interleave_phases(y, groups, tuple(strides), c_out_g, excess, channels_last, crop_to)
+
+
+def _interleave_phases(y, groups, strides, c_out_g, excess, channels_last, crop_to):
+    """(N, groups * phases * C_out/groups, Q...) with phase p of group g as channel block (g, p) -> the transposed
+    convolution (N, C_out, Q * s - excess...) (channels-last when asked), output position q * s + p from phase p."""
+    g = y.graph
+    r = y.ndim - 2
+    if any(s > 1 for s in strides):
+        split = _reshape_to(y, [(0, 1), groups, *strides, c_out_g] + [(2 + a, 1) for a in range(r)])
+        pairs = [i for a in range(r) for i in (3 + r + a, 2 + a)]  # (Q, s) of each axis, side by side
+        perm = [0] + pairs + [1, 2 + r] if channels_last else [0, 1, 2 + r] + pairs
+        woven = transpose(split, perm)
+        merged = [((1 if channels_last else 3) + 2 * a, s) for a, s in enumerate(strides)]
+        y = _reshape_to(woven, [(0, 1)] + merged + [groups * c_out_g] if channels_last
+                        else [(0, 1), groups * c_out_g] + merged)
+    elif channels_last:
+        y = to_channels_last(y)
+    first = 1 if channels_last else 2
+    if crop_to is None and not any(excess):
+        return y
+    axes = g.constant(np.arange(first, first + r, dtype=np.int64))
+    starts = g.constant(np.zeros(r, np.int64))
+    if crop_to is None:
+        ends = g.constant(np.asarray([-e if e else np.iinfo(np.int64).max for e in excess], np.int64))
+        dims = tuple(None if n is None else n - e for n, e in zip(y.shape[first:first + r], excess))
+    else:
+        ends, dims = crop_to, (None,) * r
+    shape = ((y.shape[0],) + dims + (y.shape[-1],)) if channels_last else (y.shape[:2] + dims)
+    return g.emit("Slice", [y, starts, ends, axes], {}, [(y.dtype, shape)])[0]

@@ -18,6 +18,7 @@ import itertools
 import numpy as np
 
 from core import ops
+from core.ops.conv import transposed_conv_as_conv
 from core.graph import GraphBuilder, SymbolicTensor
 from core.training.gradients import GradientError, _i64, register_gradient, shape_of
 
@@ -130,6 +131,45 @@ def _group_diagonal(g: GraphBuilder, full: SymbolicTensor, groups: int) -> Symbo
     return ops.reshape(ops.transpose(diag, [0, 2, 1] + list(range(3, 3 + len(kernel)))), (m, cg) + kernel)
 
 
+def _static_pads(node, x, kernel, strides, dilations):
+    """The forward pads as (begins, ends) lists when they are known while building, else None (SAME_UPPER on an
+    unknown length)."""
+    r = x.ndim - 2
+    auto = _attr(node, "auto_pad", "NOTSET")
+    if auto == "NOTSET":
+        pads = list(_attr(node, "pads", [0] * 2 * r))
+        return pads[:r], pads[r:]
+    if auto != "SAME_UPPER" or any(n is None for n in x.shape[2:]):
+        return None
+    begins, ends = [], []
+    for n, k, s, d in zip(x.shape[2:], kernel, strides, dilations):
+        total = max((-(-n // s) - 1) * s + d * (k - 1) + 1 - n, 0)
+        begins.append(total // 2), ends.append(total - total // 2)
+    return begins, ends
+
+
+def _conv_input_gradient(g, node, x, w, dy, kernel, strides, dilations, groups):
+    """dx of a convolution as the transposed convolution of dy, computed by one stride-1 Conv
+    (`ops.conv.transposed_conv_as_conv`) that yields exactly x's length: no ConvTranspose, no crop or pad after
+    it. The full transposed result starts `begin` before x and has (O - 1) * stride + extent positions; an input
+    length unknown while building leaves the last (L + begin + end - span) mod stride positions open, so the
+    widest extent is made and cut at run time. None where the pads are only known at run time."""
+    pads = _static_pads(node, x, kernel, strides, dilations)
+    if pads is None:
+        return None
+    begins, ends = pads
+    extents, crop_to = [], None
+    for n, o, k, s, d, b, e in zip(x.shape[2:], dy.shape[2:], kernel, strides, dilations, begins, ends):
+        if n is not None and o is not None:
+            extents.append(n - (o - 1) * s)
+        else:
+            extents.append(d * (k - 1) + 1 - b - e + s - 1)
+            if s > 1:
+                crop_to = _spatial_dims(g, x)
+    return transposed_conv_as_conv(dy, w, strides, dilations, begins, extents, groups=groups,
+                                   crop_to=crop_to)
+
+
 @register_gradient("Conv")
 def _conv(g, node, xs, ys, dys):
     x, w = xs[0], xs[1]
@@ -139,10 +179,12 @@ def _conv(g, node, xs, ys, dys):
     if any(k is None for k in kernel):
         raise GradientError(f"Conv node '{node.name}' has a kernel of unknown size; it cannot be differentiated.")
     begin, end = _pads(g, node, x, kernel, strides, dilations)
-    full = g.emit("ConvTranspose", [dy, w], {"strides": strides, "dilations": dilations, "group": groups,
-                                             "kernel_shape": kernel},
-                  [(dy.dtype, (x.shape[0], w.shape[1] * groups) + (None,) * len(kernel))])[0]
-    dx = _fit_to(g, full, x, begin)
+    dx = _conv_input_gradient(g, node, x, w, dy, kernel, strides, dilations, groups)
+    if dx is None:
+        full = g.emit("ConvTranspose", [dy, w], {"strides": strides, "dilations": dilations, "group": groups,
+                                                 "kernel_shape": kernel},
+                      [(dy.dtype, (x.shape[0], w.shape[1] * groups) + (None,) * len(kernel))])[0]
+        dx = _fit_to(g, full, x, begin)
     corr = _correlate(g, _pad_spatial(g, x, begin, end), dy, kernel, strides, dilations)  # (C, M, k...)
     dw = _swap_batch_channels(corr) if groups == 1 else _group_diagonal(g, corr, groups)
     grads = [dx, dw]

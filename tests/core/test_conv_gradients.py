@@ -6,6 +6,7 @@ never changes which element wins a window.
 """
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 import pytest
 
@@ -15,6 +16,7 @@ from keras_reference import keras3  # noqa: F401  (a fixture)
 import core as nw
 from core import layers, ops
 from core.graph import GraphBuilder, graph_scope
+from core.ops.conv import transposed_conv_as_conv
 from core.training.autodiff import gradients
 
 RNG = np.random.default_rng(11)
@@ -85,6 +87,10 @@ CONV_CASES = [
     # the weight gradient takes one window per kernel offset, offsets in row-major order over every spatial axis
     (dict(dilation_rate=(2, 1), padding="same"), (2, 6, 7, 2), (3, 2, 2, 3), (1, 2)),
     (dict(strides=(1, 2, 1)), (1, 4, 5, 3, 2), (2, 3, 2, 2, 2), ()),
+    # unknown lengths with strides: the input gradient is made for the longest input and cut to x's length
+    (dict(strides=2), (2, 9, 3), (3, 3, 2), (1,)),
+    (dict(strides=3, padding="causal"), (1, 8, 2), (2, 2, 3), (1,)),
+    (dict(strides=2, padding="same"), (1, 6, 4), (4, 1, 8), ()),  # depthwise-like: groups=4
 ]
 
 
@@ -102,6 +108,75 @@ def test_conv_gradients(kwargs, x_shape, w_shape, dynamic):
 ])
 def test_conv_transpose_gradients(kwargs, x_shape, w_shape):
     _check(lambda x, w: ops.conv_transpose(x, w, **kwargs), [_r(*x_shape), _r(*w_shape)], eps=0.5)
+
+
+def _full_conv_transpose(x, w, strides, dilations, groups):
+    node = onnx.helper.make_node("ConvTranspose", ["x", "w"], ["y"], strides=list(strides),
+                                 dilations=list(dilations), group=groups)
+    graph = onnx.helper.make_graph([node], "full", [
+        onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, x.shape),
+        onnx.helper.make_tensor_value_info("w", onnx.TensorProto.FLOAT, w.shape)],
+        [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)])
+    model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 18)], ir_version=9)
+    return ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(
+        None, {"x": x, "w": w})[0]
+
+
+TRANSPOSED_AS_CONV_CASES = [
+    # (x shape, w shape, strides, dilations, begins, extents, groups): extents below, at and beyond the full length
+    *[((2, 3, 5), (3, 2, k), (s,), (d,), (b,), (e,), 1)
+      for k, s, d, b, e in [(1, 1, 1, 0, 1), (3, 1, 1, 1, 1), (3, 1, 2, 4, 1), (4, 1, 2, 2, 5), (7, 2, 1, 2, 5),
+                            (7, 2, 1, 0, 9), (2, 3, 1, 0, 2), (2, 3, 1, 1, 4), (4, 3, 1, 2, 1), (3, 2, 2, 3, 3),
+                            (5, 3, 2, 0, 10), (1, 2, 1, 0, 2), (3, 2, 1, 1, 1)]],
+    ((2, 4, 5), (4, 3, 3), (2,), (1,), (1,), (2,), 2),
+    ((2, 4, 5), (4, 1, 3), (1,), (2,), (1,), (3,), 4),
+    ((2, 3, 4, 5), (3, 2, 3, 2), (2, 3), (1, 1), (1, 0), (2, 3), 1),
+    ((1, 2, 3, 4, 3), (2, 2, 2, 3, 2), (1, 2, 2), (1, 1, 1), (0, 1, 0), (2, 2, 3), 1),
+]
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("x_shape,w_shape,strides,dilations,begins,extents,groups", TRANSPOSED_AS_CONV_CASES)
+def test_transposed_conv_as_conv_equals_conv_transpose(x_shape, w_shape, strides, dilations, begins, extents,
+                                                       groups, channels_last):
+    """The phase-split stride-1 Conv gives ConvTranspose's full result cut at `begins`, (L - 1) * stride + extent
+    long (zero beyond the full length), for known and unknown lengths."""
+    x, w = _r(*x_shape).astype("float32"), _r(*w_shape).astype("float32")
+    full = _full_conv_transpose(x, w, strides, dilations, groups)
+    lengths = [(n - 1) * s + e for n, s, e in zip(x_shape[2:], strides, extents)]
+    expected = np.zeros(full.shape[:2] + tuple(lengths), "float32")
+    kept = tuple(slice(b, min(b + n, f)) for b, n, f in zip(begins, lengths, full.shape[2:]))
+    expected[(..., *[slice(0, k.stop - k.start) for k in kept])] = full[(..., *kept)]
+    if channels_last:
+        expected = np.moveaxis(expected, 1, -1)
+    for dynamic in (False, True):
+        g = GraphBuilder("phases")
+        xt = g.add_input("x", "float32", x_shape[:2] + ((None,) * (len(x_shape) - 2) if dynamic else x_shape[2:]))
+        wt = g.add_input("w", "float32", w_shape)
+        with graph_scope(g):
+            y = transposed_conv_as_conv(xt, wt, strides, dilations, begins, extents, groups=groups,
+                                        channels_last=channels_last)
+        g.set_outputs([y], ["y"])
+        assert "ConvTranspose" not in {n.op_type for n in g.nodes}
+        got = ort.InferenceSession(g.to_model().SerializeToString(), providers=["CPUExecutionProvider"]).run(
+            None, {"x": x, "w": w})[0]
+        assert got.shape == expected.shape
+        np.testing.assert_allclose(got, expected, atol=1e-4)
+
+
+def test_conv_input_gradient_needs_no_conv_transpose():
+    """With pads known while building, a convolution's input gradient is a Conv (ConvTranspose remains only for
+    SAME_UPPER on an unknown length)."""
+    for kwargs, x_shape in ((dict(padding="same"), (2, 7, 3)), (dict(strides=2, padding="same"), (2, 8, 3))):
+        g = GraphBuilder("dx")
+        x = g.add_input("x", "float32", x_shape)
+        with graph_scope(g):
+            w = g.constant(_r(3, 3, 4).astype("float32"))
+            loss = ops.sum(ops.conv(x, w, **kwargs))
+            before = len(g.nodes)
+            gradients(loss, [x])
+        made = {n.op_type for n in g.nodes[before:]}
+        assert "Conv" in made and "ConvTranspose" not in made
 
 
 def test_depthwise_and_separable_gradients():
