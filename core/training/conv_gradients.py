@@ -18,7 +18,7 @@ import itertools
 import numpy as np
 
 from core import ops
-from core.ops.conv import transposed_conv_as_conv
+from core.ops.conv import transposed_conv
 from core.graph import GraphBuilder, SymbolicTensor
 from core.training.gradients import GradientError, _i64, register_gradient, shape_of
 
@@ -149,11 +149,10 @@ def _static_pads(node, x, kernel, strides, dilations):
 
 
 def _conv_input_gradient(g, node, x, w, dy, kernel, strides, dilations, groups):
-    """dx of a convolution as the transposed convolution of dy, computed by one stride-1 Conv
-    (`ops.conv.transposed_conv_as_conv`) that yields exactly x's length: no ConvTranspose, no crop or pad after
-    it. The full transposed result starts `begin` before x and has (O - 1) * stride + extent positions; an input
-    length unknown while building leaves the last (L + begin + end - span) mod stride positions open, so the
-    widest extent is made and cut at run time. None where the pads are only known at run time."""
+    """dx of a convolution: the transposed convolution of dy (`ops.conv.transposed_conv`, a Conv or a
+    ConvTranspose) that starts at the forward's begin pad and is exactly x's length, with no crop or pad after it.
+    An input length unknown while building leaves the last (n + begin + end - span) mod stride positions open, so
+    the widest extent is made and cut at run time. None where the pads are only known at run time."""
     pads = _static_pads(node, x, kernel, strides, dilations)
     if pads is None:
         return None
@@ -166,8 +165,7 @@ def _conv_input_gradient(g, node, x, w, dy, kernel, strides, dilations, groups):
             extents.append(d * (k - 1) + 1 - b - e + s - 1)
             if s > 1:
                 crop_to = _spatial_dims(g, x)
-    return transposed_conv_as_conv(dy, w, strides, dilations, begins, extents, groups=groups,
-                                   crop_to=crop_to)
+    return transposed_conv(dy, w, strides, dilations, begins, extents, groups=groups, crop_to=crop_to)
 
 
 @register_gradient("Conv")

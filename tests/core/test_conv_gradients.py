@@ -16,7 +16,7 @@ from keras_reference import keras3  # noqa: F401  (a fixture)
 import core as nw
 from core import layers, ops
 from core.graph import GraphBuilder, graph_scope
-from core.ops.conv import transposed_conv_as_conv
+from core.ops.conv import _exact_conv_transpose, _phase_conv, _phase_plan, transposed_conv
 from core.training.autodiff import gradients
 
 RNG = np.random.default_rng(11)
@@ -127,7 +127,8 @@ TRANSPOSED_AS_CONV_CASES = [
     *[((2, 3, 5), (3, 2, k), (s,), (d,), (b,), (e,), 1)
       for k, s, d, b, e in [(1, 1, 1, 0, 1), (3, 1, 1, 1, 1), (3, 1, 2, 4, 1), (4, 1, 2, 2, 5), (7, 2, 1, 2, 5),
                             (7, 2, 1, 0, 9), (2, 3, 1, 0, 2), (2, 3, 1, 1, 4), (4, 3, 1, 2, 1), (3, 2, 2, 3, 3),
-                            (5, 3, 2, 0, 10), (1, 2, 1, 0, 2), (3, 2, 1, 1, 1)]],
+                            (5, 3, 2, 0, 10), (1, 2, 1, 0, 2), (3, 2, 1, 1, 1), (1, 2, 1, 1, 1),
+                            (2, 3, 1, 0, 8)]],
     ((2, 4, 5), (4, 3, 3), (2,), (1,), (1,), (2,), 2),
     ((2, 4, 5), (4, 1, 3), (1,), (2,), (1,), (3,), 4),
     ((2, 3, 4, 5), (3, 2, 3, 2), (2, 3), (1, 1), (1, 0), (2, 3), 1),
@@ -135,12 +136,21 @@ TRANSPOSED_AS_CONV_CASES = [
 ]
 
 
+def _phase_split(x, w, strides, dilations, begins, extents, groups, channels_last, crop_to):
+    plan = [_phase_plan(*a) for a in zip(w.shape[2:], strides, dilations, begins, extents)]
+    if any(p is None for p in plan):
+        return None
+    return _phase_conv(x, w, strides, plan, groups, channels_last, crop_to)
+
+
+@pytest.mark.parametrize("make", [_phase_split, _exact_conv_transpose])
 @pytest.mark.parametrize("channels_last", [False, True])
 @pytest.mark.parametrize("x_shape,w_shape,strides,dilations,begins,extents,groups", TRANSPOSED_AS_CONV_CASES)
-def test_transposed_conv_as_conv_equals_conv_transpose(x_shape, w_shape, strides, dilations, begins, extents,
-                                                       groups, channels_last):
-    """The phase-split stride-1 Conv gives ConvTranspose's full result cut at `begins`, (L - 1) * stride + extent
-    long (zero beyond the full length), for known and unknown lengths."""
+def test_transposed_conv_ways_equal_conv_transpose(x_shape, w_shape, strides, dilations, begins, extents, groups,
+                                                   channels_last, make):
+    """Both ways `transposed_conv` picks between (the phase-split stride-1 Conv; ConvTranspose with pads and
+    output_padding) give ConvTranspose's full result cut at `begins`, (L - 1) * stride + extent long (zero beyond
+    the full length), for known and unknown lengths."""
     x, w = _r(*x_shape).astype("float32"), _r(*w_shape).astype("float32")
     full = _full_conv_transpose(x, w, strides, dilations, groups)
     lengths = [(n - 1) * s + e for n, s, e in zip(x_shape[2:], strides, extents)]
@@ -154,29 +164,36 @@ def test_transposed_conv_as_conv_equals_conv_transpose(x_shape, w_shape, strides
         xt = g.add_input("x", "float32", x_shape[:2] + ((None,) * (len(x_shape) - 2) if dynamic else x_shape[2:]))
         wt = g.add_input("w", "float32", w_shape)
         with graph_scope(g):
-            y = transposed_conv_as_conv(xt, wt, strides, dilations, begins, extents, groups=groups,
-                                        channels_last=channels_last)
+            y = make(xt, wt, strides, dilations, begins, extents, groups, channels_last, None)
+        if y is None:
+            assert make is _phase_split and begins[0] > 0
+            return
         g.set_outputs([y], ["y"])
-        assert "ConvTranspose" not in {n.op_type for n in g.nodes}
+        assert ("ConvTranspose" in {n.op_type for n in g.nodes}) == (make is _exact_conv_transpose)
         got = ort.InferenceSession(g.to_model().SerializeToString(), providers=["CPUExecutionProvider"]).run(
             None, {"x": x, "w": w})[0]
         assert got.shape == expected.shape
         np.testing.assert_allclose(got, expected, atol=1e-4)
 
 
-def test_conv_input_gradient_needs_no_conv_transpose():
-    """With pads known while building, a convolution's input gradient is a Conv (ConvTranspose remains only for
-    SAME_UPPER on an unknown length)."""
-    for kwargs, x_shape in ((dict(padding="same"), (2, 7, 3)), (dict(strides=2, padding="same"), (2, 8, 3))):
-        g = GraphBuilder("dx")
-        x = g.add_input("x", "float32", x_shape)
-        with graph_scope(g):
-            w = g.constant(_r(3, 3, 4).astype("float32"))
-            loss = ops.sum(ops.conv(x, w, **kwargs))
-            before = len(g.nodes)
-            gradients(loss, [x])
-        made = {n.op_type for n in g.nodes[before:]}
-        assert "Conv" in made and "ConvTranspose" not in made
+@pytest.mark.parametrize("channels,filters,op_type", [(3, 4, "Conv"), (8, 2, "Conv"), (2, 8, "ConvTranspose")])
+def test_transposed_conv_picks_the_smaller_buffer(channels, filters, op_type):
+    """A convolution's input gradient (filters -> channels, kernel 3, stride 2: 2 taps per phase) is a Conv where the
+    phases' input (filters x 2) is no larger than ConvTranspose's products (channels x 3), else a ConvTranspose;
+    either way no Pad fits it to x."""
+    g = GraphBuilder("dx")
+    x = g.add_input("x", "float32", (2, 8, channels))
+    with graph_scope(g):
+        w = g.constant(_r(3, channels, filters).astype("float32"))
+        before = len(g.nodes)
+        dx = gradients(ops.sum(ops.conv(x, w, strides=2, padding="same")), [x])[0]
+    made = {n.name: n for n in g.nodes[before:]}
+    producers = {o: n for n in made.values() for o in n.outputs}
+    path, name = set(), dx.name
+    while name in producers and producers[name].op_type not in ("Conv", "ConvTranspose"):
+        path.add(producers[name].op_type)
+        name = producers[name].inputs[0]
+    assert producers[name].op_type == op_type and "Pad" not in path
 
 
 def test_depthwise_and_separable_gradients():
