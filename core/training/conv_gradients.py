@@ -41,22 +41,13 @@ def _spatial_dims(g: GraphBuilder, x: SymbolicTensor) -> SymbolicTensor:
 
 
 def _pads(g: GraphBuilder, node, x: SymbolicTensor, kernel, strides, dilations):
-    """(begin, end) paddings of the spatial axes as int64 tensors of length rank: constants for explicit pads or
-    known lengths, Shape-based for SAME_UPPER on unknown lengths."""
+    """(begin, end) paddings of the spatial axes as int64 tensors of length rank: constants where
+    `_static_pads` knows them, Shape-based for SAME_UPPER on unknown lengths."""
     r = x.ndim - 2
-    auto = _attr(node, "auto_pad", "NOTSET")
+    static = _static_pads(node, x, kernel, strides, dilations)
+    if static is not None:
+        return _i64(g, static[0]), _i64(g, static[1])
     spans = [d * (k - 1) + 1 for k, d in zip(kernel, dilations)]
-    if auto == "NOTSET":
-        pads = list(_attr(node, "pads", [0] * 2 * r))
-        return _i64(g, pads[:r]), _i64(g, pads[r:])
-    if auto != "SAME_UPPER":
-        raise GradientError(f"{node.op_type} with auto_pad='{auto}' has no gradient rule.")
-    if all(d is not None for d in x.shape[2:]):
-        begins, ends = [], []
-        for n, s, span in zip(x.shape[2:], strides, spans):
-            total = max((-(-n // s) - 1) * s + span - n, 0)
-            begins.append(total // 2), ends.append(total - total // 2)
-        return _i64(g, begins), _i64(g, ends)
     n = _spatial_dims(g, x)
     s = _i64(g, strides)
     out = ops.divide(ops.subtract(ops.add(n, s), _i64(g, [1] * r)), s)  # ceil(n / s)
@@ -80,44 +71,85 @@ def _fit_to(g: GraphBuilder, full: SymbolicTensor, x: SymbolicTensor, begin: Sym
     return g.emit("Pad", [cut, pads], {"mode": "constant"}, [(full.dtype, full.shape[:2] + x.shape[2:])])[0]
 
 
-def _pad_spatial(g: GraphBuilder, x: SymbolicTensor, begin: SymbolicTensor, end: SymbolicTensor) -> SymbolicTensor:
+def _pad_spatial(g: GraphBuilder, x: SymbolicTensor, begin, end, first: int = 2) -> SymbolicTensor:
+    """Zero-pad the spatial axes of x, which start at axis `first` (2: channels first, 1: channels last), by `begin`
+    and `end`: int lists (no Pad where all are zero) or int64 tensors known only at run time."""
     r = x.ndim - 2
-    pads = g.emit("Concat", [_i64(g, [0, 0]), begin, _i64(g, [0, 0]), end], {"axis": 0},
-                  [("int64", (2 * (r + 2),))])[0]
-    return g.emit("Pad", [x, pads], {"mode": "constant"}, [(x.dtype, x.shape[:2] + (None,) * r)])[0]
+    lead, trail = [0] * first, [0] * (x.ndim - first - r)
+    if isinstance(begin, list):
+        if not any(begin) and not any(end):
+            return x
+        pads = _i64(g, lead + begin + trail + lead + end + trail)
+        dims = tuple(None if n is None else n + b + e for n, b, e in zip(x.shape[first:first + r], begin, end))
+    else:
+        pads = g.emit("Concat", [_i64(g, lead), begin, _i64(g, trail + lead), end, _i64(g, trail)], {"axis": 0},
+                      [("int64", (2 * x.ndim,))])[0]
+        dims = (None,) * r
+    shape = x.shape[:first] + dims + x.shape[first + r:]
+    return g.emit("Pad", [x, pads], {"mode": "constant"}, [(x.dtype, shape)])[0]
 
 
 def _swap_batch_channels(x: SymbolicTensor) -> SymbolicTensor:
     return ops.transpose(x, [1, 0] + list(range(2, x.ndim)))
 
 
-def _correlate(g: GraphBuilder, inp, dout, kernel, strides, dilations) -> SymbolicTensor:
-    """out[a, b, k] = sum over n, o of inp[n, a, o * stride + k * dilation] * dout[n, b, o], shape (A, B, kernel).
+def _correlate(g: GraphBuilder, inp, pads, dout, kernel, strides, dilations) -> SymbolicTensor:
+    """out[a, b, k] = sum over n, o of inp_padded[n, a, o * stride + k * dilation] * dout[n, b, o], shape
+    (A, B, kernel), where `pads` = (begin, end) pads inp's spatial axes (int lists, or int64 tensors known only at
+    run time).
 
     One matrix product per kernel offset: the input's window at that offset, channels last, as a (N*O, A) matrix,
     against the output gradient as (N*O, B). (A single Conv with the batch as its channels and the output
     gradient as its kernel computes the same, but ORT runs it as a GEMM per channel whose width is the kernel
-    size: 5x slower than the forward convolution on Conv1D(64, 3).) In channels-last layout the transposes
-    cancel those the layer wrote around its convolution."""
+    size: 5x slower than the forward convolution on Conv1D(64, 3).) Both go channels last before the padding, so
+    their transposes cancel those the layer wrote around its convolution (padding first left ONNX Runtime a
+    Transpose of the padded input per layer).
+
+    With a stride s on the last spatial axis (of known length), that axis is padded to a multiple of s and read as
+    (length / s, s * A): the taps k * dilation = j * s + p for p < s then share one contiguous window j, so
+    ceil(span / s) products of s * A columns replace `kernel` products over strided windows (twice as fast for
+    the keras-io autoencoder's Conv1D(32, 7, strides=2) on one channel)."""
     r = inp.ndim - 2
     a, b = inp.shape[1], dout.shape[1]
     last = [0] + list(range(2, 2 + r)) + [1]
     inp_cl, dout_cl = ops.transpose(inp, last), ops.transpose(dout, last)
+    begin, end = pads
+    s_last, d_last, k_last = strides[-1], dilations[-1], kernel[-1]
+    grouped = s_last > 1 and isinstance(begin, list) and inp.shape[-1] is not None and dout.shape[-1] is not None
+    if grouped:
+        padded_len = inp.shape[-1] + begin[-1] + end[-1]
+        groups_len = -(-padded_len // s_last)
+        end = end[:-1] + [end[-1] + groups_len * s_last - padded_len]
+    inp_cl = _pad_spatial(g, inp_cl, begin, end, first=1)
     rows = g.emit("Reshape", [dout_cl, _i64(g, [-1, b])], {}, [(dout.dtype, (None, b))])[0]
-    # the window at offset 0 covers positions o * stride for o < O, so ends at (O - 1) * stride + 1
-    span = ops.add(ops.multiply(ops.subtract(_spatial_dims(g, dout), _i64(g, [1] * r)), _i64(g, strides)),
+    if grouped:  # (N, ..., L / s, s * A): the last axis's phases side by side with the channels
+        inp_cl = g.emit("Reshape", [inp_cl, _i64(g, [0] * r + [groups_len, s_last * a])], {},
+                        [(inp.dtype, inp_cl.shape[:r] + (groups_len, s_last * a))])[0]
+        last_taps = sorted({k * d_last // s_last for k in range(k_last)})
+        steps_list, width = list(strides[:-1]) + [1], s_last * a
+    else:
+        last_taps = [k * d_last for k in range(k_last)]
+        steps_list, width = list(strides), a
+    # a window starting at 0 covers positions o * step for o < O, so ends at (O - 1) * step + 1
+    span = ops.add(ops.multiply(ops.subtract(_spatial_dims(g, dout), _i64(g, [1] * r)), _i64(g, steps_list)),
                    _i64(g, [1] * r))
-    axes, steps = _i64(g, list(range(1, 1 + r))), _i64(g, strides)
+    axes, steps = _i64(g, list(range(1, 1 + r))), _i64(g, steps_list)
     parts = []
-    for offset in itertools.product(*[range(k) for k in kernel]):
-        begin = _i64(g, [o * d for o, d in zip(offset, dilations)])
-        window = g.emit("Slice", [inp_cl, begin, ops.add(begin, span), axes, steps], {},
-                        [(inp.dtype, (inp.shape[0],) + (None,) * r + (a,))])[0]
-        cols = g.emit("Reshape", [window, _i64(g, [-1, a])], {}, [(inp.dtype, (None, a))])[0]
-        part = g.emit("Gemm", [cols, rows], {"transA": 1}, [(inp.dtype, (a, b))])[0]
-        parts.append(ops.reshape(part, (a, b, 1)))
-    stacked = parts[0] if len(parts) == 1 else ops.concatenate(parts, axis=2)
-    return ops.reshape(stacked, (a, b) + tuple(kernel))
+    for offset in itertools.product(*[[k * d for k in range(n)] for n, d in zip(kernel[:-1], dilations[:-1])],
+                                    last_taps):
+        start = _i64(g, list(offset))
+        window = g.emit("Slice", [inp_cl, start, ops.add(start, span), axes, steps], {},
+                        [(inp.dtype, (inp.shape[0],) + (None,) * r + (width,))])[0]
+        cols = g.emit("Reshape", [window, _i64(g, [-1, width])], {}, [(inp.dtype, (None, width))])[0]
+        parts.append(g.emit("Gemm", [cols, rows], {"transA": 1}, [(inp.dtype, (width, b))])[0])
+    stacked = parts[0] if len(parts) == 1 else ops.concatenate(parts, axis=0)  # (offsets x width, B)
+    if grouped:  # keep, of each window's s phases, those that are taps: k * dilation = j * s + p
+        lead = int(np.prod(kernel[:-1]))
+        phases = ops.reshape(stacked, (lead, len(last_taps) * s_last, a, b))
+        picks = [last_taps.index(k * d_last // s_last) * s_last + k * d_last % s_last for k in range(k_last)]
+        stacked = ops.take(phases, g.constant(np.asarray(picks, np.int64)), axis=1)
+    taps = ops.reshape(stacked, tuple(kernel) + (a, b))
+    return ops.transpose(taps, [r, r + 1] + list(range(r)))
 
 
 def _group_diagonal(g: GraphBuilder, full: SymbolicTensor, groups: int) -> SymbolicTensor:
@@ -139,7 +171,9 @@ def _static_pads(node, x, kernel, strides, dilations):
     if auto == "NOTSET":
         pads = list(_attr(node, "pads", [0] * 2 * r))
         return pads[:r], pads[r:]
-    if auto != "SAME_UPPER" or any(n is None for n in x.shape[2:]):
+    if auto != "SAME_UPPER":
+        raise GradientError(f"{node.op_type} with auto_pad='{auto}' has no gradient rule.")
+    if any(n is None for n in x.shape[2:]):
         return None
     begins, ends = [], []
     for n, k, s, d in zip(x.shape[2:], kernel, strides, dilations):
@@ -148,14 +182,11 @@ def _static_pads(node, x, kernel, strides, dilations):
     return begins, ends
 
 
-def _conv_input_gradient(g, node, x, w, dy, kernel, strides, dilations, groups):
+def _conv_input_gradient(g, x, w, dy, pads, kernel, strides, dilations, groups):
     """dx of a convolution: the transposed convolution of dy (`ops.conv.transposed_conv`, a Conv or a
     ConvTranspose) that starts at the forward's begin pad and is exactly x's length, with no crop or pad after it.
     An input length unknown while building leaves the last (n + begin + end - span) mod stride positions open, so
-    the widest extent is made and cut at run time. None where the pads are only known at run time."""
-    pads = _static_pads(node, x, kernel, strides, dilations)
-    if pads is None:
-        return None
+    the widest extent is made and cut at run time."""
     begins, ends = pads
     extents, crop_to = [], None
     for n, o, k, s, d, b, e in zip(x.shape[2:], dy.shape[2:], kernel, strides, dilations, begins, ends):
@@ -176,14 +207,16 @@ def _conv(g, node, xs, ys, dys):
     kernel, strides, dilations = _window(node, x, w.shape[2:])
     if any(k is None for k in kernel):
         raise GradientError(f"Conv node '{node.name}' has a kernel of unknown size; it cannot be differentiated.")
-    begin, end = _pads(g, node, x, kernel, strides, dilations)
-    dx = _conv_input_gradient(g, node, x, w, dy, kernel, strides, dilations, groups)
-    if dx is None:
+    pads = _static_pads(node, x, kernel, strides, dilations)
+    if pads is not None:
+        dx = _conv_input_gradient(g, x, w, dy, pads, kernel, strides, dilations, groups)
+    else:  # SAME_UPPER on an unknown length: pads from Shape ops, the full transposed convolution cut to x
+        pads = _pads(g, node, x, kernel, strides, dilations)
         full = g.emit("ConvTranspose", [dy, w], {"strides": strides, "dilations": dilations, "group": groups,
                                                  "kernel_shape": kernel},
                       [(dy.dtype, (x.shape[0], w.shape[1] * groups) + (None,) * len(kernel))])[0]
-        dx = _fit_to(g, full, x, begin)
-    corr = _correlate(g, _pad_spatial(g, x, begin, end), dy, kernel, strides, dilations)  # (C, M, k...)
+        dx = _fit_to(g, full, x, pads[0])
+    corr = _correlate(g, x, pads, dy, kernel, strides, dilations)  # (C, M, k...)
     dw = _swap_batch_channels(corr) if groups == 1 else _group_diagonal(g, corr, groups)
     grads = [dx, dw]
     if len(xs) > 2 and xs[2] is not None:  # a bias input (core.ops adds biases separately, other graphs may not)
@@ -209,8 +242,7 @@ def _conv_transpose(g, node, xs, ys, dys):
                 [(dy.dtype, x.shape)])[0]
     if any(e >= s for e, s in zip(extra, strides)):
         dx = _fit_to(g, dx, x, _i64(g, [0] * r))
-    uncropped = _pad_spatial(g, dy, _i64(g, pads[:r]), _i64(g, pads[r:]))
-    dw = _swap_batch_channels(_correlate(g, uncropped, x, kernel, strides, dilations))  # (C_in, C_out, k...)
+    dw = _swap_batch_channels(_correlate(g, dy, (pads[:r], pads[r:]), x, kernel, strides, dilations))
     grads = [dx, dw]
     if len(xs) > 2 and xs[2] is not None:
         grads.append(ops.sum(dy, axis=[0] + list(range(2, dy.ndim))))

@@ -91,6 +91,9 @@ CONV_CASES = [
     (dict(strides=2), (2, 9, 3), (3, 3, 2), (1,)),
     (dict(strides=3, padding="causal"), (1, 8, 2), (2, 2, 3), (1,)),
     (dict(strides=2, padding="same"), (1, 6, 4), (4, 1, 8), ()),  # depthwise-like: groups=4
+    # a strided last axis: its phases read side by side with the channels in the weight gradient
+    (dict(strides=(1, 2), padding="same"), (1, 4, 7, 2), (2, 3, 2, 3), ()),
+    (dict(strides=3), (2, 10, 2), (2, 2, 3), ()),  # a kernel shorter than the stride
 ]
 
 
@@ -194,6 +197,40 @@ def test_transposed_conv_picks_the_smaller_buffer(channels, filters, op_type):
         path.add(producers[name].op_type)
         name = producers[name].inputs[0]
     assert producers[name].op_type == op_type and "Pad" not in path
+
+
+@pytest.mark.parametrize("strides,dilations,pads,dynamic", [
+    ((2,), (3,), ([1], [2]), False),  # dilated and strided: taps 0, 3, 6 fall in phases 0, 1, 0
+    ((3,), (1,), ([0], [0]), False),
+    ((1, 2), (2, 1), ([1, 0], [0, 1]), False),
+    ((2,), (1,), ([1], [0]), True),  # the last length unknown: strided windows, one per tap
+])
+def test_weight_gradient_correlation(strides, dilations, pads, dynamic):
+    """conv_gradients._correlate against numpy: sum over batch and positions of the padded input's window at each
+    kernel offset times the output gradient."""
+    from core.training.conv_gradients import _correlate
+
+    r = len(strides)
+    kernel = (3,) * r
+    x = _r(2, 3, *[9] * r).astype("float32")
+    padded = np.pad(x, [(0, 0), (0, 0)] + list(zip(*pads)))
+    outs = [(n + b + e - d * (k - 1) - 1) // s + 1
+            for n, b, e, d, k, s in zip(x.shape[2:], *pads, dilations, kernel, strides)]
+    dy = _r(2, 4, *outs).astype("float32")
+    expected = np.zeros((3, 4) + kernel, "float32")
+    for offset in np.ndindex(*kernel):
+        window = padded[(..., *[slice(o * d, o * d + (n - 1) * s + 1, s)
+                                 for o, d, n, s in zip(offset, dilations, outs, strides)])]
+        expected[(..., *offset)] = np.tensordot(window, dy, axes=([0] + list(range(2, 2 + r)),) * 2)
+    g = GraphBuilder("corr")
+    xt = g.add_input("x", "float32", x.shape[:2] + ((None,) * r if dynamic else x.shape[2:]))
+    dt = g.add_input("dy", "float32", dy.shape[:2] + ((None,) * r if dynamic else dy.shape[2:]))
+    with graph_scope(g):
+        out = _correlate(g, xt, (list(pads[0]), list(pads[1])), dt, kernel, list(strides), list(dilations))
+    g.set_outputs([out], ["out"])
+    got = ort.InferenceSession(g.to_model().SerializeToString(), providers=["CPUExecutionProvider"]).run(
+        None, {"x": x, "dy": dy})[0]
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
 
 
 def test_depthwise_and_separable_gradients():
