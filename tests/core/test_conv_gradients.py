@@ -108,6 +108,8 @@ def test_conv_gradients(kwargs, x_shape, w_shape, dynamic):
     (dict(strides=3), (1, 3, 2), (2, 2, 2)),  # kernel shorter than the stride: output_padding
     (dict(strides=3, padding="same", output_padding=1), (2, 3, 2), (4, 3, 2)),
     (dict(strides=2, padding="same"), (1, 3, 3, 2), (3, 3, 2, 2)),
+    (dict(padding="same"), (2, 5, 3), (3, 1, 3)),  # one filter: kept as ConvTranspose, a one-channel gradient
+    (dict(strides=2, padding="same"), (2, 4, 2), (5, 3, 2)),  # done as a phase-split Conv
 ])
 def test_conv_transpose_gradients(kwargs, x_shape, w_shape):
     _check(lambda x, w: ops.conv_transpose(x, w, **kwargs), [_r(*x_shape), _r(*w_shape)], eps=0.5)
@@ -205,19 +207,20 @@ def test_transposed_conv_picks_the_smaller_buffer(channels, filters, op_type):
     ((1, 2), (2, 1), ([1, 0], [0, 1]), False),
     ((2,), (1,), ([1], [0]), True),  # the last length unknown: strided windows, one per tap
 ])
-def test_weight_gradient_correlation(strides, dilations, pads, dynamic):
+@pytest.mark.parametrize("channels", [3, 1])  # one channel: all windows side by side in one product
+def test_weight_gradient_correlation(strides, dilations, pads, dynamic, channels):
     """conv_gradients._correlate against numpy: sum over batch and positions of the padded input's window at each
     kernel offset times the output gradient."""
     from core.training.conv_gradients import _correlate
 
     r = len(strides)
     kernel = (3,) * r
-    x = _r(2, 3, *[9] * r).astype("float32")
+    x = _r(2, channels, *[9] * r).astype("float32")
     padded = np.pad(x, [(0, 0), (0, 0)] + list(zip(*pads)))
     outs = [(n + b + e - d * (k - 1) - 1) // s + 1
             for n, b, e, d, k, s in zip(x.shape[2:], *pads, dilations, kernel, strides)]
     dy = _r(2, 4, *outs).astype("float32")
-    expected = np.zeros((3, 4) + kernel, "float32")
+    expected = np.zeros((channels, 4) + kernel, "float32")
     for offset in np.ndindex(*kernel):
         window = padded[(..., *[slice(o * d, o * d + (n - 1) * s + 1, s)
                                  for o, d, n, s in zip(offset, dilations, outs, strides)])]
