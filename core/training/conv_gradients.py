@@ -20,7 +20,7 @@ import numpy as np
 from core import ops
 from core.ops.conv import transposed_conv
 from core.graph import GraphBuilder, SymbolicTensor
-from core.training.gradients import GradientError, _i64, register_gradient, shape_of
+from core.training.gradients import GradientError, _i64, _sum_leading, register_gradient, shape_of
 
 
 def _attr(node, name, default):
@@ -94,16 +94,19 @@ def _swap_batch_channels(x: SymbolicTensor) -> SymbolicTensor:
 
 
 def _correlate(g: GraphBuilder, inp, pads, dout, kernel, strides, dilations) -> SymbolicTensor:
-    """out[a, b, k] = sum over n, o of inp_padded[n, a, o * stride + k * dilation] * dout[n, b, o], shape
-    (A, B, kernel), where `pads` = (begin, end) pads inp's spatial axes (int lists, or int64 tensors known only at
+    """out[b, a, k] = sum over n, o of dout[n, b, o] * inp_padded[n, a, o * stride + k * dilation], shape
+    (B, A, kernel), where `pads` = (begin, end) pads inp's spatial axes (int lists, or int64 tensors known only at
     run time).
 
-    One matrix product per kernel offset: the input's window at that offset, channels last, as a (N*O, A) matrix,
-    against the output gradient as (N*O, B). (A single Conv with the batch as its channels and the output
-    gradient as its kernel computes the same, but ORT runs it as a GEMM per channel whose width is the kernel
-    size: 5x slower than the forward convolution on Conv1D(64, 3).) Both go channels last before the padding, so
-    their transposes cancel those the layer wrote around its convolution (padding first left ONNX Runtime a
-    Transpose of the padded input per layer).
+    One batched matrix product per kernel offset, summed over the batch: dout as it comes, channels first (B, O)
+    per sample, times the input's window at that offset, channels last (O, A) per sample. Measured in turns in
+    ONNX Runtime this beats one Gemm over (N*O, A) and (N*O, B) with transA (its transposed-A packing costs
+    1.65x on Conv1D(64, 3) over 32 x 500) and a swap of dout's batch and channels for a plain Gemm (ONNX Runtime
+    merges that with the layer's Transpose into a slow one), except for windows under 16 columns wide, whose
+    per-sample products are too thin (3x slower for a Conv1D on one channel): those keep the one Gemm. A single
+    Conv with the batch as its channels and the output gradient as its kernel runs as a GEMM per channel whose
+    width is the kernel size, 5x slower than the forward convolution. The input goes channels last before it is padded, so its transposes cancel those the
+    layer wrote around its convolution (padding first left ONNX Runtime a Transpose of the padded input per layer).
 
     With a stride s on the last spatial axis (of known length), that axis is padded to a multiple of s and read as
     (length / s, s * A): the taps k * dilation = j * s + p for p < s then share one contiguous window j, so
@@ -111,8 +114,7 @@ def _correlate(g: GraphBuilder, inp, pads, dout, kernel, strides, dilations) -> 
     the keras-io autoencoder's Conv1D(32, 7, strides=2) on one channel)."""
     r = inp.ndim - 2
     a, b = inp.shape[1], dout.shape[1]
-    last = [0] + list(range(2, 2 + r)) + [1]
-    inp_cl, dout_cl = ops.transpose(inp, last), ops.transpose(dout, last)
+    inp_cl = ops.transpose(inp, [0] + list(range(2, 2 + r)) + [1])
     begin, end = pads
     s_last, d_last, k_last = strides[-1], dilations[-1], kernel[-1]
     grouped = s_last > 1 and isinstance(begin, list) and inp.shape[-1] is not None and dout.shape[-1] is not None
@@ -121,7 +123,7 @@ def _correlate(g: GraphBuilder, inp, pads, dout, kernel, strides, dilations) -> 
         groups_len = -(-padded_len // s_last)
         end = end[:-1] + [end[-1] + groups_len * s_last - padded_len]
     inp_cl = _pad_spatial(g, inp_cl, begin, end, first=1)
-    rows = g.emit("Reshape", [dout_cl, _i64(g, [-1, b])], {}, [(dout.dtype, (None, b))])[0]
+    rows = g.emit("Reshape", [dout, _i64(g, [0, b, -1])], {}, [(dout.dtype, (dout.shape[0], b, None))])[0]
     if grouped:  # (N, ..., L / s, s * A): the last axis's phases side by side with the channels
         inp_cl = g.emit("Reshape", [inp_cl, _i64(g, [0] * r + [groups_len, s_last * a])], {},
                         [(inp.dtype, inp_cl.shape[:r] + (groups_len, s_last * a))])[0]
@@ -140,22 +142,39 @@ def _correlate(g: GraphBuilder, inp, pads, dout, kernel, strides, dilations) -> 
         start = _i64(g, list(offset))
         windows.append(g.emit("Slice", [inp_cl, start, ops.add(start, span), axes, steps], {},
                               [(inp.dtype, (inp.shape[0],) + (None,) * r + (width,))])[0])
-    if width == 1 and len(windows) > 1:
+    side_by_side, rows_cl = width == 1 and len(windows) > 1, None
+    if side_by_side:
         # One column per product is GEMM's worst shape: a single channel's windows side by side make one product
         # (2.4x faster for Conv1DTranspose(1, 7)'s weight gradient; from 4 channels up, the copy costs more).
         windows = [ops.concatenate(windows, axis=-1)]
     parts = []
     for window in windows:
-        cols = g.emit("Reshape", [window, _i64(g, [-1, window.shape[-1]])], {},
-                      [(inp.dtype, (None, window.shape[-1]))])[0]
-        parts.append(g.emit("Gemm", [cols, rows], {"transA": 1}, [(inp.dtype, (window.shape[-1], b))])[0])
-    stacked = parts[0] if len(parts) == 1 else ops.concatenate(parts, axis=0)  # (offsets x width, B)
+        w = window.shape[-1]
+        if w >= 16:
+            cols = g.emit("Reshape", [window, _i64(g, [0, -1, w])], {}, [(inp.dtype, (inp.shape[0], None, w))])[0]
+            per_sample = g.emit("MatMul", [rows, cols], {}, [(inp.dtype, (inp.shape[0], b, w))])[0]
+            parts.append(_sum_leading(per_sample, 1, (b, w)))
+        else:  # a narrow window makes many thin per-sample products: one Gemm over the whole batch instead
+            if rows_cl is None:
+                dout_cl = ops.transpose(dout, [0] + list(range(2, 2 + r)) + [1])
+                rows_cl = g.emit("Reshape", [dout_cl, _i64(g, [-1, b])], {}, [(dout.dtype, (None, b))])[0]
+            cols = g.emit("Reshape", [window, _i64(g, [-1, w])], {}, [(inp.dtype, (None, w))])[0]
+            parts.append(g.emit("Gemm", [cols, rows_cl], {"transA": 1}, [(inp.dtype, (w, b))])[0])
+    stacked = parts[0] if len(parts) == 1 else ops.concatenate(parts, axis=0)
+    # -> (offsets x B, width). (A Transpose of each Gemm's result would be fused into the Gemm as transposed
+    # operands, 6x slower, so the narrow products are rearranged together, after the Concat.)
+    wide = rows_cl is None
+    if side_by_side:
+        stacked = ops.reshape(ops.transpose(stacked, [1, 0]) if wide else stacked, (-1, 1))
+    elif not wide:  # offsets x (width, B)
+        stacked = ops.reshape(ops.transpose(ops.reshape(stacked, (len(parts), width, b)), [0, 2, 1]), (-1, width))
     if grouped:  # keep, of each window's s phases, those that are taps: k * dilation = j * s + p
         lead = int(np.prod(kernel[:-1]))
-        phases = ops.reshape(stacked, (lead, len(last_taps) * s_last, a, b))
+        phases = ops.transpose(ops.reshape(stacked, (lead, len(last_taps), b, s_last, a)), [0, 1, 3, 2, 4])
         picks = [last_taps.index(k * d_last // s_last) * s_last + k * d_last % s_last for k in range(k_last)]
-        stacked = ops.take(phases, g.constant(np.asarray(picks, np.int64)), axis=1)
-    taps = ops.reshape(stacked, tuple(kernel) + (a, b))
+        stacked = ops.take(ops.reshape(phases, (lead, len(last_taps) * s_last, b, a)),
+                           g.constant(np.asarray(picks, np.int64)), axis=1)
+    taps = ops.reshape(stacked, tuple(kernel) + (b, a))
     return ops.transpose(taps, [r, r + 1] + list(range(r)))
 
 
@@ -223,8 +242,8 @@ def _conv(g, node, xs, ys, dys):
                                                  "kernel_shape": kernel},
                       [(dy.dtype, (x.shape[0], w.shape[1] * groups) + (None,) * len(kernel))])[0]
         dx = _fit_to(g, full, x, pads[0])
-    corr = _correlate(g, x, pads, dy, kernel, strides, dilations)  # (C, M, k...)
-    dw = _swap_batch_channels(corr) if groups == 1 else _group_diagonal(g, corr, groups)
+    corr = _correlate(g, x, pads, dy, kernel, strides, dilations)  # (M, C, k...)
+    dw = corr if groups == 1 else _group_diagonal(g, _swap_batch_channels(corr), groups)
     grads = [dx, dw]
     if len(xs) > 2 and xs[2] is not None:  # a bias input (core.ops adds biases separately, other graphs may not)
         grads.append(ops.sum(dy, axis=[0] + list(range(2, dy.ndim))))
@@ -249,7 +268,7 @@ def _conv_transpose(g, node, xs, ys, dys):
                 [(dy.dtype, x.shape)])[0]
     if any(e >= s for e, s in zip(extra, strides)):
         dx = _fit_to(g, dx, x, _i64(g, [0] * r))
-    dw = _swap_batch_channels(_correlate(g, dy, (pads[:r], pads[r:]), x, kernel, strides, dilations))
+    dw = _correlate(g, dy, (pads[:r], pads[r:]), x, kernel, strides, dilations)  # (C_in, C_out, k...)
     grads = [dx, dw]
     if len(xs) > 2 and xs[2] is not None:
         grads.append(ops.sum(dy, axis=[0] + list(range(2, dy.ndim))))

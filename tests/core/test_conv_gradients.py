@@ -201,30 +201,31 @@ def test_transposed_conv_picks_the_smaller_buffer(channels, filters, op_type):
     assert producers[name].op_type == op_type and "Pad" not in path
 
 
-@pytest.mark.parametrize("strides,dilations,pads,dynamic", [
-    ((2,), (3,), ([1], [2]), False),  # dilated and strided: taps 0, 3, 6 fall in phases 0, 1, 0
-    ((3,), (1,), ([0], [0]), False),
-    ((1, 2), (2, 1), ([1, 0], [0, 1]), False),
-    ((2,), (1,), ([1], [0]), True),  # the last length unknown: strided windows, one per tap
+@pytest.mark.parametrize("strides,dilations,pads,dynamic,kernel", [
+    ((2,), (3,), ([1], [2]), False, (3,)),  # dilated and strided: taps 0, 3, 6 fall in phases 0, 1, 0
+    ((3,), (1,), ([0], [0]), False, (3,)),
+    ((1, 2), (2, 1), ([1, 0], [0, 1]), False, (3, 3)),
+    ((2,), (1,), ([1], [0]), True, (3,)),  # the last length unknown: strided windows, one per tap
+    ((1,), (1,), ([8], [8]), True, (17,)),  # one channel: 17 windows side by side, a wide product
 ])
-@pytest.mark.parametrize("channels", [3, 1])  # one channel: all windows side by side in one product
-def test_weight_gradient_correlation(strides, dilations, pads, dynamic, channels):
-    """conv_gradients._correlate against numpy: sum over batch and positions of the padded input's window at each
-    kernel offset times the output gradient."""
+# 3 and 1 channels: narrow windows, one Gemm over the batch; 16: wide, per-sample products summed
+@pytest.mark.parametrize("channels", [3, 1, 16])
+def test_weight_gradient_correlation(strides, dilations, pads, dynamic, kernel, channels):
+    """conv_gradients._correlate against numpy: sum over batch and positions of the output gradient times the
+    padded input's window at each kernel offset."""
     from core.training.conv_gradients import _correlate
 
     r = len(strides)
-    kernel = (3,) * r
     x = _r(2, channels, *[9] * r).astype("float32")
     padded = np.pad(x, [(0, 0), (0, 0)] + list(zip(*pads)))
     outs = [(n + b + e - d * (k - 1) - 1) // s + 1
             for n, b, e, d, k, s in zip(x.shape[2:], *pads, dilations, kernel, strides)]
     dy = _r(2, 4, *outs).astype("float32")
-    expected = np.zeros((channels, 4) + kernel, "float32")
+    expected = np.zeros((4, channels) + kernel, "float32")
     for offset in np.ndindex(*kernel):
         window = padded[(..., *[slice(o * d, o * d + (n - 1) * s + 1, s)
                                  for o, d, n, s in zip(offset, dilations, outs, strides)])]
-        expected[(..., *offset)] = np.tensordot(window, dy, axes=([0] + list(range(2, 2 + r)),) * 2)
+        expected[(..., *offset)] = np.tensordot(dy, window, axes=([0] + list(range(2, 2 + r)),) * 2)
     g = GraphBuilder("corr")
     xt = g.add_input("x", "float32", x.shape[:2] + ((None,) * r if dynamic else x.shape[2:]))
     dt = g.add_input("dy", "float32", dy.shape[:2] + ((None,) * r if dynamic else dy.shape[2:]))
