@@ -293,10 +293,19 @@ def _phase_taps(k: int, s: int, d: int, begin: int):
 
 def _shape_from(t, parts):
     """An int64 shape for Reshape: each part an int, or (axis, factor) for t's dimension at axis times factor;
-    a constant when every dimension it names is known."""
+    a constant when every dimension it names is known or kept in place ((i, 1) at position i, Reshape's 0: the
+    unknown batch)."""
     g = t.graph
-    if all(isinstance(p, int) or t.shape[p[0]] is not None for p in parts):
-        return g.constant(np.asarray([p if isinstance(p, int) else t.shape[p[0]] * p[1] for p in parts], np.int64))
+
+    def static(i, p):
+        if isinstance(p, int):
+            return p
+        if t.shape[p[0]] is None:
+            return 0 if p == (i, 1) else None
+        return t.shape[p[0]] * p[1]
+
+    if all(static(i, p) is not None for i, p in enumerate(parts)):
+        return g.constant(np.asarray([static(i, p) for i, p in enumerate(parts)], np.int64))
     dims = g.emit("Shape", [t], {}, [("int64", (t.ndim,))])[0]
     pieces = []
     for p in parts:
