@@ -105,8 +105,9 @@ def _correlate(g: GraphBuilder, inp, pads, dout, kernel, strides, dilations) -> 
     merges that with the layer's Transpose into a slow one), except for windows under 16 columns wide, whose
     per-sample products are too thin (3x slower for a Conv1D on one channel): those keep the one Gemm. A single
     Conv with the batch as its channels and the output gradient as its kernel runs as a GEMM per channel whose
-    width is the kernel size, 5x slower than the forward convolution. The input goes channels last before it is padded, so its transposes cancel those the
-    layer wrote around its convolution (padding first left ONNX Runtime a Transpose of the padded input per layer).
+    width is the kernel size, 5x slower than the forward convolution. The input goes channels last before it is
+    padded, so its transposes cancel those the layer wrote around its convolution (padding first left ONNX Runtime
+    a Transpose of the padded input per layer).
 
     With a stride s on the last spatial axis (of known length), that axis is padded to a multiple of s and read as
     (length / s, s * A): the taps k * dilation = j * s + p for p < s then share one contiguous window j, so
