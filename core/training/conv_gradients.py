@@ -1,14 +1,16 @@
 """Gradient rules of the window ops that `core.ops.conv` records: Conv, ConvTranspose, MaxPool, AveragePool.
 
 All are written with standard ONNX ops (DESIGN.md §3):
-- a convolution's input gradient is a ConvTranspose of the output gradient with the same weight, cut to the input's
-  length; its weight gradient is a convolution of the (padded) input with the output gradient, batch and channel axes
-  swapped, the forward stride becoming the dilation and the forward dilation the stride;
+- a convolution's input gradient is the transposed convolution of the output gradient with the same weight, made
+  exactly the input's length by `ops.conv.transposed_conv` (a stride-1 Conv over the output phases, or ConvTranspose
+  with pads and output_padding, whichever ONNX Runtime runs faster); its weight gradient correlates the padded input
+  with the output gradient, one matrix product per kernel offset (`_correlate`);
 - a transposed convolution's gradients are the same two computations with the roles of input and output exchanged;
 - MaxPool routes each output gradient to the position its `Indices` output names (ScatterElements with 'add');
 - AveragePool spreads each output gradient, divided by the number of real (unpadded) positions in its window, over
   that window (a ConvTranspose with a kernel of ones).
-'SAME_UPPER' padding (used for unknown lengths with strides) gets its start padding from Shape ops at run time.
+'SAME_UPPER' padding (used for unknown lengths with strides) gets its start padding from Shape ops at run time, and
+a convolution's input gradient is then the full ConvTranspose cut to the input.
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ import itertools
 import numpy as np
 
 from core import ops
-from core.ops.conv import transposed_conv
 from core.graph import GraphBuilder, SymbolicTensor
+from core.ops.conv import transposed_conv
 from core.training.gradients import GradientError, _i64, _sum_leading, register_gradient, shape_of
 
 

@@ -16,7 +16,7 @@ from keras_reference import keras3  # noqa: F401  (a fixture)
 import core as nw
 from core import layers, ops
 from core.graph import GraphBuilder, graph_scope
-from core.ops.conv import _exact_conv_transpose, _phase_conv, _phase_plan, transposed_conv
+from core.ops.conv import _exact_conv_transpose, _phase_conv, _phase_plan
 from core.training.autodiff import gradients
 
 RNG = np.random.default_rng(11)
