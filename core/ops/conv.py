@@ -250,7 +250,8 @@ def conv_transpose(inputs, kernel, strides=1, padding="valid", output_padding=No
     w_onnx = transpose(w, (rank + 1, rank) + tuple(range(rank)))
     extents = [d * (k - 1) + 1 + e - b - c
                for k, d, e, b, c in zip(w.shape[:rank], dilations, extras, pads[:rank], pads[rank:])]
-    return transposed_conv(x, w_onnx, strides, dilations, pads[:rank], extents, channels_last=channels_last)
+    y = transposed_conv(x, w_onnx, strides, dilations, pads[:rank], extents, weave_first=True)
+    return to_channels_last(y) if channels_last else y
 
 
 @op
@@ -325,7 +326,8 @@ def _reshape_to(t, parts):
     return t.graph.emit("Reshape", [t, _shape_from(t, parts)], {}, [(t.dtype, shape)])[0]
 
 
-def transposed_conv(x, w, strides, dilations, begins, extents, groups=1, channels_last=False, crop_to=None):
+def transposed_conv(x, w, strides, dilations, begins, extents, groups=1, channels_last=False, crop_to=None,
+                    weave_first=False):
     """ONNX ConvTranspose(x, w) with `strides` and `dilations`, cut by `begins` at the start and (L - 1) * stride +
     extent long on each spatial axis of input length L (zero-extended where the full result ends early), made
     exactly that long by the op itself, with no Slice or Pad after it.
@@ -348,7 +350,7 @@ def transposed_conv(x, w, strides, dilations, begins, extents, groups=1, channel
     c_in_g, c_out_g = w.shape[0] // groups, w.shape[1]
     if all(p is not None for p in plan) and \
             c_out_g * int(np.prod(w.shape[2:])) >= c_in_g * int(np.prod([p["taps"] for p in plan])):
-        return _phase_conv(x, w, strides, plan, groups, channels_last, crop_to)
+        return _phase_conv(x, w, strides, plan, groups, channels_last, crop_to, weave_first)
     return _exact_conv_transpose(x, w, strides, dilations, begins, extents, groups, channels_last, crop_to)
 
 
@@ -373,7 +375,7 @@ def _phase_plan(k: int, s: int, d: int, begin: int, extent: int):
             "excess": (first + end - span + 1) * s + s - extent}  # ...and the Conv gives L + that - 1 per phase
 
 
-def _phase_conv(x, w, strides, plan, groups, channels_last, crop_to):
+def _phase_conv(x, w, strides, plan, groups, channels_last, crop_to, weave_first=False):
     from core.ops.array import reshape
     from core.ops.math import matmul
 
@@ -399,7 +401,7 @@ def _phase_conv(x, w, strides, plan, groups, channels_last, crop_to):
                                 "pads": pads, "group": groups},
                [(x.dtype, (x.shape[0], groups * phases * c_out_g) + conv_dims)])[0]
     return _interleave_phases(y, groups, tuple(strides), c_out_g, [p["excess"] for p in plan], channels_last,
-                              crop_to)
+                              crop_to, weave_first)
 
 
 def _exact_conv_transpose(x, w, strides, dilations, begins, extents, groups, channels_last, crop_to):
@@ -427,40 +429,48 @@ def _exact_conv_transpose(x, w, strides, dilations, begins, extents, groups, cha
     return to_channels_last(y) if channels_last else y
 
 
-def _interleave_phases(y, groups, strides, c_out_g, excess, channels_last, crop_to):
+def _interleave_phases(y, groups, strides, c_out_g, excess, channels_last, crop_to, weave_first=False):
     """(N, groups * phases * C_out/groups, Q...) with phase p of group g as channel block (g, p) -> the transposed
     convolution (N, C_out, Q * s - excess...) (channels-last when asked), output position q * s + p from phase p.
 
-    The phases are woven in channels-last layout, where the last axis's phases already sit beside the channels:
-    (N, Q, s * C) is (N, Q * s, C), so a Conv1DTranspose needs only the Transpose any channels-last layer has, which
-    ONNX Runtime cancels against the next layer's and the gradient's own (weaving channels-first left one Transpose
-    per layer in the weight gradient). Other strided axes take one more Transpose; a channels-first result goes
-    back by one at the end, which the caller's transpose to channels last usually cancels."""
+    By default the phases are woven in channels-last layout, where the last axis's phases already sit beside the
+    channels: (N, Q, s * C) is (N, Q * s, C), so a Conv1DTranspose needs only the Transpose any channels-last layer
+    has, and a channels-first result goes back by one Transpose at the end, which the caller's transpose to
+    channels last cancels (a convolution's input gradient). `weave_first` weaves in channels-first layout with one
+    Transpose instead, for a result that stays channels first: ONNX Runtime then keeps a chain of layers in that
+    layout rather than transposing every activation there and back."""
     g = y.graph
     r = y.ndim - 2
-    y = to_channels_last(y)
     strided = [a for a, s in enumerate(strides) if s > 1]
-    if strided and (groups == 1 and strided == [r - 1]):
+    first = not channels_last and weave_first
+    if not first:
+        y = to_channels_last(y)
+    if not first and strided and (groups == 1 and strided == [r - 1]):
         y = _reshape_to(y, [(a, 1) for a in range(r)] + [(r, strides[-1]), c_out_g])
     elif strided:
         # Axes of size 1 (one group, unstrided axes) are left out: ONNX Runtime transposes them far slower
         # (4.6 against 0.5 ms for (128, 1, 2, 32, 144) -> (128, 144, 2, 1, 32) and its 4-D twin).
-        names = ["n"] + [f"q{a}" for a in range(r)] + (["g"] if groups > 1 else []) + [f"s{a}" for a in strided] + ["c"]
+        channels = (["g"] if groups > 1 else []) + ["c"]
+        phases, spatial = [f"s{a}" for a in strided], [f"q{a}" for a in range(r)]
+        names = ["n"] + (channels[:-1] + phases + ["c"] + spatial if first else spatial + channels[:-1] + phases + ["c"])
         sizes = {"n": (0, 1), "g": groups, "c": c_out_g, **{f"s{a}": strides[a] for a in strided},
-                 **{f"q{a}": (1 + a, 1) for a in range(r)}}
+                 **{f"q{a}": ((2 if first else 1) + a, 1) for a in range(r)}}
         split = _reshape_to(y, [sizes[k] for k in names])
-        order = (["n"] + [k for a in range(r) for k in ([f"q{a}", f"s{a}"] if a in strided else [f"q{a}"])]
-                 + (["g"] if groups > 1 else []) + ["c"])
+        woven_spatial = [k for a in range(r) for k in ([f"q{a}", f"s{a}"] if a in strided else [f"q{a}"])]
+        order = ["n"] + (channels + woven_spatial if first else woven_spatial + channels)
         woven = transpose(split, [names.index(k) for k in order])
-        y = _reshape_to(woven, [(0, 1)] + [(order.index(f"q{a}"), strides[a]) for a in range(r)]
-                        + [groups * c_out_g])
+        merged = [(order.index(f"q{a}"), strides[a]) for a in range(r)]
+        y = _reshape_to(woven, [(0, 1), groups * c_out_g] + merged if first
+                        else [(0, 1)] + merged + [groups * c_out_g])
     if crop_to is not None or any(excess):
-        axes = g.constant(np.arange(1, 1 + r, dtype=np.int64))
+        start = 2 if first else 1
+        axes = g.constant(np.arange(start, start + r, dtype=np.int64))
         starts = g.constant(np.zeros(r, np.int64))
         if crop_to is None:
             ends = g.constant(np.asarray([-e if e else np.iinfo(np.int64).max for e in excess], np.int64))
-            dims = tuple(None if n is None else n - e for n, e in zip(y.shape[1:1 + r], excess))
+            dims = tuple(None if n is None else n - e for n, e in zip(y.shape[start:start + r], excess))
         else:
             ends, dims = crop_to, (None,) * r
-        y = g.emit("Slice", [y, starts, ends, axes], {}, [(y.dtype, (y.shape[0],) + dims + (y.shape[-1],))])[0]
-    return y if channels_last else to_channels_first(y)
+        shape = y.shape[:2] + dims if first else (y.shape[0],) + dims + (y.shape[-1],)
+        y = g.emit("Slice", [y, starts, ends, axes], {}, [(y.dtype, shape)])[0]
+    return y if channels_last or first else to_channels_first(y)

@@ -141,14 +141,18 @@ TRANSPOSED_AS_CONV_CASES = [
 ]
 
 
-def _phase_split(x, w, strides, dilations, begins, extents, groups, channels_last, crop_to):
+def _phase_split(x, w, strides, dilations, begins, extents, groups, channels_last, crop_to, weave_first=False):
     plan = [_phase_plan(*a) for a in zip(w.shape[2:], strides, dilations, begins, extents)]
     if any(p is None for p in plan):
         return None
-    return _phase_conv(x, w, strides, plan, groups, channels_last, crop_to)
+    return _phase_conv(x, w, strides, plan, groups, channels_last, crop_to, weave_first)
 
 
-@pytest.mark.parametrize("make", [_phase_split, _exact_conv_transpose])
+def _phase_split_woven_first(*args):
+    return _phase_split(*args, weave_first=True)
+
+
+@pytest.mark.parametrize("make", [_phase_split, _phase_split_woven_first, _exact_conv_transpose])
 @pytest.mark.parametrize("channels_last", [False, True])
 @pytest.mark.parametrize("x_shape,w_shape,strides,dilations,begins,extents,groups", TRANSPOSED_AS_CONV_CASES)
 def test_transposed_conv_ways_equal_conv_transpose(x_shape, w_shape, strides, dilations, begins, extents, groups,
@@ -171,7 +175,7 @@ def test_transposed_conv_ways_equal_conv_transpose(x_shape, w_shape, strides, di
         with graph_scope(g):
             y = make(xt, wt, strides, dilations, begins, extents, groups, channels_last, None)
         if y is None:
-            assert make is _phase_split and begins[0] > 0
+            assert make is not _exact_conv_transpose and begins[0] > 0
             return
         g.set_outputs([y], ["y"])
         assert ("ConvTranspose" in {n.op_type for n in g.nodes}) == (make is _exact_conv_transpose)
