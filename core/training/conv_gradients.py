@@ -1,14 +1,16 @@
 """Gradient rules of the window ops that `core.ops.conv` records: Conv, ConvTranspose, MaxPool, AveragePool.
 
 All are written with standard ONNX ops (DESIGN.md §3):
-- a convolution's input gradient is a ConvTranspose of the output gradient with the same weight, cut to the input's
-  length; its weight gradient is a convolution of the (padded) input with the output gradient, batch and channel axes
-  swapped, the forward stride becoming the dilation and the forward dilation the stride;
+- a convolution's input gradient is the transposed convolution of the output gradient with the same weight, made
+  exactly the input's length by `ops.conv.transposed_conv` (a stride-1 Conv over the output phases, or ConvTranspose
+  with pads and output_padding, whichever ONNX Runtime runs faster); its weight gradient correlates the padded input
+  with the output gradient, one matrix product per kernel offset (`_correlate`);
 - a transposed convolution's gradients are the same two computations with the roles of input and output exchanged;
 - MaxPool routes each output gradient to the position its `Indices` output names (ScatterElements with 'add');
 - AveragePool spreads each output gradient, divided by the number of real (unpadded) positions in its window, over
   that window (a ConvTranspose with a kernel of ones).
-'SAME_UPPER' padding (used for unknown lengths with strides) gets its start padding from Shape ops at run time.
+'SAME_UPPER' padding (used for unknown lengths with strides) gets its start padding from Shape ops at run time, and
+a convolution's input gradient is then the full ConvTranspose cut to the input.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ import numpy as np
 
 from core import ops
 from core.graph import GraphBuilder, SymbolicTensor
-from core.training.gradients import GradientError, _i64, register_gradient, shape_of
+from core.ops.conv import transposed_conv
+from core.training.gradients import GradientError, _i64, _sum_leading, register_gradient, shape_of
 
 
 def _attr(node, name, default):
@@ -40,22 +43,13 @@ def _spatial_dims(g: GraphBuilder, x: SymbolicTensor) -> SymbolicTensor:
 
 
 def _pads(g: GraphBuilder, node, x: SymbolicTensor, kernel, strides, dilations):
-    """(begin, end) paddings of the spatial axes as int64 tensors of length rank: constants for explicit pads or
-    known lengths, Shape-based for SAME_UPPER on unknown lengths."""
+    """(begin, end) paddings of the spatial axes as int64 tensors of length rank: constants where
+    `_static_pads` knows them, Shape-based for SAME_UPPER on unknown lengths."""
     r = x.ndim - 2
-    auto = _attr(node, "auto_pad", "NOTSET")
+    static = _static_pads(node, x, kernel, strides, dilations)
+    if static is not None:
+        return _i64(g, static[0]), _i64(g, static[1])
     spans = [d * (k - 1) + 1 for k, d in zip(kernel, dilations)]
-    if auto == "NOTSET":
-        pads = list(_attr(node, "pads", [0] * 2 * r))
-        return _i64(g, pads[:r]), _i64(g, pads[r:])
-    if auto != "SAME_UPPER":
-        raise GradientError(f"{node.op_type} with auto_pad='{auto}' has no gradient rule.")
-    if all(d is not None for d in x.shape[2:]):
-        begins, ends = [], []
-        for n, s, span in zip(x.shape[2:], strides, spans):
-            total = max((-(-n // s) - 1) * s + span - n, 0)
-            begins.append(total // 2), ends.append(total - total // 2)
-        return _i64(g, begins), _i64(g, ends)
     n = _spatial_dims(g, x)
     s = _i64(g, strides)
     out = ops.divide(ops.subtract(ops.add(n, s), _i64(g, [1] * r)), s)  # ceil(n / s)
@@ -79,44 +73,112 @@ def _fit_to(g: GraphBuilder, full: SymbolicTensor, x: SymbolicTensor, begin: Sym
     return g.emit("Pad", [cut, pads], {"mode": "constant"}, [(full.dtype, full.shape[:2] + x.shape[2:])])[0]
 
 
-def _pad_spatial(g: GraphBuilder, x: SymbolicTensor, begin: SymbolicTensor, end: SymbolicTensor) -> SymbolicTensor:
+def _pad_spatial(g: GraphBuilder, x: SymbolicTensor, begin, end, first: int = 2) -> SymbolicTensor:
+    """Zero-pad the spatial axes of x, which start at axis `first` (2: channels first, 1: channels last), by `begin`
+    and `end`: int lists (no Pad where all are zero) or int64 tensors known only at run time."""
     r = x.ndim - 2
-    pads = g.emit("Concat", [_i64(g, [0, 0]), begin, _i64(g, [0, 0]), end], {"axis": 0},
-                  [("int64", (2 * (r + 2),))])[0]
-    return g.emit("Pad", [x, pads], {"mode": "constant"}, [(x.dtype, x.shape[:2] + (None,) * r)])[0]
+    lead, trail = [0] * first, [0] * (x.ndim - first - r)
+    if isinstance(begin, list):
+        if not any(begin) and not any(end):
+            return x
+        pads = _i64(g, lead + begin + trail + lead + end + trail)
+        dims = tuple(None if n is None else n + b + e for n, b, e in zip(x.shape[first:first + r], begin, end))
+    else:
+        pads = g.emit("Concat", [_i64(g, lead), begin, _i64(g, trail + lead), end, _i64(g, trail)], {"axis": 0},
+                      [("int64", (2 * x.ndim,))])[0]
+        dims = (None,) * r
+    shape = x.shape[:first] + dims + x.shape[first + r:]
+    return g.emit("Pad", [x, pads], {"mode": "constant"}, [(x.dtype, shape)])[0]
 
 
 def _swap_batch_channels(x: SymbolicTensor) -> SymbolicTensor:
     return ops.transpose(x, [1, 0] + list(range(2, x.ndim)))
 
 
-def _correlate(g: GraphBuilder, inp, dout, kernel, strides, dilations) -> SymbolicTensor:
-    """out[a, b, k] = sum over n, o of inp[n, a, o * stride + k * dilation] * dout[n, b, o], shape (A, B, kernel).
+def _correlate(g: GraphBuilder, inp, pads, dout, kernel, strides, dilations) -> SymbolicTensor:
+    """out[b, a, k] = sum over n, o of dout[n, b, o] * inp_padded[n, a, o * stride + k * dilation], shape
+    (B, A, kernel), where `pads` = (begin, end) pads inp's spatial axes (int lists, or int64 tensors known only at
+    run time).
 
-    One matrix product per kernel offset: the input's window at that offset, channels last, as a (N*O, A) matrix,
-    against the output gradient as (N*O, B). (A single Conv with the batch as its channels and the output
-    gradient as its kernel computes the same, but ORT runs it as a GEMM per channel whose width is the kernel
-    size: 5x slower than the forward convolution on Conv1D(64, 3).) In channels-last layout the transposes
-    cancel those the layer wrote around its convolution."""
+    One batched matrix product per kernel offset, summed over the batch: dout as it comes, channels first (B, O)
+    per sample, times the input's window at that offset, channels last (O, A) per sample. Measured in turns in
+    ONNX Runtime this beats one Gemm over (N*O, A) and (N*O, B) with transA (its transposed-A packing costs
+    1.65x on Conv1D(64, 3) over 32 x 500) and a swap of dout's batch and channels for a plain Gemm (ONNX Runtime
+    merges that with the layer's Transpose into a slow one), except for windows under 16 columns wide, whose
+    per-sample products are too thin (3x slower for a Conv1D on one channel): those keep the one Gemm. A single
+    Conv with the batch as its channels and the output gradient as its kernel runs as a GEMM per channel whose
+    width is the kernel size, 5x slower than the forward convolution. The input goes channels last before it is
+    padded, so its transposes cancel those the layer wrote around its convolution (padding first left ONNX Runtime
+    a Transpose of the padded input per layer).
+
+    With a stride s on the last spatial axis (of known length), that axis is padded to a multiple of s and read as
+    (length / s, s * A): the taps k * dilation = j * s + p for p < s then share one contiguous window j, so
+    ceil(span / s) products of s * A columns replace `kernel` products over strided windows (twice as fast for
+    the keras-io autoencoder's Conv1D(32, 7, strides=2) on one channel)."""
     r = inp.ndim - 2
     a, b = inp.shape[1], dout.shape[1]
-    last = [0] + list(range(2, 2 + r)) + [1]
-    inp_cl, dout_cl = ops.transpose(inp, last), ops.transpose(dout, last)
-    rows = g.emit("Reshape", [dout_cl, _i64(g, [-1, b])], {}, [(dout.dtype, (None, b))])[0]
-    # the window at offset 0 covers positions o * stride for o < O, so ends at (O - 1) * stride + 1
-    span = ops.add(ops.multiply(ops.subtract(_spatial_dims(g, dout), _i64(g, [1] * r)), _i64(g, strides)),
+    inp_cl = ops.transpose(inp, [0] + list(range(2, 2 + r)) + [1])
+    begin, end = pads
+    s_last, d_last, k_last = strides[-1], dilations[-1], kernel[-1]
+    grouped = s_last > 1 and isinstance(begin, list) and inp.shape[-1] is not None and dout.shape[-1] is not None
+    if grouped:
+        padded_len = inp.shape[-1] + begin[-1] + end[-1]
+        groups_len = -(-padded_len // s_last)
+        end = end[:-1] + [end[-1] + groups_len * s_last - padded_len]
+    inp_cl = _pad_spatial(g, inp_cl, begin, end, first=1)
+    rows = g.emit("Reshape", [dout, _i64(g, [0, b, -1])], {}, [(dout.dtype, (dout.shape[0], b, None))])[0]
+    if grouped:  # (N, ..., L / s, s * A): the last axis's phases side by side with the channels
+        inp_cl = g.emit("Reshape", [inp_cl, _i64(g, [0] * r + [groups_len, s_last * a])], {},
+                        [(inp.dtype, inp_cl.shape[:r] + (groups_len, s_last * a))])[0]
+        last_taps = sorted({k * d_last // s_last for k in range(k_last)})
+        steps_list, width = list(strides[:-1]) + [1], s_last * a
+    else:
+        last_taps = [k * d_last for k in range(k_last)]
+        steps_list, width = list(strides), a
+    # a window starting at 0 covers positions o * step for o < O, so ends at (O - 1) * step + 1
+    span = ops.add(ops.multiply(ops.subtract(_spatial_dims(g, dout), _i64(g, [1] * r)), _i64(g, steps_list)),
                    _i64(g, [1] * r))
-    axes, steps = _i64(g, list(range(1, 1 + r))), _i64(g, strides)
+    axes, steps = _i64(g, list(range(1, 1 + r))), _i64(g, steps_list)
+    windows = []
+    for offset in itertools.product(*[[k * d for k in range(n)] for n, d in zip(kernel[:-1], dilations[:-1])],
+                                    last_taps):
+        start = _i64(g, list(offset))
+        windows.append(g.emit("Slice", [inp_cl, start, ops.add(start, span), axes, steps], {},
+                              [(inp.dtype, (inp.shape[0],) + (None,) * r + (width,))])[0])
+    side_by_side, rows_cl = width == 1 and len(windows) > 1, None
+    if side_by_side:
+        # One column per product is GEMM's worst shape: a single channel's windows side by side make one product
+        # (2.4x faster for Conv1DTranspose(1, 7)'s weight gradient; from 4 channels up, the copy costs more).
+        windows = [ops.concatenate(windows, axis=-1)]
     parts = []
-    for offset in itertools.product(*[range(k) for k in kernel]):
-        begin = _i64(g, [o * d for o, d in zip(offset, dilations)])
-        window = g.emit("Slice", [inp_cl, begin, ops.add(begin, span), axes, steps], {},
-                        [(inp.dtype, (inp.shape[0],) + (None,) * r + (a,))])[0]
-        cols = g.emit("Reshape", [window, _i64(g, [-1, a])], {}, [(inp.dtype, (None, a))])[0]
-        part = g.emit("Gemm", [cols, rows], {"transA": 1}, [(inp.dtype, (a, b))])[0]
-        parts.append(ops.reshape(part, (a, b, 1)))
-    stacked = parts[0] if len(parts) == 1 else ops.concatenate(parts, axis=2)
-    return ops.reshape(stacked, (a, b) + tuple(kernel))
+    for window in windows:
+        w = window.shape[-1]
+        if w >= 16:
+            cols = g.emit("Reshape", [window, _i64(g, [0, -1, w])], {}, [(inp.dtype, (inp.shape[0], None, w))])[0]
+            per_sample = g.emit("MatMul", [rows, cols], {}, [(inp.dtype, (inp.shape[0], b, w))])[0]
+            parts.append(_sum_leading(per_sample, 1, (b, w)))
+        else:  # a narrow window makes many thin per-sample products: one Gemm over the whole batch instead
+            if rows_cl is None:
+                dout_cl = ops.transpose(dout, [0] + list(range(2, 2 + r)) + [1])
+                rows_cl = g.emit("Reshape", [dout_cl, _i64(g, [-1, b])], {}, [(dout.dtype, (None, b))])[0]
+            cols = g.emit("Reshape", [window, _i64(g, [-1, w])], {}, [(inp.dtype, (None, w))])[0]
+            parts.append(g.emit("Gemm", [cols, rows_cl], {"transA": 1}, [(inp.dtype, (w, b))])[0])
+    stacked = parts[0] if len(parts) == 1 else ops.concatenate(parts, axis=0)
+    # -> (offsets x B, width). (A Transpose of each Gemm's result would be fused into the Gemm as transposed
+    # operands, 6x slower, so the narrow products are rearranged together, after the Concat.)
+    wide = rows_cl is None
+    if side_by_side:
+        stacked = ops.reshape(ops.transpose(stacked, [1, 0]) if wide else stacked, (-1, 1))
+    elif not wide:  # offsets x (width, B)
+        stacked = ops.reshape(ops.transpose(ops.reshape(stacked, (len(parts), width, b)), [0, 2, 1]), (-1, width))
+    if grouped:  # keep, of each window's s phases, those that are taps: k * dilation = j * s + p
+        lead = int(np.prod(kernel[:-1]))
+        phases = ops.transpose(ops.reshape(stacked, (lead, len(last_taps), b, s_last, a)), [0, 1, 3, 2, 4])
+        picks = [last_taps.index(k * d_last // s_last) * s_last + k * d_last % s_last for k in range(k_last)]
+        stacked = ops.take(ops.reshape(phases, (lead, len(last_taps) * s_last, b, a)),
+                           g.constant(np.asarray(picks, np.int64)), axis=1)
+    taps = ops.reshape(stacked, tuple(kernel) + (b, a))
+    return ops.transpose(taps, [r, r + 1] + list(range(r)))
 
 
 def _group_diagonal(g: GraphBuilder, full: SymbolicTensor, groups: int) -> SymbolicTensor:
@@ -130,6 +192,42 @@ def _group_diagonal(g: GraphBuilder, full: SymbolicTensor, groups: int) -> Symbo
     return ops.reshape(ops.transpose(diag, [0, 2, 1] + list(range(3, 3 + len(kernel)))), (m, cg) + kernel)
 
 
+def _static_pads(node, x, kernel, strides, dilations):
+    """The forward pads as (begins, ends) lists when they are known while building, else None (SAME_UPPER on an
+    unknown length)."""
+    r = x.ndim - 2
+    auto = _attr(node, "auto_pad", "NOTSET")
+    if auto == "NOTSET":
+        pads = list(_attr(node, "pads", [0] * 2 * r))
+        return pads[:r], pads[r:]
+    if auto != "SAME_UPPER":
+        raise GradientError(f"{node.op_type} with auto_pad='{auto}' has no gradient rule.")
+    if any(n is None for n in x.shape[2:]):
+        return None
+    begins, ends = [], []
+    for n, k, s, d in zip(x.shape[2:], kernel, strides, dilations):
+        total = max((-(-n // s) - 1) * s + d * (k - 1) + 1 - n, 0)
+        begins.append(total // 2), ends.append(total - total // 2)
+    return begins, ends
+
+
+def _conv_input_gradient(g, x, w, dy, pads, kernel, strides, dilations, groups):
+    """dx of a convolution: the transposed convolution of dy (`ops.conv.transposed_conv`, a Conv or a
+    ConvTranspose) that starts at the forward's begin pad and is exactly x's length, with no crop or pad after it.
+    An input length unknown while building leaves the last (n + begin + end - span) mod stride positions open, so
+    the widest extent is made and cut at run time."""
+    begins, ends = pads
+    extents, crop_to = [], None
+    for n, o, k, s, d, b, e in zip(x.shape[2:], dy.shape[2:], kernel, strides, dilations, begins, ends):
+        if n is not None and o is not None:
+            extents.append(n - (o - 1) * s)
+        else:
+            extents.append(d * (k - 1) + 1 - b - e + s - 1)
+            if s > 1:
+                crop_to = _spatial_dims(g, x)
+    return transposed_conv(dy, w, strides, dilations, begins, extents, groups=groups, crop_to=crop_to)
+
+
 @register_gradient("Conv")
 def _conv(g, node, xs, ys, dys):
     x, w = xs[0], xs[1]
@@ -138,13 +236,17 @@ def _conv(g, node, xs, ys, dys):
     kernel, strides, dilations = _window(node, x, w.shape[2:])
     if any(k is None for k in kernel):
         raise GradientError(f"Conv node '{node.name}' has a kernel of unknown size; it cannot be differentiated.")
-    begin, end = _pads(g, node, x, kernel, strides, dilations)
-    full = g.emit("ConvTranspose", [dy, w], {"strides": strides, "dilations": dilations, "group": groups,
-                                             "kernel_shape": kernel},
-                  [(dy.dtype, (x.shape[0], w.shape[1] * groups) + (None,) * len(kernel))])[0]
-    dx = _fit_to(g, full, x, begin)
-    corr = _correlate(g, _pad_spatial(g, x, begin, end), dy, kernel, strides, dilations)  # (C, M, k...)
-    dw = _swap_batch_channels(corr) if groups == 1 else _group_diagonal(g, corr, groups)
+    pads = _static_pads(node, x, kernel, strides, dilations)
+    if pads is not None:
+        dx = _conv_input_gradient(g, x, w, dy, pads, kernel, strides, dilations, groups)
+    else:  # SAME_UPPER on an unknown length: pads from Shape ops, the full transposed convolution cut to x
+        pads = _pads(g, node, x, kernel, strides, dilations)
+        full = g.emit("ConvTranspose", [dy, w], {"strides": strides, "dilations": dilations, "group": groups,
+                                                 "kernel_shape": kernel},
+                      [(dy.dtype, (x.shape[0], w.shape[1] * groups) + (None,) * len(kernel))])[0]
+        dx = _fit_to(g, full, x, pads[0])
+    corr = _correlate(g, x, pads, dy, kernel, strides, dilations)  # (M, C, k...)
+    dw = corr if groups == 1 else _group_diagonal(g, _swap_batch_channels(corr), groups)
     grads = [dx, dw]
     if len(xs) > 2 and xs[2] is not None:  # a bias input (core.ops adds biases separately, other graphs may not)
         grads.append(ops.sum(dy, axis=[0] + list(range(2, dy.ndim))))
@@ -169,8 +271,7 @@ def _conv_transpose(g, node, xs, ys, dys):
                 [(dy.dtype, x.shape)])[0]
     if any(e >= s for e, s in zip(extra, strides)):
         dx = _fit_to(g, dx, x, _i64(g, [0] * r))
-    uncropped = _pad_spatial(g, dy, _i64(g, pads[:r]), _i64(g, pads[r:]))
-    dw = _swap_batch_channels(_correlate(g, uncropped, x, kernel, strides, dilations))  # (C_in, C_out, k...)
+    dw = _correlate(g, dy, (pads[:r], pads[r:]), x, kernel, strides, dilations)  # (C_in, C_out, k...)
     grads = [dx, dw]
     if len(xs) > 2 and xs[2] is not None:
         grads.append(ops.sum(dy, axis=[0] + list(range(2, dy.ndim))))

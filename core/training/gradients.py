@@ -85,6 +85,11 @@ def unbroadcast(grad: SymbolicTensor, target: SymbolicTensor) -> SymbolicTensor:
     if static:
         out = grad
         kept = [a for a in axes if a >= lead]
+        summed = sorted(axes)
+        rest = gs[len(summed):]
+        if summed and summed == list(range(len(summed))) and all(d is not None for d in rest) and grad.ndim > 1 \
+                and grad.dtype in ("float32", "float64"):
+            return _sum_leading(grad, len(summed), ts)
         if kept:
             out = g.emit("ReduceSum", [out, _i64(g, kept)], {"keepdims": 1},
                          [(out.dtype, tuple(1 if i in kept else d for i, d in enumerate(out.shape)))])[0]
@@ -103,6 +108,23 @@ def unbroadcast(grad: SymbolicTensor, target: SymbolicTensor) -> SymbolicTensor:
     red = g.emit("ReduceSum", [grad, axes_t], {"keepdims": 1, "noop_with_empty_axes": 1},
                  [(grad.dtype, tuple(None for _ in gs))])[0]
     return g.emit("Reshape", [red, tshape], {}, [(grad.dtype, ts)])[0]
+
+
+def _sum_leading(grad: SymbolicTensor, count: int, shape) -> SymbolicTensor:
+    """grad summed over its first `count` axes, reshaped to `shape`: a row of ones times grad as (rows, rest),
+    the bias gradient's form. ONNX Runtime's ReduceSum over leading axes is 3x slower on one thread and 8x on two
+    (0.17 and 0.5 against 0.06 ms for a Conv1D's (128, 288, 32) output gradient, measured in turns)."""
+    from onnx import numpy_helper
+
+    g = grad.graph
+    width = int(np.prod(grad.shape[count:]))
+    flat = g.emit("Reshape", [grad, _i64(g, [-1, width])], {}, [(grad.dtype, (None, width))])[0]
+    rows = g.emit("Slice", [shape_of(flat), _i64(g, [0]), _i64(g, [1])], {}, [("int64", (1,))])[0]
+    ones_shape = g.emit("Concat", [_i64(g, [1]), rows], {"axis": 0}, [("int64", (2,))])[0]
+    ones = g.emit("ConstantOfShape", [ones_shape], {"value": numpy_helper.from_array(np.ones(1, grad.dtype))},
+                  [(grad.dtype, (1, None))])[0]
+    total = g.emit("MatMul", [ones, flat], {}, [(grad.dtype, (1, width))])[0]
+    return g.emit("Reshape", [total, _i64(g, [1 if d is None else d for d in shape])], {}, [(grad.dtype, shape)])[0]
 
 
 def _reshape_like(dy: SymbolicTensor, x: SymbolicTensor) -> SymbolicTensor:
@@ -234,7 +256,9 @@ def _cast(g, node, xs, ys, dys):
 
 @register_gradient("Relu")
 def _relu(g, node, xs, ys, dys):
-    return [ops.where(ops.greater(xs[0], 0.0), dys[0], _zero(g, dys[0].dtype))]
+    # dy times the 0/1 mask: ONNX Runtime's Where is 1.5x slower than Cast and Mul (1.06 against 0.67 ms on a
+    # (128, 288, 32) Conv1D output, measured in turns). The same as TensorFlow's select for finite dy.
+    return [ops.multiply(dys[0], ops.cast(ops.greater(xs[0], 0.0), dys[0].dtype))]
 
 
 @register_gradient("Sigmoid")

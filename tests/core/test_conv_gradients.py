@@ -6,6 +6,7 @@ never changes which element wins a window.
 """
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 import pytest
 
@@ -15,6 +16,7 @@ from keras_reference import keras3  # noqa: F401  (a fixture)
 import core as nw
 from core import layers, ops
 from core.graph import GraphBuilder, graph_scope
+from core.ops.conv import _exact_conv_transpose, _phase_conv, _phase_plan
 from core.training.autodiff import gradients
 
 RNG = np.random.default_rng(11)
@@ -85,6 +87,13 @@ CONV_CASES = [
     # the weight gradient takes one window per kernel offset, offsets in row-major order over every spatial axis
     (dict(dilation_rate=(2, 1), padding="same"), (2, 6, 7, 2), (3, 2, 2, 3), (1, 2)),
     (dict(strides=(1, 2, 1)), (1, 4, 5, 3, 2), (2, 3, 2, 2, 2), ()),
+    # unknown lengths with strides: the input gradient is made for the longest input and cut to x's length
+    (dict(strides=2), (2, 9, 3), (3, 3, 2), (1,)),
+    (dict(strides=3, padding="causal"), (1, 8, 2), (2, 2, 3), (1,)),
+    (dict(strides=2, padding="same"), (1, 6, 4), (4, 1, 8), ()),  # depthwise-like: groups=4
+    # a strided last axis: its phases read side by side with the channels in the weight gradient
+    (dict(strides=(1, 2), padding="same"), (1, 4, 7, 2), (2, 3, 2, 3), ()),
+    (dict(strides=3), (2, 10, 2), (2, 2, 3), ()),  # a kernel shorter than the stride
 ]
 
 
@@ -99,9 +108,137 @@ def test_conv_gradients(kwargs, x_shape, w_shape, dynamic):
     (dict(strides=3), (1, 3, 2), (2, 2, 2)),  # kernel shorter than the stride: output_padding
     (dict(strides=3, padding="same", output_padding=1), (2, 3, 2), (4, 3, 2)),
     (dict(strides=2, padding="same"), (1, 3, 3, 2), (3, 3, 2, 2)),
+    (dict(padding="same"), (2, 5, 3), (3, 1, 3)),  # one filter: kept as ConvTranspose, a one-channel gradient
+    (dict(strides=2, padding="same"), (2, 4, 2), (5, 3, 2)),  # done as a phase-split Conv
 ])
 def test_conv_transpose_gradients(kwargs, x_shape, w_shape):
     _check(lambda x, w: ops.conv_transpose(x, w, **kwargs), [_r(*x_shape), _r(*w_shape)], eps=0.5)
+
+
+def _full_conv_transpose(x, w, strides, dilations, groups):
+    node = onnx.helper.make_node("ConvTranspose", ["x", "w"], ["y"], strides=list(strides),
+                                 dilations=list(dilations), group=groups)
+    graph = onnx.helper.make_graph([node], "full", [
+        onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, x.shape),
+        onnx.helper.make_tensor_value_info("w", onnx.TensorProto.FLOAT, w.shape)],
+        [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)])
+    model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 18)], ir_version=9)
+    return ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(
+        None, {"x": x, "w": w})[0]
+
+
+TRANSPOSED_AS_CONV_CASES = [
+    # (x shape, w shape, strides, dilations, begins, extents, groups): extents below, at and beyond the full length
+    *[((2, 3, 5), (3, 2, k), (s,), (d,), (b,), (e,), 1)
+      for k, s, d, b, e in [(1, 1, 1, 0, 1), (3, 1, 1, 1, 1), (3, 1, 2, 4, 1), (4, 1, 2, 2, 5), (7, 2, 1, 2, 5),
+                            (7, 2, 1, 0, 9), (2, 3, 1, 0, 2), (2, 3, 1, 1, 4), (4, 3, 1, 2, 1), (3, 2, 2, 3, 3),
+                            (5, 3, 2, 0, 10), (1, 2, 1, 0, 2), (3, 2, 1, 1, 1), (1, 2, 1, 1, 1),
+                            (2, 3, 1, 0, 8)]],
+    ((2, 4, 5), (4, 3, 3), (2,), (1,), (1,), (2,), 2),
+    ((2, 4, 5), (4, 1, 3), (1,), (2,), (1,), (3,), 4),
+    ((2, 3, 4, 5), (3, 2, 3, 2), (2, 3), (1, 1), (1, 0), (2, 3), 1),
+    ((1, 2, 3, 4, 3), (2, 2, 2, 3, 2), (1, 2, 2), (1, 1, 1), (0, 1, 0), (2, 2, 3), 1),
+]
+
+
+def _phase_split(x, w, strides, dilations, begins, extents, groups, channels_last, crop_to, weave_first=False):
+    plan = [_phase_plan(*a) for a in zip(w.shape[2:], strides, dilations, begins, extents)]
+    if any(p is None for p in plan):
+        return None
+    return _phase_conv(x, w, strides, plan, groups, channels_last, crop_to, weave_first)
+
+
+def _phase_split_woven_first(*args):
+    return _phase_split(*args, weave_first=True)
+
+
+@pytest.mark.parametrize("make", [_phase_split, _phase_split_woven_first, _exact_conv_transpose])
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("x_shape,w_shape,strides,dilations,begins,extents,groups", TRANSPOSED_AS_CONV_CASES)
+def test_transposed_conv_ways_equal_conv_transpose(x_shape, w_shape, strides, dilations, begins, extents, groups,
+                                                   channels_last, make):
+    """Both ways `transposed_conv` picks between (the phase-split stride-1 Conv; ConvTranspose with pads and
+    output_padding) give ConvTranspose's full result cut at `begins`, (L - 1) * stride + extent long (zero beyond
+    the full length), for known and unknown lengths."""
+    x, w = _r(*x_shape).astype("float32"), _r(*w_shape).astype("float32")
+    full = _full_conv_transpose(x, w, strides, dilations, groups)
+    lengths = [(n - 1) * s + e for n, s, e in zip(x_shape[2:], strides, extents)]
+    expected = np.zeros(full.shape[:2] + tuple(lengths), "float32")
+    kept = tuple(slice(b, min(b + n, f)) for b, n, f in zip(begins, lengths, full.shape[2:]))
+    expected[(..., *[slice(0, k.stop - k.start) for k in kept])] = full[(..., *kept)]
+    if channels_last:
+        expected = np.moveaxis(expected, 1, -1)
+    for dynamic in (False, True):
+        g = GraphBuilder("phases")
+        xt = g.add_input("x", "float32", x_shape[:2] + ((None,) * (len(x_shape) - 2) if dynamic else x_shape[2:]))
+        wt = g.add_input("w", "float32", w_shape)
+        with graph_scope(g):
+            y = make(xt, wt, strides, dilations, begins, extents, groups, channels_last, None)
+        if y is None:
+            assert make is not _exact_conv_transpose and begins[0] > 0
+            return
+        g.set_outputs([y], ["y"])
+        assert ("ConvTranspose" in {n.op_type for n in g.nodes}) == (make is _exact_conv_transpose)
+        got = ort.InferenceSession(g.to_model().SerializeToString(), providers=["CPUExecutionProvider"]).run(
+            None, {"x": x, "w": w})[0]
+        assert got.shape == expected.shape
+        np.testing.assert_allclose(got, expected, atol=1e-4)
+
+
+@pytest.mark.parametrize("channels,filters,op_type", [(3, 4, "Conv"), (8, 2, "Conv"), (2, 8, "ConvTranspose")])
+def test_transposed_conv_picks_the_smaller_buffer(channels, filters, op_type):
+    """A convolution's input gradient (filters -> channels, kernel 3, stride 2: 2 taps per phase) is a Conv where the
+    phases' input (filters x 2) is no larger than ConvTranspose's products (channels x 3), else a ConvTranspose;
+    either way no Pad fits it to x."""
+    g = GraphBuilder("dx")
+    x = g.add_input("x", "float32", (2, 8, channels))
+    with graph_scope(g):
+        w = g.constant(_r(3, channels, filters).astype("float32"))
+        before = len(g.nodes)
+        dx = gradients(ops.sum(ops.conv(x, w, strides=2, padding="same")), [x])[0]
+    made = {n.name: n for n in g.nodes[before:]}
+    producers = {o: n for n in made.values() for o in n.outputs}
+    path, name = set(), dx.name
+    while name in producers and producers[name].op_type not in ("Conv", "ConvTranspose"):
+        path.add(producers[name].op_type)
+        name = producers[name].inputs[0]
+    assert producers[name].op_type == op_type and "Pad" not in path
+
+
+@pytest.mark.parametrize("strides,dilations,pads,dynamic,kernel", [
+    ((2,), (3,), ([1], [2]), False, (3,)),  # dilated and strided: taps 0, 3, 6 fall in phases 0, 1, 0
+    ((3,), (1,), ([0], [0]), False, (3,)),
+    ((1, 2), (2, 1), ([1, 0], [0, 1]), False, (3, 3)),
+    ((2,), (1,), ([1], [0]), True, (3,)),  # the last length unknown: strided windows, one per tap
+    ((1,), (1,), ([8], [8]), True, (17,)),  # one channel: 17 windows side by side, a wide product
+])
+# 3 and 1 channels: narrow windows, one Gemm over the batch; 16: wide, per-sample products summed
+@pytest.mark.parametrize("channels", [3, 1, 16])
+def test_weight_gradient_correlation(strides, dilations, pads, dynamic, kernel, channels):
+    """conv_gradients._correlate against numpy: sum over batch and positions of the output gradient times the
+    padded input's window at each kernel offset."""
+    from core.training.conv_gradients import _correlate
+
+    r = len(strides)
+    x = _r(2, channels, *[9] * r).astype("float32")
+    padded = np.pad(x, [(0, 0), (0, 0)] + list(zip(*pads)))
+    outs = [(n + b + e - d * (k - 1) - 1) // s + 1
+            for n, b, e, d, k, s in zip(x.shape[2:], *pads, dilations, kernel, strides)]
+    dy = _r(2, 4, *outs).astype("float32")
+    expected = np.zeros((4, channels) + kernel, "float32")
+    for offset in np.ndindex(*kernel):
+        window = padded[(..., *[slice(o * d, o * d + (n - 1) * s + 1, s)
+                                 for o, d, n, s in zip(offset, dilations, outs, strides)])]
+        expected[(..., *offset)] = np.tensordot(dy, window, axes=([0] + list(range(2, 2 + r)),) * 2)
+    g = GraphBuilder("corr")
+    xt = g.add_input("x", "float32", x.shape[:2] + ((None,) * r if dynamic else x.shape[2:]))
+    dt = g.add_input("dy", "float32", dy.shape[:2] + ((None,) * r if dynamic else dy.shape[2:]))
+    with graph_scope(g):
+        out = _correlate(g, xt, (list(pads[0]), list(pads[1])), dt, kernel, list(strides), list(dilations))
+    g.set_outputs([out], ["out"])
+    got = ort.InferenceSession(g.to_model().SerializeToString(), providers=["CPUExecutionProvider"]).run(
+        None, {"x": x, "dy": dy})[0]
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
 
 
 def test_depthwise_and_separable_gradients():

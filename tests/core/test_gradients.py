@@ -88,6 +88,10 @@ def test_broadcasting_binary(name):
     _check(BINARY[name], [r(3, 4), r(4)])
     _check(BINARY[name], [r(3, 1, 4), r(3, 2, 1)])
     _check(BINARY[name], [r(3, 1, 4), r(3, 2, 1)], dynamic=True)
+    # summed over leading axes (a bias's gradient: a row of ones times the gradient as a matrix)
+    _check(BINARY[name], [r(2, 3, 4), r(4)])
+    _check(BINARY[name], [r(2, 3, 4), r(1, 1, 4)], dynamic=True)
+    _check(BINARY[name], [r(2, 3, 4), r(3, 4)], dynamic=True)
 
 
 def test_divide_and_power():
