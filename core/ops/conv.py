@@ -19,7 +19,7 @@ import string
 import numpy as np
 
 from core.errors import ConfigError, ShapeError
-from core.ops.array import transpose
+from core.ops.array import _i64, transpose
 from core.ops.dispatch import graph_of, op
 
 __all__ = ["conv", "conv_transpose", "depthwise_conv", "separable_conv", "max_pool", "average_pool"]
@@ -306,17 +306,15 @@ def _shape_from(t, parts):
         return t.shape[p[0]] * p[1]
 
     if all(static(i, p) is not None for i, p in enumerate(parts)):
-        return g.constant(np.asarray([static(i, p) for i, p in enumerate(parts)], np.int64))
+        return _i64(g, [static(i, p) for i, p in enumerate(parts)])
     dims = g.emit("Shape", [t], {}, [("int64", (t.ndim,))])[0]
     pieces = []
     for p in parts:
         if isinstance(p, int):
-            pieces.append(g.constant(np.asarray([p], np.int64)))
+            pieces.append(_i64(g, [p]))
             continue
-        one = g.emit("Slice", [dims, g.constant(np.asarray([p[0]], np.int64)),
-                               g.constant(np.asarray([p[0] + 1], np.int64))], {}, [("int64", (1,))])[0]
-        pieces.append(one if p[1] == 1 else g.emit("Mul", [one, g.constant(np.asarray([p[1]], np.int64))], {},
-                                                    [("int64", (1,))])[0])
+        one = g.emit("Slice", [dims, _i64(g, [p[0]]), _i64(g, [p[0] + 1])], {}, [("int64", (1,))])[0]
+        pieces.append(one if p[1] == 1 else g.emit("Mul", [one, _i64(g, [p[1]])], {}, [("int64", (1,))])[0])
     return g.emit("Concat", pieces, {"axis": 0}, [("int64", (len(parts),))])[0]
 
 
@@ -420,11 +418,11 @@ def _exact_conv_transpose(x, w, strides, dilations, begins, extents, groups, cha
              "pads": list(begins) + ends, "output_padding": extra}
     y = g.emit("ConvTranspose", [x, w], attrs, [(x.dtype, (x.shape[0], w.shape[1] * groups) + dims)])[0]
     if any(zeros):
-        pads = g.constant(np.asarray([0] * (r + 2) + [0, 0] + zeros, np.int64))
+        pads = _i64(g, [0] * (r + 2) + [0, 0] + zeros)
         y = g.emit("Pad", [y, pads], {"mode": "constant"}, [(y.dtype, y.shape)])[0]
     if crop_to is not None:
-        axes = g.constant(np.arange(2, 2 + r, dtype=np.int64))
-        y = g.emit("Slice", [y, g.constant(np.zeros(r, np.int64)), crop_to, axes], {},
+        axes = _i64(g, range(2, 2 + r))
+        y = g.emit("Slice", [y, _i64(g, [0] * r), crop_to, axes], {},
                    [(y.dtype, y.shape[:2] + (None,) * r)])[0]
     return to_channels_last(y) if channels_last else y
 
@@ -452,7 +450,8 @@ def _interleave_phases(y, groups, strides, c_out_g, excess, channels_last, crop_
         # (4.6 against 0.5 ms for (128, 1, 2, 32, 144) -> (128, 144, 2, 1, 32) and its 4-D twin).
         channels = (["g"] if groups > 1 else []) + ["c"]
         phases, spatial = [f"s{a}" for a in strided], [f"q{a}" for a in range(r)]
-        names = ["n"] + (channels[:-1] + phases + ["c"] + spatial if first else spatial + channels[:-1] + phases + ["c"])
+        phased = channels[:-1] + phases + ["c"]
+        names = ["n"] + (phased + spatial if first else spatial + phased)
         sizes = {"n": (0, 1), "g": groups, "c": c_out_g, **{f"s{a}": strides[a] for a in strided},
                  **{f"q{a}": ((2 if first else 1) + a, 1) for a in range(r)}}
         split = _reshape_to(y, [sizes[k] for k in names])
@@ -464,10 +463,10 @@ def _interleave_phases(y, groups, strides, c_out_g, excess, channels_last, crop_
                         else [(0, 1)] + merged + [groups * c_out_g])
     if crop_to is not None or any(excess):
         start = 2 if first else 1
-        axes = g.constant(np.arange(start, start + r, dtype=np.int64))
-        starts = g.constant(np.zeros(r, np.int64))
+        axes = _i64(g, range(start, start + r))
+        starts = _i64(g, [0] * r)
         if crop_to is None:
-            ends = g.constant(np.asarray([-e if e else np.iinfo(np.int64).max for e in excess], np.int64))
+            ends = _i64(g, [-e if e else np.iinfo(np.int64).max for e in excess])
             dims = tuple(None if n is None else n - e for n, e in zip(y.shape[start:start + r], excess))
         else:
             ends, dims = crop_to, (None,) * r
