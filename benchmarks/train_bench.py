@@ -10,7 +10,7 @@ tracing are excluded on both sides; the two sides take turns epoch by epoch.
     python benchmarks/train_bench.py [--epochs N] [--case NAME ...] [--load idle|busy|both] [--devices]
 
 Cases (sizes kept small so the default run stays short; steps per epoch in brackets): mlp [32], lstm [16], gru [16],
-conv_autoencoder [10], conv_classifier [20], text_cnn [20], bidirectional [10], transformer [20].
+conv_autoencoder [10], conv_classifier [20], mnist_convnet [10], text_cnn [20], bidirectional [10], transformer [20].
 
 Every case runs twice (`--load both`, the default): on the machine as it is ("idle"), then with one core kept busy
 by a spinning process, as when a GUI or a browser shares a laptop's cores ("one core busy").
@@ -138,6 +138,22 @@ def conv_classifier_case(keras):
     return ours, theirs, x, y, 32, "sparse_categorical_crossentropy", flops
 
 
+def mnist_convnet_case(keras):
+    """keras-io "Simple MNIST convnet": Conv2D(32, 3) and Conv2D(64, 3) with ReLU, each followed by
+    MaxPooling2D(2), then Flatten, Dropout(0.5), softmax over 10; batch 128, categorical crossentropy. Random images
+    of MNIST's shape stand in for the dataset (the time per step does not depend on the pixels)."""
+    def build(L):
+        return [L.Conv2D(32, 3, activation="relu"), L.MaxPooling2D(2), L.Conv2D(64, 3, activation="relu"),
+                L.MaxPooling2D(2), L.Flatten(), L.Dropout(0.5), L.Dense(10, activation="softmax")]
+    ours, theirs = _twins(keras, build, (28, 28, 1))
+    rng = np.random.default_rng(0)
+    x = rng.random((1280, 28, 28, 1)).astype(np.float32)
+    y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, size=1280)]
+    # Forward + backward (dX and dW) of both convolutions as 3 x their multiply-adds, and the Dense layer's.
+    flops = 6.0 * 128 * (26 * 26 * 9 * 1 * 32 + 11 * 11 * 9 * 32 * 64 + 1600 * 10)
+    return ours, theirs, x, y, 128, "categorical_crossentropy", flops
+
+
 def text_cnn_case(keras):
     """The seed example resources/examples/conv1d_text_cnn.nwproj, at its sizes (vocabulary 500, length 50)."""
     def build(L):
@@ -201,6 +217,8 @@ CASES = {"mlp": ("seed MLP 32-64-64-10, 1000 samples, batch 32", mlp_case),
                               "batch 128, mse", conv_autoencoder_case),
          "conv_classifier": ("3 x (Conv1D(64,3)-BatchNormalization-ReLU) classifier (keras-io timeseries "
                              "classification), 640 x 500 x 1, batch 32", conv_classifier_case),
+         "mnist_convnet": ("2 x (Conv2D(3x3)-MaxPooling2D(2))-Dropout-Dense(10) (keras-io simple MNIST convnet), "
+                           "1280 x 28 x 28 x 1, batch 128", mnist_convnet_case),
          "text_cnn": ("seed Conv1D text CNN Embedding(500,16)-Conv1D(32,5)-GlobalMaxPooling1D-Dense(2), 640 x 50, "
                       "batch 32", text_cnn_case),
          "bidirectional": ("Embedding(20000,128)-2 x Bidirectional(LSTM(64))-Dense(1) (keras-io IMDB), 320 x 200, "
