@@ -13,6 +13,7 @@ import time
 import numpy as np
 
 from core import runtime
+from core.training import host_dropout
 from core.training.step_graph import StepProgram
 
 
@@ -69,6 +70,7 @@ class StepRunner:
         self.sessions = [session]
         self._bindings = [self._bind(session, 0), self._bind(session, 1)]
         self.choice = ThreadChoice(pool_threads()) if adaptive and self.device == "cpu" and not threads else None
+        self._dropout_rngs = [np.random.default_rng(b.seed) for b in program.dropout_bits]
 
     @property
     def session(self):
@@ -111,6 +113,11 @@ class StepRunner:
         return index
 
     def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        if self._dropout_rngs:
+            rows = len(feeds[self.program.x_inputs[0]])
+            feeds = dict(feeds)
+            for bits, rng in zip(self.program.dropout_bits, self._dropout_rngs):
+                feeds[bits.input_name] = host_dropout.draw(rng, rows, bits.row_shape)
         if any(arr.dtype == object for arr in feeds.values()):
             return self._run_with_text(feeds)
         index = self._session_index()

@@ -19,6 +19,7 @@ from core.graph import SymbolicTensor, graph_scope, is_row_lookup
 from core.metrics import output_mask
 from core.training.autodiff import backprop
 from core.training.gradients import RULES
+from core.training.host_dropout import feed_bits_to_dropouts
 
 
 @dataclass
@@ -62,6 +63,8 @@ class StepProgram:
     layer_metrics: list = field(default_factory=list)
     # Multiply-adds of the forward pass per sample in its matrix products and convolutions (outside loops).
     macs_per_sample: float = 0.0
+    # The random bits each step feeds to Dropouts whose masks the host draws (core.training.host_dropout).
+    dropout_bits: list = field(default_factory=list)
 
 
 def build_step(model, x_specs, y_specs, targets: list[OutputTarget], *, optimizer=None,
@@ -227,11 +230,14 @@ def build_step(model, x_specs, y_specs, targets: list[OutputTarget], *, optimize
             slot.output_name = out_names[int(slot.output_name.split("_")[-1])]
     g.set_outputs(outputs, out_names)
     n_res = len(result_tensors)
+    model_proto = g.to_model()
+    # On a GPU the Dropout kernel is fast and fed bits would cross the bus every step.
+    dropout_bits = feed_bits_to_dropouts(model_proto) if train and device == "cpu" else []
     return StepProgram(
-        model_proto=g.to_model(), x_inputs=x_inputs, y_inputs=y_inputs, sw_inputs=sw_inputs, lr_input=lr_name,
+        model_proto=model_proto, x_inputs=x_inputs, y_inputs=y_inputs, sw_inputs=sw_inputs, lr_input=lr_name,
         iterations_input=it_name, state=state, results=results, result_names=out_names[:n_res],
         result_shapes=[tuple(t.shape) for t in result_tensors], flat_layout=flat_layout, layer_metrics=layer_metrics,
-        macs_per_sample=macs)
+        macs_per_sample=macs, dropout_bits=dropout_bits)
 
 
 def forward_macs(g) -> float:
