@@ -59,7 +59,10 @@ def feed_bits_to_dropouts(model) -> list[DropoutBits]:
     batch = _batch_symbol(graph)
     if batch is None:
         return []
-    inferred = onnx.shape_inference.infer_shapes(model)
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model)
+    except Exception:  # noqa: BLE001 (a graph ONNX's inference cannot read keeps its Dropout nodes, which is correct)
+        return []
     types = {v.name: v.type.tensor_type for v in list(inferred.graph.value_info) + list(inferred.graph.input)}
     constants = _constants(graph)
     feeds, nodes = [], []
