@@ -26,10 +26,11 @@ def tied(*shape):
     return np.maximum(RNG.integers(-2, 3, size=shape), 0).astype("float32")
 
 
-def pool_gradient(x, dy, dynamic_batch=False, **kwargs):
-    """(dx, op types of the graph) for loss = sum(max_pool(x, **kwargs) * dy), channels last."""
+def pool_gradient(x, dy, unknown=(), **kwargs):
+    """(dx, op types of the graph) for loss = sum(max_pool(x, **kwargs) * dy), channels last; the axes in `unknown`
+    have no length while the graph is built."""
     g = GraphBuilder("max_pool_gradient")
-    xt = g.add_input("x", "float32", (None,) + x.shape[1:] if dynamic_batch else x.shape)
+    xt = g.add_input("x", "float32", tuple(None if a in unknown else n for a, n in enumerate(x.shape)))
     dyt = g.add_input("dy", "float32", dy.shape)
     with graph_scope(g):
         y = ops.max_pool(xt, **kwargs)
@@ -112,10 +113,19 @@ def test_unknown_batch_and_every_window_tied():
     """An all-zero input (a dead ReLU): every position ties and the first of each window takes the gradient."""
     x = np.zeros((3, 4, 6, 2), "float32")
     dy = RNG.standard_normal((3, 2, 3, 2)).astype("float32")
-    dx, _ = pool_gradient(x, dy, dynamic_batch=True, pool_size=2)
+    dx, _ = pool_gradient(x, dy, unknown=(0,), pool_size=2)
     expected = np.zeros_like(x)
     expected[:, ::2, ::2] = dy
     np.testing.assert_array_equal(dx, expected)
+
+
+def test_unknown_lengths_take_the_indices():
+    """Without the spatial lengths the leftover steps are unknown while building: the Indices path, same numbers."""
+    x = tied(2, 9, 3)
+    dy = RNG.standard_normal((2, 4, 3)).astype("float32")
+    dx, op_types = pool_gradient(x, dy, unknown=(0, 1), pool_size=2)
+    np.testing.assert_array_equal(dx, first_maximum_reference(x, dy, (2,), (2,), "valid"))
+    assert "ScatterElements" in op_types
 
 
 def test_negative_inputs_with_same_padding():
