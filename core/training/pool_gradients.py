@@ -42,8 +42,9 @@ def _max_pool(g, node, xs, ys, dys):
 def _tiling(node, x: SymbolicTensor, kernel):
     """(outs, begins, tails) of windows that tile the padded input, all known while building: the output length
     per spatial axis, the forward padding before the input, and what the windows cover past the input's end
-    (negative: input steps no window reaches). None when a length or the padding is known only at run time."""
-    if any(n is None for n in x.shape[2:]):
+    (negative: input steps no window reaches). None when a length or the padding is known only at run time, or the
+    node pads in a way `core.ops.conv` never records (another auto_pad, in a graph built elsewhere)."""
+    if any(n is None for n in x.shape[2:]) or _attr(node, "auto_pad", "NOTSET") not in ("NOTSET", "SAME_UPPER"):
         return None
     pads = _static_pads(node, x, kernel, kernel, [1] * len(kernel))
     if pads is None:

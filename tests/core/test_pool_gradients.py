@@ -145,3 +145,21 @@ def test_negative_inputs_with_same_padding():
 ])
 def test_finite_differences(kwargs, shape):
     _check(lambda x: ops.max_pool(x, **kwargs), [_spread(*shape)], eps=1e-2, dynamic_axes=(0,))
+
+
+def test_a_node_with_another_auto_pad_keeps_the_indices():
+    """A MaxPool node that core.ops never records (auto_pad='VALID', channels first, as in a graph built elsewhere)
+    still differentiates, through its Indices."""
+    x = tied(2, 3, 5, 4)  # NCHW
+    dy = RNG.standard_normal((2, 3, 2, 2)).astype("float32")
+    g = GraphBuilder("auto_pad_valid")
+    xt = g.add_input("x", "float32", x.shape)
+    with graph_scope(g):
+        y = g.emit("MaxPool", [xt], {"kernel_shape": [2, 2], "strides": [2, 2], "auto_pad": "VALID"},
+                   [("float32", dy.shape)])[0]
+        dx, = gradients(ops.sum(ops.multiply(y, g.constant(dy))), [xt])
+    g.set_outputs([dx], ["dx"])
+    got = ort.InferenceSession(g.to_model().SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    last = (0, 2, 3, 1)
+    want = first_maximum_reference(x.transpose(last), dy.transpose(last), (2, 2), (2, 2), "valid")
+    np.testing.assert_array_equal(got, want.transpose(0, 3, 1, 2))
