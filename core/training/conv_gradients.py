@@ -1,4 +1,5 @@
-"""Gradient rules of the window ops that `core.ops.conv` records: Conv, ConvTranspose, MaxPool, AveragePool.
+"""Gradient rules of the window ops that `core.ops.conv` records: Conv, ConvTranspose, AveragePool (MaxPool's is in
+`core.training.pool_gradients`).
 
 All are written with standard ONNX ops (DESIGN.md §3):
 - a convolution's input gradient is the transposed convolution of the output gradient with the same weight, made
@@ -6,7 +7,6 @@ All are written with standard ONNX ops (DESIGN.md §3):
   with pads and output_padding, whichever ONNX Runtime runs faster); its weight gradient correlates the padded input
   with the output gradient, one matrix product per kernel offset (`_correlate`);
 - a transposed convolution's gradients are the same two computations with the roles of input and output exchanged;
-- MaxPool routes each output gradient to the position its `Indices` output names (ScatterElements with 'add');
 - AveragePool spreads each output gradient, divided by the number of real (unpadded) positions in its window, over
   that window (a ConvTranspose with a kernel of ones).
 'SAME_UPPER' padding (used for unknown lengths with strides) gets its start padding from Shape ops at run time, and
@@ -276,22 +276,6 @@ def _conv_transpose(g, node, xs, ys, dys):
     if len(xs) > 2 and xs[2] is not None:
         grads.append(ops.sum(dy, axis=[0] + list(range(2, dy.ndim))))
     return grads
-
-
-@register_gradient("MaxPool")
-def _max_pool(g, node, xs, ys, dys):
-    x, dy = xs[0], dys[0]
-    if len(node.outputs) < 2:  # the forward node also returns where each maximum came from
-        name = g.unique_name(node.outputs[0] + "_indices")
-        g.values[name] = SymbolicTensor(g, name, "int64", ys[0].shape)
-        node.outputs.append(name)
-    indices = g.values[node.outputs[1]]
-    flat_shape = g.emit("ReduceProd", [shape_of(x)], {"keepdims": 1}, [("int64", (1,))])[0]
-    zeros = g.emit("ConstantOfShape", [flat_shape], {"value": _filled_attr(x.dtype)}, [(x.dtype, (None,))])[0]
-    flat = g.emit("ScatterElements", [zeros, ops.reshape(indices, (-1,)), ops.reshape(dy, (-1,))],
-                  {"axis": 0, "reduction": "add"}, [(x.dtype, (None,))])[0]
-    dx = g.emit("Reshape", [flat, shape_of(x)], {}, [(x.dtype, x.shape)])[0]
-    return [dx]
 
 
 def _filled_attr(dtype, value=0):

@@ -733,4 +733,4 @@ def rule_for(node: OpNode):
 
 
 # Rules that live beside the ops they differentiate register themselves on import.
-from core.training import conv_gradients, scan_grad  # noqa: E402,F401
+from core.training import conv_gradients, pool_gradients, scan_grad  # noqa: E402,F401
