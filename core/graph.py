@@ -314,6 +314,9 @@ class GraphBuilder:
         self.scan_factors_in_forward = False
         # Pieces of the forward whose gradient is a function (custom_gradient), in order of recording.
         self.gradient_regions: list[GradientRegion] = []
+        # The axis that holds the batch in this graph's tensors: 0, or 1 in the step of a recurrence that stacks
+        # the two directions of a Bidirectional layer ahead of it. Gradients never sum over it to undo a broadcast.
+        self.batch_axis = 0
 
     @property
     def root(self) -> "GraphBuilder":

@@ -512,19 +512,7 @@ class _RecurrentLayer(Layer):
             rec_masks = [_dropout_mask(like, cell.recurrent_dropout, (None, None)) for _ in range(cell.gates)]
             if isinstance(cell, SimpleRNNCell):
                 rec_masks = rec_masks[:1]
-        embedded = _embedding_lookup(sequences)
-        if embedded is not None and not input_masks:
-            # Embedding -> RNN: project the table once and look the projected rows up, (E·W)[ids] = E[ids]·W, when
-            # the table has fewer rows than a batch has steps; training then scatters the step gradients into the
-            # small projected table instead of multiplying every step's input by W twice more.
-            table, ids = embedded
-            xp = ops.take(cell.project(table), ops.transpose(ids, (1, 0)), axis=0)
-            xp.graph.root.folded_lookups[xp.name] = sequences.name
-        else:
-            # Time-major before the input projection: transposing x is cheaper than transposing x·W (G*units
-            # wide), and the gradient flows back through the same small transpose.
-            x = ops.transpose(sequences, (1, 0, 2))
-            xp = cell.project(x, [ops.transpose(m, (1, 0, 2)) for m in input_masks])
+        xp = self.time_major_projection(sequences, input_masks)
         rec_bias = cell.recurrent_bias()
         parts = list(cell.recurrent_parts(cell.recurrent_kernel, rec_masks))
         constants = parts + ([rec_bias] if rec_bias is not None else []) + rec_masks
@@ -537,6 +525,23 @@ class _RecurrentLayer(Layer):
         return ops.scan_rnn(step, [xp], states, output_size=cell.output_size, mask=mask, time_major=True,
                             go_backwards=self.go_backwards, return_sequences=self.return_sequences,
                             zero_output_for_mask=self.zero_output_for_mask, constants=constants, name=self.name)
+
+    def time_major_projection(self, sequences, input_masks=()):
+        """x·W + input bias for every step, (time, batch, gates * units)."""
+        cell = self.cell
+        embedded = _embedding_lookup(sequences)
+        if embedded is not None and not input_masks:
+            # Embedding -> RNN: project the table once and look the projected rows up, (E·W)[ids] = E[ids]·W, when
+            # the table has fewer rows than a batch has steps; training then scatters the step gradients into the
+            # small projected table instead of multiplying every step's input by W twice more.
+            table, ids = embedded
+            xp = ops.take(cell.project(table), ops.transpose(ids, (1, 0)), axis=0)
+            xp.graph.root.folded_lookups[xp.name] = sequences.name
+            return xp
+        # Time-major before the input projection: transposing x is cheaper than transposing x·W (G*units wide),
+        # and the gradient flows back through the same small transpose.
+        x = ops.transpose(sequences, (1, 0, 2))
+        return cell.project(x, [ops.transpose(m, (1, 0, 2)) for m in input_masks])
 
     def compute_mask(self, inputs, mask=None):
         mask = flatten([mask])[0] if mask is not None else None

@@ -180,7 +180,8 @@ def onnx_recurrent(kind: str, x, W, R, B, initial_states, *, units: int, acts, g
 
 
 def scan_rnn(step, sequences, initial_states, *, output_size: int, mask=None, go_backwards=False,
-             return_sequences=False, zero_output_for_mask=False, constants=(), time_major=False, name="rnn"):
+             return_sequences=False, zero_output_for_mask=False, constants=(), time_major=False, batch_axis=0,
+             name="rnn"):
     """Keras's `backend.rnn` as an ONNX Scan.
 
     `step(inputs_t, states, constants) -> (output, new_states)` is called once, on tensors of the Scan body: the
@@ -188,7 +189,9 @@ def scan_rnn(step, sequences, initial_states, *, output_size: int, mask=None, go
     `constants` (outer tensors the body reads by name, never copied per step). With a `mask` (bool (batch, time)),
     a masked step keeps the previous states and its output is the previous output (zeros before the first unmasked
     step), or zeros when `zero_output_for_mask`.
-    Returns (last_output, outputs (batch, time, output_size) or None, final states).
+    Returns (last_output, outputs (batch, time, output_size) or None, final states). Steps may carry leading axes
+    before the batch (stacked directions of a Bidirectional layer), `batch_axis` of the states: outputs are then
+    (..., batch, time, size).
     """
     from core.ops.array import expand_dims, flip, take, transpose
     from core.ops.math import cast, where
@@ -215,6 +218,7 @@ def scan_rnn(step, sequences, initial_states, *, output_size: int, mask=None, go
     n = len(initial_states)
 
     body = GraphBuilder(f"{name}_step", parent=g)
+    body.batch_axis = batch_axis
     with graph_scope(body):
         state_in = [body.add_input("state", s.dtype, s.shape) for s in carried]
         slices = [body.add_input("step_in", s.dtype, s.shape[1:]) for s in scan_inputs]
@@ -252,5 +256,8 @@ def scan_rnn(step, sequences, initial_states, *, output_size: int, mask=None, go
         last_output = final_states[output_state]
     else:
         last_output = take(results[len(carried)], -1, axis=0)
-    seq = transpose(results[len(carried)], (1, 0, 2)) if return_sequences else None
+    seq = None
+    if return_sequences:  # the time axis moves next to the features: (time, batch, n) -> (batch, time, n)
+        rank = len(specs[-1][1])
+        seq = transpose(results[len(carried)], tuple(range(1, rank - 1)) + (0, rank - 1))
     return last_output, seq, final_states

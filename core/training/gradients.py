@@ -71,9 +71,10 @@ def unbroadcast(grad: SymbolicTensor, target: SymbolicTensor) -> SymbolicTensor:
     lead = len(gs) - len(ts)
     static = True
     axes = list(range(lead))
+    batch = getattr(g, "batch_axis", 0)
     for i, d in enumerate(ts):
         gd = gs[lead + i]
-        if d == gd and (d is not None or (lead == 0 and i == 0)):
+        if d == gd and (d is not None or (lead == 0 and i == batch and None not in ts[:i])):
             # Equal known sizes; or the batch axis of two tensors of the same rank, which is never broadcast
             # (a tensor made from the data has the whole batch there; a broadcast one has a static 1).
             continue
