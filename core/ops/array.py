@@ -170,7 +170,10 @@ def unstack(x, axis=0):
     n = t.shape[ax]
     if n is None:
         raise ShapeError(f"unstack needs a known size on axis {axis}, got shape {t.shape}.")
-    return [take(t, i, axis=ax) for i in range(n)]
+    # One Split, whose gradient is one Concat (a Gather per piece would scatter each piece's gradient into zeros).
+    piece = tuple(1 if i == ax else d for i, d in enumerate(t.shape))
+    pieces = g.emit("Split", [t, _i64(g, [1] * n)], {"axis": ax}, [(t.dtype, piece)] * n) if n > 1 else [t]
+    return [squeeze(p, ax) for p in pieces]
 
 
 @op

@@ -512,7 +512,13 @@ def _slice(g, node, xs, ys, dys):
     axes_v = [int(a) % x.ndim for a in np.atleast_1d(axes_v)]
     steps = xs[4] if len(xs) > 4 and xs[4] is not None else _i64(g, [1] * len(axes_v))
     dy = dys[0]
-    padded = _slice_as_pad(g, x, dy, axes_v, [const_value(g, t) for t in (starts, ends, steps)])
+    consts = [const_value(g, t) for t in (starts, ends, steps)]
+    if _reverses_whole_axes(consts):
+        # A flip (ops.flip: every reversed recurrence, a Bidirectional layer's backward outputs) is its own
+        # adjoint: flip dy back instead of scattering it position by position into zeros.
+        return [g.emit("Slice", [dy, starts, ends, xs[3], steps], {}, [(dy.dtype, x.shape)])[0]] + \
+            [None] * (len(xs) - 1)
+    padded = _slice_as_pad(g, x, dy, axes_v, consts)
     if padded is not None:
         return [padded] + [None] * (len(xs) - 1)
     xshape = shape_of(x)
@@ -525,6 +531,17 @@ def _slice(g, node, xs, ys, dys):
         positions = g.emit("Slice", [positions, sl[0], sl[1], _i64(g, [0]), sl[2]], {}, [("int64", (None,))])[0]
         dy = _scatter_axis(dy, dim, positions, axis)
     return [_reshape_like(dy, x)] + [None] * (len(xs) - 1)
+
+
+def _reverses_whole_axes(consts) -> bool:
+    """Whether constant Slice bounds read every sliced axis whole, last element first (step -1 from the end to
+    past the start, whatever the axis's length)."""
+    if any(c is None for c in consts):
+        return False
+    starts, ends, steps = (np.atleast_1d(c).tolist() for c in consts)
+    far = 2 ** 62  # Slice clamps bounds to the axis; bounds this far out cover any length
+    return all(int(step) == -1 and (int(st) == -1 or int(st) >= far) and int(en) <= -far
+               for st, en, step in zip(starts, ends, steps))
 
 
 def _slice_as_pad(g, x, dy, axes, consts):

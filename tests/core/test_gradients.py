@@ -188,6 +188,22 @@ def test_slice_and_getitem():
     _check(lambda a: a[:, 1:3], [r(3, 4)], dynamic=True)
 
 
+@pytest.mark.parametrize("dynamic", [False, True])
+def test_a_flip_and_an_unstack_have_their_own_adjoints(dynamic):
+    from core.graph import GraphBuilder as Builder
+
+    _check(lambda a: ops.flip(a, 1), [r(2, 5, 3)], dynamic=dynamic)
+    _check(lambda a: ops.flip(ops.flip(a, 0), 2), [r(2, 5, 3)], dynamic=dynamic)
+    _check(lambda a: ops.concatenate(ops.unstack(a, axis=1)[::-1], axis=-1), [r(2, 3, 4)])
+    # A flip's gradient flips dy back, an unstack's concatenates the pieces': no scatter into zeros either way.
+    g = Builder("adjoints")
+    x = g.add_input("x", "float32", (None, 5, 3))
+    with graph_scope(g):
+        loss = ops.sum(ops.multiply(ops.flip(x, 1), ops.stack(ops.unstack(x, axis=1), axis=1)))
+        gradients(loss, [x])
+    assert not {n.op_type for n in g.nodes} & {"ScatterND", "ScatterElements"}
+
+
 def test_gather_embedding_and_axis1():
     ids = np.array([[0, 2, 2], [1, 0, -1]], dtype=np.int64)
     _check(lambda w, i: ops.take(w, i, axis=0), [r(4, 3), ids], wrt=[0])
