@@ -18,6 +18,7 @@ from core.errors import InputDataError
 from core.graph import SymbolicTensor, graph_scope, is_row_lookup
 from core.metrics import output_mask
 from core.training.autodiff import backprop
+from core.training.blocked_conv import block_convolutions, declare_nchwc_domain
 from core.training.gradients import RULES
 
 
@@ -226,9 +227,14 @@ def build_step(model, x_specs, y_specs, targets: list[OutputTarget], *, optimize
         if slot.output_name is not None:
             slot.output_name = out_names[int(slot.output_name.split("_")[-1])]
     g.set_outputs(outputs, out_names)
+    # Weights are inputs here, so ONNX Runtime leaves the convolutions in its slow layout (see blocked_conv).
+    blocked = device == "cpu" and block_convolutions(g)
+    model_proto = g.to_model()
+    if blocked:
+        declare_nchwc_domain(model_proto)
     n_res = len(result_tensors)
     return StepProgram(
-        model_proto=g.to_model(), x_inputs=x_inputs, y_inputs=y_inputs, sw_inputs=sw_inputs, lr_input=lr_name,
+        model_proto=model_proto, x_inputs=x_inputs, y_inputs=y_inputs, sw_inputs=sw_inputs, lr_input=lr_name,
         iterations_input=it_name, state=state, results=results, result_names=out_names[:n_res],
         result_shapes=[tuple(t.shape) for t in result_tensors], flat_layout=flat_layout, layer_metrics=layer_metrics,
         macs_per_sample=macs)
