@@ -77,7 +77,8 @@ def test_other_convolutions_keep_their_standard_op(op_type, x_shape, w_shape, at
 
 def test_training_step_runs_its_convolutions_blocked_and_trains_the_same():
     """A Conv2D model's CPU training step holds the blocked convolution for the forward pass and the input
-    gradient, and trains to the same weights as the step graph with standard ops."""
+    gradient, and trains to the same weights and evaluates to the same loss as the step graphs with standard
+    ops."""
     def build():
         L = nw.layers
         model = nw.Sequential([L.Input((6, 6, 16)), L.Conv2D(16, 3, padding="same", activation="relu"),
@@ -102,12 +103,16 @@ def test_training_step_runs_its_convolutions_blocked_and_trains_the_same():
     step_graph.block_convolutions = lambda g: 0
     try:
         plain.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
+        plain_loss = plain.evaluate(x, y, batch_size=8, verbose=0)
     finally:
         step_graph.block_convolutions = original
     proto = plain._train_state["train"].program.model_proto
     assert not any(n.domain == NCHWC_DOMAIN for n in proto.graph.node)
     for a, b in zip(blocked.get_weights(), plain.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    blocked_loss = blocked.evaluate(x, y, batch_size=8, verbose=0)
+    assert any(n.domain == NCHWC_DOMAIN for n in blocked._train_state["eval"].program.model_proto.graph.node)
+    np.testing.assert_allclose(blocked_loss, plain_loss, rtol=1e-5)
 
 
 def test_a_graph_for_no_usable_block_is_left_alone(monkeypatch):
