@@ -82,7 +82,8 @@ def test_training_step_runs_its_convolutions_blocked_and_trains_the_same():
     def build():
         L = nw.layers
         model = nw.Sequential([L.Input((6, 6, 16)), L.Conv2D(16, 3, padding="same", activation="relu"),
-                               L.Conv2D(16, 3, strides=2, activation="relu"), L.Flatten(), L.Dense(2)])
+                               L.Conv2D(16, 3, strides=2, activation="relu"),
+                               L.Conv2DTranspose(16, 3, strides=2, padding="same"), L.Flatten(), L.Dense(2)])
         model.compile(optimizer=nw.optimizers.Adam(0.01), loss="mse")
         return model
 
@@ -94,8 +95,9 @@ def test_training_step_runs_its_convolutions_blocked_and_trains_the_same():
     blocked.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
     proto = blocked._train_state["train"].program.model_proto
     convs = [(n.op_type, n.domain) for n in proto.graph.node if n.op_type in ("Conv", "ConvTranspose")]
-    # both forward convolutions and the second one's input gradient (the first one's input needs none)
-    assert convs.count(("Conv", NCHWC_DOMAIN)) == 3, convs
+    # the two convolutions, the transposed one (a Conv over its 4 phases), and the input gradients of the strided
+    # convolution (the same) and of the transposed one (a strided Conv); the first layer's input needs none
+    assert convs == [("Conv", NCHWC_DOMAIN)] * 5, convs
 
     import core.training.step_graph as step_graph
 
