@@ -31,7 +31,7 @@ from core.ops.array import _i64
 NCHWC_DOMAIN = "com.microsoft.nchwc"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def nchwc_block_size() -> int | None:
     """The channel block of ONNX Runtime's blocked convolutions on this CPU, or None where they cannot be used."""
     try:
@@ -41,8 +41,7 @@ def nchwc_block_size() -> int | None:
         options.log_severity_level = 4
         options.intra_op_num_threads = 1
 
-        def run(g: GraphBuilder, feeds, level=ort.GraphOptimizationLevel.ORT_DISABLE_ALL):
-            options.graph_optimization_level = level
+        def run(g: GraphBuilder, feeds):
             model = g.to_model()
             declare_nchwc_domain(model)
             session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])

@@ -3,7 +3,8 @@
 Forward pass (traced with weights as graph inputs) + losses + regularization penalties + metric statistics, and for
 training the reverse-mode gradient and the optimizer update. Weights, optimizer slots, the step count and the
 learning rate are inputs; their new values are outputs (DESIGN.md §3). `StepProgram` records which graph input
-and output holds what, so the session can bind buffers by meaning.
+and output holds what, so the session can bind buffers by meaning. A graph for the CPU runs its 2-D
+convolutions in ONNX Runtime's blocked layout where it can (`blocked_conv`).
 """
 
 from __future__ import annotations

@@ -7,8 +7,8 @@ import pytest
 
 import core as nw
 from core.graph import GraphBuilder
-from core.training.blocked_conv import NCHWC_DOMAIN, _rewrite, block_convolutions, declare_nchwc_domain, \
-    nchwc_block_size
+from core.training import blocked_conv, step_graph
+from core.training.blocked_conv import NCHWC_DOMAIN, _rewrite, declare_nchwc_domain, nchwc_block_size
 
 RNG = np.random.default_rng(5)
 BLOCK = nchwc_block_size()
@@ -75,7 +75,7 @@ def test_other_convolutions_keep_their_standard_op(op_type, x_shape, w_shape, at
     assert [(n.op_type, n.domain) for n in g.nodes] == before
 
 
-def test_training_step_runs_its_convolutions_blocked_and_trains_the_same():
+def test_training_step_runs_its_convolutions_blocked_and_trains_the_same(monkeypatch):
     """A Conv2D model's CPU training step holds the blocked convolution for the forward pass and the input
     gradient, and trains to the same weights and evaluates to the same loss as the step graphs with standard
     ops."""
@@ -99,15 +99,10 @@ def test_training_step_runs_its_convolutions_blocked_and_trains_the_same():
     # convolution (the same) and of the transposed one (a strided Conv); the first layer's input needs none
     assert convs == [("Conv", NCHWC_DOMAIN)] * 5, convs
 
-    import core.training.step_graph as step_graph
-
-    original = step_graph.block_convolutions
-    step_graph.block_convolutions = lambda g: 0
-    try:
+    with monkeypatch.context() as patch:
+        patch.setattr(step_graph, "block_convolutions", lambda g: 0)
         plain.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
         plain_loss = plain.evaluate(x, y, batch_size=8, verbose=0)
-    finally:
-        step_graph.block_convolutions = original
     proto = plain._train_state["train"].program.model_proto
     assert not any(n.domain == NCHWC_DOMAIN for n in proto.graph.node)
     for a, b in zip(blocked.get_weights(), plain.get_weights()):
@@ -118,9 +113,7 @@ def test_training_step_runs_its_convolutions_blocked_and_trains_the_same():
 
 
 def test_a_graph_for_no_usable_block_is_left_alone(monkeypatch):
-    import core.training.blocked_conv as blocked_conv
-
     monkeypatch.setattr(blocked_conv, "nchwc_block_size", lambda: None)
     g = _graph("Conv", (2, 16, 6, 6), (16, 16, 3, 3), {"kernel_shape": [3, 3]}, (2, 16, 4, 4))
-    assert block_convolutions(g) == 0
+    assert blocked_conv.block_convolutions(g) == 0
     assert not any(n.domain for n in g.nodes)
