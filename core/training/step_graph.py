@@ -3,7 +3,8 @@
 Forward pass (traced with weights as graph inputs) + losses + regularization penalties + metric statistics, and for
 training the reverse-mode gradient and the optimizer update. Weights, optimizer slots, the step count and the
 learning rate are inputs; their new values are outputs (DESIGN.md §3). `StepProgram` records which graph input
-and output holds what, so the session can bind buffers by meaning.
+and output holds what, so the session can bind buffers by meaning. A graph for the CPU runs its 2-D
+convolutions in ONNX Runtime's blocked layout where it can (`blocked_conv`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from core.errors import InputDataError
 from core.graph import SymbolicTensor, graph_scope, is_row_lookup
 from core.metrics import output_mask
 from core.training.autodiff import backprop
+from core.training.blocked_conv import block_convolutions, declare_nchwc_domain
 from core.training.gradients import RULES
 from core.training.host_dropout import feed_bits_to_dropouts
 
@@ -261,6 +263,11 @@ def build_step(model, x_specs, y_specs, targets: list[OutputTarget], *, optimize
         if slot.output_name is not None:
             slot.output_name = out_names[int(slot.output_name.split("_")[-1])]
     g.set_outputs(outputs, out_names)
+    # Weights are inputs here, so ONNX Runtime leaves the convolutions in its slow layout (see blocked_conv).
+    blocked = device == "cpu" and block_convolutions(g)
+    model_proto = g.to_model()
+    if blocked:
+        declare_nchwc_domain(model_proto)
     n_res = len(result_tensors)
     model_proto = g.to_model()
     # On a GPU the Dropout kernel is fast and fed bits would cross the bus every step.

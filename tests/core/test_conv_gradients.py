@@ -212,7 +212,7 @@ def test_transposed_conv_picks_the_smaller_buffer(channels, filters, op_type):
     ((2,), (1,), ([1], [0]), True, (3,)),  # the last length unknown: strided windows, one per tap
     ((1,), (1,), ([8], [8]), True, (17,)),  # one channel: 17 windows side by side, a wide product
 ])
-# 3 and 1 channels: narrow windows, one Gemm over the batch; 16: wide, per-sample products summed
+# 3 and 1 channels: narrow windows side by side in one product; 16: a product per offset (both per sample, summed)
 @pytest.mark.parametrize("channels", [3, 1, 16])
 def test_weight_gradient_correlation(strides, dilations, pads, dynamic, kernel, channels):
     """conv_gradients._correlate against numpy: sum over batch and positions of the output gradient times the
