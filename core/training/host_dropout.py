@@ -47,9 +47,10 @@ def draw(rng: np.random.Generator, rows: int, row_shape: tuple) -> np.ndarray:
     return raw.view(np.int32)[:n].reshape((rows,) + tuple(row_shape))
 
 
-def feed_bits_to_dropouts(model) -> list[DropoutBits]:
+def feed_bits_to_dropouts(model, shapes_of=None) -> list[DropoutBits]:
     """Rewrite, in `model` (a ModelProto), every Dropout in training mode whose input is (batch, fixed sizes...) into
-    a comparison of fed bits and a product; return the inputs the host must feed each step."""
+    a comparison of fed bits and a product; return the inputs the host must feed each step. `shapes_of`: a model
+    with the same tensor names whose shapes ONNX's inference can follow (default: `model`)."""
     import onnx
     from onnx import helper, numpy_helper
 
@@ -60,7 +61,7 @@ def feed_bits_to_dropouts(model) -> list[DropoutBits]:
     if batch is None:
         return []
     try:
-        inferred = onnx.shape_inference.infer_shapes(model)
+        inferred = onnx.shape_inference.infer_shapes(shapes_of if shapes_of is not None else model)
     except Exception:  # noqa: BLE001 (a graph ONNX's inference cannot read keeps its Dropout nodes, which is correct)
         return []
     types = {v.name: v.type.tensor_type for v in list(inferred.graph.value_info) + list(inferred.graph.input)}

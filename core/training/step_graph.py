@@ -263,15 +263,16 @@ def build_step(model, x_specs, y_specs, targets: list[OutputTarget], *, optimize
         if slot.output_name is not None:
             slot.output_name = out_names[int(slot.output_name.split("_")[-1])]
     g.set_outputs(outputs, out_names)
+    standard = g.to_model()
     # Weights are inputs here, so ONNX Runtime leaves the convolutions in its slow layout (see blocked_conv).
     blocked = device == "cpu" and block_convolutions(g)
-    model_proto = g.to_model()
+    model_proto = g.to_model() if blocked else standard
     if blocked:
         declare_nchwc_domain(model_proto)
     n_res = len(result_tensors)
-    model_proto = g.to_model()
-    # On a GPU the Dropout kernel is fast and fed bits would cross the bus every step.
-    dropout_bits = feed_bits_to_dropouts(model_proto) if train and device == "cpu" else []
+    # On a GPU the Dropout kernel is fast and fed bits would cross the bus every step. ONNX's shape inference does
+    # not know the blocked ops, so the sizes come from the standard graph (the same tensor names).
+    dropout_bits = feed_bits_to_dropouts(model_proto, shapes_of=standard) if train and device == "cpu" else []
     return StepProgram(
         model_proto=model_proto, x_inputs=x_inputs, y_inputs=y_inputs, sw_inputs=sw_inputs, lr_input=lr_name,
         iterations_input=it_name, state=state, results=results, result_names=out_names[:n_res],

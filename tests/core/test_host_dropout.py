@@ -104,3 +104,18 @@ def test_a_seeded_dropout_trains_the_same_twice_and_an_unknown_length_still_trai
     assert program.dropout_bits == []
     assert any(n.op_type == "Dropout" for n in program.model_proto.graph.node)
     assert all(np.isfinite(w).all() for w in varying.get_weights())
+
+
+def test_dropout_sizes_are_found_behind_blocked_convolutions():
+    from core.training.blocked_conv import nchwc_block_size
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((8, 8, 16)), layers.Conv2D(16, 3, padding="same"), layers.Flatten(),
+                              layers.Dropout(0.5), layers.Dense(1)])
+    model.compile("sgd", "mse")
+    model.fit(np.ones((4, 8, 8, 16), "float32"), np.ones((4, 1), "float32"), epochs=1, verbose=0)
+    program = model._train_state["train"].program
+    # ONNX's shape inference cannot follow ONNX Runtime's blocked ops; the sizes come from the standard graph.
+    blocked = any(n.domain == "com.microsoft.nchwc" for n in program.model_proto.graph.node)
+    assert blocked == (nchwc_block_size() is not None)
+    assert [b.row_shape for b in program.dropout_bits] == [(1024,)]
