@@ -174,11 +174,12 @@ class Bidirectional(Layer):
     def _stacked_directions(self, sequences):
         """The forward and backward recurrences as one Scan whose step carries both directions' states stacked,
         (2, batch, units), and multiplies them by the stacked recurrent kernels in one batched MatMul. Each loop
-        node then does two directions' work for one node's fixed cost, which dominates at recurrent sizes: an LSTM
-        pair of batch 32 and 64 units runs 200 forward steps in 8.4 against 14 ms as two Scans (two threads), and
-        the keras-io bidirectional IMDB model trains 1.10x as fast (8.4 against 7.6 steps/s, 8 rounds in turns;
-        stacking the projected inputs and the after-loop products' per-direction copies take part of the gain
-        back). The arithmetic per value is the same as two Scans'. Returns (forward outputs, backward outputs in
+        node then does two directions' work for one node's fixed cost, which weighs at recurrent sizes: an LSTM pair
+        of batch 32 and 64 units runs 200 forward steps in 7.1 against 8.2 ms as two Scans on two idle threads (8.4
+        against 14 ms with the other core busy). The keras-io bidirectional IMDB model trains 1.04x as fast on the
+        idle machine (median of 8 rounds in turns, 0.90-1.33) and 1.10x with the machine loaded; stacking the
+        projected inputs and the per-direction copies for the after-loop products take part of the gain back. The
+        arithmetic per value is the same as two Scans'. Returns (forward outputs, backward outputs in
         the backward layer's order), as the two layers would."""
         f, b = self.forward_layer, self.backward_layer
         cell, units = f.cell, f.units
