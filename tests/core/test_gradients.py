@@ -92,6 +92,9 @@ def test_broadcasting_binary(name):
     _check(BINARY[name], [r(2, 3, 4), r(4)])
     _check(BINARY[name], [r(2, 3, 4), r(1, 1, 4)], dynamic=True)
     _check(BINARY[name], [r(2, 3, 4), r(3, 4)], dynamic=True)
+    # an image's bias (rank 4 and up: one ReduceSum, which ONNX Runtime runs channels-first where the conv left it)
+    _check(BINARY[name], [r(2, 3, 2, 4), r(4)])
+    _check(BINARY[name], [r(2, 3, 2, 4), r(2, 4)])
 
 
 def test_divide_and_power():
@@ -412,3 +415,15 @@ def test_every_rule_is_verified_by_a_check_that_ran():
 
     missing = sorted(set(RULES) - VERIFIED)
     assert not missing, f"gradient rules that no passing check applied: {missing}"
+
+
+@pytest.mark.parametrize("rank", [3, 4])
+def test_a_bias_gradient_sums_sequences_by_a_product_and_images_by_reducesum(rank):
+    # measured choices (gradients._sum_leading): ONNX Runtime runs images channels-first, where a ReduceSum needs
+    # no transpose back; a sequence's bias sums faster as a row of ones times a matrix
+    g = GraphBuilder("bias")
+    x = g.add_input("x", "float32", (None,) + (5,) * (rank - 2) + (8,))
+    b = g.add_input("b", "float32", (8,))
+    with graph_scope(g):
+        gradients(ops.sum(ops.multiply(ops.add(x, b), x)), [b])
+    assert ("MatMul" in {n.op_type for n in g.nodes}) == (rank == 3)
