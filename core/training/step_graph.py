@@ -174,70 +174,59 @@ def build_step(model, x_specs, y_specs, targets: list[OutputTarget], *, optimize
             slot_names = optimizer.state_slot_names
             # Accumulated gradients are clipped after averaging, and clipnorm clips each weight's own gradient.
             per_weight_clip = bool(optimizer.gradient_accumulation_steps) and optimizer.clips
-            if len(dtypes) == 1 and not per_weight_clip:
-                dtype = dtypes.pop()
+            # Small weights share one flat vector: the elementwise update is written (and run) once, not once per
+            # weight, which matters for small models where every node costs about a microsecond. A large weight
+            # (an embedding table) updates on its own: packing would copy it and its gradient into the vector and
+            # back out every step, four passes over it, to save a dozen small nodes. Packing needs one dtype, and
+            # gradients clipped before the update (clipnorm with accumulation clips each averaged gradient inside).
+            packs = len(dtypes) == 1 and not per_weight_clip
+            if packs:
                 grads = optimizer.clip(grads)
                 if optimizer.clips:
                     sparse = [None] * len(params)  # a clipped gradient is a dense one
-                sizes = [int(np.prod(v.shape)) for v, _ in params]
-                # Small weights share one flat vector: the elementwise update is written (and run) once, not once
-                # per weight, which matters for small models where every node costs about a microsecond. A large
-                # weight (an embedding table) updates on its own: packing would copy it and its gradient into the
-                # vector and back out every step, four passes over it, to save a dozen small nodes.
-                packed = [k for k, n in enumerate(sizes) if n < PACKED_WEIGHT_MAX]
-                packed = packed if len(packed) > 1 else []
-                alone = [k for k in range(len(params)) if k not in packed]
-                update_g, update_p, update_s, update_sparse = [], [], [], []
-                if packed:
-                    total_size = sum(sizes[k] for k in packed)
-                    update_g.append(ops.concatenate([ops.reshape(grads[k], (-1,)) for k in packed], axis=0))
-                    update_p.append(ops.concatenate([ops.reshape(params[k][1], (-1,)) for k in packed], axis=0))
-                    update_s.append({sname: g.add_input(f"optimizer/{sname}", dtype, (total_size,))
-                                     for sname in slot_names})
-                    flat_sparse = None
-                    if any(sparse[k] is not None for k in packed):
-                        flat_sparse = {
-                            kind: ops.concatenate([ops.reshape(sparse[k][kind] if sparse[k] is not None
-                                                               else fn(grads[k]), (-1,)) for k in packed], axis=0)
-                            for kind, fn in (("square", ops.square), ("abs", ops.abs))}
-                    update_sparse.append(flat_sparse)
-                for k in alone:
-                    v, t = params[k]
-                    update_g.append(grads[k])
-                    update_p.append(t)
-                    update_s.append({sname: g.add_input(f"{v.path}/{sname}", v.dtype, v.shape)
-                                     for sname in slot_names})
-                    update_sparse.append(sparse[k])
-                new_p, new_s, new_glob = optimizer.apply(update_g, update_p, update_s, glob, lr, it, clip=False,
-                                                         sparse=update_sparse)
-                own = 0
-                if packed:
-                    pieces = g.emit("Split", [new_p[0], g.constant(np.array([sizes[k] for k in packed], np.int64))],
-                                    {"axis": 0}, [(dtype, (sizes[k],)) for k in packed])
-                    for k, piece in zip(packed, pieces):
-                        v = params[k][0]
-                        written[id(v)] = ops.reshape(piece, v.shape) if len(v.shape) != 1 else piece
-                    for sname, tin in update_s[0].items():
-                        written_state(StateSlot(("sf", sname), tin.name, None, dtype, (total_size,)), new_s[0][sname])
-                    flat_layout = [(id(params[k][0]), sizes[k]) for k in packed]
-                    own = 1
-                for k, p, slots, news in zip(alone, new_p[own:], update_s[own:], new_s[own:]):
+            sizes = [int(np.prod(v.shape)) for v, _ in params]
+            packed = [k for k, n in enumerate(sizes) if n < PACKED_WEIGHT_MAX] if packs else []
+            packed = packed if len(packed) > 1 else []
+            alone = [k for k in range(len(params)) if k not in packed]
+            update_g, update_p, update_s, update_sparse = [], [], [], []
+            if packed:
+                dtype = next(iter(dtypes))
+                total_size = sum(sizes[k] for k in packed)
+                update_g.append(ops.concatenate([ops.reshape(grads[k], (-1,)) for k in packed], axis=0))
+                update_p.append(ops.concatenate([ops.reshape(params[k][1], (-1,)) for k in packed], axis=0))
+                update_s.append({sname: g.add_input(f"optimizer/{sname}", dtype, (total_size,))
+                                 for sname in slot_names})
+                flat_sparse = None
+                if any(sparse[k] is not None for k in packed):
+                    flat_sparse = {
+                        kind: ops.concatenate([ops.reshape(sparse[k][kind] if sparse[k] is not None
+                                                           else fn(grads[k]), (-1,)) for k in packed], axis=0)
+                        for kind, fn in (("square", ops.square), ("abs", ops.abs))}
+                update_sparse.append(flat_sparse)
+            for k in alone:
+                v, t = params[k]
+                update_g.append(grads[k])
+                update_p.append(t)
+                update_s.append({sname: g.add_input(f"{v.path}/{sname}", v.dtype, v.shape) for sname in slot_names})
+                update_sparse.append(sparse[k])
+            new_p, new_s, new_glob = optimizer.apply(update_g, update_p, update_s, glob, lr, it, clip=not packs,
+                                                     sparse=update_sparse)
+            own = 0
+            if packed:
+                pieces = g.emit("Split", [new_p[0], g.constant(np.array([sizes[k] for k in packed], np.int64))],
+                                {"axis": 0}, [(dtype, (sizes[k],)) for k in packed])
+                for k, piece in zip(packed, pieces):
                     v = params[k][0]
-                    written[id(v)] = ops.cast(p, v.dtype)
-                    for sname, tin in slots.items():
-                        written_state(StateSlot(("s", id(v), sname), tin.name, None, v.dtype, v.shape), news[sname])
-            else:
-                slot_tensors = []
-                for v, _ in params:
-                    slot_tensors.append({sname: g.add_input(f"{v.path}/{sname}", v.dtype, v.shape)
-                                         for sname in slot_names})
-                new_params, new_slots, new_glob = optimizer.apply(grads, [t for _, t in params], slot_tensors, glob,
-                                                                  lr, it, sparse=sparse)
-                for (v, _), p in zip(params, new_params):
-                    written[id(v)] = ops.cast(p, v.dtype)
-                for (v, _), slots, news in zip(params, slot_tensors, new_slots):
-                    for sname, tin in slots.items():
-                        written_state(StateSlot(("s", id(v), sname), tin.name, None, v.dtype, v.shape), news[sname])
+                    written[id(v)] = ops.reshape(piece, v.shape) if len(v.shape) != 1 else piece
+                for sname, tin in update_s[0].items():
+                    written_state(StateSlot(("sf", sname), tin.name, None, dtype, (total_size,)), new_s[0][sname])
+                flat_layout = [(id(params[k][0]), sizes[k]) for k in packed]
+                own = 1
+            for k, p, slots, news in zip(alone, new_p[own:], update_s[own:], new_s[own:]):
+                v = params[k][0]
+                written[id(v)] = ops.cast(p, v.dtype)
+                for sname, tin in slots.items():
+                    written_state(StateSlot(("s", id(v), sname), tin.name, None, v.dtype, v.shape), news[sname])
             for k, tin in glob.items():
                 written_state(StateSlot(("g", k), tin.name, None, "float32", ()), ops.cast(new_glob[k], "float32"))
             # Keras applies each weight's constraint to its value right after the optimizer's update.
