@@ -180,8 +180,8 @@ def pool_threads() -> int | None:
 class ThreadChoice:
     """Which of two sessions (0: the thread pool, 1: one thread) runs the next step, by the time per sample each
     took lately. The current one runs; while the pool is starved of its cores (`starved`), or while one thread runs,
-    every `period` steps the other runs `PROBE` steps (the first of which warms it up and is not counted), and takes
-    over if even the slower of its counted steps was clearly faster. A probe that loses doubles the period (up to
+    every `period` steps the other runs `PROBE` steps (the first `WARMUP` of which warm it up and are not counted),
+    and takes over if even the slower of its counted steps was clearly faster. A probe that loses doubles the period (up to
     `MAX_PERIOD`), so a settled choice costs little; a switch starts again from `PERIOD`. The load on a laptop comes
     and goes, so the choice is never final. On a timer alone, the tries cost short fits on an idle machine 3-12% (the
     seed LSTM 28.1 against the bare pool's 32.1 steps/s); tried only when starved, the idle fit makes no second
@@ -192,7 +192,12 @@ class ThreadChoice:
     FIRST = 12  # steps before the first probe: short fits (and tests) never make the second session
     PERIOD = 40
     MAX_PERIOD = 640
-    PROBE = 3
+    PROBE = 4
+    # A step binds one of two buffer sets, and a session's first run on each set is slow (the Conv1D autoencoder
+    # with a core busy: a fresh one-thread session took 363 and 303 us a sample, then 171), so the first two
+    # steps of a probe are not counted. With one of them counted, the first probe lost on its second cold step and
+    # the fit stayed on the starved pool: 22.4 steps/s against one thread's 37.7.
+    WARMUP = 2
     MARGIN = 0.9  # the other must take under 90% of the current's time per sample
     STARVED = 0.85  # the pool is tried against one thread only while it gets under 85% of its cores
 
@@ -234,7 +239,7 @@ class ThreadChoice:
                     0.7 * self.recent + 0.3 * seconds_per_sample
             return
         self.probing -= 1
-        if self.probing < self.PROBE - 1:
+        if self.probing < self.PROBE - self.WARMUP:
             self.probe_times.append(seconds_per_sample)
         if self.probing:
             return

@@ -31,6 +31,25 @@ def test_a_faster_one_thread_takes_over_and_the_pool_wins_back_when_the_load_goe
     assert choice.current == 0 and ran[-50:].count(0) >= 50 - ThreadChoice.PROBE
 
 
+def test_a_probe_does_not_count_the_cold_runs_of_a_new_session():
+    """A fresh session's first run on each of the two buffer sets is slow (arenas, first binding); a one thread
+    that is then twice as fast as the starved pool still takes over at the first probe."""
+    choice = ThreadChoice(pool_threads=2)
+    runs_of_one_thread = 0
+    ran = []
+    for _ in range(60):
+        i = choice.next_index()
+        if i == 1:
+            runs_of_one_thread += 1
+            seconds = 4.0 if runs_of_one_thread <= ThreadChoice.WARMUP else 1.0
+        else:
+            seconds = 2.0
+        choice.record(i, seconds, 1.2 if i == 0 else 1.0)
+        ran.append(i)
+    first = ThreadChoice.FIRST
+    assert ran[first:first + ThreadChoice.PERIOD] == [1] * ThreadChoice.PERIOD and choice.current == 1
+
+
 def test_a_losing_probe_backs_off():
     choice = ThreadChoice()
     ran = _drive(choice, [[1.0] * 3000, [1.05] * 3000])  # one thread never clearly faster
