@@ -74,7 +74,9 @@ def _providers_for(device: str) -> list:
     return ["CPUExecutionProvider"]
 
 
-def session_options(*, threads: int | None = None, training: bool = False):
+def session_options(*, threads: int | None = None, training: bool = False, spinning: bool | None = None):
+    """ONNX Runtime's options for our sessions; `spinning` (whether idle pool workers spin) defaults to `training`.
+    """
     import onnxruntime as ort
 
     so = ort.SessionOptions()
@@ -87,7 +89,9 @@ def session_options(*, threads: int | None = None, training: bool = False):
     # 36 against 27 GRU steps/s on two idle cores), and handing the pieces out in smaller blocks balances them
     # better (another 3%: 30.4 against 29.4 LSTM steps/s, 33.7 against 32.8 GRU, measured in turns). So training
     # sessions spin and inference sessions do not.
-    so.add_session_config_entry("session.intra_op.allow_spinning", "1" if training else "0")
+    # A training step whose pool is starved of a core runs better without spinning: see session.ThreadChoice.
+    spinning = training if spinning is None else spinning
+    so.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
     if training:
         so.add_session_config_entry("session.intra_op.dynamic_block_base", "4")
     if threads:

@@ -50,11 +50,10 @@ class StateBuffers:
 class StepRunner:
     """One step graph bound to the state buffers, in both ping-pong directions.
 
-    With `adaptive` (CPU training steps big enough for several threads), the runner also keeps a one-thread
-    session of the same graph and runs whichever is faster now (`ThreadChoice`): on an idle machine the spinning
-    thread pool wins (the seed LSTM 1.6x), but when another process keeps a core busy (a GUI, a browser, a second
-    training) the pool's spinning workers fight it for that core and one thread is faster (the seed LSTM 17.0
-    against 12.4 steps/s, the Conv1D classifier 16.5 against 7.1)."""
+    With `adaptive` (CPU training steps big enough for several threads), the runner may also make sessions of the
+    same graph whose pool does not spin, or with one thread, and runs whichever is fastest now (`ThreadChoice`):
+    on an idle machine the spinning pool wins, but when another process keeps a core busy (a GUI, a browser, a
+    second training) its spinning workers fight that process for the core."""
 
     def __init__(self, program: StepProgram, buffers: StateBuffers, device: str, threads: int | None = None,
                  adaptive: bool = False):
@@ -105,8 +104,10 @@ class StepRunner:
         if self.choice is None:
             return 0
         index = self.choice.next_index()
-        if index == len(self.sessions):  # the first probe: make the one-thread session now
-            options = runtime.session_options(threads=1, training=True)
+        while index >= len(self.sessions):  # a way's first probe: make its session now
+            way = len(self.sessions)
+            options = runtime.session_options(training=True, spinning=False) if way == 1 else \
+                runtime.session_options(threads=1, training=True)
             session, _ = runtime.create_session(self.program.model_proto, "cpu", options=options)
             self.sessions.append(session)
             self._bindings += [self._bind(session, 0), self._bind(session, 1)]
@@ -178,18 +179,24 @@ def pool_threads() -> int | None:
 
 
 class ThreadChoice:
-    """Which of two sessions (0: the thread pool, 1: one thread) runs the next step, by the time per sample each
-    took lately. The current one runs; while the pool is starved of its cores (`starved`), or while one thread runs,
-    every `period` steps the other runs `PROBE` steps (the first `WARMUP` of which warm it up and are not counted),
-    and takes over if even the slower of its counted steps was clearly faster. A probe that loses doubles the period (up to
+    """Which of three ways to run a CPU training step runs the next one, by the time per sample each took lately:
+    0 the thread pool with spinning workers, 1 the pool without spinning, 2 one thread. The current way runs; while
+    the spinning pool is starved of its cores (`starved`), or while another way runs, every `period` steps another
+    way (each in turn) runs `PROBE` steps, the first `WARMUP` of which warm it up and are not counted, and takes over
+    if even the slower of its counted steps was clearly faster. A probe that loses doubles the period (up to
     `MAX_PERIOD`), so a settled choice costs little; a switch starts again from `PERIOD`. The load on a laptop comes
-    and goes, so the choice is never final. On a timer alone, the tries cost short fits on an idle machine 3-12% (the
-    seed LSTM 28.1 against the bare pool's 32.1 steps/s); tried only when starved, the idle fit makes no second
-    session (seed LSTM, 4 x 20 steps, in turns: 48 (38-56) against the pool's 41 (38-54)), and with a core busy the
-    choice gave the seed LSTM 28 (25-31) against 23 (20-28), the GRU 22.1 against 16.1 and the Conv1D autoencoder
-    20.4 against 11.1 steps/s."""
+    and goes, so the choice is never final.
 
-    FIRST = 12  # steps before the first probe: short fits (and tests) never make the second session
+    Why three: a spinning worker never leaves its core between the hundreds of parallel pieces of a step, which
+    wins on idle cores (the seed LSTM 29.3 against 25.3 steps/s without spinning, the Conv1D classifier 31.7
+    against 25.7) and loses when another process wants that core too, as it then competes with it for the core
+    even while it has nothing to do. With a core busy, the pool without spinning was the fastest for the MNIST
+    convnet (32.9 steps/s, one thread 25.5, spinning 19.5), the Conv1D classifier (25.9, 21.6, 14.7) and the seed
+    LSTM (24.8, 20.5, 17.4), and one thread for the Conv1D autoencoder, whose steps are many small ops (42.5,
+    37.3, 25.4; each the median of 3 fits in turns)."""
+
+    WAYS = 3
+    FIRST = 12  # steps before the first probe: short fits (and tests) never make a second session
     PERIOD = 40
     MAX_PERIOD = 640
     PROBE = 4
@@ -199,19 +206,20 @@ class ThreadChoice:
     # the fit stayed on the starved pool: 22.4 steps/s against one thread's 37.7.
     WARMUP = 2
     MARGIN = 0.9  # the other must take under 90% of the current's time per sample
-    STARVED = 0.85  # the pool is tried against one thread only while it gets under 85% of its cores
+    STARVED = 0.85  # the spinning pool is tried against the others only while it gets under 85% of its cores
 
     def __init__(self, pool_threads: int | None = None):
         # The pool's workers spin through a step, so a pool of n threads that has its cores uses n seconds of CPU
         # per second of the step (the seed LSTM: 1.97 on two idle cores) and less when another process takes one
         # (1.47 with a core busy). While it has its cores one thread cannot win, so it is not tried: the tries and
-        # the second session were what the choice cost on an idle machine. Unknown (None): tried on the timer.
+        # the other sessions were what the choice cost on an idle machine. Unknown (None): tried on the timer.
         self.pool_threads = pool_threads
         self.cpu_share: float | None = None  # the pool's CPU seconds per second of its steps, smoothed
         self.current = 0
+        self.trial = 0  # the way the latest probe ran
         self.period = self.FIRST
         self.since = 0  # steps on the current session since the last probe
-        self.probing = 0  # probe steps still to run on the other session
+        self.probing = 0  # probe steps still to run on the way on trial
         self.probe_times: list[float] = []
         self.recent: float | None = None  # the current session's time per sample, smoothed
 
@@ -223,10 +231,12 @@ class ThreadChoice:
 
     def next_index(self) -> int:
         if self.probing:
-            return 1 - self.current
-        if self.since >= self.period and (self.current == 1 or self.starved()):
+            return self.trial
+        if self.since >= self.period and (self.current != 0 or self.starved()):
+            self.trial = next(w for w in ((self.trial + k) % self.WAYS for k in range(1, self.WAYS + 1))
+                              if w != self.current)
             self.probing, self.probe_times = self.PROBE, []
-            return 1 - self.current
+            return self.trial
         return self.current
 
     def record(self, index: int, seconds_per_sample: float, cpu_share: float | None = None) -> None:
@@ -246,6 +256,6 @@ class ThreadChoice:
         self.since = 0
         other = max(self.probe_times) if self.probe_times else None  # the slower of its counted steps
         if other is not None and self.recent is not None and other < self.MARGIN * self.recent:
-            self.current, self.recent, self.period = 1 - self.current, other, self.PERIOD
+            self.current, self.recent, self.period = self.trial, other, self.PERIOD
         else:
             self.period = min(2 * self.period if self.period >= self.PERIOD else self.PERIOD, self.MAX_PERIOD)

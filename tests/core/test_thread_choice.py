@@ -19,29 +19,38 @@ def _drive(choice, seconds):
     return ran
 
 
-def test_a_faster_one_thread_takes_over_and_the_pool_wins_back_when_the_load_goes():
-    busy, idle = 200, 400
-    pool = [3.0] * busy + [1.0] * idle  # another process held a core, then left
-    solo = [1.5] * (busy + idle)
+def test_the_fastest_way_takes_over_and_the_spinning_pool_wins_back_when_the_load_goes():
+    """Another process holds a core for 300 steps: the pool without spinning (1) is tried first and takes over,
+    one thread (2), slower still, is tried and loses, and the spinning pool (0) wins back when the load goes."""
+    busy, idle = 300, 600
+    spinning = [3.0] * busy + [1.0] * idle
+    quiet = [1.5] * (busy + idle)
+    solo = [2.0] * (busy + idle)
     choice = ThreadChoice()
-    ran = _drive(choice, [pool, solo])
-    first = ThreadChoice.FIRST
-    assert ran[:first] == [0] * first and ran[first:first + ThreadChoice.PROBE] == [1] * ThreadChoice.PROBE
-    assert ran[first + ThreadChoice.PROBE:busy].count(1) > 0.9 * (busy - first - ThreadChoice.PROBE)
-    assert choice.current == 0 and ran[-50:].count(0) >= 50 - ThreadChoice.PROBE
+    ran = _drive(choice, [spinning, quiet, solo])
+    first, probe = ThreadChoice.FIRST, ThreadChoice.PROBE
+    assert ran[:first] == [0] * first and ran[first:first + probe] == [1] * probe
+    assert 2 in ran[first + probe:busy] and ran[first + probe:busy].count(1) > 0.9 * (busy - first - probe)
+    assert choice.current == 0 and ran[-50:].count(0) >= 50 - probe
+
+
+def test_one_thread_is_tried_when_the_quiet_pool_loses_too():
+    choice = ThreadChoice()
+    ran = _drive(choice, [[3.0] * 200, [3.0] * 200, [1.0] * 200])
+    assert choice.current == 2 and ran[-50:].count(2) >= 50 - ThreadChoice.PROBE
 
 
 def test_a_probe_does_not_count_the_cold_runs_of_a_new_session():
-    """A fresh session's first run on each of the two buffer sets is slow (arenas, first binding); a one thread
-    that is then twice as fast as the starved pool still takes over at the first probe."""
+    """A fresh session's first run on each of the two buffer sets is slow (arenas, first binding); a quiet pool
+    that is then twice as fast as the starved spinning one still takes over at the first probe."""
     choice = ThreadChoice(pool_threads=2)
-    runs_of_one_thread = 0
+    runs_of_quiet_pool = 0
     ran = []
     for _ in range(60):
         i = choice.next_index()
         if i == 1:
-            runs_of_one_thread += 1
-            seconds = 4.0 if runs_of_one_thread <= ThreadChoice.WARMUP else 1.0
+            runs_of_quiet_pool += 1
+            seconds = 4.0 if runs_of_quiet_pool <= ThreadChoice.WARMUP else 1.0
         else:
             seconds = 2.0
         choice.record(i, seconds, 1.2 if i == 0 else 1.0)
@@ -52,23 +61,24 @@ def test_a_probe_does_not_count_the_cold_runs_of_a_new_session():
 
 def test_a_losing_probe_backs_off():
     choice = ThreadChoice()
-    ran = _drive(choice, [[1.0] * 3000, [1.05] * 3000])  # one thread never clearly faster
-    probes = [k for k in range(1, len(ran)) if ran[k] == 1 and ran[k - 1] == 0]
+    ran = _drive(choice, [[1.0] * 3000, [1.05] * 3000, [1.05] * 3000])  # no other way clearly faster
+    probes = [k for k in range(1, len(ran)) if ran[k] != 0 and ran[k - 1] == 0]
     gaps = np.diff(probes)
     assert choice.current == 0 and all(b >= a for a, b in zip(gaps, gaps[1:]))
     assert gaps[-1] == ThreadChoice.MAX_PERIOD + ThreadChoice.PROBE
-    assert ran.count(1) < 0.03 * len(ran)
+    assert {ran[k] for k in probes} == {1, 2}  # each way in turn
+    assert len(ran) - ran.count(0) < 0.03 * len(ran)
 
 
-def test_a_pool_that_has_its_cores_is_not_tried_against_one_thread():
+def test_a_pool_that_has_its_cores_is_not_tried_against_the_other_ways():
     """Two threads using two CPU seconds per second are not starved: no try, no second session, until another
-    process takes a core (1.4 CPU seconds per second) and one thread, faster then, takes over."""
+    process takes a core (1.4 CPU seconds per second) and the pool without spinning, faster then, takes over."""
     choice = ThreadChoice(pool_threads=2)
     ran = []
     for step in range(600):
         starved = step >= 300
         i = choice.next_index()
-        seconds = (3.0 if starved else 1.0) if i == 0 else 1.5
+        seconds = {0: 3.0 if starved else 1.0, 1: 1.5, 2: 2.0}[i]
         choice.record(i, seconds, (1.4 if starved else 1.98) if i == 0 else 1.0)
         ran.append(i)
     assert ran[:300] == [0] * 300
@@ -76,10 +86,10 @@ def test_a_pool_that_has_its_cores_is_not_tried_against_one_thread():
 
 
 class _Alternating(ThreadChoice):
-    """Switches session every step, so both sessions read and write both buffer sets."""
+    """Switches session every step, so every session reads and writes both buffer sets."""
 
     def next_index(self):
-        self.current = 1 - self.current
+        self.current = (self.current + 1) % self.WAYS
         return self.current
 
     def record(self, index, seconds_per_sample, cpu_share=None):
@@ -105,7 +115,10 @@ def test_switching_sessions_mid_training_keeps_the_state():
     runner.choice = _Alternating()
     expected = plain.fit(x, y, batch_size=16, epochs=3, verbose=0, shuffle=False).history["loss"]
     got = switching.fit(x, y, batch_size=16, epochs=3, verbose=0, shuffle=False).history["loss"]
-    assert len(runner.sessions) == 2
+    assert len(runner.sessions) == ThreadChoice.WAYS
+    options = [session.get_session_options() for session in runner.sessions]
+    assert [o.get_session_config_entry("session.intra_op.allow_spinning") for o in options] == ["1", "0", "1"]
+    assert options[2].intra_op_num_threads == 1
     np.testing.assert_allclose(got, expected, rtol=1e-6)
     for a, b in zip(switching.get_weights(), plain.get_weights()):
         np.testing.assert_allclose(a, b, atol=1e-6)
