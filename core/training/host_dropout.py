@@ -15,6 +15,13 @@ matched Keras's (different generators).
 Only Dropout nodes of the top-level graph whose input is (batch, fixed sizes...) by ONNX shape inference are
 rewritten: the host must know how many bits a step needs. Others (unknown lengths, inside loops, on CUDA, where the
 kernel is fast) keep the Dropout node.
+
+The bits come in the layout the Dropout's output is read in: between two Conv1D layers a channels-last Dropout is
+read by the next convolution's Transpose to channels first, so the bits are drawn channels first and a Transpose
+back is written after them. ONNX Runtime then moves the layers' transposes through the comparison and the products
+and cancels them, where bits in the Dropout's own layout left it a Transpose of the bits, of the mask for the
+gradient, and of the masked values (2.1 of the 7 ms of transposes in a step of the keras-io Conv1D autoencoder).
+The bits are i.i.d., so their layout changes which units a seed drops, not how many.
 """
 
 from __future__ import annotations
@@ -66,6 +73,12 @@ def feed_bits_to_dropouts(model, shapes_of=None) -> list[DropoutBits]:
         return []
     types = {v.name: v.type.tensor_type for v in list(inferred.graph.value_info) + list(inferred.graph.input)}
     constants = _constants(graph)
+    transposes = {}  # tensor name -> the perm of a Transpose that reads it (keeping the batch first)
+    for node in graph.node:
+        if node.op_type == "Transpose":
+            perm = next((list(a.ints) for a in node.attribute if a.name == "perm"), None)
+            if perm and perm[0] == 0:
+                transposes.setdefault(node.input[0], perm)
     feeds, nodes = [], []
     for node in graph.node:
         if node.op_type != "Dropout":
@@ -81,7 +94,17 @@ def feed_bits_to_dropouts(model, shapes_of=None) -> list[DropoutBits]:
         elem = types[node.input[0]].elem_type
         dtype = helper.tensor_dtype_to_np_dtype(elem)
         bits = f"dropout_bits_{k}"
-        graph.input.append(helper.make_tensor_value_info(bits, onnx.TensorProto.INT32, [batch, *row_shape]))
+        perm = transposes.get(node.output[0])
+        if perm is not None and len(perm) == len(row_shape) + 1:  # drawn as the reader wants them, then put back
+            drawn = [row_shape[a - 1] for a in perm[1:]]
+            graph.input.append(helper.make_tensor_value_info(f"{bits}_drawn", onnx.TensorProto.INT32,
+                                                             [batch, *drawn]))
+            nodes.append(helper.make_node("Transpose", [f"{bits}_drawn"], [bits], perm=[int(a) for a in np.argsort(perm)],
+                                          name=f"{bits}_layout"))
+            fed, row_shape = f"{bits}_drawn", drawn
+        else:
+            graph.input.append(helper.make_tensor_value_info(bits, onnx.TensorProto.INT32, [batch, *row_shape]))
+            fed = bits
         one = np.ones((), dtype=dtype)
         graph.initializer.extend([
             numpy_helper.from_array(threshold(float(ratio)), f"{bits}_threshold"),
@@ -94,7 +117,7 @@ def feed_bits_to_dropouts(model, shapes_of=None) -> list[DropoutBits]:
                   helper.make_node("Mul", [f"{bits}_scaled", f"{bits}_kept"], [node.output[0]],
                                    name=f"{bits}_mask_mul")]
         seed = next((int(a.i) for a in node.attribute if a.name == "seed"), None)
-        feeds.append(DropoutBits(bits, tuple(row_shape), seed))
+        feeds.append(DropoutBits(fed, tuple(row_shape), seed))
     if feeds:
         del graph.node[:]
         graph.node.extend(nodes)

@@ -119,3 +119,31 @@ def test_dropout_sizes_are_found_behind_blocked_convolutions():
     blocked = any(n.domain == "com.microsoft.nchwc" for n in program.model_proto.graph.node)
     assert blocked == (nchwc_block_size() is not None)
     assert [b.row_shape for b in program.dropout_bits] == [(1024,)]
+
+
+def test_the_bits_come_in_the_layout_their_reader_wants():
+    """A Dropout read by a Transpose (the next Conv1D's move to channels first) gets its bits drawn in the
+    transposed layout and put back by a Transpose of its own, so that ONNX Runtime can cancel the layer's."""
+    model = _dropout_model(0.5)
+    graph = model.graph
+    graph.node.append(helper.make_node("Transpose", ["y"], ["z"], perm=[0, 2, 1]))
+    graph.output.append(helper.make_tensor_value_info("z", TensorProto.FLOAT, None))
+    (bits,) = host_dropout.feed_bits_to_dropouts(model)
+    assert bits.row_shape == (5, 3) and bits.input_name == "dropout_bits_0_drawn"
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((4, 3, 5)).astype(np.float32)
+    b = host_dropout.draw(rng, 4, bits.row_shape)
+    y, mask, z = _run(model, {"x": x, bits.input_name: b})
+    expected_mask = b.transpose(0, 2, 1) >= host_dropout.threshold(0.5)
+    np.testing.assert_array_equal(mask, expected_mask)
+    np.testing.assert_array_equal(y, np.where(expected_mask, x * np.float32(2), 0).astype(np.float32))
+    np.testing.assert_array_equal(z, y.transpose(0, 2, 1))
+
+    keras.utils.set_random_seed(0)
+    conv = keras.Sequential([keras.Input((12, 4)), layers.Dropout(0.5), layers.Conv1D(8, 3), layers.Flatten(),
+                             layers.Dense(1)])
+    conv.compile("sgd", "mse")
+    conv.fit(np.ones((4, 12, 4), "float32"), np.ones((4, 1), "float32"), epochs=2, verbose=0)
+    program = conv._train_state["train"].program
+    assert [(b.input_name, b.row_shape) for b in program.dropout_bits] == [("dropout_bits_0_drawn", (4, 12))]
+    assert all(np.isfinite(w).all() for w in conv.get_weights())
