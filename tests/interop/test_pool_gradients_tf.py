@@ -79,3 +79,40 @@ def test_input_gradient_matches_tensorflow(name, pool_size, strides, padding, sh
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-6)
         if padding == "valid":
             np.testing.assert_allclose(got, xla, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("name,pool_size,padding,shape", [
+    ("MaxPooling2D", (2, 2), "valid", (4, 11, 11, 3)),
+    ("MaxPooling2D", (3, 3), "same", (2, 8, 7, 2)),
+    ("MaxPooling1D", 2, "valid", (3, 11, 4)),
+])
+def test_relu_then_pool_trained_as_pool_then_relu_has_tensorflows_gradient(name, pool_size, padding, shape):
+    """Training steps pool before the ReLU (core.training.pool_first): on inputs full of ties, positive and not,
+    the gradient through ReLU -> MaxPool is still TensorFlow's, exactly."""
+    from core.training.pool_first import pool_before_relu
+
+    x = RNG.integers(-3, 3, size=shape).astype(np.float32)  # ties of positives, windows of nonpositives
+    theirs = getattr(keras.layers, name)(pool_size=pool_size, padding=padding)
+    y = theirs(tf.nn.relu(x))
+    coeff = RNG.standard_normal(y.shape).astype(np.float32)
+
+    def input_gradient(v):
+        with tf.GradientTape() as tape:
+            tape.watch(v)
+            loss = tf.reduce_sum(theirs(tf.nn.relu(v)) * coeff)
+        return tape.gradient(loss, v)
+
+    want = tf.function(input_gradient)(tf.constant(x)).numpy()
+    g = GraphBuilder("relu_pool_input_gradient")
+    xs = g.add_input("x", "float32", (None,) + shape[1:])
+    with graph_scope(g):
+        ours = getattr(layers, name)(pool_size=pool_size, padding=padding)(ops.relu(xs))
+        assert pool_before_relu(g) == 1
+        assert [n.op_type for n in g.nodes if n.op_type in ("Relu", "MaxPool")] == ["MaxPool", "Relu"]
+        grad, = gradients(ops.sum(ops.multiply(ours, g.constant(coeff))), [xs])
+    g.set_outputs([ours, grad], ["y", "dx"])
+    got_y, got = ort.InferenceSession(g.to_model().SerializeToString(),
+                                      providers=["CPUExecutionProvider"]).run(None, {"x": x})
+    np.testing.assert_array_equal(got_y, y.numpy())
+    assert np.count_nonzero(want) < want.size and np.any(want)
+    np.testing.assert_array_equal(got, want)
