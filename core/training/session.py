@@ -192,8 +192,9 @@ class ThreadChoice:
     against 25.7) and loses when another process wants that core too, as it then competes with it for the core
     even while it has nothing to do. With a core busy, the pool without spinning was the fastest for the MNIST
     convnet (32.9 steps/s, one thread 25.5, spinning 19.5), the Conv1D classifier (25.9, 21.6, 14.7) and the seed
-    LSTM (24.8, 20.5, 17.4), and one thread for the Conv1D autoencoder, whose steps are many small ops (42.5,
-    37.3, 25.4; each the median of 3 fits in turns)."""
+    LSTM (24.8, 20.5, 17.4), and one thread for the Conv1D autoencoder, whose steps are many small ops (37.3,
+    42.5, 25.4; each the median of 3 fits in turns). With both cores busy the two are close (MNIST 16.4 and
+    15.3)."""
 
     WAYS = 3
     FIRST = 12  # steps before the first probe: short fits (and tests) never make a second session
@@ -211,7 +212,7 @@ class ThreadChoice:
     def __init__(self, pool_threads: int | None = None):
         # The pool's workers spin through a step, so a pool of n threads that has its cores uses n seconds of CPU
         # per second of the step (the seed LSTM: 1.97 on two idle cores) and less when another process takes one
-        # (1.47 with a core busy). While it has its cores one thread cannot win, so it is not tried: the tries and
+        # (1.47 with a core busy). While it has its cores no other way wins, so none is tried: the tries and
         # the other sessions were what the choice cost on an idle machine. Unknown (None): tried on the timer.
         self.pool_threads = pool_threads
         self.cpu_share: float | None = None  # the pool's CPU seconds per second of its steps, smoothed
