@@ -99,8 +99,8 @@ def feed_bits_to_dropouts(model, shapes_of=None) -> list[DropoutBits]:
             drawn = [row_shape[a - 1] for a in perm[1:]]
             graph.input.append(helper.make_tensor_value_info(f"{bits}_drawn", onnx.TensorProto.INT32,
                                                              [batch, *drawn]))
-            nodes.append(helper.make_node("Transpose", [f"{bits}_drawn"], [bits], perm=[int(a) for a in np.argsort(perm)],
-                                          name=f"{bits}_layout"))
+            back = [int(a) for a in np.argsort(perm)]
+            nodes.append(helper.make_node("Transpose", [f"{bits}_drawn"], [bits], perm=back, name=f"{bits}_layout"))
             fed, row_shape = f"{bits}_drawn", drawn
         else:
             graph.input.append(helper.make_tensor_value_info(bits, onnx.TensorProto.INT32, [batch, *row_shape]))

@@ -28,16 +28,16 @@ def pool_before_relu(g: GraphBuilder) -> int:
     producer = {name: node for node in g.nodes for name in node.outputs}
     swapped = 0
     for pool in list(g.nodes):
-        if pool.op_type != "MaxPool" or pool.domain or len(pool.outputs) != 1 or id(pool) in covered:
+        if pool.op_type != "MaxPool" or pool.domain or len(pool.outputs) != 1:
             continue
         chain = [pool]
         source = producer.get(pool.inputs[0])
         if source is not None and source.op_type == "Transpose" and not source.domain:
             chain.insert(0, source)
             source = producer.get(source.inputs[0])
-        if source is None or source.op_type != "Relu" or source.domain or id(source) in covered:
+        if source is None or source.op_type != "Relu" or source.domain:
             continue
-        if any(id(n) in covered for n in chain):
+        if any(id(n) in covered for n in [source] + chain):
             continue
         if any(readers.get(n.inputs[0], []) != [n] for n in chain):  # the ReLU's (and Transpose's) only reader
             continue
