@@ -16,11 +16,10 @@ Only Dropout nodes of the top-level graph whose input is (batch, fixed sizes...)
 rewritten: the host must know how many bits a step needs. Others (unknown lengths, inside loops, on CUDA, where the
 kernel is fast) keep the Dropout node.
 
-The bits come in the layout the Dropout's output is read in: between two Conv1D layers a channels-last Dropout is
-read by the next convolution's Transpose to channels first, so the bits are drawn channels first and a Transpose
-back is written after them. ONNX Runtime then moves the layers' transposes through the comparison and the products
-and cancels them, where bits in the Dropout's own layout left it a Transpose of the bits, of the mask for the
-gradient, and of the masked values (2.1 of the 7 ms of transposes in a step of the keras-io Conv1D autoencoder).
+The bits come in the layout the Dropout's output is read in: a channels-last Dropout read only by the next
+convolution's Transpose to channels first (a Dropout on an embedding or on the model's input) gets its bits drawn
+channels first and a Transpose back written after them, which ONNX Runtime then cancels with the layer's. (Between
+two convolutions the Dropout itself runs channels first, `core.training.channels_first`.)
 The bits are i.i.d., so their layout changes which units a seed drops, not how many.
 """
 
@@ -73,12 +72,15 @@ def feed_bits_to_dropouts(model, shapes_of=None) -> list[DropoutBits]:
         return []
     types = {v.name: v.type.tensor_type for v in list(inferred.graph.value_info) + list(inferred.graph.input)}
     constants = _constants(graph)
-    transposes = {}  # tensor name -> the perm of a Transpose that reads it (keeping the batch first)
+    readers: dict[str, list] = {}  # tensor name -> the perm of each Transpose that reads it, None for other readers
     for node in graph.node:
-        if node.op_type == "Transpose":
-            perm = next((list(a.ints) for a in node.attribute if a.name == "perm"), None)
-            if perm and perm[0] == 0:
-                transposes.setdefault(node.input[0], perm)
+        perm = next((list(a.ints) for a in node.attribute if a.name == "perm"), None) \
+            if node.op_type == "Transpose" else None
+        for name in node.input:
+            readers.setdefault(name, []).append(perm if perm and perm[0] == 0 else None)
+    # A tensor read only by Transposes of one perm (keeping the batch first) is wanted in that layout.
+    transposes = {name: perms[0] for name, perms in readers.items()
+                  if perms[0] is not None and all(p == perms[0] for p in perms)}
     feeds, nodes = [], []
     for node in graph.node:
         if node.op_type != "Dropout":

@@ -3,8 +3,9 @@
 Forward pass (traced with weights as graph inputs) + losses + regularization penalties + metric statistics, and for
 training the reverse-mode gradient and the optimizer update. Weights, optimizer slots, the step count and the
 learning rate are inputs; their new values are outputs (DESIGN.md §3). `StepProgram` records which graph input
-and output holds what, so the session can bind buffers by meaning. A graph for the CPU runs its 2-D
-convolutions in ONNX Runtime's blocked layout where it can (`blocked_conv`).
+and output holds what, so the session can bind buffers by meaning. Convolution stacks train channels first
+(`channels_first`), and a graph for the CPU runs its 2-D convolutions in ONNX Runtime's blocked layout where it can
+(`blocked_conv`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from core.training.autodiff import backprop
 from core.training.blocked_conv import block_convolutions, declare_nchwc_domain
 from core.training.gradients import RULES
 from core.training.host_dropout import feed_bits_to_dropouts
+from core.training.channels_first import keep_channels_first
 from core.training.pool_first import pool_before_relu
 
 
@@ -168,6 +170,7 @@ def build_step(model, x_specs, y_specs, targets: list[OutputTarget], *, optimize
             pool_before_relu(g)  # the same values and gradients, with the ReLU on the pooled tensor
             grads, sparse = _gradients_and_sparse_parts(g, total, [t for _, t in params],
                                                          dense_from_rows=optimizer.reads_lookup_rows)
+            keep_channels_first(g)  # convolution stacks trained channels first, forward and gradient
             lr = g.add_input("learning_rate", "float32", ())
             it = g.add_input("iterations", "float32", ())
             lr_name, it_name = lr.name, it.name

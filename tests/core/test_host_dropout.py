@@ -122,7 +122,7 @@ def test_dropout_sizes_are_found_behind_blocked_convolutions():
 
 
 def test_the_bits_come_in_the_layout_their_reader_wants():
-    """A Dropout read by a Transpose (the next Conv1D's move to channels first) gets its bits drawn in the
+    """A Dropout read only by a Transpose (the next Conv1D's move to channels first) gets its bits drawn in the
     transposed layout and put back by a Transpose of its own, so that ONNX Runtime can cancel the layer's."""
     model = _dropout_model(0.5)
     graph = model.graph
@@ -139,11 +139,27 @@ def test_the_bits_come_in_the_layout_their_reader_wants():
     np.testing.assert_array_equal(y, np.where(expected_mask, x * np.float32(2), 0).astype(np.float32))
     np.testing.assert_array_equal(z, y.transpose(0, 2, 1))
 
+    # On the model's input: the convolution and its weight gradient both read the input channels first.
     keras.utils.set_random_seed(0)
-    conv = keras.Sequential([keras.Input((12, 4)), layers.Dropout(0.5), layers.Conv1D(8, 3), layers.Flatten(),
+    conv = keras.Sequential([keras.Input((12, 16)), layers.Dropout(0.5), layers.Conv1D(8, 3), layers.Flatten(),
                              layers.Dense(1)])
+    conv.compile("sgd", "mse")
+    conv.fit(np.ones((4, 12, 16), "float32"), np.ones((4, 1), "float32"), epochs=2, verbose=0)
+    program = conv._train_state["train"].program
+    assert [(b.input_name, b.row_shape) for b in program.dropout_bits] == [("dropout_bits_0_drawn", (16, 12))]
+    assert all(np.isfinite(w).all() for w in conv.get_weights())
+
+
+def test_bits_between_two_convolutions_come_channels_first():
+    """Between two convolutions the Dropout itself runs channels first (core.training.channels_first), and its
+    bits come in its own layout, with no Transpose."""
+    keras.utils.set_random_seed(0)
+    conv = keras.Sequential([keras.Input((12, 4)), layers.Conv1D(16, 3, activation="relu"), layers.Dropout(0.5),
+                             layers.Conv1D(8, 3), layers.Flatten(), layers.Dense(1)])
     conv.compile("sgd", "mse")
     conv.fit(np.ones((4, 12, 4), "float32"), np.ones((4, 1), "float32"), epochs=2, verbose=0)
     program = conv._train_state["train"].program
-    assert [(b.input_name, b.row_shape) for b in program.dropout_bits] == [("dropout_bits_0_drawn", (4, 12))]
+    assert [(b.input_name, b.row_shape) for b in program.dropout_bits] == [("dropout_bits_0", (16, 10))]
+    assert not any(n.name.startswith("dropout_bits") and n.op_type == "Transpose"
+                   for n in program.model_proto.graph.node)
     assert all(np.isfinite(w).all() for w in conv.get_weights())
