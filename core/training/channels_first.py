@@ -294,6 +294,7 @@ class _Rewrite:
             for name in node_inputs(node):
                 self.readers.setdefault(name, []).append(node)
             self.first_producer.update((o, node) for o in node.outputs)
+        ran = 0  # nodes a rule rewrote
         for node in self.g.nodes:
             plain = bool(node.domain) or any(
                 isinstance(v, GraphBuilder) for v in node.attrs.values())
@@ -312,10 +313,14 @@ class _Rewrite:
                     self.nodes.append(node)
                 continue
             rule = self.RULES.get(node.op_type)
-            if rule is None or not rule(self, node):
+            if rule is not None and rule(self, node):
+                ran += 1
+            else:
                 for name in node.inputs:
                     self.write(name)
                 self.nodes.append(node)
+        if not ran:  # every flipped tensor was written back: the graph as it was, in its order
+            return 0
         for name in list(self.flipped) + list(self.alias):
             self.write(name)  # read by name after this pass, if at all
         self.g.nodes = self.nodes
