@@ -5,8 +5,8 @@ Keras layers are channels last, so `core.ops.conv` writes each convolution as Tr
 bias add, a batch normalization, a ReLU or a Dropout between two convolutions runs on the channels-last tensor; so
 do their gradients. For inference ONNX Runtime's transpose optimizer moves those Transposes through the elementwise
 nodes until they cancel. In a training step it mostly cannot: every forward value is also read by gradient nodes,
-and it keeps both layouts with Transposes between them (the keras-io Conv1D classifier's step held 30 of them on
-activations, 4.7 ms of a 35 ms step). This pass makes that choice once for the whole step, after differentiation:
+and it keeps both layouts with Transposes between them (the keras-io Conv1D classifier's step held 30 Transposes,
+4.7 ms of a 35 ms step). This pass makes that choice once for the whole step, after differentiation:
 
 - a Transpose to channels last starts a *flipped* tensor: held channels first (its input), not written;
 - an elementwise node with flipped inputs runs on the channels-first values, and its outputs are flipped. Its
@@ -42,7 +42,9 @@ ELEMENTWISE = frozenset({
     "Dropout",
 })
 REDUCTIONS = frozenset({"ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin"})
-SMALL = 4096  # an unflipped input up to this size (a bias, a scale) is brought into the layout; larger ones are not
+# An unflipped input of an elementwise node up to this size (a bias, a scale) is reshaped into the layout; a larger
+# one of the full rank is transposed, and one of a lower rank leaves the node in Keras's layout.
+SMALL = 4096
 
 
 def _to_channels_last(perm) -> bool:
@@ -72,8 +74,8 @@ class _Rewrite:
         self.written: set[str] = set()  # flipped (or aliased) tensors a node now writes in Keras's layout
         self.nodes: list[OpNode] = []
         self.producer: dict[str, OpNode] = {}  # the node that writes each tensor in Keras's layout
-        self.first_producer: dict[str, OpNode] = {}  # and the readers of each tensor, before the rewrite
-        self.readers: dict[str, list[OpNode]] = {}
+        self.first_producer: dict[str, OpNode] = {}  # the node that made each tensor, before the rewrite
+        self.readers: dict[str, list[OpNode]] = {}  # the nodes that read each tensor, before the rewrite
         self.brought: dict[tuple[str, tuple[int, ...]], str] = {}
         self.removed = 0
 
@@ -99,8 +101,10 @@ class _Rewrite:
         if name in self.flipped:
             source, perm = self.flipped[name]
             shape = self.g.values[name].shape
-            if _keeps_order(shape, perm) and all(d is not None for d in shape[1:]):
-                self._emit("Reshape", [source, self._constant((0,) + tuple(shape[1:]))], [name])  # 0: the batch
+            known = all(d is not None for d in shape[1:]) and (perm[0] == 0 or shape[0] is not None)
+            if _keeps_order(shape, perm) and known:  # 0: the batch, in its place
+                dims = (0 if perm[0] == 0 else shape[0],) + tuple(shape[1:])
+                self._emit("Reshape", [source, self._constant(dims)], [name])
             else:
                 self._emit("Transpose", [source], [name], {"perm": list(perm)})
             self.written.add(name)
@@ -112,7 +116,8 @@ class _Rewrite:
         return self.g.constant(np.asarray(values, dtype=np.int64)).name
 
     def _bring(self, name: str, perm) -> str | None:
-        """An unflipped input of an elementwise node in the layout `perm` flips to, or None if it is too large."""
+        """An unflipped input of an elementwise node in the layout `perm` flips to, or None (a large tensor of a lower
+        rank)."""
         t = self.g.values.get(name)
         if t is None or t.ndim > len(perm):
             return None

@@ -57,6 +57,25 @@ def test_elementwise_nodes_and_reductions_run_channels_first():
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
 
 
+def test_a_reduction_over_the_batch_keeps_the_other_axes_in_order():
+    """Summing a flipped (N, W, C) over the batch leaves (C, W) channels first, written back as (W, C); with W = 1
+    the two hold their elements in the same order and a Reshape writes it back."""
+    for steps in (6, 1):
+        def build():
+            g = GraphBuilder("batch_sum")
+            x = g.add_input("x", "float32", (None, 4, steps))
+            with graph_scope(g):
+                y = ops.multiply(ops.transpose(x, (0, 2, 1)), 3.0)
+                g.set_outputs([ops.sum(y, axis=0), ops.sum(y, axis=0, keepdims=True)])
+            return g
+        feeds = {"x": np.random.default_rng(2).standard_normal((3, 4, steps)).astype(np.float32)}
+        before, after, _, rewritten = _both(build, feeds)
+        assert after[0].shape == (steps, 4) and after[1].shape == (1, steps, 4)
+        for a, b in zip(after, before):
+            np.testing.assert_allclose(a, b, rtol=1e-6)
+        assert len(_transposes(rewritten)) == (2 if steps > 1 else 0)
+
+
 def test_other_readers_get_the_channels_last_tensor():
     outs = lambda y: [ops.matmul(y, np.ones((4, 2), np.float32)),  # noqa: E731
                       y.graph.emit("Shape", [y], {}, [("int64", (3,))])[0], ops.relu(y)]
