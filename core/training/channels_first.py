@@ -19,6 +19,9 @@ and it keeps both layouts with Transposes between them (the keras-io Conv1D clas
   summed over W channels first, and the product with a row of ones sums over N;
 - any other reader, and nodes with subgraphs, get the channels-last tensor, transposed where first needed.
 
+Before differentiation, `flatten_channels_first` also takes the Transpose out of Flatten -> Dense after a
+convolution, by putting the Dense kernel's rows in channels-first order instead.
+
 The values are the same element by element, except sums, which add in another order (as ONNX Runtime's own
 transpose optimizer reorders them). Tensors that code outside the graph may still read by name (a metric, a
 state update, a gradient) get their channels-last form at the end of the graph, which is dropped if nothing reads
@@ -333,6 +336,89 @@ class _Rewrite:
 
 
 def keep_channels_first(g: GraphBuilder) -> int:
-    """Rewrite the recorded forward graph `g` so that tensors between channels-first ops stay channels first;
+    """Rewrite the differentiated step graph `g` so that tensors between channels-first ops stay channels first;
     returns how many Transposes it took out (before those it adds where Keras's layout is read)."""
     return _Rewrite(g).run()
+
+
+# Nodes that may stand between a Flatten and its Dense layers: one tensor in, the same elements out, one by one.
+_FEATURE_WISE = frozenset({"Dropout", "Identity", "Relu", "Sigmoid", "Tanh", "LeakyRelu", "Elu", "Selu"})
+
+
+def flatten_channels_first(g: GraphBuilder) -> int:
+    """Flatten -> Dense after a convolution, in the recorded forward graph (before differentiation): the Dense
+    kernels' rows are put in channels-first order instead of the activations in Keras's.
+
+    Keras flattens (N, H, W, C), so a convolution's channels-first output is transposed before its Reshape, and the
+    gradient transposed back: two passes over the activations every step. Flattened channels first, the features
+    come in another order, and a Dense's kernel (features, units) takes its rows in that order: a Transpose of the
+    kernel, (features x units) values instead of (batch x features). Dropout and activations between the two are
+    feature by feature and follow. The products add their terms in another order; nothing else changes. Returns
+    how many Flattens it rewrote: those whose features only reach MatMuls by 2-D weights, through such nodes."""
+    covered = {id(n) for region in g.gradient_regions for n in region.nodes}
+    readers: dict[str, list[OpNode]] = {}
+    for node in g.nodes:
+        for name in node_inputs(node):
+            readers.setdefault(name, []).append(node)
+    producer = {o: n for n in g.nodes for o in n.outputs}
+    rewritten = 0
+    for flatten in list(g.nodes):
+        transpose = producer.get(flatten.inputs[0]) if flatten.op_type == "Reshape" else None
+        if transpose is None or transpose.op_type != "Transpose" or flatten.domain or transpose.domain or \
+                not _to_channels_last(transpose.attrs.get("perm", ())) or \
+                any(id(n) in covered for n in (flatten, transpose)):
+            continue
+        logical = g.values[transpose.outputs[0]].shape  # (N, spatial..., C)
+        features = g.values[flatten.outputs[0]].shape
+        if any(d is None for d in logical[1:]) or len(features) != 2 or features[1] != int(np.prod(logical[1:])) \
+                or _keeps_order(logical, transpose.attrs["perm"]):  # (1, 1, C): the same order either way
+            continue
+        products = _products_of(g, flatten.outputs[0], readers, covered)
+        if products is None:
+            continue
+        flatten.inputs[0] = transpose.inputs[0]
+        spatial, channels = tuple(logical[1:-1]), logical[-1]
+        k = len(spatial)
+        for product in products:
+            kernel = g.values[product.inputs[1]]
+            units = kernel.shape[1]
+            rows = g.emit("Reshape", [kernel, g.constant(np.asarray(spatial + (channels, units), np.int64))], {},
+                          [(kernel.dtype, spatial + (channels, units))])[0]
+            moved = g.emit("Transpose", [rows], {"perm": [k] + list(range(k)) + [k + 1]},
+                           [(kernel.dtype, (channels,) + spatial + (units,))])[0]
+            reordered = g.emit("Reshape", [moved, g.constant(np.asarray(kernel.shape, np.int64))], {},
+                               [(kernel.dtype, kernel.shape)])[0]
+            made = g.nodes[-3:]
+            del g.nodes[-3:]
+            at = g.nodes.index(product)
+            g.nodes[at:at] = made
+            product.inputs[1] = reordered.name
+        rewritten += 1
+    return rewritten
+
+
+def _products_of(g: GraphBuilder, name: str, readers, covered):
+    """The MatMul nodes (by 2-D weights of known shape) that the flattened features `name` reach, through
+    feature-wise nodes, or None if they reach anything else."""
+    products, pending = [], [name]
+    while pending:
+        tensor = pending.pop()
+        reached = readers.get(tensor, [])
+        if not reached:
+            return None  # read by name later (a graph output): keep Keras's order
+        for node in reached:
+            if id(node) in covered or node.domain:
+                return None
+            if node.op_type == "MatMul" and node.inputs[0] == tensor and node.inputs[1] != tensor:
+                kernel = g.values.get(node.inputs[1])
+                if kernel is None or kernel.ndim != 2 or kernel.shape[0] is None or kernel.shape[1] is None:
+                    return None
+                products.append(node)
+            elif node.op_type in _FEATURE_WISE and node.inputs[0] == tensor and \
+                    all(g.values[i].ndim == 0 for i in node.inputs[1:] if i):
+                pending.extend(o for o in node.outputs[:1])
+                if any(readers.get(o) for o in node.outputs[1:] if o):
+                    return None
+            else:
+                return None
+    return products

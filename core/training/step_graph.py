@@ -23,7 +23,7 @@ from core.training.autodiff import backprop
 from core.training.blocked_conv import block_convolutions, declare_nchwc_domain
 from core.training.gradients import RULES
 from core.training.host_dropout import feed_bits_to_dropouts
-from core.training.channels_first import keep_channels_first
+from core.training.channels_first import flatten_channels_first, keep_channels_first
 from core.training.pool_first import pool_before_relu
 
 
@@ -168,6 +168,7 @@ def build_step(model, x_specs, y_specs, targets: list[OutputTarget], *, optimize
         if train:
             params = [(v, t) for v, t in g.variable_inputs if id(v) in trainable_ids]
             pool_before_relu(g)  # the same values and gradients, with the ReLU on the pooled tensor
+            flatten_channels_first(g)  # Dense kernels' rows in the convolution's order, not the activations
             grads, sparse = _gradients_and_sparse_parts(g, total, [t for _, t in params],
                                                          dense_from_rows=optimizer.reads_lookup_rows)
             keep_channels_first(g)  # convolution stacks trained channels first, forward and gradient

@@ -8,7 +8,7 @@ import pytest
 import core as keras
 from core import layers, ops
 from core.graph import GraphBuilder, graph_scope
-from core.training import step_graph
+from core.training import channels_first, step_graph
 from core.training.channels_first import keep_channels_first
 from core.training.gradients import _sum_leading
 
@@ -173,3 +173,44 @@ def test_conv1d_weight_gradients_from_channels_first_windows(padding):
     d_out = ((2 * (pred - y) / 8) @ dense.T).reshape(out.shape)
     expected = np.stack([np.einsum("ntc,ntf->cf", padded[:, 2 * k:2 * k + steps], d_out) for k in range(3)])
     np.testing.assert_allclose(step, expected, rtol=1e-4, atol=1e-6)
+
+
+def _convnet_trained(monkeypatch, rewrite, head=None, learning_rate=0.01):
+    monkeypatch.setattr(step_graph, "flatten_channels_first",
+                        channels_first.flatten_channels_first if rewrite else (lambda g: 0))
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((16, 16, 3))  # pooled to (2, 2, 6): flattening it reorders the features
+    x = layers.MaxPooling2D()(layers.Conv2D(8, 3, activation="relu")(inputs))
+    x = layers.MaxPooling2D()(layers.Conv2D(6, 3)(x))
+    flat = layers.Flatten()(x)
+    out = layers.Dense(2)(layers.Dense(7, activation="relu")(layers.Activation("tanh")(flat)))
+    if head is not None:
+        out = head(flat, out)
+    model = keras.Model(inputs, out)
+    model.compile(keras.optimizers.SGD(learning_rate), "mse")
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((32, 16, 16, 3)).astype("float32"), rng.standard_normal((32, 2)).astype("float32")
+    history = model.fit(x, y, batch_size=8, epochs=3, verbose=0, shuffle=False).history
+    graph = model._train_state["train"].program.model_proto.graph
+    producer = {o: n for n in graph.node for o in n.output}
+    flattened_from = [producer[n.input[0]].op_type for n in graph.node
+                      if n.op_type == "Reshape" and n.output[0] in {i for m in graph.node if m.op_type == "Tanh"
+                                                                    for i in m.input}]
+    return history, model.get_weights(), flattened_from
+
+
+def test_a_flatten_after_a_convolution_reorders_the_dense_kernel_not_the_activations(monkeypatch):
+    plain, plain_weights, plain_source = _convnet_trained(monkeypatch, False)
+    rewritten, weights, source = _convnet_trained(monkeypatch, True)
+    assert plain_source == ["Transpose"] and source == ["MaxPool"]  # the pooled values, channels first
+    np.testing.assert_allclose(rewritten["loss"], plain["loss"], rtol=1e-6)
+    for a, b in zip(weights, plain_weights):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+
+
+def test_a_flatten_read_by_more_than_dense_layers_keeps_keras_order(monkeypatch):
+    def head(flat, out):  # the features reach an Add, which is not feature-wise towards a product
+        return layers.Add()([out, layers.Dense(2)(layers.Add()([flat, flat]))])
+    history, _, source = _convnet_trained(monkeypatch, True, head, learning_rate=1e-3)
+    assert np.isfinite(history["loss"]).all()
+    assert source == ["Transpose"]
