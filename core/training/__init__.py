@@ -9,6 +9,7 @@
 - `pool_first`: ReLU -> MaxPool recorded, MaxPool -> ReLU trained (the same numbers, a quarter of the ReLU's work).
 - `channels_first`: the step, forward and gradient, keeps convolution stacks channels first (ONNX's layout),
   without the Transposes Keras's channels-last layers write around each convolution.
+- `scalar_broadcast`: () scalars against (..., 1) tensors shaped (1, ..., 1), ONNX Runtime's fast broadcasting path.
 - `host_dropout`: on the CPU, Dropout masks from bits the host draws each step (ONNX Runtime's draw is one thread).
 - `blocked_conv`: on the CPU, the step's 2-D convolutions in ONNX Runtime's own blocked layout (its
   `com.microsoft.nchwc` ops, the one departure from standard ops, checked once per process and skipped where unusable).

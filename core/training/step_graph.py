@@ -25,6 +25,7 @@ from core.training.gradients import RULES
 from core.training.host_dropout import feed_bits_to_dropouts
 from core.training.channels_first import flatten_channels_first, keep_channels_first
 from core.training.pool_first import pool_before_relu
+from core.training.scalar_broadcast import widen_scalars
 
 
 # Weights of this many values or more update on their own instead of in the flat vector (see build_step): the
@@ -172,6 +173,7 @@ def build_step(model, x_specs, y_specs, targets: list[OutputTarget], *, optimize
             grads, sparse = _gradients_and_sparse_parts(g, total, [t for _, t in params],
                                                          dense_from_rows=optimizer.reads_lookup_rows)
             keep_channels_first(g)  # convolution stacks trained channels first, forward and gradient
+            widen_scalars(g)  # () scalars against (..., 1) tensors: ONNX Runtime's slow broadcasting path
             lr = g.add_input("learning_rate", "float32", ())
             it = g.add_input("iterations", "float32", ())
             lr_name, it_name = lr.name, it.name
