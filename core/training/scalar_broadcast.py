@@ -4,7 +4,8 @@ ONNX Runtime's CPU kernels for binary elementwise ops take a slow path when a sc
 whose last axis is 1: Add, Mul or Div of a (128, 288, 1) tensor and a () scalar take 368-378 us, and 7-12 us with
 the same scalar shaped (1, 1, 1), or with a (128, 288) tensor (its profiler, 100 runs each). Such nodes come from a
 mean over the last axis kept as (..., 1): a layer normalization's variance plus epsilon, a loss over a one-channel
-output. Shaping the scalar (1, ..., 1) gives the same values and output shape.
+output, an optimizer's update of a (K, 1) kernel. Shaping the scalar (1, ..., 1) gives the same values and output
+shape. Every step graph (training and evaluation) gets it, whole, just before its outputs are declared.
 """
 
 from __future__ import annotations

@@ -173,7 +173,6 @@ def build_step(model, x_specs, y_specs, targets: list[OutputTarget], *, optimize
             grads, sparse = _gradients_and_sparse_parts(g, total, [t for _, t in params],
                                                          dense_from_rows=optimizer.reads_lookup_rows)
             keep_channels_first(g)  # convolution stacks trained channels first, forward and gradient
-            widen_scalars(g)  # () scalars against (..., 1) tensors: ONNX Runtime's slow broadcasting path
             lr = g.add_input("learning_rate", "float32", ())
             it = g.add_input("iterations", "float32", ())
             lr_name, it_name = lr.name, it.name
@@ -259,6 +258,7 @@ def build_step(model, x_specs, y_specs, targets: list[OutputTarget], *, optimize
     for slot in state:
         if slot.output_name is not None:
             slot.output_name = out_names[int(slot.output_name.split("_")[-1])]
+    widen_scalars(g)  # () scalars against (..., 1) tensors: ONNX Runtime's slow broadcasting path
     g.set_outputs(outputs, out_names)
     standard = g.to_model()
     # Weights are inputs here, so ONNX Runtime leaves the convolutions in its slow layout (see blocked_conv).
