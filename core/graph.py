@@ -274,6 +274,15 @@ def node_inputs(n: OpNode) -> list[str]:
     return names
 
 
+def node_readers(nodes) -> dict[str, list[OpNode]]:
+    """Each tensor name -> the nodes that read it, in order (through `node_inputs`: a body's outer reads count)."""
+    readers: dict[str, list[OpNode]] = {}
+    for n in nodes:
+        for name in node_inputs(n):
+            readers.setdefault(name, []).append(n)
+    return readers
+
+
 class GraphBuilder:
     """An ONNX graph under construction.
 

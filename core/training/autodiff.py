@@ -17,7 +17,7 @@ import threading
 import numpy as np
 
 from core import ops
-from core.graph import GraphBuilder, SymbolicTensor, graph_scope, lookup, node_inputs
+from core.graph import GraphBuilder, SymbolicTensor, graph_scope, lookup, node_inputs, node_readers
 from core.training.gradients import NON_DIFFERENTIABLE, GradientError, rule_for
 
 
@@ -146,10 +146,7 @@ def _regions_in_use(g: GraphBuilder, forward: list, relevant: list, depends: set
     if not g.gradient_regions:
         return {}
     in_forward = {id(n) for n in forward}
-    readers: dict[str, list] = {}
-    for n in relevant:
-        for i in node_inputs(n):
-            readers.setdefault(i, []).append(n)
+    readers = node_readers(relevant)
     taken: dict[int, object] = {}
     for region in sorted(g.gradient_regions, key=lambda r: -len(r.nodes)):
         ids = {id(n) for n in region.nodes}

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.graph import GraphBuilder, OpNode, node_inputs
+from core.graph import GraphBuilder, OpNode, node_inputs, node_readers
 
 # Nodes whose every output has the shape of their inputs broadcast together, element by element.
 ELEMENTWISE = frozenset({
@@ -56,10 +56,7 @@ def _to_channels_last(perm) -> bool:
 
 
 def _inverse(perm):
-    inv = [0] * len(perm)
-    for i, p in enumerate(perm):
-        inv[p] = i
-    return inv
+    return [int(i) for i in np.argsort(perm)]
 
 
 def _keeps_order(shape, perm) -> bool:
@@ -76,9 +73,8 @@ class _Rewrite:
         self.alias: dict[str, str] = {}  # a Transpose's output that is another tensor: the two cancelled
         self.written: set[str] = set()  # flipped (or aliased) tensors a node now writes in Keras's layout
         self.nodes: list[OpNode] = []
-        self.producer: dict[str, OpNode] = {}  # the node that writes each tensor in Keras's layout
-        self.first_producer: dict[str, OpNode] = {}  # the node that made each tensor, before the rewrite
-        self.readers: dict[str, list[OpNode]] = {}  # the nodes that read each tensor, before the rewrite
+        self.producer = {o: n for n in g.nodes for o in n.outputs}  # of each tensor, before the rewrite
+        self.readers = node_readers(g.nodes)  # of each tensor, before the rewrite
         self.brought: dict[tuple[str, tuple[int, ...]], str] = {}
         self.removed = 0
 
@@ -271,7 +267,7 @@ class _Rewrite:
         return True
 
     def _ones(self, name: str) -> bool:
-        made = self.first_producer.get(name)
+        made = self.producer.get(name)
         if made is None or made.op_type != "ConstantOfShape" or "value" not in made.attrs:
             return False
         from onnx import numpy_helper
@@ -298,10 +294,6 @@ class _Rewrite:
 
     # -- the pass --------------------------------------------------------------------------------------------
     def run(self) -> int:
-        for node in self.g.nodes:
-            for name in node_inputs(node):
-                self.readers.setdefault(name, []).append(node)
-            self.first_producer.update((o, node) for o in node.outputs)
         ran = 0  # nodes a rule rewrote
         for node in self.g.nodes:
             plain = bool(node.domain) or any(
@@ -312,7 +304,6 @@ class _Rewrite:
                 self.nodes.append(node)
                 continue
             node.inputs = [self.alias.get(i, i) for i in node.inputs]
-            self.producer.update((o, node) for o in node.outputs)
             if not any(i in self.flipped for i in node.inputs):
                 if node.op_type == "Transpose" and _to_channels_last(node.attrs.get("perm", ())):
                     self.flipped[node.outputs[0]] = (node.inputs[0], tuple(node.attrs["perm"]))
@@ -356,10 +347,7 @@ def flatten_channels_first(g: GraphBuilder) -> int:
     feature by feature and follow. The products add their terms in another order; nothing else changes. Returns
     how many Flattens it rewrote: those whose features only reach MatMuls by 2-D weights, through such nodes."""
     covered = {id(n) for region in g.gradient_regions for n in region.nodes}
-    readers: dict[str, list[OpNode]] = {}
-    for node in g.nodes:
-        for name in node_inputs(node):
-            readers.setdefault(name, []).append(node)
+    readers = node_readers(g.nodes)
     producer = {o: n for n in g.nodes for o in n.outputs}
     rewritten = 0
     for flatten in list(g.nodes):

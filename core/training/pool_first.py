@@ -12,7 +12,7 @@ the ReLU's gradient on (128, 32, 26, 26), 1.7 ms a step, shrinks to (128, 32, 13
 
 from __future__ import annotations
 
-from core.graph import GraphBuilder
+from core.graph import GraphBuilder, node_readers
 
 
 def pool_before_relu(g: GraphBuilder) -> int:
@@ -21,10 +21,7 @@ def pool_before_relu(g: GraphBuilder) -> int:
     gradient covers, pools that also return indices, and ReLUs whose output something else reads stay as they
     are."""
     covered = {id(n) for region in g.gradient_regions for n in region.nodes}
-    readers: dict[str, list] = {}
-    for node in g.nodes:
-        for name in node.inputs:
-            readers.setdefault(name, []).append(node)
+    readers = node_readers(g.nodes)
     producer = {name: node for node in g.nodes for name in node.outputs}
     swapped = 0
     for pool in list(g.nodes):
