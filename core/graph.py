@@ -327,6 +327,11 @@ class GraphBuilder:
         # the two directions of a Bidirectional layer ahead of it. Gradients never sum over it to undo a broadcast.
         self.batch_axis = 0
 
+    def custom_gradient_node_ids(self) -> set[int]:
+        """id() of every recorded node inside a custom-gradient region: a rewrite before differentiation leaves
+        them alone, since the region's function, not the nodes, gives their gradient."""
+        return {id(n) for region in self.gradient_regions for n in region.nodes}
+
     @property
     def root(self) -> "GraphBuilder":
         """The outermost graph: a Scan/Loop body's weights, penalties and state updates belong to it."""

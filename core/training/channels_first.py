@@ -346,7 +346,7 @@ def flatten_channels_first(g: GraphBuilder) -> int:
     kernel, (features x units) values instead of (batch x features). Dropout and activations between the two are
     feature by feature and follow. The products add their terms in another order; nothing else changes. Returns
     how many Flattens it rewrote: those whose features only reach MatMuls by 2-D weights, through such nodes."""
-    covered = {id(n) for region in g.gradient_regions for n in region.nodes}
+    covered = g.custom_gradient_node_ids()
     readers = node_readers(g.nodes)
     producer = {o: n for n in g.nodes for o in n.outputs}
     rewritten = 0

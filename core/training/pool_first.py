@@ -20,7 +20,7 @@ def pool_before_relu(g: GraphBuilder) -> int:
     around ONNX's pooling) with that MaxPool, in the recorded forward graph; returns how many. Nodes that a custom
     gradient covers, pools that also return indices, and ReLUs whose output something else reads stay as they
     are."""
-    covered = {id(n) for region in g.gradient_regions for n in region.nodes}
+    covered = g.custom_gradient_node_ids()
     readers = node_readers(g.nodes)
     producer = {name: node for node in g.nodes for name in node.outputs}
     swapped = 0

@@ -21,9 +21,9 @@ from core.graph import SymbolicTensor, graph_scope, is_row_lookup
 from core.metrics import output_mask
 from core.training.autodiff import backprop
 from core.training.blocked_conv import block_convolutions, declare_nchwc_domain
+from core.training.channels_first import flatten_channels_first, keep_channels_first
 from core.training.gradients import RULES
 from core.training.host_dropout import feed_bits_to_dropouts
-from core.training.channels_first import flatten_channels_first, keep_channels_first
 from core.training.pool_first import pool_before_relu
 from core.training.scalar_broadcast import widen_scalars
 
